@@ -1,0 +1,82 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode (strict concurrency) and explicit `any`.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "ToolWorker",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "toolworker", targets: ["ToolWorker"]),
+        .library(name: "RunLoopCore", targets: ["RunLoopCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "RunLoopCore",
+            dependencies: [
+                "CCurl",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ToolWorker",
+            dependencies: [
+                "RunLoopCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test support (not part of the `toolworker` product): a scripted Assistants v2 server on loopback.
+        .target(
+            name: "FakeAssistants",
+            dependencies: ["RunLoopCore"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FakeAssistantsServer",
+            dependencies: ["FakeAssistants", "RunLoopCore"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Benchmarks",
+            dependencies: ["RunLoopCore", "FakeAssistants"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RunLoopCoreTests",
+            dependencies: [
+                "RunLoopCore",
+                "FakeAssistants",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
