@@ -75,7 +75,7 @@ let package = Package(
                 "FakeAssistants",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
-            resources: [.copy("Fixtures")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -56,25 +56,34 @@ extension JSONValue {
         if case .null = current { current = delta; return }
         if case .null = delta { return }
         if key == "index" || key == "type" { current = delta; return }
-        switch (current, delta) {
-        case (.string, .string(let suffix)):
-            guard case .string(var text) = current else { return }
+        // Switch on the delta only: a tuple of (current, delta) would hold a second reference to the current
+        // value and turn every append below into a full copy (quadratic cost on long answers).
+        switch delta {
+        case .string(let suffix):
+            guard case .string(var text) = current else { current = delta; return }
             current = .null
             text += suffix
             current = .string(text)
-        case (.int(let a), .int(let b)):
-            let (sum, overflow) = a.addingReportingOverflow(b)
-            current = overflow ? .double(Double(a) + Double(b)) : .int(sum)
-        case (.int, .double), (.double, .int), (.double, .double):
-            current = .double(current.doubleValue! + delta.doubleValue!)
-        case (.object, .object):
+        case .int(let b):
+            switch current {
+            case .int(let a):
+                let (sum, overflow) = a.addingReportingOverflow(b)
+                current = overflow ? .double(Double(a) + Double(b)) : .int(sum)
+            case .double(let a): current = .double(a + Double(b))
+            default: current = delta
+            }
+        case .double(let b):
+            guard let a = current.doubleValue, !current.isBool else { current = delta; return }
+            current = .double(a + b)
+        case .object:
+            guard case .object = current else { current = delta; return }
             current.accumulate(delta, key: key, anomalies: &anomalies)
-        case (.array, .array(let entries)):
-            guard case .array(var array) = current else { return }
+        case .array(let entries):
+            guard case .array(var array) = current else { current = delta; return }
             current = .null
             mergeArray(&array, entries, key: key, anomalies: &anomalies)
             current = .array(array)
-        default:
+        case .bool, .null:
             current = delta
         }
     }
@@ -112,6 +121,11 @@ extension JSONValue {
                 array.append(entry)
             }
         }
+    }
+
+    var isBool: Bool {
+        if case .bool = self { return true }
+        return false
     }
 
     /// Strings, numbers, booleans and null.

@@ -29,8 +29,10 @@ public final class AssistantStream<Chunks: AsyncSequence>: AsyncSequence where C
 
     private var chunks: Chunks.AsyncIterator
     private var parser: SSEParser
+    /// Elements of the current frame, last first (handed out with `popLast`).
     private var pending: [AssistantStreamElement] = []
-    private var pendingIndex = 0
+    /// Frames parsed from the last chunk and not yet applied.
+    private var frames: ArraySlice<SSEFrame> = []
     private var finished = false
     private let helpers: Bool
     /// The snapshots accumulated so far.
@@ -52,31 +54,34 @@ public final class AssistantStream<Chunks: AsyncSequence>: AsyncSequence where C
     }
 
     /// The next element, or `nil` after `done`.
+    ///
+    /// Frames are applied one at a time, only once the elements of the previous frame have been handed out, and
+    /// elements are moved out rather than copied: a consumer that lets go of each element keeps the snapshots
+    /// uniquely owned, so accumulating a long answer stays linear.
     public func next() async throws -> AssistantStreamElement? {
         while true {
-            if pendingIndex < pending.count {
-                defer { pendingIndex += 1 }
-                return pending[pendingIndex]
+            if let element = pending.popLast() { return element }
+            if let frame = frames.popFirst() {
+                let event = EventDecoder.decode(frame)
+                var produced: [AssistantStreamElement] = [.event(event)]
+                for helper in accumulator.apply(event.event, helpers: helpers) { produced.append(.helper(helper)) }
+                if case .done = event.event {
+                    finished = true
+                    frames.removeAll()
+                }
+                pending = produced.reversed()
+                continue
             }
-            pending.removeAll(keepingCapacity: true)
-            pendingIndex = 0
             if finished { return nil }
             guard let chunk = try await chunks.next() else {
                 finished = true
                 throw AssistantStreamError.endedWithoutDone(pendingBytes: parser.finish())
             }
-            let frames: [SSEFrame]
             do {
-                frames = try parser.feed(chunk)
+                frames = try parser.feed(chunk)[...]
             } catch {
                 finished = true
                 throw AssistantStreamError.frame(error)
-            }
-            for frame in frames where !finished {
-                let event = EventDecoder.decode(frame)
-                pending.append(.event(event))
-                for helper in accumulator.apply(event.event, helpers: helpers) { pending.append(.helper(helper)) }
-                if case .done = event.event { finished = true }
             }
         }
     }

@@ -172,6 +172,17 @@ public struct SnapshotAccumulator: Sendable {
         }
     }
 
+    private func openedContentIndices(messageID: String, content: JSONValue) -> Set<Int> {
+        var opened: Set<Int> = []
+        guard case .object(let message)? = messages[messageID] else { return opened }
+        let blocks = message["content"]
+        for block in content.arrayValue ?? [] {
+            guard let index = block["index"]?.intValue.map(Int.init) else { continue }
+            if blocks?[index] == nil || blocks?[index]?.isNull == true { opened.insert(index) }
+        }
+        return opened
+    }
+
     private mutating func applyMessageDelta(_ delta: MessageDelta, helpers: Bool, into out: inout [StreamHelperEvent]) {
         guard let id = delta.id else {
             anomalies.append("message delta without an id")
@@ -182,8 +193,9 @@ public struct SnapshotAccumulator: Sendable {
             messages[id] = ["id": .string(id), "object": "thread.message", "content": []]
         }
         guard let content = delta.delta["content"] else { return }
-        let existingCount = helpers ? (messages[id]?["content"]?.arrayValue?.count ?? 0) : 0
-        let existing = helpers ? messages[id]?["content"]?.arrayValue ?? [] : []
+        // Which content blocks this delta opens, decided before merging. Hold no reference into the snapshot
+        // across the merge: a second reference would make the merge copy the accumulated text.
+        let newIndices = helpers ? openedContentIndices(messageID: id, content: content) : []
         messages.modifyValue(forKey: id) { snapshot in
             for anomaly in snapshot.accumulate(["content": content]) { anomalies.append("message \(id): \(anomaly)") }
         }
@@ -193,7 +205,7 @@ public struct SnapshotAccumulator: Sendable {
         var pendingTextDone: [StreamHelperEvent] = []
         for block in content.arrayValue ?? [] {
             guard let index = block["index"]?.intValue.map(Int.init), index < snapshotContent.count else { continue }
-            let isNew = index >= existingCount || existing[index].isNull
+            let isNew = newIndices.contains(index)
             let blockSnapshot = snapshotContent[index]
             if isNew, blockSnapshot["type"]?.stringValue == "text", let text = blockSnapshot["text"] {
                 out.append(.textCreated(text))
