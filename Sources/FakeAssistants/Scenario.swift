@@ -1,0 +1,96 @@
+import RunLoopCore
+
+/// A tool call the fake assistant asks for.
+public struct ScriptedToolCall: Sendable, Equatable {
+    public var name: String
+    /// Sent verbatim as `function.arguments` (it may be invalid JSON on purpose).
+    public var arguments: String
+
+    public init(_ name: String, _ arguments: String) {
+        self.name = name
+        self.arguments = arguments
+    }
+}
+
+/// Which request a fault applies to.
+public enum RequestKind: String, Sendable, Equatable {
+    case create, submit, retrieve, cancel, listSteps, listMessages, listRuns, assistant
+}
+
+/// A fault the fake server injects on the `occurrence`-th request of a kind (1-based, counted per server).
+public enum Fault: Sendable, Equatable {
+    /// Answer with an HTTP error (and `Retry-After` when given) instead of serving the request.
+    case httpError(status: Int, on: RequestKind, occurrence: Int = 1, retryAfter: String? = nil)
+    /// Close the connection after `afterFrames` frames of that stream (the run goes on server-side).
+    case dropStream(on: RequestKind, occurrence: Int = 1, afterFrames: Int)
+    /// Send a frame whose data is not JSON after `afterFrames` frames.
+    case malformedFrame(on: RequestKind, occurrence: Int = 1, afterFrames: Int)
+    /// Stop sending for `seconds` after `afterFrames` frames, then close.
+    case stall(on: RequestKind, occurrence: Int = 1, afterFrames: Int, seconds: Double)
+
+    var kind: RequestKind {
+        switch self {
+        case .httpError(_, let on, _, _), .dropStream(let on, _, _), .malformedFrame(let on, _, _), .stall(let on, _, _, _): return on
+        }
+    }
+
+    var occurrence: Int {
+        switch self {
+        case .httpError(_, _, let n, _), .dropStream(_, let n, _), .malformedFrame(_, let n, _), .stall(_, let n, _, _): return n
+        }
+    }
+}
+
+/// How a run of a scenario ends once every round of tool calls is answered.
+public enum ScenarioEnding: Sendable, Equatable {
+    case completed
+    case failed(code: String, message: String)
+    case incomplete(reason: String)
+    /// The server expires the run itself (a `thread.run.expired` event) instead of answering.
+    case expired
+}
+
+/// What the fake assistant does for runs of one assistant id.
+public struct Scenario: Sendable {
+    /// Tool calls per `requires_action` round; empty for a plain text answer.
+    public var rounds: [[ScriptedToolCall]]
+    /// The final answer; `nil` makes it list the tool outputs it received ("name: output" lines).
+    public var finalText: String?
+    public var ending: ScenarioEnding
+    public var faults: [Fault]
+    /// Seconds from creation to `expires_at` (the API's is 600).
+    public var expiresAfter: Double
+    /// How many deltas each tool call's arguments and the answer's text are split into.
+    public var deltaPieces: Int
+    /// Pause between frames, to exercise a slow producer.
+    public var frameDelay: Duration
+
+    public init(
+        rounds: [[ScriptedToolCall]] = [], finalText: String? = nil, ending: ScenarioEnding = .completed,
+        faults: [Fault] = [], expiresAfter: Double = 600, deltaPieces: Int = 3, frameDelay: Duration = .zero
+    ) {
+        self.rounds = rounds
+        self.finalText = finalText
+        self.ending = ending
+        self.faults = faults
+        self.expiresAfter = expiresAfter
+        self.deltaPieces = deltaPieces
+        self.frameDelay = frameDelay
+    }
+
+    /// The scenarios every fake server knows, by assistant id (the demo and the docs use these).
+    public static let builtIn: [String: Scenario] = [
+        "asst_text": Scenario(finalText: "Hello from the fake assistant."),
+        "asst_weather": Scenario(rounds: [[ScriptedToolCall("get_weather", #"{"city":"Paris"}"#)]]),
+        "asst_parallel": Scenario(rounds: [[
+            ScriptedToolCall("get_weather", #"{"city":"Paris"}"#),
+            ScriptedToolCall("get_weather", #"{"city":"Tokyo"}"#),
+        ]]),
+        "asst_two_rounds": Scenario(rounds: [
+            [ScriptedToolCall("get_weather", #"{"city":"Paris"}"#)],
+            [ScriptedToolCall("get_weather", #"{"city":"Oslo"}"#)],
+        ]),
+        "asst_failed": Scenario(ending: .failed(code: "server_error", message: "Sorry, something went wrong.")),
+        "asst_expired": Scenario(ending: .expired),
+    ]
+}

@@ -1,0 +1,35 @@
+/// Where and how to reach an Assistants v2 server.
+public struct AssistantsClientConfiguration: Sendable {
+    /// For example `https://api.openai.com/v1` or `http://127.0.0.1:8080/v1`.
+    public var baseURL: String
+    /// Sent as `Authorization: Bearer …`; never logged, never stored.
+    public var apiKey: String
+    public var organization: String?
+    public var project: String?
+    public var retry = RetryPolicy()
+    public var http = HTTPClientConfiguration()
+    /// Largest single SSE frame accepted.
+    public var maxFrameBytes = 8 * 1024 * 1024
+
+    public static let defaultBaseURL = "https://api.openai.com/v1"
+
+    public init(baseURL: String, apiKey: String, organization: String? = nil, project: String? = nil) {
+        self.baseURL = baseURL
+        self.apiKey = apiKey
+        self.organization = organization
+        self.project = project
+    }
+
+    /// `OPENAI_BASE_URL` (else the public default) and `OPENAI_API_KEY` from `environment`.
+    public static func fromEnvironment(_ environment: [String: String]) -> AssistantsClientConfiguration {
+        AssistantsClientConfiguration(
+            baseURL: environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultBaseURL,
+            apiKey: environment["OPENAI_API_KEY"] ?? "",
+            organization: environment["OPENAI_ORG_ID"], project: environment["OPENAI_PROJECT_ID"])
+    }
+}
+
+/// The version ToolWorker reports in its `User-Agent`.
+public enum ToolWorkerVersion {
+    public static let string = "0.1.0"
+}

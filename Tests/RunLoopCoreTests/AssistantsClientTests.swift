@@ -1,0 +1,265 @@
+import FakeAssistants
+import Foundation
+import Testing
+@testable import RunLoopCore
+
+@Suite("Assistants client over libcurl, against the fake server on loopback")
+struct AssistantsClientTests {
+    @Test("create thread and run streams to requires_action with every header the API needs")
+    func createThreadAndRun() async throws {
+        let harness = try ClientHarness()
+        defer { harness.server.stop() }
+        let response = try await harness.client.createThreadAndRun(["assistant_id": "asst_parallel", "metadata": ["job": "7"]])
+        #expect(response.requestID?.hasPrefix("req_") == true)
+        let (events, stream) = try await readAll(response)
+        #expect(events.first?.name == "thread.created")
+        #expect(events.last?.event == .done)
+        let run = try #require(stream.accumulator.finalRun)
+        #expect(run.status == .requiresAction)
+        #expect(run.requiredToolCalls.map(\.name) == ["get_weather", "get_weather"])
+        #expect(run.requiredToolCalls.map(\.arguments) == [#"{"city":"Paris"}"#, #"{"city":"Tokyo"}"#])
+        // The streamed arguments accumulate to what required_action lists.
+        let streamed = stream.accumulator.toolCalls.compactMap { $0[path: "function.arguments"]?.stringValue }
+        #expect(streamed == run.requiredToolCalls.map(\.arguments))
+
+        let sent = try #require(harness.requests("POST", pathSuffix: "/threads/runs").first)
+        #expect(sent.headers["authorization"] == "Bearer \(harness.server.apiKey)")
+        #expect(sent.headers["openai-beta"] == "assistants=v2")
+        #expect(sent.headers["content-type"] == "application/json")
+        #expect(sent.headers["user-agent"]?.hasPrefix("ToolWorker/") == true)
+        #expect(sent.json?["stream"] == true)
+        #expect(sent.json?[path: "metadata.job"] == "7")
+    }
+
+    @Test("submit tool outputs streams the next round to completion; retrieve, steps and messages agree")
+    func submitAndRetrieve() async throws {
+        let harness = try ClientHarness()
+        defer { harness.server.stop() }
+        let (_, first) = try await readAll(try await harness.client.createThreadAndRun(["assistant_id": "asst_weather"]))
+        let run = try #require(first.accumulator.finalRun)
+        let threadID = try #require(run.threadID), runID = try #require(run.id)
+        let outputs = run.requiredToolCalls.map { ToolOutput(toolCallID: $0.id, output: "sunny, 21 C") }
+        let (_, second) = try await readAll(
+            try await harness.client.submitToolOutputs(threadID: threadID, runID: runID, outputs: outputs),
+            accumulator: first.accumulator)
+        #expect(second.accumulator.finalRun?.status == .completed)
+        #expect(second.accumulator.finalMessages.last?.text == "get_weather: sunny, 21 C")
+        // The submit stream completed the step created by the first stream.
+        let steps = second.accumulator.finalRunSteps
+        #expect(steps.count == 2)
+        #expect(steps[0].status == "completed")
+        #expect(steps[0].json[path: "step_details.tool_calls.0.function.output"] == "sunny, 21 C")
+
+        let retrieved = try await harness.client.retrieveRun(threadID: threadID, runID: runID)
+        #expect(retrieved.status == .completed)
+        let listed = try await harness.client.listRunSteps(threadID: threadID, runID: runID)
+        #expect(listed.map(\.id) == steps.map(\.id))
+        let messages = try await harness.client.listMessages(threadID: threadID, runID: runID)
+        #expect(messages.map(\.text) == ["get_weather: sunny, 21 C"])
+        let submitted = try #require(harness.requests("POST", pathSuffix: "/submit_tool_outputs").first?.json)
+        #expect(submitted["stream"] == true)
+        #expect(submitted["tool_outputs"]?[0]?["tool_call_id"]?.stringValue == run.requiredToolCalls[0].id)
+    }
+
+    @Test("a wrong API key is a typed 401 with the server's error fields and request id")
+    func wrongKey() async throws {
+        let harness = try ClientHarness { $0.apiKey = "sk-wrong" }
+        defer { harness.server.stop() }
+        let error = await #expect(throws: AssistantsError.self) {
+            _ = try await harness.client.createThreadAndRun(["assistant_id": "asst_text"])
+        }
+        guard case .api(let apiError)? = error else { Issue.record("expected an API error, got \(String(describing: error))"); return }
+        #expect(apiError.status == 401)
+        #expect(apiError.code == "invalid_api_key")
+        #expect(apiError.type == "invalid_request_error")
+        #expect(apiError.requestID?.hasPrefix("req_") == true)
+        #expect(!apiError.description.contains("sk-wrong"))
+        #expect(harness.server.requests.count == 1, "a 401 is not retried")
+    }
+
+    @Test("a missing OpenAI-Beta header is refused with the API's 400")
+    func missingBeta() async throws {
+        let harness = try ClientHarness()
+        defer { harness.server.stop() }
+        let http = HTTPClient()
+        let request = HTTPRequest(
+            method: .get, url: harness.server.baseURL + "/threads/thread_x/runs/run_x",
+            headers: [("Authorization", "Bearer \(harness.server.apiKey)")])
+        let (head, body) = try await http.send(request)
+        #expect(head.status == 400)
+        let error = APIError(head: head, body: body)
+        #expect(error.code == "invalid_beta")
+        #expect(request.description.contains("[redacted]"))
+        #expect(!request.description.contains(harness.server.apiKey))
+    }
+
+    @Test("500 once on an idempotent request is retried and succeeds")
+    func serverErrorRetried() async throws {
+        let harness = try ClientHarness(scenarios: [
+            "asst_r": Scenario(finalText: "ok", faults: [.httpError(status: 500, on: .retrieve)])
+        ])
+        defer { harness.server.stop() }
+        let (_, stream) = try await readAll(try await harness.client.createThreadAndRun(["assistant_id": "asst_r"]))
+        let run = try #require(stream.accumulator.finalRun)
+        let retrieved = try await harness.client.retrieveRun(threadID: run.threadID!, runID: run.id!)
+        #expect(retrieved.status == .completed)
+        #expect(harness.requests("GET", pathSuffix: "/runs/\(run.id!)").count == 2)
+    }
+
+    @Test("500 on create is not retried: the run may exist")
+    func serverErrorOnCreateNotRetried() async throws {
+        let harness = try ClientHarness(scenarios: ["asst_c": Scenario(faults: [.httpError(status: 500, on: .create)])])
+        defer { harness.server.stop() }
+        let error = await #expect(throws: AssistantsError.self) {
+            _ = try await harness.client.createThreadAndRun(["assistant_id": "asst_c"])
+        }
+        #expect(error?.status == 500)
+        #expect(harness.requests("POST", pathSuffix: "/threads/runs").count == 1)
+    }
+
+    @Test("429 with Retry-After is honoured, then the create succeeds")
+    func rateLimited() async throws {
+        let harness = try ClientHarness(scenarios: [
+            "asst_429": Scenario(finalText: "ok", faults: [.httpError(status: 429, on: .create, retryAfter: "1")])
+        ])
+        defer { harness.server.stop() }
+        let start = ContinuousClock.now
+        let (_, stream) = try await readAll(try await harness.client.createThreadAndRun(["assistant_id": "asst_429"]))
+        let waited = ContinuousClock.now - start
+        #expect(stream.accumulator.finalRun?.status == .completed)
+        #expect(harness.requests("POST", pathSuffix: "/threads/runs").count == 2)
+        #expect(waited >= .milliseconds(950), "Retry-After: 1 must be honoured (waited \(waited))")
+    }
+
+    @Test("retries stop at the budget and report the last error")
+    func retryBudget() async throws {
+        let harness = try ClientHarness(scenarios: [
+            "asst_503": Scenario(faults: (1...5).map { .httpError(status: 503, on: .create, occurrence: $0) })
+        ])
+        defer { harness.server.stop() }
+        let error = await #expect(throws: AssistantsError.self) {
+            _ = try await harness.client.createThreadAndRun(["assistant_id": "asst_503"])
+        }
+        #expect(error?.status == 503)
+        #expect(harness.requests("POST", pathSuffix: "/threads/runs").count == 3)
+    }
+
+    @Test("connection refused is a transport error, retried because nothing was sent")
+    func connectionRefused() async throws {
+        // Bind and close a port so nothing listens on it.
+        let server = try FakeAssistantsServer()
+        let url = server.baseURL
+        server.stop()
+        try await Task.sleep(for: .milliseconds(50))
+        var configuration = AssistantsClientConfiguration(baseURL: url, apiKey: "k")
+        configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20))
+        let client = AssistantsClient(configuration: configuration)
+        let error = await #expect(throws: AssistantsError.self) {
+            _ = try await client.createThreadAndRun(["assistant_id": "asst_text"])
+        }
+        guard case .transport(let transport)? = error else { Issue.record("expected transport error"); return }
+        #expect(transport.kind == .couldNotConnect)
+        #expect(!transport.requestMayHaveBeenSent)
+    }
+
+    @Test("a connection dropped mid-stream surfaces after the events that arrived")
+    func droppedStream() async throws {
+        let harness = try ClientHarness(scenarios: [
+            "asst_drop": Scenario(rounds: [[ScriptedToolCall("t", "{}")]], faults: [.dropStream(on: .create, afterFrames: 4)])
+        ])
+        defer { harness.server.stop() }
+        let response = try await harness.client.createThreadAndRun(["assistant_id": "asst_drop"])
+        let stream = response.events()
+        var names: [String] = []
+        await #expect(throws: (any Error).self) {
+            for try await element in stream { if case .event(let event) = element { names.append(event.name) } }
+        }
+        #expect(names == ["thread.created", "thread.run.created", "thread.run.queued", "thread.run.in_progress"])
+        // The run goes on server-side: it waits for outputs.
+        let run = try await harness.client.retrieveRun(threadID: stream.accumulator.threadID!, runID: stream.currentRun()!.id!)
+        #expect(run.status == .requiresAction)
+    }
+
+    @Test("a malformed frame is reported in place and the stream goes on")
+    func malformedFrame() async throws {
+        let harness = try ClientHarness(scenarios: [
+            "asst_bad": Scenario(finalText: "fine", faults: [.malformedFrame(on: .create, afterFrames: 2)])
+        ])
+        defer { harness.server.stop() }
+        let (events, stream) = try await readAll(try await harness.client.createThreadAndRun(["assistant_id": "asst_bad"]))
+        guard case .malformed(let error) = events[2].event else { Issue.record("expected malformed, got \(events[2].event)"); return }
+        #expect(error.event == "thread.run.queued")
+        #expect(stream.accumulator.finalRun?.status == .completed)
+    }
+
+    @Test("a stalled stream ends with a stall error after the idle time-out, not a hang")
+    func stalled() async throws {
+        let harness = try ClientHarness(
+            scenarios: ["asst_stall": Scenario(faults: [.stall(on: .create, afterFrames: 3, seconds: 10)])],
+            configure: { $0.http.idleTimeout = .milliseconds(500) })
+        defer { harness.server.stop() }
+        let start = ContinuousClock.now
+        let response = try await harness.client.createThreadAndRun(["assistant_id": "asst_stall"])
+        let error = await #expect(throws: TransportError.self) { _ = try await readAll(response) }
+        #expect(error?.kind == .stalled)
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test("a slow reader pauses the transfer instead of buffering without bound")
+    func backpressure() async throws {
+        let bigText = String(repeating: "0123456789abcdef", count: 256 * 1024)  // 4 MiB of answer
+        let harness = try ClientHarness(
+            scenarios: ["asst_big": Scenario(finalText: bigText, deltaPieces: 2048)],
+            configure: { $0.http.streamBufferBytes = 64 * 1024 })
+        defer { harness.server.stop() }
+        let response = try await harness.client.createThreadAndRun(["assistant_id": "asst_big"])
+        try await Task.sleep(for: .milliseconds(500))  // do not read: the server keeps sending
+        let (buffered, paused) = response.body.transfer.state.withLock { ($0.buffered, $0.paused) }
+        #expect(paused, "the transfer should be paused while nobody reads")
+        #expect(buffered <= 64 * 1024 + 16 * 1024 + 4096, "buffered \(buffered) bytes")
+        let (_, stream) = try await readAll(response)
+        #expect(stream.accumulator.finalMessages.last?.text == bigText)
+    }
+
+    @Test("cancelling the reading task aborts the transfer and leaks nothing")
+    func cancellation() async throws {
+        let harness = try ClientHarness(scenarios: ["asst_hold": Scenario(faults: [.stall(on: .create, afterFrames: 2, seconds: 30)])])
+        defer { harness.server.stop() }
+        let http = HTTPClient()
+        let client = AssistantsClient(configuration: harness.client.configuration, http: http)
+        let task = Task {
+            let response = try await client.createThreadAndRun(["assistant_id": "asst_hold"])
+            _ = try await readAll(response)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(http.activeTransfers == 1)
+        let start = ContinuousClock.now
+        task.cancel()
+        _ = await task.result
+        #expect(ContinuousClock.now - start < .seconds(2))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(http.activeTransfers == 0)
+    }
+
+    @Test("200 concurrent streams from one client all complete with every event")
+    func concurrentStreams() async throws {
+        let harness = try ClientHarness()
+        defer { harness.server.stop() }
+        let count = 200
+        let results = try await withThrowingTaskGroup(of: (Int, RunStatus?).self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    let (events, stream) = try await readAll(try await harness.client.createThreadAndRun(["assistant_id": "asst_parallel"]))
+                    return (events.count, stream.accumulator.finalRun?.status)
+                }
+            }
+            var all: [(Int, RunStatus?)] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        #expect(results.count == count)
+        let expectedEvents = results.first?.0 ?? 0
+        #expect(expectedEvents > 10)
+        #expect(results.allSatisfy { $0.0 == expectedEvents && $0.1 == .requiresAction })
+    }
+}

@@ -1,0 +1,35 @@
+import FakeAssistants
+import Foundation
+import RunLoopCore
+
+/// A fake server and a client configured for it, with fast retries so fault tests do not wait long.
+struct ClientHarness {
+    let server: FakeAssistantsServer
+    let client: AssistantsClient
+
+    init(scenarios: [String: Scenario] = [:], configure: (inout AssistantsClientConfiguration) -> Void = { _ in }) throws {
+        server = try FakeAssistantsServer(scenarios: scenarios)
+        var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
+        configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
+        configuration.http.connectTimeout = .seconds(5)
+        configuration.http.idleTimeout = .seconds(5)
+        configure(&configuration)
+        client = AssistantsClient(configuration: configuration)
+    }
+
+    func requests(_ method: String, pathSuffix: String) -> [ReceivedRequest] {
+        server.requests.filter { $0.method == method && $0.path.hasSuffix(pathSuffix) }
+    }
+}
+
+/// Reads an event stream to its end (or error), returning the events and the stream.
+func readAll(_ response: EventStreamResponse, accumulator: SnapshotAccumulator = SnapshotAccumulator()) async throws
+    -> (events: [ServerEvent], stream: AssistantStream<ResponseBody>)
+{
+    let stream = response.events(accumulator: accumulator)
+    var events: [ServerEvent] = []
+    for try await element in stream {
+        if case .event(let event) = element { events.append(event) }
+    }
+    return (events, stream)
+}
