@@ -13,6 +13,8 @@ let package = Package(
     products: [
         .executable(name: "toolworker", targets: ["ToolWorker"]),
         .library(name: "RunLoopCore", targets: ["RunLoopCore"]),
+        .executable(name: "fake-assistants", targets: ["FakeAssistantsServer"]),
+        .executable(name: "toolworker-test-helper", targets: ["TestHelper"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -61,6 +63,11 @@ let package = Package(
         .executableTarget(
             name: "FakeAssistantsServer",
             dependencies: ["FakeAssistants", "RunLoopCore"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "TestHelper",
+            dependencies: ["RunLoopCore"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -1,3 +1,4 @@
+import FakeAssistants
 import Foundation
 import RunLoopCore
 
@@ -66,4 +67,53 @@ struct BenchmarkChunks: AsyncSequence, Sendable {
         mutating func next() async -> [UInt8]? { remaining.popFirst() }
     }
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(remaining: chunks[...]) }
+}
+
+/// Peak resident set size of this process, in MiB.
+func peakRSSMiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+if which == "client" || which == "all" {
+    // 20,000 message deltas served by the fake server over loopback, read through libcurl and the engine.
+    let deltas = 20_000
+    let text = (0..<deltas).map { " tok\($0 % 97)" }.joined()
+    let server = try FakeAssistantsServer(scenarios: ["asst_bench": Scenario(finalText: text, deltaPieces: deltas)])
+    let client = AssistantsClient(configuration: AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey))
+    var events = 0
+    let seconds = try await measureAsync {
+        let response = try await client.createThreadAndRun(["assistant_id": "asst_bench"])
+        let stream = response.events()
+        for try await element in stream { if case .event = element { events += 1 } }
+        precondition(stream.accumulator.finalMessages.last?.text.count == text.count)
+    }
+    print(String(format: "client+engine: %d events over loopback in %.3f s = %.0f events/s (server in the same process)", events, seconds, Double(events) / seconds))
+    // Concurrency: many streams at once from one client.
+    for concurrent in [200, 500] {
+        let perStream = 50
+        let small = (0..<perStream).map { " w\($0)" }.joined()
+        server.register(Scenario(finalText: small, deltaPieces: perStream), for: "asst_small")
+        var total = 0
+        let elapsed = try await measureAsync {
+            total = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<concurrent {
+                    group.addTask {
+                        var n = 0
+                        for try await element in try await client.createThreadAndRun(["assistant_id": "asst_small"]).events() {
+                            if case .event = element { n += 1 }
+                        }
+                        return n
+                    }
+                }
+                var sum = 0
+                for try await n in group { sum += n }
+                return sum
+            }
+        }
+        print(String(format: "concurrent: %d streams, %d events in %.3f s = %.0f events/s", concurrent, total, elapsed, Double(total) / elapsed))
+    }
+    print(String(format: "peak RSS: %.1f MiB", peakRSSMiB()))
+    server.stop()
 }

@@ -522,12 +522,14 @@ final class FakeState: Sendable {
         return delta.serialized()
     }
 
-    /// `text` in `pieces` nearly equal parts (by character), none empty.
+    /// `text` in `pieces` nearly equal parts (by character), none empty; fewer only when the text is shorter.
     private func split(_ text: String, _ pieces: Int) -> [String] {
         let characters = Array(text)
         guard !characters.isEmpty else { return [] }
-        let size = max(1, (characters.count + pieces - 1) / max(1, pieces))
-        return stride(from: 0, to: characters.count, by: size).map { String(characters[$0..<min(characters.count, $0 + size)]) }
+        let count = min(max(1, pieces), characters.count)
+        return (0..<count).map { i in
+            String(characters[(i * characters.count / count)..<((i + 1) * characters.count / count)])
+        }
     }
 }
 

@@ -1,0 +1,125 @@
+import CSQLite
+import Foundation
+
+/// The audit database: every event, snapshot, tool call, run and job, in one SQLite file.
+///
+/// One writer thread commits in groups (one transaction for whatever queued meanwhile, each piece under its own
+/// savepoint); one reader thread answers queries on its own connection, so reads never wait on the writer (WAL).
+/// Awaited writes return once committed with `synchronous=FULL`: what the caller acts on is on disk.
+public final class AuditStore: Sendable {
+    public let path: String
+    let writer: SQLiteWorker
+    let reader: SQLiteWorker
+
+    /// Opens (creating and migrating when needed) the database at `path`.
+    /// - Throws: ``StoreCompatibilityError`` for a file that is not ToolWorker's or is from a newer version,
+    ///   ``SQLiteError`` when it cannot be opened or written.
+    public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
+        self.path = path
+        writer = try SQLiteWorker(name: "toolworker-store-writer", groupCommit: true) {
+            let connection = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
+            try AuditStore.prepareWriter(connection)
+            return connection
+        }
+        do {
+            reader = try SQLiteWorker(name: "toolworker-store-reader", groupCommit: false) {
+                let connection = try SQLiteConnection(path: path, readOnly: true, busyTimeout: busyTimeout)
+                try connection.executeScript("PRAGMA foreign_keys=ON; PRAGMA query_only=ON;")
+                return connection
+            }
+        } catch {
+            writer.close()
+            throw error
+        }
+    }
+
+    /// Finishes queued writes and closes both connections.
+    public func close() {
+        writer.close()
+        reader.close()
+    }
+
+    /// Runs `body` in the next group commit and returns once it is durable.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await writer.perform(body)
+    }
+
+    /// Queues `body` for the next group commit without waiting. Order is kept; a failure is thrown by the next
+    /// awaited ``write(_:)`` or ``flush()``.
+    public func enqueue(_ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
+        writer.enqueue(body)
+    }
+
+    /// Waits until everything queued so far is durable; throws the first failure of un-awaited writes.
+    public func flush() async throws {
+        try await writer.perform { _ in }
+        if let error = writer.takeStickyError() { throw error }
+    }
+
+    /// Runs a query on the reader connection.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await reader.perform(body)
+    }
+
+    // MARK: Opening
+
+    static func prepareWriter(_ connection: SQLiteConnection) throws {
+        try retryingBusy {
+            // A brand-new file: incremental auto-vacuum must be chosen before the first table.
+            if try connection.scalar("SELECT count(*) FROM sqlite_schema").int == 0 {
+                try connection.executeScript("PRAGMA auto_vacuum=INCREMENTAL")
+            }
+        }
+        // Two processes opening a new file at once can see "database is locked" from the WAL switch without the
+        // busy handler being consulted: retry it (and the first migration) with a short backoff.
+        let mode = try retryingBusy { try connection.scalar("PRAGMA journal_mode=WAL").text }
+        guard mode?.lowercased() == "wal" else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "journal_mode is \(mode ?? "?"), expected wal", context: "opening \(connection.path)")
+        }
+        try connection.executeScript(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;")
+        _ = tw_sqlite_persist_wal(connection.handle)
+        try retryingBusy { try migrate(connection) }
+    }
+
+    static func migrate(_ connection: SQLiteConnection) throws {
+        try connection.transaction {
+            let applicationID = Int32(truncatingIfNeeded: try connection.scalar("PRAGMA application_id").int ?? 0)
+            let version = Int(try connection.scalar("PRAGMA user_version").int ?? 0)
+            let tables = try connection.scalar("SELECT count(*) FROM sqlite_schema").int ?? 0
+            if applicationID != Schema.applicationID && !(applicationID == 0 && tables == 0) {
+                throw StoreCompatibilityError(
+                    path: connection.path,
+                    reason: "not a ToolWorker database (application_id \(applicationID), \(tables) schema objects)")
+            }
+            if version > Schema.version {
+                throw StoreCompatibilityError(
+                    path: connection.path,
+                    reason: "schema version \(version) was written by a newer ToolWorker (this build knows \(Schema.version))")
+            }
+            for index in version..<Schema.version {
+                try connection.executeScript(Schema.migrations[index])
+                try connection.executeScript("PRAGMA user_version=\(index + 1)")
+            }
+            if applicationID == 0 { try connection.executeScript("PRAGMA application_id=\(Schema.applicationID)") }
+        }
+    }
+
+    static func retryingBusy<T>(_ body: () throws -> T) throws -> T {
+        var delay: UInt32 = 5_000
+        for _ in 0..<40 {
+            do {
+                return try body()
+            } catch let error as SQLiteError where error.isBusy {
+                usleep(delay)
+                delay = min(delay * 2, 200_000)
+            }
+        }
+        return try body()
+    }
+}
+
+/// Unix time in milliseconds.
+public func unixMilliseconds(_ date: Date = Date()) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1000).rounded())
+}

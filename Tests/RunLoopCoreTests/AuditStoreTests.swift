@@ -1,0 +1,224 @@
+import CSQLite
+import Foundation
+import Testing
+@testable import RunLoopCore
+
+@Suite("Audit store on real SQLite files")
+struct AuditStoreTests {
+    @Test("migrates from empty and from every earlier version; reopening changes nothing")
+    func migrations() async throws {
+        for startVersion in 0..<Schema.version {
+            let dir = TempDirectory()
+            let path = dir.path("audit.db")
+            do {
+                let raw = try SQLiteConnection(path: path)
+                for migration in Schema.migrations.prefix(startVersion) { try raw.executeScript(migration) }
+                if startVersion > 0 {
+                    try raw.executeScript("PRAGMA user_version=\(startVersion); PRAGMA application_id=\(Schema.applicationID)")
+                }
+            }
+            let store = try AuditStore(path: path)
+            let (version, appID, mode, fk) = try await store.write { db in
+                (try db.scalar("PRAGMA user_version").int, try db.scalar("PRAGMA application_id").int,
+                 try db.scalar("PRAGMA journal_mode").text, try db.scalar("PRAGMA foreign_keys").int)
+            }
+            #expect(version == Int64(Schema.version))
+            #expect(appID == Int64(Schema.applicationID))
+            #expect(mode == "wal")
+            #expect(fk == 1)
+            let views = try await store.read { db in
+                try db.query("SELECT name FROM sqlite_schema WHERE type = 'view' ORDER BY name").compactMap { $0["name"].text }
+            }
+            #expect(views == ["event_log", "run_history", "snapshot_log", "tool_call_log"])
+            store.close()
+            let again = try AuditStore(path: path)
+            #expect(try await again.read { try $0.scalar("PRAGMA user_version").int } == Int64(Schema.version))
+            again.close()
+        }
+    }
+
+    @Test("a database from a newer version, or not ours, is refused with a clear message")
+    func refusesForeignOrNewer() async throws {
+        let dir = TempDirectory()
+        let newer = dir.path("newer.db")
+        try AuditStore(path: newer).close()
+        try SQLiteConnection(path: newer).executeScript("PRAGMA user_version=99")
+        #expect {
+            try AuditStore(path: newer)
+        } throws: { error in
+            (error as? StoreCompatibilityError)?.reason.contains("newer ToolWorker") == true
+        }
+        let foreign = dir.path("foreign.db")
+        try SQLiteConnection(path: foreign).executeScript("CREATE TABLE t(x); PRAGMA application_id=42")
+        #expect {
+            try AuditStore(path: foreign)
+        } throws: { error in
+            (error as? StoreCompatibilityError)?.reason.contains("not a ToolWorker database") == true
+        }
+    }
+
+    @Test("a reader holding a read transaction does not block the writer, and sees a stable snapshot")
+    func readerDoesNotBlockWriter() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("audit.db")
+        let store = try AuditStore(path: path)
+        defer { store.close() }
+        let runKey = try await store.createRun(assistantID: "a", threadID: nil, jobID: nil, request: [:])
+        let reader = try SQLiteConnection(path: path, readOnly: true)
+        try reader.executeScript("BEGIN")
+        #expect(try reader.scalar("SELECT count(*) FROM events").int == 0)
+        var recorder = StreamRecorder(store: store, runKey: runKey, policy: .lifecycle)
+        let accumulator = SnapshotAccumulator()
+        for i in 0..<100 {
+            recorder.record(ServerEvent(name: "x.\(i)", data: "{}", offset: i, event: .unknown(name: "x", data: [:])), stream: 1, accumulator: accumulator)
+        }
+        try await recorder.flush()
+        #expect(try reader.scalar("SELECT count(*) FROM events").int == 0, "the open read transaction keeps its snapshot")
+        try reader.executeScript("COMMIT")
+        #expect(try reader.scalar("SELECT count(*) FROM events").int == 100)
+    }
+
+    @Test("the sqlite3 CLI reading in a child process does not block the writer")
+    func cliReader() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("audit.db")
+        let store = try AuditStore(path: path)
+        defer { store.close() }
+        let runKey = try await store.createRun(assistantID: "a", threadID: nil, jobID: nil, request: [:])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = ["-readonly", path]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data("BEGIN;\nSELECT 'before', count(*) FROM events;\n".utf8))
+        try await Task.sleep(for: .milliseconds(200))
+        var recorder = StreamRecorder(store: store, runKey: runKey, policy: .lifecycle)
+        for i in 0..<50 {
+            recorder.record(ServerEvent(name: "x", data: "{}", offset: i, event: .unknown(name: "x", data: [:])), stream: 1, accumulator: SnapshotAccumulator())
+        }
+        try await recorder.flush()  // would time out (busy) if the CLI blocked the writer
+        input.fileHandleForWriting.write(Data("SELECT 'inside', count(*) FROM events;\nCOMMIT;\nSELECT 'after', count(*) FROM events;\n.quit\n".utf8))
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(text.split(separator: "\n") == ["before|0", "inside|0", "after|50"])
+    }
+
+    @Test("after SIGKILL mid-write, every acknowledged event is there and the file is intact")
+    func crashSafety() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("audit.db")
+        for round in 0..<3 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: builtProduct("toolworker-test-helper"))
+            process.arguments = ["crash-writer", path]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            var lastAcked = 0
+            var runKey: Int64 = 0
+            var buffer = ""
+            let target = 200 + round * 137
+            while lastAcked < target {
+                let data = output.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                buffer += String(decoding: data, as: UTF8.self)
+                while let newline = buffer.firstIndex(of: "\n") {
+                    let line = buffer[..<newline]
+                    if line.hasPrefix("acked ") { lastAcked = Int(line.dropFirst(6)) ?? lastAcked }
+                    if line.hasPrefix("run ") { runKey = Int64(line.dropFirst(4)) ?? 0 }
+                    buffer.removeSubrange(...newline)
+                }
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal)
+            #expect(lastAcked >= target)
+            let check = try SQLiteConnection(path: path)
+            #expect(try check.scalar("PRAGMA integrity_check").text == "ok")
+            let stored = try check.query("SELECT seq FROM events WHERE run = ? ORDER BY seq", [.integer(runKey)]).compactMap { $0["seq"].int }
+            #expect(stored.count >= lastAcked, "acked \(lastAcked), found \(stored.count)")
+            #expect(Array(stored.prefix(lastAcked)) == (1...lastAcked).map(Int64.init), "no gap among acknowledged events")
+        }
+    }
+
+    @Test("a full disk fails the write clearly and leaves no half-written run")
+    func diskFull() async throws {
+        let dir = TempDirectory()
+        let store = try AuditStore(path: dir.path("audit.db"))
+        defer { store.close() }
+        let runKey = try await store.createRun(assistantID: "a", threadID: nil, jobID: nil, request: [:])
+        let pages = try await store.write { db in try db.scalar("PRAGMA page_count").int ?? 0 }
+        try await store.write { db in try db.execute("PRAGMA max_page_count = \(pages + 2)") }
+        let big = String(repeating: "x", count: 64 * 1024)
+        let events = (1...20).map { i in
+            EventRecord(seq: i, stream: 1, event: ServerEvent(name: "e", data: big, offset: 0, event: .unknown(name: "e", data: nil)), receivedAt: 0)
+        }
+        store.enqueueProgress(runKey: runKey, events: events, snapshots: [], run: nil)
+        do {
+            try await store.flush()
+            Issue.record("expected SQLITE_FULL")
+        } catch let error as SQLiteError {
+            #expect(error.isFull, "\(error)")
+            #expect(error.description.contains("full"))
+        }
+        try await store.write { db in try db.execute("PRAGMA max_page_count = 1073741823") }
+        let count = try await store.read { db in try db.scalar("SELECT count(*) FROM events").int }
+        #expect(count == 0, "the failed piece is rolled back whole")
+        // The store goes on working once space is back.
+        store.enqueueProgress(runKey: runKey, events: Array(events.prefix(2)), snapshots: [], run: nil)
+        try await store.flush()
+        #expect(try await store.read { db in try db.scalar("SELECT count(*) FROM events").int } == 2)
+    }
+
+    @Test("a database locked by another writer gives SQLITE_BUSY after the busy time-out, then recovers")
+    func locked() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("audit.db")
+        let store = try AuditStore(path: path, busyTimeout: .milliseconds(200))
+        defer { store.close() }
+        let other = try SQLiteConnection(path: path)
+        try other.executeScript("BEGIN IMMEDIATE")
+        let start = ContinuousClock.now
+        do {
+            _ = try await store.createRun(assistantID: "a", threadID: nil, jobID: nil, request: [:])
+            Issue.record("expected SQLITE_BUSY")
+        } catch let error as SQLiteError {
+            #expect(error.isBusy, "\(error)")
+        }
+        #expect(ContinuousClock.now - start >= .milliseconds(150))
+        try other.executeScript("ROLLBACK")
+        let key = try await store.createRun(assistantID: "a", threadID: nil, jobID: nil, request: [:])
+        #expect(key > 0)
+    }
+
+    @Test("prune deletes finished old runs with everything under them and keeps the rest")
+    func prune() async throws {
+        let dir = TempDirectory()
+        let store = try AuditStore(path: dir.path("audit.db"))
+        defer { store.close() }
+        var keys: [Int64] = []
+        for i in 0..<120 {
+            let key = try await store.createRun(assistantID: "a", threadID: "t\(i)", jobID: nil, request: [:])
+            keys.append(key)
+            var recorder = StreamRecorder(store: store, runKey: key, policy: .lifecycle)
+            recorder.record(ServerEvent(name: "x", data: "{}", offset: 0, event: .unknown(name: "x", data: [:])), stream: 1, accumulator: SnapshotAccumulator())
+            try await recorder.flush()
+            try await store.recordToolCalls(runKey: key, round: 1, calls: [(RequiredToolCall(id: "call_\(i)", name: "t", arguments: "{}"), nil)])
+            if i < 100 { try await store.endRun(runKey: key, status: "completed", lastError: nil) }
+        }
+        let future = unixMilliseconds() + 1000
+        let result = try await store.prune(endedBefore: future, batchSize: 7)
+        #expect(result.runs == 100)
+        let (runs, events, calls, integrity) = try await store.read { db in
+            (try db.scalar("SELECT count(*) FROM runs").int, try db.scalar("SELECT count(*) FROM events").int,
+             try db.scalar("SELECT count(*) FROM tool_calls").int, try db.scalar("PRAGMA integrity_check").text)
+        }
+        #expect(runs == 20)
+        #expect(events == 20)
+        #expect(calls == 20)
+        #expect(integrity == "ok")
+    }
+}
