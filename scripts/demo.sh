@@ -1,8 +1,45 @@
 #!/usr/bin/env bash
 # The demo: a local fake Assistants server on loopback, the example handlers, a real SQLite file,
-# one run driven to its end, and its history printed with the sqlite3 CLI.
+# one run driven to its end by `toolworker run`, and its history printed with the sqlite3 CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
-swift build --product toolworker
-echo "toolworker: the run loop is not built yet; see the open issues." >&2
+swift build --product toolworker >&2
+swift build --product fake-assistants >&2
+bin=$(swift build --show-bin-path)
+work=$(mktemp -d /tmp/toolworker-demo.XXXXXX)
+export OPENAI_API_KEY="sk-fake-demo-key"
+
+"$bin/fake-assistants" --port-file "$work/port" --api-key "$OPENAI_API_KEY" > "$work/fake.log" 2>&1 &
+fake=$!
+trap 'kill $fake 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+port=$(cat "$work/port")
+
+cat > "$work/toolworker.yaml" <<YAML
+api:
+  base_url: http://127.0.0.1:$port/v1
+database: $work/toolworker.db
+tools:
+  get_weather:
+    command: ["$PWD/deploy/tools/get_weather.sh"]
+    timeout: 10s
+    env: { UNITS: metric }
+    description: "Current weather for a city"
+    parameters: { type: object, properties: { city: { type: string } }, required: [city] }
+YAML
+
+echo "== toolworker run (fake server at http://127.0.0.1:$port/v1, assistant asst_parallel: two parallel get_weather calls)"
+"$bin/toolworker" run --config "$work/toolworker.yaml" --assistant asst_parallel \
+    --message "What is the weather in Paris and Tokyo?" --metadata demo=1
+
+echo
+echo "== history, with the sqlite3 CLI ($work/toolworker.db)"
+sqlite3 -readonly -box "$work/toolworker.db" \
+    "SELECT run_id, status, rounds, tool_calls, tool_errors, duration_s FROM run_history;"
+sqlite3 -readonly -box "$work/toolworker.db" \
+    "SELECT tool, state, duration_ms, arguments, output FROM tool_call_log;"
+sqlite3 -readonly -box "$work/toolworker.db" \
+    "SELECT seq, stream, event FROM event_log ORDER BY seq;"
+sqlite3 -readonly "$work/toolworker.db" \
+    "SELECT 'answer: ' || json_extract(data, '\$.content[0].text.value') FROM snapshot_log WHERE object_type = 'message' AND is_latest;"

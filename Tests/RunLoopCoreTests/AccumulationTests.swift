@@ -7,14 +7,14 @@ struct AccumulationTests {
     @Test("strings concatenate, numbers add, objects merge, index and type are identity")
     func rules() throws {
         var snapshot: JSONValue = ["index": 0, "type": "function", "n": 1, "f": 0.5, "o": ["s": "a"], "keep": "x"]
-        let anomalies = snapshot.accumulate(["index": 0, "type": "function", "n": 2, "f": 1, "o": ["s": "b", "t": 1], "keep": nil])
+        let anomalies = snapshot.accumulate(["index": 0, "type": "function", "n": 2, "f": 1, "o": ["s": "b", "t": 1], "keep": .null])
         #expect(anomalies.isEmpty)
         #expect(snapshot == ["index": 0, "type": "function", "n": 3, "f": 1.5, "o": ["s": "ab", "t": 1], "keep": "x"])
     }
 
     @Test("absent or null in the snapshot takes the delta as is")
     func absentOrNull() {
-        var snapshot: JSONValue = ["output": nil]
+        var snapshot: JSONValue = ["output": .null]
         snapshot.accumulate(["output": "done", "new": ["a": 1]])
         #expect(snapshot == ["output": "done", "new": ["a": 1]])
     }
@@ -40,7 +40,7 @@ struct AccumulationTests {
         var snapshot: JSONValue = ["calls": []]
         let anomalies = snapshot.accumulate(["calls": [["index": 4_000_000_000, "x": 1], ["x": 2], "str", ["index": 2, "x": 3]]])
         #expect(anomalies.count == 3)
-        #expect(snapshot == ["calls": [nil, nil, ["index": 2, "x": 3]]])
+        #expect(snapshot == ["calls": [.null, .null, ["index": 2, "x": 3]]])
     }
 
     @Test("property: string pieces concatenate in order")

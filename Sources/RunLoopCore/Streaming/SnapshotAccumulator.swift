@@ -231,3 +231,10 @@ public struct SnapshotAccumulator: Sendable {
         out.append(contentsOf: pendingTextDone)
     }
 }
+
+extension SnapshotAccumulator {
+    /// Takes a message fetched from the server (after a dropped stream) as its snapshot.
+    public mutating func absorb(message: Message, id: String) {
+        apply(.message(.completed, message), helpers: false)
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Subprocess
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+/// Runs one handler process: arguments JSON on stdin, stdout is the output, exit 0 is success.
+///
+/// The handler gets its own session (so its own process group); on time-out the whole group gets SIGTERM, then
+/// SIGKILL after `killGrace`, so neither a handler that ignores SIGTERM nor its children outlive the time-out.
+/// Output past the cap is read and dropped (the pipe is drained, the handler never blocks on it).
+public struct HandlerRunner: Sendable {
+    /// What a handler process did.
+    public struct Result: Sendable, Equatable {
+        public enum Termination: Sendable, Equatable {
+            case exited(Int)
+            case signaled(Int)
+            case timedOut
+        }
+
+        public var termination: Termination
+        public var stdout: [UInt8]
+        public var stdoutTruncated: Bool
+        /// The last bytes of stderr.
+        public var stderrTail: [UInt8]
+    }
+
+    /// The handler could not be started at all.
+    public struct SpawnError: Error, Sendable, CustomStringConvertible {
+        public let command: String
+        public let reason: String
+        public var description: String { "could not start \(command): \(reason)" }
+    }
+
+    public var killGrace: Duration = .seconds(2)
+    public var stderrTailBytes = 4096
+
+    public init() {}
+
+    public func run(
+        command: [String], stdin: String, environment: [String: String], workingDirectory: String?,
+        timeout: Duration, maxOutputBytes: Int
+    ) async throws -> Result {
+        var options = PlatformOptions()
+        options.createSession = true
+        options.teardownSequence = [
+            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: killGrace),
+            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200)),
+        ]
+        let platformOptions = options
+        var env: [Environment.Key: String] = [:]
+        for (key, value) in environment { env[Environment.Key(stringLiteral: key)] = value }
+        let customEnvironment = env
+        let tailBytes = stderrTailBytes
+        let executable = command[0]
+        let arguments = Arguments(Array(command.dropFirst()))
+
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask {
+                do {
+                    let execution = try await Subprocess.run(
+                        .path(FilePath(executable)), arguments: arguments, environment: .custom(customEnvironment),
+                        workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: platformOptions,
+                        input: .string(stdin), output: .sequence, error: .sequence
+                    ) { execution in
+                        async let errorTail = HandlerRunner.tail(of: execution.standardError, keeping: tailBytes)
+                        let (out, truncated) = try await HandlerRunner.capped(execution.standardOutput, limit: maxOutputBytes)
+                        return (out, truncated, try await errorTail)
+                    }
+                    let (out, truncated, errorTail) = execution.closureResult
+                    let termination: Result.Termination
+                    switch execution.terminationStatus {
+                    case .exited(let code): termination = .exited(Int(code))
+                    case .signaled(let signal): termination = .signaled(Int(signal))
+                    }
+                    return Result(termination: termination, stdout: out, stdoutTruncated: truncated, stderrTail: errorTail)
+                } catch let error as SubprocessError {
+                    if Task.isCancelled { return nil }
+                    throw SpawnError(command: executable, reason: "\(error)")
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            // Cancelling the run task tears the process group down; wait for it so nothing outlives us.
+            while let next = try? await group.next() {
+                if first == nil, let result = next { return result }
+            }
+            return first ?? Result(termination: .timedOut, stdout: [], stdoutTruncated: false, stderrTail: [])
+        }
+    }
+
+    static func capped(_ sequence: SubprocessOutputSequence, limit: Int) async throws -> ([UInt8], Bool) {
+        var bytes: [UInt8] = []
+        var truncated = false
+        for try await buffer in sequence {
+            buffer.withUnsafeBytes { raw in
+                let room = limit - bytes.count
+                if room > 0 { bytes.append(contentsOf: raw.prefix(room)) }
+                if raw.count > max(room, 0) { truncated = true }
+            }
+        }
+        return (bytes, truncated)
+    }
+
+    static func tail(of sequence: SubprocessOutputSequence, keeping count: Int) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await buffer in sequence {
+            buffer.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            if bytes.count > count * 2 { bytes.removeFirst(bytes.count - count) }
+        }
+        return Array(bytes.suffix(count))
+    }
+}

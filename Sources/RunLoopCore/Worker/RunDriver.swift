@@ -1,0 +1,151 @@
+import Logging
+
+/// Drives one run from start to a terminal state: stream, answer every `requires_action` round through the
+/// handlers, submit with `stream: true`, stream again, and so on, storing every event and snapshot on the way.
+///
+/// A stream that drops, stalls or ends early is not the end: the driver asks the server for the run's state and
+/// goes on (submitting if it waits for outputs, polling while it works). Failures never escape as thrown errors
+/// except the store's own: every outcome is recorded and returned.
+public struct RunDriver: Sendable {
+    public let client: AssistantsClient
+    public let store: AuditStore
+    public let dispatcher: ToolDispatcher
+    public let policy: SnapshotPolicy
+    public let logger: Logger
+    /// Longest wait between two polls of a run that is working without a stream.
+    public var maxPollInterval: Duration = .seconds(5)
+    /// Tool time-outs are shortened so a round ends this long before the run's `expires_at`.
+    public var expiryMargin: Duration = .seconds(5)
+
+    public init(client: AssistantsClient, store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
+        self.client = client
+        self.store = store
+        self.dispatcher = dispatcher
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// Starts a run and follows it to its end.
+    public func run(_ request: RunRequest) async throws -> RunOutcome {
+        let runKey = try await store.createRun(
+            assistantID: request.assistantID, threadID: request.threadID, jobID: request.jobID,
+            request: .object(request.body(runKey: 0)))
+        var state = DriveState(runKey: runKey, recorder: StreamRecorder(store: store, runKey: runKey, policy: policy))
+        state.threadID = request.threadID
+        let body = request.body(runKey: runKey)
+        var log = logger
+        log[metadataKey: "run_key"] = "\(runKey)"
+        log.info("starting run", metadata: ["assistant": "\(request.assistantID)", "thread": "\(request.threadID ?? "new")"])
+        let response: EventStreamResponse
+        do {
+            if let threadID = request.threadID {
+                response = try await client.createRun(threadID: threadID, body)
+            } else {
+                response = try await client.createThreadAndRun(body)
+            }
+        } catch {
+            return try await startFailed(error, request: request, state: &state, logger: log)
+        }
+        return try await follow(first: .stream(response), state: &state, logger: log)
+    }
+
+    /// Follows a run already known to the store (after a restart): reconcile with the server, then go on.
+    public func resume(_ record: RunRecord) async throws -> RunOutcome {
+        let nextSeq = try await store.lastEventSeq(runKey: record.key) + 1
+        var state = DriveState(runKey: record.key, recorder: StreamRecorder(store: store, runKey: record.key, policy: policy, nextSeq: nextSeq))
+        state.threadID = record.threadID
+        state.runID = record.runID
+        state.rounds = record.rounds
+        state.stream = try await store.read { db in
+            Int(try db.scalar("SELECT coalesce(max(stream), 0) FROM events WHERE run = ?", [.integer(record.key)]).int ?? 0)
+        }
+        var log = logger
+        log[metadataKey: "run_key"] = "\(record.key)"
+        log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
+        guard record.runID != nil, record.threadID != nil else {
+            return try await finishWithError(
+                "the run was being created when ToolWorker stopped; its id never arrived", code: "interrupted_start",
+                state: &state, logger: log)
+        }
+        return try await follow(first: .reconcile(reason: "resumed after restart"), state: &state, logger: log)
+    }
+
+    // MARK: The loop
+
+    enum Step {
+        case stream(EventStreamResponse)
+        case reconcile(reason: String)
+    }
+
+    struct DriveState: Sendable {
+        var runKey: Int64
+        var recorder: StreamRecorder
+        var accumulator = SnapshotAccumulator()
+        var threadID: String?
+        var runID: String?
+        var rounds = 0
+        var stream = 0
+        /// The latest known run object (from a stream or a retrieve).
+        var run: Run?
+        /// The current stream carried a `thread.run.requires_action` event.
+        var sawRequiresAction = false
+    }
+
+    func follow(first: Step, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
+        var step = first
+        while true {
+            switch step {
+            case .stream(let response):
+                state.stream += 1
+                let streamError = await consume(response, state: &state)
+                try await state.recorder.flush()
+                if let status = state.run?.status, status.isTerminal {
+                    return try await finish(state: &state, logger: logger)
+                }
+                if state.run?.status == .requiresAction, streamError == nil || state.sawRequiresAction {
+                    step = try await answerRound(state: &state, logger: logger)
+                    continue
+                }
+                let reason = streamError.map { "stream failed: \($0)" } ?? "stream ended before the run finished"
+                logger.warning("stream interrupted; reconciling with the server", metadata: ["run_id": "\(state.runID ?? "?")", "reason": "\(reason)"])
+                step = .reconcile(reason: reason)
+            case .reconcile(let reason):
+                guard let next = try await reconcile(reason: reason, state: &state, logger: logger) else {
+                    return try await finish(state: &state, logger: logger)
+                }
+                step = next
+            }
+        }
+    }
+
+    /// Reads one stream to its end, recording everything. Returns the error that ended it early, if any.
+    func consume(_ response: EventStreamResponse, state: inout DriveState) async -> (any Error)? {
+        let events = response.events(accumulator: state.accumulator)
+        state.sawRequiresAction = false
+        var failure: (any Error)?
+        do {
+            while let element = try await events.next() {
+                guard case .event(let event) = element else { continue }
+                state.recorder.record(event, stream: state.stream, accumulator: events.accumulator)
+                switch event.event {
+                case .run(let kind, let run):
+                    state.run = run
+                    state.runID = run.id ?? state.runID
+                    state.threadID = run.threadID ?? state.threadID
+                    if kind == .requiresAction { state.sawRequiresAction = true }
+                case .threadCreated(let thread):
+                    state.threadID = thread.id ?? state.threadID
+                case .error(let error):
+                    failure = AssistantsError.api(APIError(status: 200, type: error.type, code: error.code, message: error.message, param: error.param, requestID: response.requestID))
+                default:
+                    break
+                }
+            }
+        } catch {
+            failure = error
+            state.recorder.note("toolworker.stream_error", ["error": .string("\(error)")], stream: state.stream)
+        }
+        state.accumulator = events.accumulator
+        return failure
+    }
+}

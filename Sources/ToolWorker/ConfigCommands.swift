@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import RunLoopCore
+
+/// `toolworker check-config`.
+struct CheckConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate the configuration file and the handlers it names.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        try await guarded {
+            let config = try options.load()
+            var notes: [String] = []
+            do {
+                let client = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
+                notes.append("api: \(client.baseURL) (key found)")
+            } catch let error as ConfigError {
+                notes.append("warning: \(error.problems.map(\.description).joined(separator: "; "))")
+            }
+            print("configuration \(config.file) is valid")
+            print("database: \(config.database)")
+            print("snapshots: \(config.snapshots.rawValue); concurrency: \(config.concurrency.runs) runs, \(config.concurrency.toolCalls) tool calls")
+            print("tools: \(config.tools.map(\.name).joined(separator: ", "))")
+            for note in notes { print(note) }
+        }
+    }
+}
+
+/// `toolworker tools`.
+struct ToolsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tools", abstract: "List the registered tool handlers.")
+
+    @OptionGroup var options: ConfigOption
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await guarded {
+            let config = try options.load()
+            if json {
+                let tools: [JSONValue] = config.tools.map { tool in
+                    [
+                        "name": .string(tool.name), "command": .array(tool.command.map(JSONValue.string)),
+                        "timeout_ms": .int(Int64(tool.timeout.components.seconds * 1000 + tool.timeout.components.attoseconds / 1_000_000_000_000_000)),
+                        "max_output_bytes": .int(Int64(tool.maxOutputBytes)), "on_restart": .string(tool.onRestart.rawValue),
+                        "description": tool.description.map(JSONValue.string) ?? .null,
+                    ]
+                }
+                print(JSONValue.array(tools).serialized())
+                return
+            }
+            for tool in config.tools {
+                print("\(tool.name)\t\(tool.command.joined(separator: " "))\ttimeout=\(tool.timeout)\tmax_output=\(tool.maxOutputBytes)\ton_restart=\(tool.onRestart.rawValue)")
+            }
+        }
+    }
+}

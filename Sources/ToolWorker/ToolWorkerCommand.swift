@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RunLoopCore
+
+@main
+struct ToolWorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "toolworker",
+        abstract: "Drives Assistants API v2 runs and executes their tool calls with local handlers.",
+        version: ToolWorkerVersion.string,
+        subcommands: [
+            RunCommand.self, CheckConfigCommand.self, ToolsCommand.self, RunsCommand.self, ShowCommand.self,
+            EventsCommand.self,
+        ])
+}
+
+/// `--config FILE`, shared by every command.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The configuration file.")
+    var config = "/etc/toolworker/toolworker.yaml"
+
+    func load() throws -> ToolWorkerConfig {
+        do {
+            return try ConfigLoader.load(file: config)
+        } catch let error as ConfigError {
+            throw CommandFailure(message: error.description, code: ExitStatus.config)
+        }
+    }
+}
+
+/// Exit statuses (sysexits where one fits; see the README).
+enum ExitStatus {
+    static let completed: Int32 = 0
+    static let failed: Int32 = 10
+    static let incomplete: Int32 = 11
+    static let expired: Int32 = 12
+    static let cancelled: Int32 = 13
+    static let error: Int32 = 14
+    static let usage: Int32 = 64
+    static let dataError: Int32 = 65
+    static let ioError: Int32 = 74
+    static let config: Int32 = 78
+
+    static func forRunStatus(_ status: String) -> Int32 {
+        switch status {
+        case "completed": return completed
+        case "failed": return failed
+        case "incomplete": return incomplete
+        case "expired": return expired
+        case "cancelled": return cancelled
+        default: return error
+        }
+    }
+}
+
+/// A message for stderr and an exit status.
+struct CommandFailure: Error {
+    let message: String
+    let code: Int32
+}
+
+extension AsyncParsableCommand {
+    /// Runs `body`, turning known failures into a clear message and exit status.
+    func guarded(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("toolworker: \(failure.message)\n".utf8))
+            throw ExitCode(failure.code)
+        } catch let error as StoreCompatibilityError {
+            FileHandle.standardError.write(Data("toolworker: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.dataError)
+        } catch let error as SQLiteError {
+            FileHandle.standardError.write(Data("toolworker: database: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.ioError)
+        }
+    }
+}
+
+func makeLogger(verbose: Bool = false) -> Logger {
+    var logger = Logger(label: "toolworker") { StderrLogHandler(label: $0) }
+    logger.logLevel = verbose ? .debug : .info
+    return logger
+}
+
+func openStore(_ config: ToolWorkerConfig) throws -> AuditStore {
+    let folder = URL(fileURLWithPath: config.database).deletingLastPathComponent().path
+    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    return try AuditStore(path: config.database)
+}

@@ -1,1 +1,0 @@
-print("toolworker: not yet")
