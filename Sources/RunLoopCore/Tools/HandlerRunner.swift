@@ -1,5 +1,6 @@
 import Foundation
 import Subprocess
+import Synchronization
 #if canImport(System)
 import System
 #else
@@ -57,7 +58,19 @@ public struct HandlerRunner: Sendable {
         let executable = command[0]
         let arguments = Arguments(Array(command.dropFirst()))
 
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
+        // The handler's pid is its process group id (createSession): kept to sweep the group afterwards.
+        let processGroup = ProcessGroupBox()
+        defer {
+            // Whatever happened, nothing the handler started may outlive it (a child that ignored SIGTERM, a
+            // background job still holding a pipe): SIGKILL what is left of its group.
+            if let group = processGroup.id.withLock({ $0 }) { kill(-group, SIGKILL) }
+        }
+        enum Race: Sendable {
+            case finished(Result)
+            case timedOut
+            case cancelled
+        }
+        let race: Race = try await withThrowingTaskGroup(of: Race.self) { group in
             group.addTask {
                 do {
                     let execution = try await Subprocess.run(
@@ -65,6 +78,7 @@ public struct HandlerRunner: Sendable {
                         workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: platformOptions,
                         input: .string(stdin), output: .sequence, error: .sequence
                     ) { execution in
+                        processGroup.id.withLock { $0 = execution.processIdentifier.value }
                         async let errorTail = HandlerRunner.tail(of: execution.standardError, keeping: tailBytes)
                         let (out, truncated) = try await HandlerRunner.capped(execution.standardOutput, limit: maxOutputBytes)
                         return (out, truncated, try await errorTail)
@@ -75,24 +89,40 @@ public struct HandlerRunner: Sendable {
                     case .exited(let code): termination = .exited(Int(code))
                     case .signaled(let signal): termination = .signaled(Int(signal))
                     }
-                    return Result(termination: termination, stdout: out, stdoutTruncated: truncated, stderrTail: errorTail)
-                } catch let error as SubprocessError {
-                    if Task.isCancelled { return nil }
+                    return .finished(Result(termination: termination, stdout: out, stdoutTruncated: truncated, stderrTail: errorTail))
+                } catch {
+                    if Task.isCancelled { return .cancelled }
                     throw SpawnError(command: executable, reason: "\(error)")
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
+                do {
+                    try await Task.sleep(for: timeout)
+                    return .timedOut
+                } catch {
+                    return .cancelled
+                }
             }
-            let first = try await group.next() ?? nil
+            let first = try await group.next() ?? .cancelled
+            // Cancelling the run task runs the teardown (SIGTERM to the group, SIGKILL after the grace) and
+            // reaps the handler; wait for it so nothing is left running when we return.
             group.cancelAll()
-            // Cancelling the run task tears the process group down; wait for it so nothing outlives us.
-            while let next = try? await group.next() {
-                if first == nil, let result = next { return result }
-            }
-            return first ?? Result(termination: .timedOut, stdout: [], stdoutTruncated: false, stderrTail: [])
+            while (try? await group.next()) != nil {}
+            return first
         }
+        switch race {
+        case .finished(let result):
+            return result
+        case .timedOut:
+            return Result(termination: .timedOut, stdout: [], stdoutTruncated: false, stderrTail: [])
+        case .cancelled:
+            throw CancellationError()
+        }
+    }
+
+    /// The handler's process group id, shared between the task that runs it and the sweep afterwards.
+    final class ProcessGroupBox: Sendable {
+        let id = Mutex<pid_t?>(nil)
     }
 
     static func capped(_ sequence: SubprocessOutputSequence, limit: Int) async throws -> ([UInt8], Bool) {

@@ -1,0 +1,221 @@
+import FakeAssistants
+import Foundation
+import Testing
+@testable import RunLoopCore
+
+@Suite("Run loop end to end: fake server, real handlers, real SQLite")
+struct RunDriverTests {
+    static let weatherScript = """
+        args=$(cat)
+        city=$(printf '%s' "$args" | sed -n 's/.*"city":"\\([^"]*\\)".*/\\1/p')
+        printf 'sunny in %s' "$city"
+        """
+
+    @Test("single call: one round, output submitted with stream:true, history complete")
+    func single() async throws {
+        let h = try RunHarness()
+        try h.handler("get_weather", Self.weatherScript)
+        let outcome = try await h.run("asst_weather", metadata: ["team": "ops"])
+        #expect(outcome.status == "completed")
+        #expect(outcome.rounds == 1)
+        #expect(outcome.finalText == "get_weather: sunny in Paris")
+
+        let submit = try #require(h.requests("POST", "/submit_tool_outputs").first?.json)
+        #expect(submit["stream"] == true)
+        #expect(submit["tool_outputs"]?[0]?["output"] == "sunny in Paris")
+        let create = try #require(h.requests("POST", "/threads/runs").first?.json)
+        #expect(create[path: "metadata.team"] == "ops")
+        #expect(create[path: "metadata.toolworker_run"] == .string(String(outcome.runKey)))
+        #expect(create[path: "thread.messages.0.content"] == "hi")
+
+        let history = try #require(try await h.rows("SELECT * FROM run_history").first)
+        #expect(history["run_id"].text == outcome.runID)
+        #expect(history["status"].text == "completed")
+        #expect(history["rounds"].int == 1)
+        #expect(history["tool_calls"].int == 1)
+        #expect(history["tool_errors"].int == 0)
+        let call = try #require(try await h.rows("SELECT * FROM tool_call_log").first)
+        #expect(call["tool"].text == "get_weather")
+        #expect(call["state"].text == "succeeded")
+        #expect(call["arguments"].text == #"{"city":"Paris"}"#)
+        #expect(call["output"].text == "sunny in Paris")
+        #expect(call["exit_code"].int == 0)
+        #expect(call["submitted"].text != nil)
+        let events = try await h.rows("SELECT event, stream FROM event_log ORDER BY seq").compactMap { $0["event"].text }
+        #expect(events.first == "thread.created")
+        #expect(events.filter { $0 == "done" }.count == 2)
+        #expect(events.last == "done")
+        #expect(events.contains("thread.run.requires_action"))
+        let latest = try await h.rows("SELECT object_type, status FROM snapshot_log WHERE is_latest AND object_type = 'run'")
+        #expect(latest.map { $0["status"].text } == ["completed"])
+        let toolSnapshot = try await h.rows("SELECT data FROM snapshot_log WHERE object_type = 'tool_call' AND is_latest")
+        #expect(toolSnapshot.count == 1)
+        #expect(toolSnapshot.first?["data"].text?.contains("sunny in Paris") == true)
+    }
+
+    @Test("parallel calls really overlap in time, and are answered in one submit")
+    func parallel() async throws {
+        let h = try RunHarness()
+        let log = h.directory.path("times.log")
+        try h.handler("get_weather", """
+            cat > /dev/null
+            echo "start $(date +%s%N)" >> \(log)
+            sleep 0.5
+            echo "end $(date +%s%N)" >> \(log)
+            echo ok
+            """)
+        let outcome = try await h.run("asst_parallel")
+        #expect(outcome.status == "completed")
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        let starts = lines.filter { $0.hasPrefix("start") }.compactMap { Int($0.split(separator: " ")[1]) }
+        let ends = lines.filter { $0.hasPrefix("end") }.compactMap { Int($0.split(separator: " ")[1]) }
+        #expect(starts.count == 2 && ends.count == 2)
+        #expect(starts.max()! < ends.min()!, "both handlers started before either ended")
+        let submits = h.requests("POST", "/submit_tool_outputs")
+        #expect(submits.count == 1)
+        #expect(submits[0].json?["tool_outputs"]?.arrayValue?.count == 2)
+    }
+
+    @Test("two rounds accumulate across the first stream and both submit streams")
+    func twoRounds() async throws {
+        let h = try RunHarness()
+        try h.handler("get_weather", Self.weatherScript)
+        let outcome = try await h.run("asst_two_rounds")
+        #expect(outcome.status == "completed")
+        #expect(outcome.rounds == 2)
+        #expect(outcome.finalText == "get_weather: sunny in Paris\nget_weather: sunny in Oslo")
+        #expect(h.requests("POST", "/submit_tool_outputs").count == 2)
+        let calls = try await h.rows("SELECT round, arguments FROM tool_call_log ORDER BY round")
+        #expect(calls.map { $0["round"].int } == [1, 2])
+        let streams = try await h.rows("SELECT DISTINCT stream FROM event_log ORDER BY stream").compactMap { $0["stream"].int }
+        #expect(streams == [1, 2, 3])
+        let steps = try await h.rows("SELECT status FROM snapshot_log WHERE object_type = 'run_step' AND is_latest")
+        #expect(steps.count == 3)
+        #expect(steps.allSatisfy { $0["status"].text == "completed" })
+    }
+
+    @Test("plain text answer: no tool calls, no submit")
+    func plainText() async throws {
+        let h = try RunHarness()
+        let outcome = try await h.run("asst_text")
+        #expect(outcome.status == "completed")
+        #expect(outcome.finalText == "Hello from the fake assistant.")
+        #expect(h.requests("POST", "/submit_tool_outputs").isEmpty)
+        #expect(try await h.rows("SELECT count(*) AS n FROM tool_call_log").first?["n"].int == 0)
+    }
+
+    @Test("a failed run is recorded with its last_error")
+    func failed() async throws {
+        let h = try RunHarness()
+        let outcome = try await h.run("asst_failed")
+        #expect(outcome.status == "failed")
+        #expect(outcome.detail == "server_error: Sorry, something went wrong.")
+        let history = try #require(try await h.rows("SELECT * FROM run_history").first)
+        #expect(history["status"].text == "failed")
+        #expect(history["error_code"].text == "server_error")
+        #expect(history["ended"].text != nil)
+    }
+
+    @Test("an incomplete run is recorded with its incomplete_details")
+    func incomplete() async throws {
+        let h = try RunHarness(scenarios: ["asst_inc": Scenario(finalText: "cut off", ending: .incomplete(reason: "max_completion_tokens"))])
+        let outcome = try await h.run("asst_inc")
+        #expect(outcome.status == "incomplete")
+        #expect(try await h.rows("SELECT incomplete_reason FROM run_history").first?["incomplete_reason"].text == "max_completion_tokens")
+    }
+
+    @Test("tool time-outs are clamped so the round ends before the run's expires_at")
+    func clampedToExpiry() async throws {
+        let h = try RunHarness(scenarios: ["asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], expiresAfter: 3)])
+        try h.handler("slow", "sleep 30; echo late") { $0.timeout = .seconds(60) }
+        var driver = h.driver()
+        driver.expiryMargin = .milliseconds(500)
+        let start = ContinuousClock.now
+        let outcome = try await driver.run(RunRequest(assistantID: "asst_slow", message: "x"))
+        #expect(ContinuousClock.now - start < .seconds(20), "the 60 s tool time-out was clamped to the run's expiry")
+        #expect(outcome.status == "completed", "the time-out output reached the server before the run expired")
+        #expect(try await h.rows("SELECT state FROM tool_call_log").first?["state"].text == "timed_out")
+    }
+
+    @Test("outputs that arrive after expires_at: the submit is refused and the run is recorded as expired")
+    func expired() async throws {
+        let h = try RunHarness(scenarios: ["asst_late": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], expiresAfter: 1)])
+        try h.handler("slow", "sleep 3; echo late") { $0.timeout = .seconds(60) }
+        var driver = h.driver()
+        driver.expiryMargin = .seconds(-4)  // let the handler run past the deadline on purpose
+        let outcome = try await driver.run(RunRequest(assistantID: "asst_late", message: "x"))
+        #expect(outcome.status == "expired")
+        #expect(try await h.rows("SELECT status FROM run_history").first?["status"].text == "expired")
+        let call = try #require(try await h.rows("SELECT * FROM tool_call_log").first)
+        #expect(call["state"].text == "succeeded")
+        #expect(call["submitted"].isNull, "the refused submit is not marked submitted")
+        let notes = try await h.rows("SELECT data FROM event_log WHERE event = 'toolworker.submit_failed'")
+        #expect(notes.first?["data"].text?.contains("do not accept tool outputs") == true)
+    }
+
+    @Test("a server-side expiry event ends the run as expired")
+    func expiredByServer() async throws {
+        let h = try RunHarness()
+        let outcome = try await h.run("asst_expired")
+        #expect(outcome.status == "expired")
+    }
+
+    @Test("a stream dropped before requires_action: the driver retrieves the run and goes on")
+    func droppedStream() async throws {
+        let h = try RunHarness(scenarios: [
+            "asst_drop": Scenario(rounds: [[ScriptedToolCall("get_weather", #"{"city":"Rome"}"#)]], faults: [.dropStream(on: .create, afterFrames: 5)])
+        ])
+        try h.handler("get_weather", Self.weatherScript)
+        let outcome = try await h.run("asst_drop")
+        #expect(outcome.status == "completed")
+        #expect(outcome.finalText == "get_weather: sunny in Rome")
+        #expect(h.requests("GET", "/runs/\(outcome.runID!)").count >= 1)
+        let notes = try await h.rows("SELECT event FROM event_log WHERE kind = 'note'").compactMap { $0["event"].text }
+        #expect(notes.contains("toolworker.stream_error"))
+        #expect(notes.contains("toolworker.reconciled"))
+        #expect(try await h.rows("SELECT state FROM tool_call_log").first?["state"].text == "succeeded")
+    }
+
+    @Test("a submit stream dropped mid-way: the driver polls the run to its end and stores the messages")
+    func droppedSubmitStream() async throws {
+        let h = try RunHarness(scenarios: [
+            "asst_drop2": Scenario(rounds: [[ScriptedToolCall("get_weather", #"{"city":"Lima"}"#)]], faults: [.dropStream(on: .submit, afterFrames: 2)])
+        ])
+        try h.handler("get_weather", Self.weatherScript)
+        let outcome = try await h.run("asst_drop2")
+        #expect(outcome.status == "completed")
+        #expect(outcome.finalText == "get_weather: sunny in Lima")
+        let message = try await h.rows("SELECT data FROM snapshot_log WHERE object_type = 'message' AND is_latest")
+        #expect(message.first?["data"].text?.contains("sunny in Lima") == true)
+        #expect(h.requests("POST", "/submit_tool_outputs").count == 1, "a submit the server accepted is never sent again")
+    }
+
+    @Test("a malformed frame is stored as such and the run completes")
+    func malformed() async throws {
+        let h = try RunHarness(scenarios: ["asst_bad": Scenario(finalText: "fine", faults: [.malformedFrame(on: .create, afterFrames: 3)])])
+        let outcome = try await h.run("asst_bad")
+        #expect(outcome.status == "completed")
+        let bad = try await h.rows("SELECT event, error, data FROM event_log WHERE kind = 'malformed'")
+        #expect(bad.count == 1)
+        #expect(bad.first?["error"].text?.contains("invalid JSON") == true || bad.first?["error"].text?.contains("data byte") == true)
+        #expect(bad.first?["data"].text == "{\"id\": oops")
+    }
+
+    @Test("a stalled stream is detected by the idle time-out and reconciled")
+    func stalled() async throws {
+        let h = try RunHarness(scenarios: ["asst_stall": Scenario(finalText: "after stall", faults: [.stall(on: .create, afterFrames: 4, seconds: 30)])])
+        h.idleTimeout = .milliseconds(500)
+        let outcome = try await h.run("asst_stall")
+        #expect(outcome.status == "completed")
+        #expect(outcome.finalText == "after stall")
+    }
+
+    @Test("creating a run on an unknown assistant ends in error with the API's message")
+    func createRejected() async throws {
+        let h = try RunHarness()
+        let outcome = try await h.run("asst_nope")
+        #expect(outcome.status == "error")
+        #expect(outcome.detail?.contains("No assistant found") == true)
+        #expect(try await h.rows("SELECT status FROM run_history").first?["status"].text == "error")
+    }
+}

@@ -1,0 +1,62 @@
+import FakeAssistants
+import Foundation
+import Logging
+import RunLoopCore
+
+/// A fake server, a real SQLite file, real handler scripts and a driver wired to them.
+final class RunHarness {
+    let directory = TempDirectory()
+    let server: FakeAssistantsServer
+    let store: AuditStore
+    var tools: [ToolHandlerConfig] = []
+    var policy = SnapshotPolicy.lifecycle
+    var idleTimeout: Duration = .seconds(5)
+
+    init(scenarios: [String: Scenario] = [:]) throws {
+        server = try FakeAssistantsServer(scenarios: scenarios)
+        store = try AuditStore(path: directory.path("audit.db"))
+    }
+
+    deinit {
+        store.close()
+        server.stop()
+    }
+
+    /// Writes an executable script and registers it as tool `name`.
+    @discardableResult
+    func handler(_ name: String, _ script: String, configure: (inout ToolHandlerConfig) -> Void = { _ in }) throws -> String {
+        let path = directory.path("\(name).sh")
+        try ("#!/bin/sh\n" + script).write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        var tool = ToolHandlerConfig(name: name, command: [path])
+        tool.timeout = .seconds(10)
+        configure(&tool)
+        tools.append(tool)
+        return path
+    }
+
+    func driver() -> RunDriver {
+        var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
+        configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
+        configuration.http.idleTimeout = idleTimeout
+        var driver = RunDriver(
+            client: AssistantsClient(configuration: configuration), store: store,
+            dispatcher: ToolDispatcher(registry: ToolRegistry(tools), maxConcurrentCalls: 8), policy: policy,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        driver.maxPollInterval = .milliseconds(200)
+        return driver
+    }
+
+    func run(_ assistant: String, message: String = "hi", metadata: [String: String] = [:]) async throws -> RunOutcome {
+        try await driver().run(RunRequest(assistantID: assistant, message: message, metadata: metadata))
+    }
+
+    /// Rows of a query on the store (through the reader connection).
+    func rows(_ sql: String, _ parameters: [SQLValue] = []) async throws -> [SQLRow] {
+        try await store.read { db in try db.query(sql, parameters) }
+    }
+
+    func requests(_ method: String, _ suffix: String) -> [ReceivedRequest] {
+        server.requests.filter { $0.method == method && $0.path.hasSuffix(suffix) }
+    }
+}
