@@ -82,6 +82,19 @@ struct HandlerFailureTests {
         #expect(alive.isEmpty, "processes still alive: \(alive)")
     }
 
+    @Test("a background child the handler leaves behind is killed with its group when the handler exits")
+    func lingeringChild() async throws {
+        let h = try RunHarness()
+        let pids = h.directory.path("pids")
+        try h.handler("t", "cat >/dev/null; sleep 60 & echo $! > \(pids); echo done") { $0.timeout = .seconds(10) }
+        let (row, output) = try await runOne(h, tool: "t", arguments: "{}")
+        #expect(row["state"].text == "succeeded")
+        #expect(output.stringValue == "done\n")
+        try await Task.sleep(for: .milliseconds(200))
+        let child = try #require(Int32(try String(contentsOfFile: pids, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(!Self.isRunning(child), "the lingering child was swept")
+    }
+
     @Test("output over the cap is cut, with a marker")
     func outputCap() async throws {
         let h = try RunHarness()
