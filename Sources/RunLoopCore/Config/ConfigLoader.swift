@@ -225,12 +225,11 @@ private struct Reader {
             problem(keyPath, node, "handler \(path) does not exist")
             return
         }
-        if !FileManager.default.isExecutableFile(atPath: path) || access(path, X_OK) != 0 {
-            problem(keyPath, node, "handler \(path) is not executable (chmod +x)")
-        }
         var info = stat()
-        if stat(path, &info) == 0, info.st_mode & S_IXUSR == 0 && info.st_mode & S_IXGRP == 0 && info.st_mode & S_IXOTH == 0 {
-            if !problems.contains(where: { $0.path == keyPath }) { problem(keyPath, node, "handler \(path) has no execute bit (chmod +x)") }
+        if stat(path, &info) == 0, info.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH) == 0 {
+            problem(keyPath, node, "handler \(path) has no execute bit (chmod +x)")
+        } else if access(path, X_OK) != 0 {
+            problem(keyPath, node, "handler \(path) is not executable by this user")
         }
     }
 
