@@ -72,7 +72,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "Benchmarks",
-            dependencies: ["RunLoopCore", "FakeAssistants"],
+            dependencies: [
+                "RunLoopCore", "FakeAssistants",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,11 @@ import RunLoopCore
 /// ToolWorker benchmarks, reported as rates and ratios (never asserted in tests).
 /// Run: swift run -c release Benchmarks [engine|all]
 let which = CommandLine.arguments.dropFirst().first ?? "all"
+let validBenchmarks = ["engine", "client", "store", "dispatch", "all"]
+guard validBenchmarks.contains(which) else {
+    FileHandle.standardError.write(Data("usage: Benchmarks [\(validBenchmarks.joined(separator: "|"))]\n".utf8))
+    exit(64)
+}
 
 func measure(_ body: () throws -> Void) rethrows -> Double {
     let start = ContinuousClock.now
@@ -116,4 +121,12 @@ if which == "client" || which == "all" {
     }
     print(String(format: "peak RSS: %.1f MiB", peakRSSMiB()))
     server.stop()
+}
+
+if which == "store" || which == "all" {
+    try await StoreBenchmark.run()
+}
+
+if which == "dispatch" || which == "all" {
+    try await DispatchBenchmark.run(rounds: Int(ProcessInfo.processInfo.environment["ROUNDS"] ?? "") ?? 1000)
 }

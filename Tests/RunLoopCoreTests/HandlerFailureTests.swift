@@ -142,3 +142,19 @@ struct HandlerFailureTests {
         #expect(!FileManager.default.fileExists(atPath: marker))
     }
 }
+
+@Suite("Handlers that do not read their stdin")
+struct StdinTests {
+    @Test("a handler that exits without reading large arguments is fine (no broken pipe, no crash)")
+    func ignoresStdin() async throws {
+        let h = try RunHarness()
+        try h.handler("t", "echo quick")
+        let big = #"{"blob":""# + String(repeating: "a", count: 300_000) + #""}"#
+        h.server.register(Scenario(rounds: [[ScriptedToolCall("t", big)], [ScriptedToolCall("t", "{}")]]), for: "asst_stdin")
+        let outcome = try await h.run("asst_stdin")
+        #expect(outcome.status == "completed")
+        let states = try await h.rows("SELECT state, output FROM tool_call_log ORDER BY round")
+        #expect(states.map { $0["state"].text } == ["succeeded", "succeeded"])
+        #expect(states.map { $0["output"].text } == ["quick\n", "quick\n"])
+    }
+}

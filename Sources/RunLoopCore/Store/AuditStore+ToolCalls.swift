@@ -1,11 +1,21 @@
 extension AuditStore {
-    /// Records the calls of a `requires_action` round as `pending` (idempotent: a call already known is kept).
-    public func recordToolCalls(runKey: Int64, round: Int, calls: [(call: RequiredToolCall, handler: String?)]) async throws {
+    /// Records the calls of a `requires_action` round as `pending` (idempotent: a call already known is kept),
+    /// and marks those about to be run as `running`, in one durable transaction: after a crash, `running` says the
+    /// handler may have run.
+    public func recordToolCalls(
+        runKey: Int64, round: Int, calls: [(call: RequiredToolCall, handler: String?)], startingNow: [String] = []
+    ) async throws {
+        let now = unixMilliseconds()
         try await write { db in
             for (call, handler) in calls {
                 try db.execute(
                     "INSERT OR IGNORE INTO tool_calls (run, call_id, round, tool, arguments, handler) VALUES (?, ?, ?, ?, ?, ?)",
                     [.integer(runKey), .text(call.id), .integer(Int64(round)), .text(call.name), .text(call.arguments), .text(handler)])
+            }
+            for callID in startingNow {
+                try db.execute(
+                    "UPDATE tool_calls SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE run = ? AND call_id = ?",
+                    [.integer(now), .integer(runKey), .text(callID)])
             }
         }
     }

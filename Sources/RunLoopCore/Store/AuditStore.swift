@@ -56,6 +56,12 @@ public final class AuditStore: Sendable {
         if let error = writer.takeStickyError() { throw error }
     }
 
+    /// Throws the first failure of un-awaited writes, without waiting for anything. After any awaited write has
+    /// returned, every write queued before it has been tried, so this is then complete.
+    public func throwIfEnqueuedWritesFailed() throws {
+        if let error = writer.takeStickyError() { throw error }
+    }
+
     /// Runs a query on the reader connection.
     public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await reader.perform(body)

@@ -70,13 +70,17 @@ public struct HandlerRunner: Sendable {
             case timedOut
             case cancelled
         }
+        // The arguments go through an unlinked temporary file rather than a pipe the library writes: a handler
+        // that exits without reading stdin then cannot break the write (swift-subprocess 1.0.2 aborts the process
+        // on that path), and arguments of any size never block on a full pipe.
+        let input = try HandlerRunner.stdinFile(containing: stdin, executable: executable)
         let race: Race = try await withThrowingTaskGroup(of: Race.self) { group in
             group.addTask {
                 do {
                     let execution = try await Subprocess.run(
                         .path(FilePath(executable)), arguments: arguments, environment: .custom(customEnvironment),
                         workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: platformOptions,
-                        input: .string(stdin), output: .sequence, error: .sequence
+                        input: .fileDescriptor(input, closeAfterSpawningProcess: true), output: .sequence, error: .sequence
                     ) { execution in
                         processGroup.id.withLock { $0 = execution.processIdentifier.value }
                         async let errorTail = HandlerRunner.tail(of: execution.standardError, keeping: tailBytes)
@@ -118,6 +122,33 @@ public struct HandlerRunner: Sendable {
         case .cancelled:
             throw CancellationError()
         }
+    }
+
+    /// An unlinked temporary file holding `text`, positioned at its start, for a handler's stdin.
+    static func stdinFile(containing text: String, executable: String) throws -> FileDescriptor {
+        let folder = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(folder)/toolworker-stdin-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw SpawnError(command: executable, reason: "cannot create a file for its stdin in \(folder): errno \(errno)")
+        }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let descriptor = FileDescriptor(rawValue: fd)
+        do {
+            var bytes = Array(text.utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let written = try bytes[offset...].withUnsafeMutableBytes { try descriptor.write(UnsafeRawBufferPointer($0)) }
+                offset += written
+            }
+            bytes.removeAll()
+            guard lseek(fd, 0, SEEK_SET) == 0 else { throw Errno(rawValue: errno) }
+        } catch {
+            try? descriptor.close()
+            throw SpawnError(command: executable, reason: "cannot write its stdin: \(error)")
+        }
+        return descriptor
     }
 
     /// The handler's process group id, shared between the task that runs it and the sweep afterwards.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 extension RunDriver {
     /// Answers the run's pending tool calls and submits every output in one streaming request.
@@ -19,9 +20,17 @@ extension RunDriver {
             store.incrementRounds(runKey: state.runKey)
         }
         let round = known[calls.first?.id ?? ""]?.round ?? state.rounds
+        let registry = dispatcher.registry
+        // Calls that will run now: not answered yet, and not interrupted ones whose handler must not run twice.
+        let startingNow = calls.filter { call in
+            guard let previous = known[call.id] else { return true }
+            if previous.output != nil { return false }
+            return !(previous.state == "running" && registry.handler(for: call.name)?.onRestart == .fail)
+        }.map(\.id)
         try await store.recordToolCalls(
             runKey: state.runKey, round: round,
-            calls: calls.map { ($0, self.dispatcher.registry.handler(for: $0.name)?.command.joined(separator: " ")) })
+            calls: calls.map { ($0, registry.handler(for: $0.name)?.command.joined(separator: " ")) }, startingNow: startingNow)
+        try store.throwIfEnqueuedWritesFailed()
         logger.info("dispatching tool calls", metadata: ["run_id": "\(runID)", "round": "\(round)", "calls": "\(calls.count)"])
 
         var deadline: ContinuousClock.Instant?
@@ -35,6 +44,7 @@ extension RunDriver {
         let runKey = state.runKey
         let log = logger
         let fixedDeadline = deadline
+        let handlerTimes = HandlerClock()
         let outputs: [ToolOutput] = try await withThrowingTaskGroup(of: (Int, ToolOutput).self) { group in
             for (index, call) in calls.enumerated() {
                 let previous = known[call.id]
@@ -52,8 +62,9 @@ extension RunDriver {
                             output: #"{"error":{"type":"interrupted","message":"The tool call was interrupted by a restart of the worker and is not run twice."}}"#,
                             startedAt: now, finishedAt: now)
                     } else {
-                        try await store.markToolCallRunning(runKey: runKey, callID: call.id)
+                        let handlerStart = ContinuousClock.now
                         outcome = await dispatcher.execute(call, context: context, deadline: fixedDeadline)
+                        handlerTimes.record(ContinuousClock.now - handlerStart)
                     }
                     try await store.recordToolCallOutcome(runKey: runKey, callID: call.id, outcome: outcome)
                     let level: Logger.Level = outcome.state == .succeeded ? .info : .warning
@@ -68,6 +79,9 @@ extension RunDriver {
             for try await (index, output) in group { collected[index] = output }
             return collected.compactMap { $0 }
         }
+        if let onRound, let received = state.requiresActionAt {
+            onRound(RoundTiming(requiresActionAt: received, submitAt: .now, longestHandler: handlerTimes.longest, calls: calls.count))
+        }
         do {
             let response = try await client.submitToolOutputs(threadID: threadID, runID: runID, outputs: outputs)
             try await store.markSubmitted(runKey: state.runKey, callIDs: outputs.map(\.toolCallID))
@@ -79,4 +93,11 @@ extension RunDriver {
             return .reconcile(reason: "submit failed: \(error)")
         }
     }
+}
+
+/// The longest handler duration of a round, recorded from its parallel tasks.
+final class HandlerClock: Sendable {
+    private let value = Mutex<Duration>(.zero)
+    func record(_ duration: Duration) { value.withLock { $0 = max($0, duration) } }
+    var longest: Duration { value.withLock { $0 } }
 }

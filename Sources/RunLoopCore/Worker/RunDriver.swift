@@ -16,6 +16,8 @@ public struct RunDriver: Sendable {
     public var maxPollInterval: Duration = .seconds(5)
     /// Tool time-outs are shortened so a round ends this long before the run's `expires_at`.
     public var expiryMargin: Duration = .seconds(5)
+    /// Called once per round with its timings (benchmarks and metrics).
+    public var onRound: (@Sendable (RoundTiming) -> Void)?
 
     public init(client: AssistantsClient, store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
         self.client = client
@@ -89,6 +91,8 @@ public struct RunDriver: Sendable {
         var run: Run?
         /// The current stream carried a `thread.run.requires_action` event.
         var sawRequiresAction = false
+        /// When the last `requires_action` event arrived.
+        var requiresActionAt: ContinuousClock.Instant?
     }
 
     func follow(first: Step, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
@@ -98,7 +102,9 @@ public struct RunDriver: Sendable {
             case .stream(let response):
                 state.stream += 1
                 let streamError = await consume(response, state: &state)
-                try await state.recorder.flush()
+                // Queued, not awaited: the next awaited write (the round's tool calls, or the finish) makes these
+                // durable first, as the writer commits in order.
+                state.recorder.push()
                 if let status = state.run?.status, status.isTerminal {
                     return try await finish(state: &state, logger: logger)
                 }
@@ -132,7 +138,10 @@ public struct RunDriver: Sendable {
                     state.run = run
                     state.runID = run.id ?? state.runID
                     state.threadID = run.threadID ?? state.threadID
-                    if kind == .requiresAction { state.sawRequiresAction = true }
+                    if kind == .requiresAction {
+                        state.sawRequiresAction = true
+                        state.requiresActionAt = .now
+                    }
                 case .threadCreated(let thread):
                     state.threadID = thread.id ?? state.threadID
                 case .error(let error):

@@ -56,3 +56,16 @@ public struct RunOutcome: Sendable, Equatable {
     /// The text of the run's last assistant message, if any.
     public var finalText: String?
 }
+
+/// How long one round took, for the dispatch-overhead measurement: from the `requires_action` event to the
+/// submit request, and how much of that the handlers themselves took.
+public struct RoundTiming: Sendable {
+    public var requiresActionAt: ContinuousClock.Instant
+    public var submitAt: ContinuousClock.Instant
+    /// The longest handler of the round (they run in parallel).
+    public var longestHandler: Duration
+    public var calls: Int
+
+    /// Time spent by ToolWorker itself: receiving, storing, dispatching, waiting on the store, not the handlers.
+    public var overhead: Duration { submitAt - requiresActionAt - longestHandler }
+}

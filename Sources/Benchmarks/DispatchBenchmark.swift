@@ -1,0 +1,72 @@
+import FakeAssistants
+import Foundation
+import Logging
+import RunLoopCore
+import Subprocess
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+import Synchronization
+
+/// Dispatch overhead: from `requires_action` received to the submit sent, minus the handler's own time, over many
+/// rounds with a `/bin/true` handler; next to the cost of spawning `/bin/true` bare.
+enum DispatchBenchmark {
+    final class Timings: Sendable {
+        let values = Mutex<[Duration]>([])
+    }
+
+    static func percentile(_ values: [Duration], _ p: Double) -> Duration {
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
+    }
+
+    static func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+
+    static func run(rounds: Int) async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let directory = NSTemporaryDirectory() + "toolworker-dispatch-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try FakeAssistantsServer(scenarios: [
+            "asst_rounds": Scenario(rounds: Array(repeating: [ScriptedToolCall("noop", "{}")], count: rounds), finalText: "done", expiresAfter: 36000, deltaPieces: 1)
+        ])
+        defer { server.stop() }
+        let store = try AuditStore(path: "\(directory)/audit.db")
+        defer { store.close() }
+        var tool = ToolHandlerConfig(name: "noop", command: ["/bin/true"])
+        tool.timeout = .seconds(10)
+        var driver = RunDriver(
+            client: AssistantsClient(configuration: AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)),
+            store: store, dispatcher: ToolDispatcher(registry: ToolRegistry([tool]), maxConcurrentCalls: 4),
+            policy: .lifecycle, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+        let overheads = Timings()
+        let handlers = Timings()
+        driver.onRound = { timing in
+            overheads.values.withLock { $0.append(timing.overhead) }
+            handlers.values.withLock { $0.append(timing.longestHandler) }
+        }
+        let outcome = try await driver.run(RunRequest(assistantID: "asst_rounds", message: "go"))
+        precondition(outcome.status == "completed", "benchmark run ended \(outcome.status): \(outcome.detail ?? "")")
+        let o = overheads.values.withLock { $0 }
+        let hd = handlers.values.withLock { $0 }
+        print(String(format: "dispatch overhead over %d rounds: median %.2f ms, p99 %.2f ms (handler /bin/true via subprocess: median %.2f ms)",
+                     o.count, ms(percentile(o, 0.5)), ms(percentile(o, 0.99)), ms(percentile(hd, 0.5))))
+
+        // Bare fork+exec of /bin/true: posix_spawn + waitpid, no pipes.
+        var bare: [Duration] = []
+        for _ in 0..<rounds {
+            let start = ContinuousClock.now
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+            defer { argv.forEach { free($0) } }
+            guard posix_spawn(&pid, "/bin/true", nil, nil, argv, environ) == 0 else { continue }
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            bare.append(ContinuousClock.now - start)
+        }
+        print(String(format: "bare fork+exec of /bin/true (posix_spawn + waitpid), %d times: median %.2f ms, p99 %.2f ms",
+                     bare.count, ms(percentile(bare, 0.5)), ms(percentile(bare, 0.99))))
+    }
+}

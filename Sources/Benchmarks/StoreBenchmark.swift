@@ -1,0 +1,68 @@
+import Foundation
+import RunLoopCore
+
+/// Events/s persisted with group commit vs. one transaction per event, and bytes stored per event.
+enum StoreBenchmark {
+    static func events(deltas: Int) throws -> (events: [ServerEvent], accumulators: [SnapshotAccumulator]) {
+        var parser = SSEParser()
+        var accumulator = SnapshotAccumulator()
+        var events: [ServerEvent] = []
+        for chunk in SyntheticStream.chunked(SyntheticStream.messageStream(deltas: deltas), size: 1400) {
+            for frame in try parser.feed(chunk) { events.append(EventDecoder.decode(frame)) }
+        }
+        _ = accumulator
+        accumulator = SnapshotAccumulator()
+        return (events, [])
+    }
+
+    static func fileBytes(_ path: String) -> Int {
+        [path, path + "-wal"].reduce(0) { total, file in
+            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+        }
+    }
+
+    static func run() async throws {
+        let deltas = 20_000
+        let (events, _) = try events(deltas: deltas)
+        let directory = NSTemporaryDirectory() + "toolworker-bench-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        var rates: [String: Double] = [:]
+        for policy in SnapshotPolicy.allCases {
+            let path = "\(directory)/group-\(policy.rawValue).db"
+            let store = try AuditStore(path: path)
+            let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
+            var recorder = StreamRecorder(store: store, runKey: runKey, policy: policy)
+            var accumulator = SnapshotAccumulator()
+            let seconds = try await measureAsync {
+                for event in events {
+                    accumulator.apply(event.event, helpers: false)
+                    recorder.record(event, stream: 1, accumulator: accumulator)
+                }
+                try await recorder.flush()
+            }
+            try await store.maintenance()
+            let bytes = fileBytes(path)
+            store.close()
+            rates[policy.rawValue] = Double(events.count) / seconds
+            print(String(format: "store, group commit, snapshots=%@: %d events in %.3f s = %.0f events/s; %.1f MB, %.0f bytes/event",
+                         policy.rawValue, events.count, seconds, Double(events.count) / seconds, Double(bytes) / 1e6, Double(bytes) / Double(events.count)))
+        }
+        // One transaction per event, awaited one by one (what persisting without group commit costs).
+        let path = "\(directory)/single.db"
+        let store = try AuditStore(path: path)
+        let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
+        let sample = Array(events.prefix(2000))
+        let seconds = try await measureAsync {
+            for (index, event) in sample.enumerated() {
+                store.enqueueProgress(runKey: runKey, events: [EventRecord(seq: index + 1, stream: 1, event: event, receivedAt: 0)], snapshots: [], run: nil)
+                try await store.flush()
+            }
+        }
+        store.close()
+        let single = Double(sample.count) / seconds
+        print(String(format: "store, one transaction per event (first %d events): %.0f events/s; group commit is %.0fx faster",
+                     sample.count, single, (rates["lifecycle"] ?? 0) / single))
+    }
+}
