@@ -10,8 +10,9 @@ struct ToolWorkerCommand: AsyncParsableCommand {
         abstract: "Drives Assistants API v2 runs and executes their tool calls with local handlers.",
         version: ToolWorkerVersion.string,
         subcommands: [
-            RunCommand.self, CheckConfigCommand.self, ToolsCommand.self, RunsCommand.self, ShowCommand.self,
-            EventsCommand.self,
+            ServeCommand.self, RunCommand.self, EnqueueCommand.self, RunsCommand.self, ShowCommand.self,
+            EventsCommand.self, CancelCommand.self, ToolsCommand.self, CheckConfigCommand.self, SyncToolsCommand.self,
+            PruneCommand.self, DemoCommand.self,
         ])
 }
 

@@ -35,6 +35,11 @@ public final class AssistantsClient: Sendable {
 
     // MARK: Plain requests
 
+    /// `POST /threads`: an empty thread (jobs create theirs first, so a crash can never leave a run nobody can find).
+    public func createThread(metadata: JSONObject = [:]) async throws(AssistantsError) -> AssistantThread {
+        AssistantThread(json: try await json(.post, "/threads", body: ["metadata": .object(metadata)], idempotent: false))
+    }
+
     /// `GET /threads/{thread_id}/runs/{run_id}`.
     public func retrieveRun(threadID: String, runID: String) async throws(AssistantsError) -> Run {
         Run(json: try await json(.get, "/threads/\(try pathID(threadID))/runs/\(try pathID(runID))", idempotent: true))

@@ -73,3 +73,69 @@ extension AuditStore {
         }
     }
 }
+
+extension AuditStore {
+    /// Queued jobs whose time has come, oldest first.
+    public func dueJobs(limit: Int, now: Int64 = unixMilliseconds()) async throws -> [JobRecord] {
+        try await read { db in
+            try db.query(
+                "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY id LIMIT ?",
+                [.integer(now), .integer(Int64(limit))]
+            ).map(JobRecord.init)
+        }
+    }
+
+    /// Moves a job from `queued` to `running` and counts the attempt; `false` if someone else took it.
+    public func claimJob(id: Int64) async throws -> Bool {
+        let now = unixMilliseconds()
+        return try await write { db in
+            try db.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'queued'",
+                [.integer(now), .integer(id)])
+            return db.changes == 1
+        }
+    }
+
+    /// Records the thread created for a job (before its run is created, so a restart finds it).
+    public func setJobThread(id: Int64, threadID: String) async throws {
+        try await write { db in
+            try db.execute("UPDATE jobs SET thread_id = ? WHERE id = ?", [.text(threadID), .integer(id)])
+        }
+    }
+
+    /// Whether a run of this job ever reached the server (its first message is then already on the thread).
+    public func jobHasServerRun(id: Int64) async throws -> Bool {
+        try await read { db in
+            (try db.scalar("SELECT count(*) FROM runs WHERE job_id = ? AND run_id IS NOT NULL", [.integer(id)]).int ?? 0) > 0
+        }
+    }
+
+    /// Jobs marked running with no open run: the process stopped between claiming them and starting (or after
+    /// finishing) their run.
+    public func strandedJobs() async throws -> [(job: JobRecord, lastRun: RunRecord?)] {
+        try await read { db in
+            let jobs = try db.query(
+                """
+                SELECT * FROM jobs WHERE state = 'running'
+                  AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id AND runs.ended_at IS NULL)
+                ORDER BY id
+                """
+            ).map(JobRecord.init)
+            return try jobs.map { job in
+                let run = try db.query("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC LIMIT 1", [.integer(job.id)]).first.map(RunRecord.init)
+                return (job, run)
+            }
+        }
+    }
+
+    /// Job counts by state.
+    public func jobCounts() async throws -> [String: Int] {
+        try await read { db in
+            var counts: [String: Int] = [:]
+            for row in try db.query("SELECT state, count(*) AS n FROM jobs GROUP BY state") {
+                counts[row["state"].text ?? "?"] = Int(row["n"].int ?? 0)
+            }
+            return counts
+        }
+    }
+}

@@ -18,6 +18,9 @@ public struct RunDriver: Sendable {
     public var expiryMargin: Duration = .seconds(5)
     /// Called once per round with its timings (benchmarks and metrics).
     public var onRound: (@Sendable (RoundTiming) -> Void)?
+    /// When triggered, the driver aborts its stream, lets a running round finish and submit, and returns a
+    /// `suspended` outcome; the run stays open in the store and is resumed at the next start.
+    public var shutdown: ShutdownSignal?
 
     public init(client: AssistantsClient, store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
         self.client = client
@@ -64,10 +67,20 @@ public struct RunDriver: Sendable {
         var log = logger
         log[metadataKey: "run_key"] = "\(record.key)"
         log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
-        guard record.runID != nil, record.threadID != nil else {
+        if record.runID == nil, let threadID = record.threadID,
+            let runs = try? await client.listRuns(threadID: threadID),
+            let adopted = runs.last(where: { $0.metadata?["toolworker_run"]?.stringValue == String(record.key) })
+        {
+            // The create request had reached the server: follow that run, never start a second one.
+            log.notice("found the run created before the restart", metadata: ["run_id": "\(adopted.id ?? "?")"])
+            state.runID = adopted.id
+            state.run = adopted
+            try await store.updateRun(runKey: record.key, run: adopted)
+        }
+        guard state.runID != nil, state.threadID != nil else {
             return try await finishWithError(
-                "the run was being created when ToolWorker stopped; its id never arrived", code: "interrupted_start",
-                state: &state, logger: log)
+                "the run was being created when ToolWorker stopped and the server has no run for it",
+                code: "interrupted_start", state: &state, logger: log)
         }
         return try await follow(first: .reconcile(reason: "resumed after restart"), state: &state, logger: log)
     }
@@ -98,6 +111,13 @@ public struct RunDriver: Sendable {
     func follow(first: Step, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
         var step = first
         while true {
+            if shutdown?.isTriggered == true {
+                try await state.recorder.flush()
+                logger.notice("run suspended for shutdown; it resumes at the next start", metadata: ["run_id": "\(state.runID ?? "?")"])
+                return RunOutcome(
+                    runKey: state.runKey, runID: state.runID, threadID: state.threadID, status: RunOutcome.suspended,
+                    detail: "suspended by shutdown", rounds: state.rounds, finalText: nil)
+            }
             switch step {
             case .stream(let response):
                 state.stream += 1
@@ -128,6 +148,9 @@ public struct RunDriver: Sendable {
     func consume(_ response: EventStreamResponse, state: inout DriveState) async -> (any Error)? {
         let events = response.events(accumulator: state.accumulator)
         state.sawRequiresAction = false
+        let body = response.body
+        let hook = shutdown?.register { body.transfer.cancel() }
+        defer { shutdown?.unregister(hook) }
         var failure: (any Error)?
         do {
             while let element = try await events.next() {

@@ -55,6 +55,9 @@ public struct RunOutcome: Sendable, Equatable {
     public var rounds: Int
     /// The text of the run's last assistant message, if any.
     public var finalText: String?
+
+    /// The status of a run left open by a graceful shutdown (resumed at the next start).
+    public static let suspended = "suspended"
 }
 
 /// How long one round took, for the dispatch-overhead measurement: from the `requires_action` event to the

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import RunLoopCore
+
+/// `toolworker enqueue`.
+struct EnqueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enqueue", abstract: "Queue a run for the daemon; prints the job id.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "The assistant to run.") var assistant: String
+    @Option(help: "Run on this existing thread (jobs on one thread run one at a time).") var thread: String?
+    @Option(help: "A user message to start with (a new thread when --thread is not given).") var message: String?
+    @Option(help: "Instructions overriding the assistant's.") var instructions: String?
+    @Option(help: "Run metadata as KEY=VALUE (repeatable).") var metadata: [String] = []
+    @Option(help: "Attempts when runs fail for a retryable reason (default: jobs.max_attempts).") var maxAttempts: Int?
+
+    func validate() throws {
+        if thread == nil && message == nil { throw ValidationError("give --thread ID or --message TEXT (or both)") }
+        for pair in metadata where !pair.contains("=") || pair.hasPrefix("=") {
+            throw ValidationError("--metadata takes KEY=VALUE, not '\(pair)'")
+        }
+    }
+
+    func run() async throws {
+        try await guarded {
+            let config = try options.load()
+            let store = try openStore(config)
+            defer { store.close() }
+            var meta = JSONObject()
+            for pair in metadata {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                meta[String(parts[0])] = .string(parts.count > 1 ? String(parts[1]) : "")
+            }
+            let id = try await store.enqueueJob(
+                assistantID: assistant, threadID: thread, message: message, instructions: instructions,
+                metadata: meta.isEmpty ? nil : .object(meta), maxAttempts: maxAttempts ?? config.jobs.maxAttempts)
+            print(id)
+        }
+    }
+}
+
+/// `toolworker cancel RUN`.
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Ask the server to cancel a run and record the answer.")
+
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "The run id.") var run: String
+
+    func run() async throws {
+        try await guarded {
+            let config = try options.load()
+            let clientConfiguration: AssistantsClientConfiguration
+            do {
+                clientConfiguration = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
+            } catch let error as ConfigError {
+                throw CommandFailure(message: error.description, code: ExitStatus.config)
+            }
+            let store = try openStore(config)
+            defer { store.close() }
+            guard let record = try await store.run(runID: run), let thread = record.threadID else {
+                throw CommandFailure(message: "no run \(run) in \(config.database)", code: ExitStatus.usage)
+            }
+            let client = AssistantsClient(configuration: clientConfiguration)
+            do {
+                let answer = try await client.cancelRun(threadID: thread, runID: run)
+                try await store.updateRun(runKey: record.key, run: answer)
+                print("\(run): \(answer.status?.rawValue ?? "?")")
+            } catch let error as AssistantsError {
+                // Already terminal, for example: record what the server says now.
+                if let current = try? await client.retrieveRun(threadID: thread, runID: run) {
+                    try await store.updateRun(runKey: record.key, run: current)
+                }
+                throw CommandFailure(message: "cancel refused: \(error)", code: ExitStatus.error)
+            }
+        }
+    }
+}
+
+/// `toolworker prune`.
+struct PruneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune", abstract: "Delete finished runs (and everything under them) older than a cut-off.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(name: .customLong("older-than"), help: "Age of the runs to delete, for example 30d, 12h.") var olderThan: String
+
+    func run() async throws {
+        try await guarded {
+            guard let age = ConfigDuration.parse(olderThan) else {
+                throw CommandFailure(message: "--older-than takes a duration such as 30d or 12h, not '\(olderThan)'", code: ExitStatus.usage)
+            }
+            let store = try openStore(try options.load())
+            defer { store.close() }
+            let cutoff = unixMilliseconds() - Int64(age.components.seconds * 1000)
+            let result = try await store.prune(endedBefore: cutoff)
+            print("pruned \(result.runs) runs and \(result.jobs) jobs")
+        }
+    }
+}
+
+/// `toolworker sync-tools`.
+struct SyncToolsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync-tools",
+        abstract: "Publish the registered tools as the assistant's function tools, after showing the difference.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "The assistant to update.") var assistant: String
+    @Flag(help: "Show the difference only.") var dryRun = false
+
+    func run() async throws {
+        try await guarded {
+            let config = try options.load()
+            let clientConfiguration: AssistantsClientConfiguration
+            do {
+                clientConfiguration = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
+            } catch let error as ConfigError {
+                throw CommandFailure(message: error.description, code: ExitStatus.config)
+            }
+            let client = AssistantsClient(configuration: clientConfiguration)
+            let current = try await apiCall { try await client.retrieveAssistant(id: assistant) }
+            let existing = current["tools"]?.arrayValue ?? []
+            let kept = existing.filter { $0["type"]?.stringValue != "function" }
+            var oldFunctions: [String: JSONValue] = [:]
+            for tool in existing where tool["type"]?.stringValue == "function" {
+                if let name = tool[path: "function.name"]?.stringValue { oldFunctions[name] = tool }
+            }
+            let wanted = config.tools.map(\.functionDefinition)
+            var changes: [String] = []
+            for tool in wanted {
+                let name = tool[path: "function.name"]?.stringValue ?? "?"
+                if let old = oldFunctions[name] {
+                    if old["function"] != tool["function"] { changes.append("~ \(name)") }
+                } else {
+                    changes.append("+ \(name)")
+                }
+            }
+            for name in oldFunctions.keys.sorted() where !config.tools.contains(where: { $0.name == name }) {
+                changes.append("- \(name)")
+            }
+            if changes.isEmpty {
+                print("\(assistant): function tools already match the registry")
+                return
+            }
+            print("\(assistant): " + changes.joined(separator: ", "))
+            if dryRun { return }
+            _ = try await apiCall { try await client.updateAssistant(id: assistant, ["tools": .array(kept + wanted)]) }
+            print("updated")
+        }
+    }
+
+    func apiCall<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw CommandFailure(message: "\(error)", code: ExitStatus.error)
+        }
+    }
+}
+
+/// Durations on the command line (`30d`, `12h`, `90s`).
+enum ConfigDuration {
+    static func parse(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            if let number = Double(text.dropLast(suffix.count)), number >= 0 { return .milliseconds(Int64(number * factor * 1000)) }
+        }
+        return nil
+    }
+}

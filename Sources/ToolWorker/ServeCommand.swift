@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RunLoopCore
+import ServiceLifecycle
+import UnixSignals
+
+/// `toolworker serve`: the daemon.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run as a service: take jobs from the queue, resume open runs, answer their tool calls.",
+        discussion: """
+            For systemd Type=notify: READY=1 once the store is open and the tools are loaded, STATUS= with live \
+            counts, WATCHDOG=1 from the work loop, SIGHUP reloads the tool registry (RELOADING=1 … READY=1), \
+            SIGTERM/SIGINT stop gracefully (STOPPING=1) and exit 0.
+            """)
+
+    @OptionGroup var options: ConfigOption
+    @Flag(help: "Log debug detail.") var verbose = false
+
+    func run() async throws {
+        try await guarded {
+            signal(SIGPIPE, SIG_IGN)
+            let config = try options.load()
+            let clientConfiguration: AssistantsClientConfiguration
+            do {
+                clientConfiguration = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
+            } catch let error as ConfigError {
+                throw CommandFailure(message: error.description, code: ExitStatus.config)
+            }
+            let logger = makeLogger(verbose: verbose)
+            let store = try openStore(config)
+            defer { store.close() }
+            let notifier = SystemdNotifier()
+            let shutdown = ShutdownSignal()
+            let driver = RunDriver(
+                client: AssistantsClient(configuration: clientConfiguration), store: store,
+                dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
+                policy: config.snapshots, logger: logger)
+            var schedulerConfiguration = JobScheduler.Configuration()
+            schedulerConfiguration.maxRuns = config.concurrency.runs
+            schedulerConfiguration.retryBackoff = config.jobs.retryBackoff
+            schedulerConfiguration.shutdownGrace = config.shutdownGrace
+            let scheduler = JobScheduler(configuration: schedulerConfiguration, driver: driver, notifier: notifier, shutdown: shutdown)
+            let worker = WorkerService(
+                scheduler: scheduler, notifier: notifier, configFile: config.file, maxToolCalls: config.concurrency.toolCalls,
+                logger: logger, tools: config.tools.map(\.name))
+            var groupConfiguration = ServiceGroupConfiguration(
+                services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            groupConfiguration.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(10)
+            let group = ServiceGroup(configuration: groupConfiguration)
+            logger.info("toolworker serve starting", metadata: [
+                "database": "\(config.database)", "base_url": "\(clientConfiguration.baseURL)", "tools": "\(config.tools.count)",
+            ])
+            try await group.run()
+            logger.info("toolworker serve stopped")
+        }
+    }
+}
+
+/// The worker as a lifecycle service: readiness, the scheduler, SIGHUP reloads, graceful stop.
+struct WorkerService: Service {
+    let scheduler: JobScheduler
+    let notifier: SystemdNotifier
+    let configFile: String
+    let maxToolCalls: Int
+    let logger: Logger
+    let tools: [String]
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        notifier.ready(status: "ready; tools: \(tools.joined(separator: ", "))")
+        logger.info("ready", metadata: ["tools": "\(tools.joined(separator: ","))"])
+        let scheduler = self.scheduler
+        let notifier = self.notifier
+        let logger = self.logger
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in signals.cancelOnGracefulShutdown() { reload() }
+                }
+                try await scheduler.run()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            notifier.stopping()
+            logger.notice("stopping: no new jobs; running handlers may finish within the grace period")
+            scheduler.shutdown.trigger()
+        }
+    }
+
+    /// Re-reads the configuration's tool registry; a configuration that does not load is refused whole.
+    func reload() {
+        notifier.reloading()
+        do {
+            let config = try ConfigLoader.load(file: configFile)
+            let count = config.concurrency.toolCalls
+            if count != maxToolCalls {
+                logger.warning("concurrency.tool_calls changes take effect at the next restart")
+            }
+            scheduler.replaceDispatcher(ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: maxToolCalls))
+            logger.notice("configuration reloaded", metadata: ["tools": "\(config.tools.map(\.name).joined(separator: ","))"])
+            notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(config.tools.map(\.name).joined(separator: ", "))")])
+        } catch {
+            logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])
+            notifier.notify([("READY", "1"), ("STATUS", "reload refused: configuration invalid; previous one kept")])
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import FakeAssistants
+import Foundation
+import RunLoopCore
+import Synchronization
+
+/// Receives sd_notify datagrams on a socket of its own, as systemd would.
+final class NotifyListener: Sendable {
+    final class Inbox: Sendable {
+        let messages = Mutex<[String]>([])
+    }
+
+    let path: String
+    private let fd: Int32
+    private let received = Inbox()
+
+    init(path: String) throws {
+        self.path = path
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard status == 0 else { throw POSIXError(.EADDRINUSE) }
+        let thread = Thread { [received] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { return }
+                let message = String(decoding: buffer[0..<n], as: UTF8.self)
+                received.messages.withLock { $0.append(message) }
+            }
+        }
+        thread.start()
+    }
+
+    var messages: [String] { received.messages.withLock { $0 } }
+
+    /// Just the first line of each datagram's key (`READY`, `WATCHDOG`, …), in order.
+    var kinds: [String] {
+        messages.map { message in
+            for key in ["READY", "RELOADING", "STOPPING", "WATCHDOG"] where message.contains("\(key)=1") { return key }
+            return message.hasPrefix("STATUS=") ? "STATUS" : message
+        }
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}
+
+/// A `toolworker serve` child process against an in-process fake server, with its config, database and notify
+/// socket in a temporary folder.
+final class DaemonHarness {
+    let directory = TempDirectory()
+    let server: FakeAssistantsServer
+    let notify: NotifyListener
+    let toolworker = builtProduct("toolworker")
+    var process: Process?
+    var starts = 0
+
+    init(scenarios: [String: Scenario] = [:]) throws {
+        server = try FakeAssistantsServer(scenarios: scenarios)
+        notify = try NotifyListener(path: directory.path("notify.sock"))
+    }
+
+    deinit {
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        server.stop()
+    }
+
+    var configPath: String { directory.path("toolworker.yaml") }
+    var database: String { directory.path("tw.db") }
+    var logPath: String { directory.path("serve-\(starts).log") }
+
+    /// Writes the config: `tools` is the YAML under `tools:`.
+    func writeConfig(runs: Int = 4, grace: String = "10s", tools: String) throws {
+        try """
+            api: { base_url: "\(server.baseURL)", idle_timeout: 5s }
+            database: tw.db
+            concurrency: { runs: \(runs), tool_calls: 8 }
+            jobs: { max_attempts: 3, retry_backoff: 200ms }
+            shutdown_grace: \(grace)
+            tools:
+            \(tools)
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// An executable script in the folder.
+    @discardableResult
+    func script(_ name: String, _ body: String) throws -> String {
+        let path = directory.path(name)
+        try ("#!/bin/sh\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    var environment: [String: String] {
+        ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"]
+    }
+
+    func start() throws {
+        starts += 1
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: toolworker)
+        process.arguments = ["serve", "--config", configPath]
+        process.environment = environment
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+    }
+
+    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits for the process to exit; returns its status.
+    func stop(_ signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async throws -> (status: Int32, reason: Process.TerminationReason) {
+        guard let process else { return (-1, .exit) }
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        return (process.terminationStatus, process.terminationReason)
+    }
+
+    func enqueue(_ assistant: String, message: String = "go", thread: String? = nil) throws -> Int64 {
+        var arguments = ["enqueue", "--config", configPath, "--assistant", assistant, "--message", message]
+        if let thread { arguments += ["--thread", thread] }
+        let result = try runCommand(toolworker, arguments, environment: environment)
+        guard result.status == 0, let id = Int64(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw WaitTimeout(what: "enqueue (status \(result.status)): \(result.error)", log: "")
+        }
+        return id
+    }
+
+    /// Queues a job straight into the database (as `enqueue` would), without loading the configuration.
+    func enqueueDirectly(_ assistant: String, message: String = "go") async throws -> Int64 {
+        let store = try AuditStore(path: database)
+        defer { store.close() }
+        return try await store.enqueueJob(assistantID: assistant, threadID: nil, message: message, instructions: nil, metadata: nil)
+    }
+
+    /// A query on the daemon's database from another connection (read-only, as an operator would).
+    func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> [SQLRow] {
+        guard FileManager.default.fileExists(atPath: database) else { return [] }
+        let connection = try SQLiteConnection(path: database, readOnly: true)
+        return try connection.query(sql, parameters)
+    }
+
+    func scalar(_ sql: String, _ parameters: [SQLValue] = []) throws -> Int64 {
+        try query(sql, parameters).first?.values.first?.int ?? 0
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes.
+    func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw WaitTimeout(what: what, log: log())
+    }
+}
+
+struct WaitTimeout: Error, CustomStringConvertible {
+    let what: String
+    let log: String
+    var description: String { "timed out waiting for \(what); daemon log:\n\(log.suffix(3000))" }
+}
