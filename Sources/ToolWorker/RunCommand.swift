@@ -43,7 +43,7 @@ struct RunCommand: AsyncParsableCommand {
             defer { store.close() }
             let logger = makeLogger(verbose: verbose)
             let driver = RunDriver(
-                client: AssistantsClient(configuration: clientConfiguration), store: store,
+                client: AssistantsClient(configuration: clientConfiguration, logger: logger), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
             var pairs: [String: String] = [:]

@@ -35,7 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
             let driver = RunDriver(
-                client: AssistantsClient(configuration: clientConfiguration), store: store,
+                client: AssistantsClient(configuration: clientConfiguration, logger: logger), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()

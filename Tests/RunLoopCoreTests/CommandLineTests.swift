@@ -71,4 +71,81 @@ struct CommandLineTests {
         #expect(good.status == 0)
         #expect(good.output.contains("tools: get_weather"))
     }
+
+    @Test("cancel asks the server and records the answer; the foreground run then ends cancelled (exit 13)")
+    func cancel() async throws {
+        let (dir, server, _) = try setUp()
+        defer { server.stop() }
+        server.register(Scenario(rounds: [[ScriptedToolCall("slow", "{}")]]), for: "asst_cancel")
+        let marker = dir.path("started")
+        let slow = dir.path("slow.sh")
+        try "#!/bin/sh\ncat >/dev/null\ntouch \(marker)\nsleep 2\necho late\n".write(toFile: slow, atomically: true, encoding: .utf8)
+        chmod(slow, 0o755)
+        let config = dir.path("cancel.yaml")
+        try "api: { base_url: \"\(server.baseURL)\" }\ndatabase: tw.db\ntools:\n  slow: { command: [\"slow.sh\"] }\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: toolworker)
+        run.arguments = ["run", "--config", config, "--assistant", "asst_cancel", "--message", "hi"]
+        run.environment = environment
+        let output = Pipe()
+        run.standardOutput = output
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !FileManager.default.fileExists(atPath: marker) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let runID = try #require(server.requests.first { $0.path.hasSuffix("/runs") || $0.path.hasSuffix("/threads/runs") }.flatMap { _ in
+            try? SQLiteConnection(path: dir.path("tw.db"), readOnly: true).scalar("SELECT run_id FROM runs WHERE run_id IS NOT NULL").text
+        })
+        let cancel = try runCommand(toolworker, ["cancel", "--config", config, runID], environment: environment)
+        #expect(cancel.status == 0, "\(cancel.error)")
+        #expect(cancel.output == "\(runID): cancelled\n")
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 13)
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(printed.contains("status: cancelled"))
+        let again = try runCommand(toolworker, ["cancel", "--config", config, runID], environment: environment)
+        #expect(again.status == 14)
+        #expect(again.error.contains("Cannot cancel run"))
+    }
+
+    @Test("sync-tools shows the difference, publishes the function tools, and then finds nothing to do")
+    func syncTools() throws {
+        let (dir, server, _) = try setUp()
+        defer { server.stop() }
+        let config = dir.path("sync.yaml")
+        try """
+            api: { base_url: "\(server.baseURL)" }
+            database: tw.db
+            tools:
+              get_weather:
+                command: ["weather.sh"]
+                description: Current weather
+                parameters: { type: object, properties: { city: { type: string } }, required: [city] }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let dry = try runCommand(toolworker, ["sync-tools", "--config", config, "--assistant", "asst_x", "--dry-run"], environment: environment)
+        #expect(dry.output == "asst_x: + get_weather\n", "\(dry.error)")
+        #expect(!server.requests.contains { $0.method == "POST" && $0.path.hasSuffix("/assistants/asst_x") })
+        let apply = try runCommand(toolworker, ["sync-tools", "--config", config, "--assistant", "asst_x"], environment: environment)
+        #expect(apply.output.hasSuffix("updated\n"))
+        let sent = try #require(server.requests.last { $0.method == "POST" && $0.path.hasSuffix("/assistants/asst_x") }?.json)
+        #expect(sent[path: "tools.0.function.name"] == "get_weather")
+        #expect(sent[path: "tools.0.function.parameters.required.0"] == "city")
+        let again = try runCommand(toolworker, ["sync-tools", "--config", config, "--assistant", "asst_x"], environment: environment)
+        #expect(again.output.contains("already match"))
+    }
+
+    @Test("prune removes finished runs older than the cut-off")
+    func prune() throws {
+        let (dir, server, config) = try setUp()
+        defer { server.stop() }
+        _ = try runCommand(toolworker, ["run", "--config", config, "--assistant", "asst_text", "--message", "hi"], environment: environment)
+        let keep = try runCommand(toolworker, ["prune", "--config", config, "--older-than", "30d"], environment: environment)
+        #expect(keep.output == "pruned 0 runs and 0 jobs\n")
+        Thread.sleep(forTimeInterval: 0.05)
+        let all = try runCommand(toolworker, ["prune", "--config", config, "--older-than", "0s"], environment: environment)
+        #expect(all.output == "pruned 1 runs and 0 jobs\n")
+        #expect(try runCommand("/usr/bin/sqlite3", [dir.path("tw.db"), "SELECT count(*) FROM events"]).output == "0\n")
+        let bad = try runCommand(toolworker, ["prune", "--config", config, "--older-than", "soon"], environment: environment)
+        #expect(bad.status == 64)
+    }
 }

@@ -1,3 +1,5 @@
+import Logging
+
 /// A client for the Assistants API v2 over libcurl.
 ///
 /// Starting a run and submitting tool outputs always stream (`"stream": true`); the rest is plain JSON.
@@ -5,10 +7,13 @@
 public final class AssistantsClient: Sendable {
     public let configuration: AssistantsClientConfiguration
     private let http: HTTPClient
+    private let logger: Logger
 
-    public init(configuration: AssistantsClientConfiguration, http: HTTPClient? = nil) {
+    /// - Parameter logger: where retries are reported (never with the API key: requests are described redacted).
+    public init(configuration: AssistantsClientConfiguration, http: HTTPClient? = nil, logger: Logger? = nil) {
         self.configuration = configuration
         self.http = http ?? HTTPClient(configuration: configuration.http)
+        self.logger = logger ?? Logger(label: "toolworker.client") { _ in SwiftLogNoOpLogHandler() }
     }
 
     // MARK: Streaming
@@ -165,6 +170,7 @@ public final class AssistantsClient: Sendable {
         var attempt = 0
         while true {
             var waitHead: HTTPResponseHead?
+            var reason = ""
             do {
                 let (head, body) = try await http.start(request, streaming: streaming)
                 if (200..<300).contains(head.status) { return (head, body) }
@@ -174,6 +180,7 @@ public final class AssistantsClient: Sendable {
                     throw AssistantsError.api(error)
                 }
                 waitHead = head
+                reason = error.description
             } catch let error as AssistantsError {
                 throw error
             } catch let error as TransportError {
@@ -181,11 +188,18 @@ public final class AssistantsClient: Sendable {
                 guard attempt < policy.maxRetries, policy.shouldRetry(error, idempotent: idempotent) else {
                     throw .transport(error)
                 }
+                reason = error.description
             } catch {
                 throw .cancelled
             }
+            let delay = policy.delay(attempt: attempt, head: waitHead)
+            logger.notice("retrying request", metadata: [
+                "request": "\(request.method.rawValue) \(request.url)", "attempt": "\(attempt + 1)",
+                "delay_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                "reason": "\(reason)",
+            ])
             do {
-                try await Task.sleep(for: policy.delay(attempt: attempt, head: waitHead))
+                try await Task.sleep(for: delay)
             } catch {
                 throw .cancelled
             }
