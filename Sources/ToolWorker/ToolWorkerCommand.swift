@@ -14,6 +14,22 @@ struct ToolWorkerCommand: AsyncParsableCommand {
             EventsCommand.self, CancelCommand.self, ToolsCommand.self, CheckConfigCommand.self, SyncToolsCommand.self,
             PruneCommand.self, DemoCommand.self,
         ])
+
+    /// The entry point: the library's, after masking the signals `serve` takes through Dispatch.
+    ///
+    /// `serve` takes SIGTERM, SIGINT and SIGHUP through Dispatch signal sources (swift-service-lifecycle), which on
+    /// Linux read them from a signalfd: that only works if no thread can take the signal's default action first.
+    /// So they are blocked here, before the first task starts other threads; every thread created later inherits
+    /// the mask. Other commands keep the default behaviour (Ctrl-C stops them at once).
+    static func main() async {
+        if CommandLine.arguments.dropFirst().first == "serve" {
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+            pthread_sigmask(SIG_BLOCK, &signals, nil)
+        }
+        await main(nil)
+    }
 }
 
 /// `--config FILE`, shared by every command.

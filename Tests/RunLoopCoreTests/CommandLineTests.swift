@@ -79,7 +79,10 @@ struct CommandLineTests {
         server.register(Scenario(rounds: [[ScriptedToolCall("slow", "{}")]]), for: "asst_cancel")
         let marker = dir.path("started")
         let slow = dir.path("slow.sh")
-        try "#!/bin/sh\ncat >/dev/null\ntouch \(marker)\nsleep 2\necho late\n".write(toFile: slow, atomically: true, encoding: .utf8)
+        let release = dir.path("release")
+        // The handler holds its round open until the test has cancelled the run (a handshake, not a race).
+        try "#!/bin/sh\ncat >/dev/null\ntouch \(marker)\ni=0\nwhile [ ! -f \(release) ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\necho late\n"
+            .write(toFile: slow, atomically: true, encoding: .utf8)
         chmod(slow, 0o755)
         let config = dir.path("cancel.yaml")
         try "api: { base_url: \"\(server.baseURL)\" }\ndatabase: tw.db\ntools:\n  slow: { command: [\"slow.sh\"] }\n".write(toFile: config, atomically: true, encoding: .utf8)
@@ -99,6 +102,7 @@ struct CommandLineTests {
         let cancel = try runCommand(toolworker, ["cancel", "--config", config, runID], environment: environment)
         #expect(cancel.status == 0, "\(cancel.error)")
         #expect(cancel.output == "\(runID): cancelled\n")
+        FileManager.default.createFile(atPath: release, contents: nil)
         run.waitUntilExit()
         #expect(run.terminationStatus == 13)
         let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

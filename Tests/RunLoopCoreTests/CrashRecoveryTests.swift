@@ -15,11 +15,15 @@ struct CrashRecoveryTests {
     }
 
     func restartAndFinish(_ h: DaemonHarness, job: Int64, before: [String]) async throws {
+        #expect(try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'running'", [.integer(job)]) == 1, "killed before the job ended")
+        let readyBefore = h.notify.kinds.filter { $0 == "READY" }.count
         try h.start()
+        try await h.waitUntil("the restarted daemon to be ready") { h.notify.kinds.filter { $0 == "READY" }.count > readyBefore }
         try await h.waitUntil("job \(job) to end") {
             try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state IN ('succeeded','failed','cancelled')", [.integer(job)]) == 1
         }
-        #expect(try await h.stop().status == 0)
+        let stop = try await h.stop()
+        #expect(stop.status == 0 && stop.reason == .exit, "serve ended \(stop); log:\n\(h.log().suffix(2000))")
         let after = Set(try snapshotEvents(h))
         let missing = before.filter { !after.contains($0) }
         #expect(missing.isEmpty, "events lost across the crash: \(missing.prefix(3))")
@@ -30,9 +34,9 @@ struct CrashRecoveryTests {
 
     @Test("killed mid-stream: the run is reconciled and completes")
     func midStream() async throws {
-        let text = (0..<300).map { "w\($0)" }.joined(separator: " ")
+        let text = (0..<1500).map { "w\($0)" }.joined(separator: " ")
         let h = try DaemonHarness(scenarios: [
-            "asst_stream": Scenario(finalText: text, deltaPieces: 300, frameDelay: .milliseconds(10))
+            "asst_stream": Scenario(finalText: text, deltaPieces: 1500, frameDelay: .milliseconds(10))
         ])
         try h.writeConfig(tools: "  noop: { command: [\"/bin/true\"] }")
         let job = try h.enqueue("asst_stream")

@@ -126,10 +126,10 @@ struct RunDriverTests {
 
     @Test("tool time-outs are clamped so the round ends before the run's expires_at")
     func clampedToExpiry() async throws {
-        let h = try RunHarness(scenarios: ["asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], expiresAfter: 3)])
+        let h = try RunHarness(scenarios: ["asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], expiresAfter: 5)])
         try h.handler("slow", "sleep 30; echo late") { $0.timeout = .seconds(60) }
         var driver = h.driver()
-        driver.expiryMargin = .milliseconds(500)
+        driver.expiryMargin = .seconds(2)  // room for the teardown and the submit on a loaded machine
         let start = ContinuousClock.now
         let outcome = try await driver.run(RunRequest(assistantID: "asst_slow", message: "x"))
         #expect(ContinuousClock.now - start < .seconds(20), "the 60 s tool time-out was clamped to the run's expiry")
@@ -140,9 +140,9 @@ struct RunDriverTests {
     @Test("outputs that arrive after expires_at: the submit is refused and the run is recorded as expired")
     func expired() async throws {
         let h = try RunHarness(scenarios: ["asst_late": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], expiresAfter: 1)])
-        try h.handler("slow", "sleep 3; echo late") { $0.timeout = .seconds(60) }
+        try h.handler("slow", "sleep 2.5; echo late") { $0.timeout = .seconds(60) }
         var driver = h.driver()
-        driver.expiryMargin = .seconds(-4)  // let the handler run past the deadline on purpose
+        driver.expiryMargin = .seconds(-8)  // let the handler run past the deadline on purpose
         let outcome = try await driver.run(RunRequest(assistantID: "asst_late", message: "x"))
         #expect(outcome.status == "expired")
         #expect(try await h.rows("SELECT status FROM run_history").first?["status"].text == "expired")

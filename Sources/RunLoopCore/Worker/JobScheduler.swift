@@ -72,13 +72,21 @@ public final class JobScheduler: Sendable {
             try await recover(into: &group)
             var lastPet = ContinuousClock.now - .seconds(3600)
             var lastStatus = ContinuousClock.now - .seconds(3600)
+            var healthy = true
             while !shutdown.isTriggered {
                 let now = ContinuousClock.now
-                if let interval = notifier.watchdogInterval, now - lastPet >= interval {
+                // Pet the watchdog only while the loop works: a store that keeps failing lets systemd restart us.
+                if healthy, let interval = notifier.watchdogInterval, now - lastPet >= interval {
                     notifier.watchdog()
                     lastPet = now
                 }
-                try await intake(into: &group)
+                do {
+                    try await intake(into: &group)
+                    healthy = true
+                } catch {
+                    if healthy { logger.error("taking jobs failed; retrying", metadata: ["error": "\(error)"]) }
+                    healthy = false
+                }
                 if now - lastStatus >= .seconds(2) {
                     let queued = (try? await store.jobCounts()["queued"]) ?? 0
                     notifier.status(statusLine(queued: queued))
