@@ -221,4 +221,21 @@ struct AuditStoreTests {
         #expect(calls == 20)
         #expect(integrity == "ok")
     }
+
+    @Test("a read-only database file is refused at open with SQLITE_READONLY, not half-used",
+          .enabled(if: getuid() == 0, "needs root for chattr +i (root ignores file modes)"))
+    func readOnlyFile() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("audit.db")
+        try AuditStore(path: path).close()
+        let immutable = try runCommand("/usr/bin/chattr", ["+i", path])
+        try #require(immutable.status == 0, "chattr +i is not supported here: \(immutable.error)")
+        defer { _ = try? runCommand("/usr/bin/chattr", ["-i", path]) }
+        #expect {
+            try AuditStore(path: path)
+        } throws: { error in
+            guard let error = error as? SQLiteError else { return false }
+            return error.isReadOnly && error.description.contains("readonly")
+        }
+    }
 }

@@ -70,6 +70,13 @@ public final class AuditStore: Sendable {
     // MARK: Opening
 
     static func prepareWriter(_ connection: SQLiteConnection) throws {
+        // SQLite falls back to a read-only open when the file cannot be written (permissions, an immutable file,
+        // a read-only mount): refuse now rather than at the first write of a run.
+        if sqlite3_db_readonly(connection.handle, "main") == 1 {
+            throw SQLiteError(
+                code: SQLITE_READONLY, message: "attempt to write a readonly database: the file is not writable by this user",
+                context: "opening \(connection.path) for writing")
+        }
         try retryingBusy {
             // A brand-new file: incremental auto-vacuum must be chosen before the first table.
             if try connection.scalar("SELECT count(*) FROM sqlite_schema").int == 0 {
