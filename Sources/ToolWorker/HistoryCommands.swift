@@ -12,14 +12,10 @@ struct RunsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let store = try openStore(try options.load())
-            defer { store.close() }
-            let limit = self.limit
-            let rows = try await store.read { db in
-                try db.query(
+            let db = try openHistory(try options.load())
+            let rows = try db.query(
                     "SELECT run_id, thread_id, assistant_id, status, created, duration_s, rounds, tool_calls, error_code FROM run_history ORDER BY run_key DESC LIMIT ?",
-                    [.integer(Int64(limit))])
-            }
+                [.integer(Int64(limit))])
             printRows(rows, json: json)
         }
     }
@@ -35,21 +31,17 @@ struct ShowCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let store = try openStore(try options.load())
-            defer { store.close() }
+            let config = try options.load()
+            let db = try openHistory(config)
             let runID = run
-            let (summary, messages, calls) = try await store.read { db in
-                (
-                    try db.query("SELECT * FROM run_history WHERE run_id = ?", [.text(runID)]),
-                    try db.query(
-                        "SELECT object_id AS message_id, status, json_extract(data, '$.content[0].text.value') AS text FROM snapshot_log WHERE run_id = ? AND object_type = 'message' AND is_latest ORDER BY snapshot_id",
-                        [.text(runID)]),
-                    try db.query(
-                        "SELECT call_id, round, tool, state, error, exit_code, duration_ms, substr(output, 1, 200) AS output FROM tool_call_log WHERE run_id = ? ORDER BY round, call_id",
-                        [.text(runID)])
-                )
-            }
-            guard !summary.isEmpty else { throw CommandFailure(message: "no run \(runID) in \(store.path)", code: ExitStatus.usage) }
+            let summary = try db.query("SELECT * FROM run_history WHERE run_id = ?", [.text(runID)])
+            let messages = try db.query(
+                "SELECT object_id AS message_id, status, json_extract(data, '$.content[0].text.value') AS text FROM snapshot_log WHERE run_id = ? AND object_type = 'message' AND is_latest ORDER BY snapshot_id",
+                [.text(runID)])
+            let calls = try db.query(
+                "SELECT call_id, round, tool, state, error, exit_code, duration_ms, substr(output, 1, 200) AS output FROM tool_call_log WHERE run_id = ? ORDER BY round, call_id",
+                [.text(runID)])
+            guard !summary.isEmpty else { throw CommandFailure(message: "no run \(runID) in \(config.database)", code: ExitStatus.usage) }
             if json {
                 print(JSONValue.object(["run": rowsJSON(summary)[0], "messages": .array(rowsJSON(messages)), "tool_calls": .array(rowsJSON(calls))]).serialized())
                 return
@@ -73,12 +65,9 @@ struct EventsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let store = try openStore(try options.load())
-            defer { store.close() }
-            let runID = run
-            let rows = try await store.read { db in
-                try db.query("SELECT seq, stream, event, kind, received, error FROM event_log WHERE run_id = ? ORDER BY seq", [.text(runID)])
-            }
+            let db = try openHistory(try options.load())
+            let rows = try db.query(
+                "SELECT seq, stream, event, kind, received, error FROM event_log WHERE run_id = ? ORDER BY seq", [.text(run)])
             printRows(rows, json: json)
         }
     }

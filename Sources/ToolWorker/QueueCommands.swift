@@ -50,12 +50,7 @@ struct CancelCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let config = try options.load()
-            let clientConfiguration: AssistantsClientConfiguration
-            do {
-                clientConfiguration = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
-            } catch let error as ConfigError {
-                throw CommandFailure(message: error.description, code: ExitStatus.config)
-            }
+            let clientConfiguration = try options.clientConfiguration(config)
             let store = try openStore(config)
             defer { store.close() }
             guard let record = try await store.run(runID: run), let thread = record.threadID else {
@@ -112,12 +107,7 @@ struct SyncToolsCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let config = try options.load()
-            let clientConfiguration: AssistantsClientConfiguration
-            do {
-                clientConfiguration = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
-            } catch let error as ConfigError {
-                throw CommandFailure(message: error.description, code: ExitStatus.config)
-            }
+            let clientConfiguration = try options.clientConfiguration(config)
             let client = AssistantsClient(configuration: clientConfiguration)
             let current = try await apiCall { try await client.retrieveAssistant(id: assistant) }
             let existing = current["tools"]?.arrayValue ?? []

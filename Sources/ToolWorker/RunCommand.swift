@@ -32,12 +32,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let config = try options.load()
-            let clientConfiguration: AssistantsClientConfiguration
-            do {
-                clientConfiguration = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
-            } catch let error as ConfigError {
-                throw CommandFailure(message: error.description, code: ExitStatus.config)
-            }
+            let clientConfiguration = try options.clientConfiguration(config)
             signal(SIGPIPE, SIG_IGN)
             let store = try openStore(config)
             defer { store.close() }

@@ -23,12 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
         try await guarded {
             signal(SIGPIPE, SIG_IGN)
             let config = try options.load()
-            let clientConfiguration: AssistantsClientConfiguration
-            do {
-                clientConfiguration = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
-            } catch let error as ConfigError {
-                throw CommandFailure(message: error.description, code: ExitStatus.config)
-            }
+            let clientConfiguration = try options.clientConfiguration(config)
             let logger = makeLogger(verbose: verbose)
             let store = try openStore(config)
             defer { store.close() }

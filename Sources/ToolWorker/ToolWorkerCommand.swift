@@ -44,6 +44,15 @@ struct ConfigOption: ParsableArguments {
             throw CommandFailure(message: error.description, code: ExitStatus.config)
         }
     }
+
+    /// The API client settings of `config` (base URL and key from the file, the key file or the environment).
+    func clientConfiguration(_ config: ToolWorkerConfig) throws -> AssistantsClientConfiguration {
+        do {
+            return try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
+        } catch let error as ConfigError {
+            throw CommandFailure(message: error.description, code: ExitStatus.config)
+        }
+    }
 }
 
 /// Exit statuses (sysexits where one fits; see the README).
@@ -99,6 +108,19 @@ func makeLogger(verbose: Bool = false) -> Logger {
     var logger = Logger(label: "toolworker") { StderrLogHandler(label: $0) }
     logger.logLevel = verbose ? .debug : .info
     return logger
+}
+
+/// The history for reading only (operators in the `toolworker` group need no write access).
+func openHistory(_ config: ToolWorkerConfig) throws -> SQLiteConnection {
+    guard FileManager.default.fileExists(atPath: config.database) else {
+        throw CommandFailure(message: "no database at \(config.database) (nothing has run yet?)", code: ExitStatus.ioError)
+    }
+    let connection = try SQLiteConnection(path: config.database, readOnly: true)
+    let version = Int(try connection.scalar("PRAGMA user_version").int ?? 0)
+    guard try connection.scalar("PRAGMA application_id").int == Int64(Schema.applicationID), version <= Schema.version else {
+        throw StoreCompatibilityError(path: config.database, reason: "not a ToolWorker database this build can read (schema \(version))")
+    }
+    return connection
 }
 
 func openStore(_ config: ToolWorkerConfig) throws -> AuditStore {

@@ -31,4 +31,9 @@ public struct StoreCompatibilityError: Error, Sendable, Equatable, CustomStringC
     public let path: String
     public let reason: String
     public var description: String { "\(path): \(reason)" }
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }
