@@ -12,7 +12,7 @@ export OPENAI_API_KEY="sk-fake-demo-key"
 
 "$bin/fake-assistants" --port-file "$work/port" --api-key "$OPENAI_API_KEY" > "$work/fake.log" 2>&1 &
 fake=$!
-trap 'kill $fake 2>/dev/null || true' EXIT
+trap 'kill $fake 2>/dev/null || true' EXIT INT TERM HUP PIPE
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")
 

@@ -448,7 +448,7 @@ final class FakeState: Sendable {
             run.set("expired_at", .int(now()))
             frames.append(("thread.run.expired", run.json.serialized()))
         case .completed, .incomplete:
-            let text = scenario.finalText ?? run.outputs.map { "\($0.name): \($0.output)" }.joined(separator: "\n")
+            let text = scenario.finalText ?? run.outputs.map { "\($0.name): \($0.output.trimmingCharacters(in: .newlines))" }.joined(separator: "\n")
             let messageID = inner.newID("msg")
             let stepID = inner.newID("step")
             var step = stepObject(stepID, run, type: "message_creation", details: ["type": "message_creation", "message_creation": ["message_id": .string(messageID)]])
