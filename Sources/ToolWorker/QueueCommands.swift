@@ -20,6 +20,9 @@ struct EnqueueCommand: AsyncParsableCommand {
         for pair in metadata where !pair.contains("=") || pair.hasPrefix("=") {
             throw ValidationError("--metadata takes KEY=VALUE, not '\(pair)'")
         }
+        if metadata.count > 14 {
+            throw ValidationError("at most 14 --metadata pairs (the API takes 16; ToolWorker adds toolworker_run and toolworker_job)")
+        }
     }
 
     func run() async throws {
