@@ -8,36 +8,20 @@ struct EnqueueCommand: AsyncParsableCommand {
         commandName: "enqueue", abstract: "Queue a run for the daemon; prints the job id.")
 
     @OptionGroup var options: ConfigOption
-    @Option(help: "The assistant to run.") var assistant: String
-    @Option(help: "Run on this existing thread (jobs on one thread run one at a time).") var thread: String?
-    @Option(help: "A user message to start with (a new thread when --thread is not given).") var message: String?
-    @Option(help: "Instructions overriding the assistant's.") var instructions: String?
-    @Option(help: "Run metadata as KEY=VALUE (repeatable).") var metadata: [String] = []
+    @OptionGroup var target: RunTargetOptions
     @Option(help: "Attempts when runs fail for a retryable reason (default: jobs.max_attempts).") var maxAttempts: Int?
-
-    func validate() throws {
-        if thread == nil && message == nil { throw ValidationError("give --thread ID or --message TEXT (or both)") }
-        for pair in metadata where !pair.contains("=") || pair.hasPrefix("=") {
-            throw ValidationError("--metadata takes KEY=VALUE, not '\(pair)'")
-        }
-        if metadata.count > 14 {
-            throw ValidationError("at most 14 --metadata pairs (the API takes 16; ToolWorker adds toolworker_run and toolworker_job)")
-        }
-    }
 
     func run() async throws {
         try await guarded {
             let config = try options.load()
             let store = try openStore(config)
             defer { store.close() }
-            var meta = JSONObject()
-            for pair in metadata {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                meta[String(parts[0])] = .string(parts.count > 1 ? String(parts[1]) : "")
-            }
+            let request = target.request
+            let meta = JSONObject(request.metadata.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })
             let id = try await store.enqueueJob(
-                assistantID: assistant, threadID: thread, message: message, instructions: instructions,
-                metadata: meta.isEmpty ? nil : .object(meta), maxAttempts: maxAttempts ?? config.jobs.maxAttempts)
+                assistantID: request.assistantID, threadID: request.threadID, message: request.message,
+                instructions: request.instructions, metadata: meta.isEmpty ? nil : .object(meta),
+                maxAttempts: maxAttempts ?? config.jobs.maxAttempts)
             print(id)
         }
     }

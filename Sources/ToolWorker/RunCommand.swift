@@ -13,24 +13,8 @@ struct RunCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: ConfigOption
-    @Option(help: "The assistant to run.") var assistant: String
-    @Option(help: "Run on this existing thread.") var thread: String?
-    @Option(help: "A user message to start with (a new thread when --thread is not given).") var message: String?
-    @Option(help: "Instructions overriding the assistant's.") var instructions: String?
-    @Option(help: "Run metadata as KEY=VALUE (repeatable).") var metadata: [String] = []
+    @OptionGroup var target: RunTargetOptions
     @Flag(help: "Log debug detail.") var verbose = false
-
-    func validate() throws {
-        if thread == nil && message == nil {
-            throw ValidationError("give --thread ID or --message TEXT (or both)")
-        }
-        for pair in metadata where !pair.contains("=") || pair.hasPrefix("=") {
-            throw ValidationError("--metadata takes KEY=VALUE, not '\(pair)'")
-        }
-        if metadata.count > 14 {
-            throw ValidationError("at most 14 --metadata pairs (the API takes 16; ToolWorker adds toolworker_run and toolworker_job)")
-        }
-    }
 
     func run() async throws {
         try await guarded {
@@ -44,13 +28,7 @@ struct RunCommand: AsyncParsableCommand {
                 client: AssistantsClient(configuration: clientConfiguration, logger: logger), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
-            var pairs: [String: String] = [:]
-            for pair in metadata {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                pairs[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-            }
-            let outcome = try await driver.run(
-                RunRequest(assistantID: assistant, threadID: thread, message: message, instructions: instructions, metadata: pairs))
+            let outcome = try await driver.run(target.request)
             var lines = [
                 "run: \(outcome.runID ?? "(none)")", "thread: \(outcome.threadID ?? "(none)")", "status: \(outcome.status)",
                 "rounds: \(outcome.rounds)",
