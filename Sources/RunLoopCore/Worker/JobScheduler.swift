@@ -157,11 +157,17 @@ public final class JobScheduler: Sendable {
         log[metadataKey: "job"] = "\(job.id)"
         do {
             if thread == nil {
-                let created = try await client.createThread(metadata: ["toolworker_job": .string(String(job.id))])
-                guard let id = created.id else { throw AssistantsError.invalidResponse("thread without an id") }
-                try await store.setJobThread(id: job.id, threadID: id)
-                thread = id
-                state.withLock { _ = $0.busyThreads.insert(id) }
+                // The thread first, stored before the run is created: after a crash the run can always be found
+                // on it. A server without POST /threads gets create-thread-and-run instead.
+                do {
+                    let created = try await client.createThread(metadata: ["toolworker_job": .string(String(job.id))])
+                    guard let id = created.id else { throw AssistantsError.invalidResponse("thread without an id") }
+                    try await store.setJobThread(id: job.id, threadID: id)
+                    thread = id
+                    state.withLock { _ = $0.busyThreads.insert(id) }
+                } catch let error as AssistantsError where [404, 405, 501].contains(error.status ?? 0) {
+                    log.warning("the server cannot create an empty thread; using create-thread-and-run", metadata: ["error": "\(error)"])
+                }
             }
             let alreadyPosted = try await store.jobHasServerRun(id: job.id)
             var metadata: [String: String] = [:]
