@@ -188,6 +188,10 @@ public final class JobScheduler: Sendable {
     }
 
     private func finish(_ job: JobRecord, outcome: RunOutcome, lastErrorCode: String?, logger: Logger) async throws {
+        if job.threadID == nil, let thread = outcome.threadID {
+            // Created with the run (create-thread-and-run): later attempts go on the same thread.
+            try await store.setJobThread(id: job.id, threadID: thread)
+        }
         var code = lastErrorCode
         if code == nil, let record = try await store.run(key: outcome.runKey) {
             code = record.snapshot?["last_error"]?["code"]?.stringValue
