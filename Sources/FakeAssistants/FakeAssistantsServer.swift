@@ -37,6 +37,11 @@ public final class FakeAssistantsServer: Sendable {
     /// The run as the server holds it now.
     public func run(_ id: String) -> JSONValue? { state.inner.withLock { $0.runs[id]?.json } }
 
+    /// Makes `POST /threads` answer 404, like a server that only has create-thread-and-run.
+    public func disableCreateThread() {
+        state.inner.withLock { $0.createThreadDisabled = true }
+    }
+
     /// Creates an empty thread and returns its id.
     public func makeThread() -> String {
         state.inner.withLock { inner in
@@ -60,6 +65,7 @@ final class FakeState: Sendable {
         var counters: [RequestKind: Int] = [:]
         var requests: [ReceivedRequest] = []
         var nextID = 1
+        var createThreadDisabled = false
 
         mutating func newID(_ prefix: String) -> String {
             defer { nextID += 1 }
@@ -149,6 +155,8 @@ final class FakeState: Sendable {
         case ("GET", 3) where p[0] == "threads" && p[2] == "messages": kind = .listMessages
         case ("GET", 3) where p[0] == "threads" && p[2] == "runs": kind = .listRuns
         case (_, 2) where p[0] == "assistants": kind = .assistant
+        case ("POST", 1) where p == ["threads"] && inner.createThreadDisabled:
+            return error(404, "Invalid URL (POST /v1/threads)")
         case ("POST", 1) where p == ["threads"]:
             let id = inner.newID("thread")
             inner.threads[id] = []

@@ -135,4 +135,19 @@ struct CrashRecoveryTests {
         #expect(try h.scalar("SELECT count(*) FROM run_history WHERE job_id = ?", [.integer(bad)]) == 1, "not retryable")
         #expect(try h.query("SELECT attempts FROM jobs WHERE id = ?", [.integer(flaky)]).first?["attempts"].int == 3)
     }
+
+    @Test("on a server without POST /threads, jobs use create-thread-and-run and retries stay on that thread")
+    func noCreateThread() async throws {
+        let h = try DaemonHarness(scenarios: ["asst_flaky": Scenario(ending: .failed(code: "rate_limit_exceeded", message: "slow down"))])
+        h.server.disableCreateThread()
+        try h.writeConfig(tools: "  noop: { command: [\"/bin/true\"] }")
+        let job = try h.enqueue("asst_flaky")
+        try h.start()
+        try await h.waitUntil("the job to fail after its attempts") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'failed'") == 1 }
+        #expect(try await h.stop().status == 0)
+        let runs = try h.query("SELECT thread_id FROM run_history WHERE job_id = ?", [.integer(job)])
+        #expect(runs.count == 3)
+        #expect(Set(runs.compactMap { $0["thread_id"].text }).count == 1)
+        #expect(h.server.requests.filter { $0.method == "POST" && $0.path == "/v1/threads/runs" }.count == 1)
+    }
 }
