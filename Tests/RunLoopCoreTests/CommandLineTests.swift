@@ -152,4 +152,26 @@ struct CommandLineTests {
         let bad = try runCommand(toolworker, ["prune", "--config", config, "--older-than", "soon"], environment: environment)
         #expect(bad.status == 64)
     }
+
+    @Test("logs carry journald priority prefixes when stderr is the journal stream, one line per message")
+    func journaldPrefixes() throws {
+        let (dir, server, config) = try setUp()
+        defer { server.stop() }
+        let logPath = dir.path("stderr.log")
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        var info = stat()
+        stat(logPath, &info)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: toolworker)
+        process.arguments = ["run", "--config", config, "--assistant", "asst_failed", "--message", "hi"]
+        process.environment = environment.merging(["JOURNAL_STREAM": "\(info.st_dev):\(info.st_ino)"]) { $1 }
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let lines = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("<6>starting run") })
+        #expect(lines.contains { $0.hasPrefix("<4>run ended") && $0.contains("status=failed") })
+        #expect(lines.allSatisfy { $0.hasPrefix("<") }, "every line is one prefixed journal entry")
+    }
 }
