@@ -113,6 +113,10 @@ final class FakeState: Sendable {
                     return
                 case .malformedFrame(_, _, let after)? where index == after:
                     writer.sendEvent(frame.name, "{\"id\": oops")
+                case .errorEvent(_, _, let after)? where index == after:
+                    writer.sendEvent("error", #"{"code":"server_error","message":"The server had an error while streaming.","param":null,"type":"server_error"}"#)
+                    writer.endStream()
+                    return
                 case .stall(_, _, let after, let seconds)? where index == after:
                     Thread.sleep(forTimeInterval: seconds)
                     writer.dropConnection()

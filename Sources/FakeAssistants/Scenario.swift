@@ -27,16 +27,22 @@ public enum Fault: Sendable, Equatable {
     case malformedFrame(on: RequestKind, occurrence: Int = 1, afterFrames: Int)
     /// Stop sending for `seconds` after `afterFrames` frames, then close.
     case stall(on: RequestKind, occurrence: Int = 1, afterFrames: Int, seconds: Double)
+    /// Send an `event: error` frame after `afterFrames` frames and end the stream there.
+    case errorEvent(on: RequestKind, occurrence: Int = 1, afterFrames: Int)
 
     var kind: RequestKind {
         switch self {
-        case .httpError(_, let on, _, _), .dropStream(let on, _, _), .malformedFrame(let on, _, _), .stall(let on, _, _, _): return on
+        case .httpError(_, let on, _, _), .dropStream(let on, _, _), .malformedFrame(let on, _, _), .stall(let on, _, _, _),
+            .errorEvent(let on, _, _):
+            return on
         }
     }
 
     var occurrence: Int {
         switch self {
-        case .httpError(_, _, let n, _), .dropStream(_, let n, _), .malformedFrame(_, let n, _), .stall(_, let n, _, _): return n
+        case .httpError(_, _, let n, _), .dropStream(_, let n, _), .malformedFrame(_, let n, _), .stall(_, let n, _, _),
+            .errorEvent(_, let n, _):
+            return n
         }
     }
 }

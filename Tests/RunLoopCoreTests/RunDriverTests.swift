@@ -201,6 +201,17 @@ struct RunDriverTests {
         #expect(bad.first?["data"].text == "{\"id\": oops")
     }
 
+    @Test("an error event mid-stream is stored, and the run is followed to its end")
+    func errorEvent() async throws {
+        let h = try RunHarness(scenarios: ["asst_err": Scenario(finalText: "after error", faults: [.errorEvent(on: .create, afterFrames: 4)])])
+        let outcome = try await h.run("asst_err")
+        #expect(outcome.status == "completed")
+        #expect(outcome.finalText == "after error")
+        let errors = try await h.rows("SELECT error FROM event_log WHERE kind = 'error'")
+        #expect(errors.first?["error"].text?.contains("The server had an error while streaming.") == true)
+        #expect(try await h.rows("SELECT event FROM event_log WHERE event = 'toolworker.reconciled'").count == 1)
+    }
+
     @Test("a stalled stream is detected by the idle time-out and reconciled")
     func stalled() async throws {
         let h = try RunHarness(scenarios: ["asst_stall": Scenario(finalText: "after stall", faults: [.stall(on: .create, afterFrames: 4, seconds: 30)])])
