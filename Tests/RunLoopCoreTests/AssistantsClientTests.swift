@@ -61,6 +61,21 @@ struct AssistantsClientTests {
         #expect(submitted["tool_outputs"]?[0]?["tool_call_id"]?.stringValue == run.requiredToolCalls[0].id)
     }
 
+    @Test("organization and project headers are sent when configured")
+    func organizationHeaders() async throws {
+        let harness = try ClientHarness {
+            $0.organization = "org-123"
+            $0.project = "proj_456"
+        }
+        defer { harness.server.stop() }
+        _ = try await harness.client.retrieveAssistant(id: "asst_x")
+        let sent = try #require(harness.server.requests.last)
+        #expect(sent.headers["openai-organization"] == "org-123")
+        #expect(sent.headers["openai-project"] == "proj_456")
+        #expect(sent.headers["accept"] == "application/json")
+        #expect(sent.headers["content-type"] == nil, "no body, no content type")
+    }
+
     @Test("a wrong API key is a typed 401 with the server's error fields and request id")
     func wrongKey() async throws {
         let harness = try ClientHarness { $0.apiKey = "sk-wrong" }
