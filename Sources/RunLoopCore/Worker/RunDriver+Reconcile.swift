@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 extension RunDriver {
@@ -42,7 +43,14 @@ extension RunDriver {
             if status == .requiresAction {
                 return try await answerRound(state: &state, logger: logger)
             }
-            // queued, in_progress, cancelling: no stream to re-attach to; poll.
+            // queued, in_progress, cancelling: no stream to re-attach to; poll. A run that outlives its
+            // expires_at by far is not going anywhere: stop following it rather than poll forever.
+            if let expiresAt = run.expiresAt, Double(expiresAt) + pollPastExpiry < Date().timeIntervalSince1970 {
+                _ = try await finishWithError(
+                    "the run is still \(status.rawValue) long after its expires_at; stopped following it",
+                    code: "lost_run", state: &state, logger: logger)
+                return nil
+            }
             try await Task.sleep(for: interval)
             interval = min(interval * 2, maxPollInterval)
         }

@@ -14,6 +14,8 @@ public struct RunDriver: Sendable {
     public let logger: Logger
     /// Longest wait between two polls of a run that is working without a stream.
     public var maxPollInterval: Duration = .seconds(5)
+    /// Seconds past a run's `expires_at` after which a run that is still working is given up on.
+    public var pollPastExpiry: Double = 600
     /// Tool time-outs are shortened so a round ends this long before the run's `expires_at`.
     public var expiryMargin: Duration = .seconds(5)
     /// Called once per round with its timings (benchmarks and metrics).
