@@ -459,6 +459,8 @@ final class FakeState: Sendable {
             run.setStatus("expired")
             run.set("expired_at", .int(now()))
             frames.append(("thread.run.expired", run.json.serialized()))
+        case .hangs:
+            break
         case .completed, .incomplete:
             let text = scenario.finalText ?? run.outputs.map { "\($0.name): \($0.output.trimmingCharacters(in: .newlines))" }.joined(separator: "\n")
             let messageID = inner.newID("msg")

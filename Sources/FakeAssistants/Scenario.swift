@@ -54,6 +54,8 @@ public enum ScenarioEnding: Sendable, Equatable {
     case incomplete(reason: String)
     /// The server expires the run itself (a `thread.run.expired` event) instead of answering.
     case expired
+    /// The run stays `in_progress` (the stream ends without a terminal event) until `expires_at` passes.
+    case hangs
 }
 
 /// What the fake assistant does for runs of one assistant id.

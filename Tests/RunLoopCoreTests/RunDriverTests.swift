@@ -153,6 +153,28 @@ struct RunDriverTests {
         #expect(notes.first?["data"].text?.contains("do not accept tool outputs") == true)
     }
 
+    @Test("a run left in_progress by its stream is polled until the server expires it")
+    func pollsUntilTerminal() async throws {
+        let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs, expiresAfter: 2)])
+        let outcome = try await h.run("asst_hang")
+        #expect(outcome.status == "expired")
+        let polls = h.requests("GET", "/runs/\(outcome.runID!)").count
+        #expect(polls >= 3, "polled \(polls) times")
+    }
+
+    @Test("a run that outlives its expires_at without ending is given up on, as an error of ToolWorker's")
+    func givesUp() async throws {
+        let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs, expiresAfter: 30)])
+        var driver = h.driver()
+        driver.pollPastExpiry = -29  // i.e. give up about a second after the start
+        let outcome = try await driver.run(RunRequest(assistantID: "asst_hang", message: "x"))
+        #expect(outcome.status == "error")
+        #expect(outcome.detail?.contains("long after its expires_at") == true)
+        let history = try #require(try await h.rows("SELECT status, error_code FROM run_history").first)
+        #expect(history["status"].text == "error")
+        #expect(history["error_code"].text == "lost_run")
+    }
+
     @Test("a server-side expiry event ends the run as expired")
     func expiredByServer() async throws {
         let h = try RunHarness()

@@ -100,9 +100,11 @@ extension RunDriver {
         try? await state.recorder.flush()
         try await store.endRun(runKey: state.runKey, status: "error", lastError: ["code": .string(code), "message": .string(message)])
         logger.error("run could not be followed", metadata: ["run_id": "\(state.runID ?? "?")", "error": "\(message)"])
-        return RunOutcome(
+        let outcome = RunOutcome(
             runKey: state.runKey, runID: state.runID, threadID: state.threadID, status: "error", detail: message,
             rounds: state.rounds, finalText: nil)
+        state.errorOutcome = outcome
+        return outcome
     }
 
     /// The create request failed. When it may have reached the server, look for the run by its metadata before

@@ -108,6 +108,8 @@ public struct RunDriver: Sendable {
         var sawRequiresAction = false
         /// When the last `requires_action` event arrived.
         var requiresActionAt: ContinuousClock.Instant?
+        /// Set when ToolWorker ended the run with an error of its own.
+        var errorOutcome: RunOutcome?
     }
 
     func follow(first: Step, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
@@ -139,6 +141,7 @@ public struct RunDriver: Sendable {
                 step = .reconcile(reason: reason)
             case .reconcile(let reason):
                 guard let next = try await reconcile(reason: reason, state: &state, logger: logger) else {
+                    if let outcome = state.errorOutcome { return outcome }
                     return try await finish(state: &state, logger: logger)
                 }
                 step = next
