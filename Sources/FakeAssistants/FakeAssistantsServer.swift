@@ -189,6 +189,11 @@ final class FakeState: Sendable {
         case .cancel: return cancel(threadID: p[1], runID: p[3], &inner)
         case .retrieve:
             guard var run = inner.runs[p[3]], run.threadID == p[1] else { return noRun(p[3]) }
+            run.polls += 1
+            if case .hangs(let completesAfter?) = run.scenario.ending, run.polls >= completesAfter, !run.isTerminal {
+                run.setStatus("completed")
+                run.set("completed_at", .int(now()))
+            }
             expireIfDue(&run)
             inner.runs[run.id] = run
             return .json(200, run.json)

@@ -11,6 +11,7 @@ struct FakeRun {
     var stepOrder: [String] = []
     var steps: [String: JSONValue] = [:]
     var outputs: [(name: String, output: String)] = []
+    var polls = 0
 
     var id: String { object["id"]?.stringValue ?? "" }
     var threadID: String { object["thread_id"]?.stringValue ?? "" }

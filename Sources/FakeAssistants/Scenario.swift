@@ -54,8 +54,9 @@ public enum ScenarioEnding: Sendable, Equatable {
     case incomplete(reason: String)
     /// The server expires the run itself (a `thread.run.expired` event) instead of answering.
     case expired
-    /// The run stays `in_progress` (the stream ends without a terminal event) until `expires_at` passes.
-    case hangs
+    /// The run stays `in_progress` (the stream ends without a terminal event) until `expires_at` passes, or,
+    /// with `completesAfterPolls`, until it has been retrieved that many times (then it is `completed`).
+    case hangs(completesAfterPolls: Int? = nil)
 }
 
 /// What the fake assistant does for runs of one assistant id.

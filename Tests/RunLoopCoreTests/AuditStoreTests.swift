@@ -102,7 +102,7 @@ struct AuditStoreTests {
         input.fileHandleForWriting.write(Data("SELECT 'inside', count(*) FROM events;\nCOMMIT;\nSELECT 'after', count(*) FROM events;\n.quit\n".utf8))
         try input.fileHandleForWriting.close()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        await waitForExit(process)
         #expect(text.split(separator: "\n") == ["before|0", "inside|0", "after|50"])
     }
 
@@ -133,7 +133,7 @@ struct AuditStoreTests {
                 }
             }
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            await waitForExit(process)
             #expect(process.terminationReason == .uncaughtSignal)
             #expect(lastAcked >= target)
             let check = try SQLiteConnection(path: path)
@@ -228,9 +228,9 @@ struct AuditStoreTests {
         let dir = TempDirectory()
         let path = dir.path("audit.db")
         try AuditStore(path: path).close()
-        let immutable = try runCommand("/usr/bin/chattr", ["+i", path])
+        let immutable = try await runCommand("/usr/bin/chattr", ["+i", path])
         try #require(immutable.status == 0, "chattr +i is not supported here: \(immutable.error)")
-        defer { _ = try? runCommand("/usr/bin/chattr", ["-i", path]) }
+        defer { _ = try? runCommandBlocking("/usr/bin/chattr", ["-i", path]) }
         #expect {
             try AuditStore(path: path)
         } throws: { error in

@@ -39,7 +39,7 @@ struct CrashRecoveryTests {
             "asst_stream": Scenario(finalText: text, deltaPieces: 1500, frameDelay: .milliseconds(10))
         ])
         try h.writeConfig(tools: "  noop: { command: [\"/bin/true\"] }")
-        let job = try h.enqueue("asst_stream")
+        let job = try await h.enqueue("asst_stream")
         try h.start()
         try await h.waitUntil("deltas to be stored") { try h.scalar("SELECT count(*) FROM event_log WHERE event = 'thread.message.delta'") > 30 }
         _ = try await h.stop(SIGKILL)
@@ -57,7 +57,7 @@ struct CrashRecoveryTests {
         let ledger = h.directory.path("ledger")
         let handler = try h.script("charge.sh", "cat >/dev/null; echo charged >> \(ledger); sleep 5; echo receipt")
         try h.writeConfig(tools: "  charge_card: { command: [\"\(handler)\"], timeout: 30s, on_restart: fail }")
-        let job = try h.enqueue("asst_once")
+        let job = try await h.enqueue("asst_once")
         try h.start()
         try await h.waitUntil("the handler to run") { (try? String(contentsOfFile: ledger, encoding: .utf8)) != nil }
         _ = try await h.stop(SIGKILL)
@@ -78,7 +78,7 @@ struct CrashRecoveryTests {
         let runs = h.directory.path("runs")
         let handler = try h.script("lookup.sh", "cat >/dev/null; echo ran >> \(runs); sleep 1; echo found")
         try h.writeConfig(tools: "  lookup: { command: [\"\(handler)\"], timeout: 30s, on_restart: rerun }")
-        let job = try h.enqueue("asst_again")
+        let job = try await h.enqueue("asst_again")
         try h.start()
         try await h.waitUntil("the handler to run") { (try? String(contentsOfFile: runs, encoding: .utf8)) != nil }
         _ = try await h.stop(SIGKILL)
@@ -99,7 +99,7 @@ struct CrashRecoveryTests {
         let count = h.directory.path("count")
         let handler = try h.script("once.sh", "cat >/dev/null; echo x >> \(count); echo result-$$")
         try h.writeConfig(tools: "  once: { command: [\"\(handler)\"], timeout: 30s, on_restart: fail }")
-        let job = try h.enqueue("asst_later")
+        let job = try await h.enqueue("asst_later")
         try h.start()
         try await h.waitUntil("the output to be stored") { try h.scalar("SELECT count(*) FROM tool_call_log WHERE output IS NOT NULL") == 1 }
         try await h.waitUntil("the first submit to be refused") { h.server.requests.contains { $0.path.hasSuffix("/submit_tool_outputs") } }
@@ -122,8 +122,8 @@ struct CrashRecoveryTests {
             "asst_bad": Scenario(ending: .failed(code: "invalid_prompt", message: "no")),
         ])
         try h.writeConfig(tools: "  noop: { command: [\"/bin/true\"] }")
-        let flaky = try h.enqueue("asst_flaky")
-        let bad = try h.enqueue("asst_bad")
+        let flaky = try await h.enqueue("asst_flaky")
+        let bad = try await h.enqueue("asst_bad")
         try h.start()
         try await h.waitUntil("both jobs to end") {
             try h.scalar("SELECT count(*) FROM jobs WHERE state = 'failed'") == 2
@@ -141,7 +141,7 @@ struct CrashRecoveryTests {
         let h = try DaemonHarness(scenarios: ["asst_flaky": Scenario(ending: .failed(code: "rate_limit_exceeded", message: "slow down"))])
         h.server.disableCreateThread()
         try h.writeConfig(tools: "  noop: { command: [\"/bin/true\"] }")
-        let job = try h.enqueue("asst_flaky")
+        let job = try await h.enqueue("asst_flaky")
         try h.start()
         try await h.waitUntil("the job to fail after its attempts") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'failed'") == 1 }
         #expect(try await h.stop().status == 0)

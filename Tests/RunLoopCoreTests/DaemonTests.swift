@@ -21,7 +21,7 @@ struct DaemonTests {
         var ids: [Int64] = []
         for i in 0..<50 {
             // A few jobs share one thread: they must run one after another, never "already has an active run".
-            ids.append(try h.enqueue("asst_weather", message: "job \(i)", thread: i % 10 == 0 ? sharedThread : nil))
+            ids.append(try await h.enqueue("asst_weather", message: "job \(i)", thread: i % 10 == 0 ? sharedThread : nil))
         }
         try h.start()
         try await h.waitUntil("50 jobs to succeed") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 50 }
@@ -68,7 +68,7 @@ struct DaemonTests {
         let kinds = h.notify.kinds.filter { $0 != "WATCHDOG" && $0 != "STATUS" }
         #expect(Array(kinds.suffix(2)) == ["RELOADING", "READY"])
         #expect(h.notify.messages.contains { $0.contains("RELOADING=1") && $0.contains("MONOTONIC_USEC=") })
-        let first = try h.enqueue("asst_b")
+        let first = try await h.enqueue("asst_b")
         try await h.waitUntil("job with the new tool") { try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'succeeded'", [.integer(first)]) == 1 }
         #expect(try h.query("SELECT output FROM tool_call_log").first?["output"].text == "B\n")
 
@@ -87,7 +87,7 @@ struct DaemonTests {
         let marks = h.directory.path("marks")
         let slow = try h.script("slow.sh", "cat >/dev/null; echo start >> \(marks); sleep 1.5; echo end >> \(marks); echo finished")
         try h.writeConfig(tools: "  slow: { command: [\"\(slow)\"], timeout: 30s, on_restart: fail }")
-        let job = try h.enqueue("asst_slow")
+        let job = try await h.enqueue("asst_slow")
         try h.start()
         try await h.waitUntil("the handler to start") { (try? String(contentsOfFile: marks, encoding: .utf8))?.contains("start") == true }
         let start = ContinuousClock.now

@@ -24,7 +24,7 @@ struct OperatorQueriesTests {
         let runID = try #require(outcome.runID)
         var sql = try String(contentsOf: Self.queries, encoding: .utf8)
         sql = sql.replacingOccurrences(of: "run_XXX", with: runID)
-        let result = try runCommand("/usr/bin/sqlite3", ["-readonly", "-bail", "-separator", "|", h.directory.path("audit.db")], input: sql)
+        let result = try await runCommand("/usr/bin/sqlite3", ["-readonly", "-bail", "-separator", "|", h.directory.path("audit.db")], input: sql)
         #expect(result.status == 0, "\(result.error)")
         #expect(result.error.isEmpty, "\(result.error)")
         let text = result.output

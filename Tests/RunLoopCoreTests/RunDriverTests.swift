@@ -153,18 +153,27 @@ struct RunDriverTests {
         #expect(notes.first?["data"].text?.contains("do not accept tool outputs") == true)
     }
 
-    @Test("a run left in_progress by its stream is polled until the server expires it")
+    @Test("a run left in_progress by its stream is polled until it ends")
     func pollsUntilTerminal() async throws {
-        let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs, expiresAfter: 2)])
+        let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs(completesAfterPolls: 3))])
+        let outcome = try await h.run("asst_hang")
+        #expect(outcome.status == "completed")
+        #expect(h.requests("GET", "/runs/\(outcome.runID!)").count == 3, "polled until the third answer said completed")
+        let statuses = try await h.rows("SELECT data FROM event_log WHERE event = 'toolworker.reconciled' ORDER BY seq")
+            .compactMap { $0["data"].text.flatMap { try? JSONValue(parsing: $0) }?["status"]?.stringValue }
+        #expect(statuses == ["in_progress", "in_progress", "completed"])
+    }
+
+    @Test("a run left in_progress is recorded expired once the server expires it")
+    func pollsUntilExpired() async throws {
+        let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs(), expiresAfter: 1)])
         let outcome = try await h.run("asst_hang")
         #expect(outcome.status == "expired")
-        let polls = h.requests("GET", "/runs/\(outcome.runID!)").count
-        #expect(polls >= 3, "polled \(polls) times")
     }
 
     @Test("a run that outlives its expires_at without ending is given up on, as an error of ToolWorker's")
     func givesUp() async throws {
-        let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs, expiresAfter: 30)])
+        let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs(), expiresAfter: 30)])
         var driver = h.driver()
         driver.pollPastExpiry = -29  // i.e. give up about a second after the start
         let outcome = try await driver.run(RunRequest(assistantID: "asst_hang", message: "x"))

@@ -125,15 +125,15 @@ final class DaemonHarness {
         while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            await waitForExit(process)
         }
         return (process.terminationStatus, process.terminationReason)
     }
 
-    func enqueue(_ assistant: String, message: String = "go", thread: String? = nil) throws -> Int64 {
+    func enqueue(_ assistant: String, message: String = "go", thread: String? = nil) async throws -> Int64 {
         var arguments = ["enqueue", "--config", configPath, "--assistant", assistant, "--message", message]
         if let thread { arguments += ["--thread", thread] }
-        let result = try runCommand(toolworker, arguments, environment: environment)
+        let result = try await runCommand(toolworker, arguments, environment: environment)
         guard result.status == 0, let id = Int64(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw WaitTimeout(what: "enqueue (status \(result.status)): \(result.error)", log: "")
         }

@@ -23,9 +23,32 @@ func builtProduct(_ name: String) -> String {
     return root.appendingPathComponent(".build/debug/\(name)").path
 }
 
-/// Runs a command to its end and returns its exit status and standard output.
+/// Runs a command to its end and returns its exit status, standard output and standard error.
+///
+/// The waiting happens on a thread of its own: tests run on Swift's cooperative pool (two threads on a 2-core
+/// machine), and blocking it on child processes would stall every other test's tasks.
 @discardableResult
-func runCommand(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String, error: String) {
+func runCommand(
+    _ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil
+) async throws -> (status: Int32, output: String, error: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result {
+                try runCommandBlocking(executable, arguments, input: input, environment: environment)
+            })
+        }
+        thread.start()
+    }
+}
+
+/// Waits for a child process without blocking the cooperative pool.
+func waitForExit(_ process: Process) async {
+    while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+}
+
+/// ``runCommand(_:_:input:environment:)`` for places that cannot await (a `defer`).
+@discardableResult
+func runCommandBlocking(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
