@@ -45,6 +45,10 @@ struct CommandLineTests {
         let history = try await runCommand("/usr/bin/sqlite3", ["-readonly", dir.path("tw.db"), "SELECT status FROM run_history ORDER BY run_key"])
         #expect(history.output == "completed\nfailed\n")
 
+        let dump = try await runCommand("/usr/bin/sqlite3", [dir.path("tw.db"), ".dump"])
+        #expect(dump.output.contains("thread.run.requires_action"))
+        #expect(!dump.output.contains("sk-fake-test-key"), "the API key never reaches the database")
+
         let show = try await runCommand(toolworker, ["show", "--config", config, String(runID), "--json"], environment: environment)
         #expect(show.status == 0)
         let shown = try JSONValue(parsing: show.output.trimmingCharacters(in: .whitespacesAndNewlines))
