@@ -107,4 +107,22 @@ struct DaemonTests {
         #expect(try String(contentsOfFile: marks, encoding: .utf8) == "start\nend\n", "the handler ran once")
         #expect(try await h.stop().status == 0)
     }
+
+    @Test("a long queue on one thread does not hold back jobs on other threads")
+    func noHeadOfLineBlocking() async throws {
+        let h = try DaemonHarness(scenarios: ["asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], finalText: "ok")])
+        let slow = try h.script("slow.sh", "cat >/dev/null; sleep 0.2; echo done")
+        try h.writeConfig(runs: 2, tools: "  slow: { command: [\"\(slow)\"] }")
+        let thread = h.server.makeThread()
+        var serial: [Int64] = []
+        for i in 0..<20 { serial.append(try await h.enqueueDirectly("asst_slow", message: "\(i)", thread: thread)) }
+        let lone = try await h.enqueueDirectly("asst_text", message: "other thread")
+        try h.start()
+        try await h.waitUntil("the job on its own thread") { try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'succeeded'", [.integer(lone)]) == 1 }
+        let doneOnThread = try h.scalar("SELECT count(*) FROM jobs WHERE thread_id = ? AND state = 'succeeded'", [.text(thread)])
+        #expect(doneOnThread < 20, "the other thread's job finished while the queue on \(thread) was still draining (\(doneOnThread) done)")
+        try await h.waitUntil("the serial queue") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 21 }
+        #expect(try await h.stop().status == 0)
+        #expect(!h.log().contains("already has an active run"))
+    }
 }

@@ -75,12 +75,17 @@ extension AuditStore {
 }
 
 extension AuditStore {
-    /// Queued jobs whose time has come, oldest first.
-    public func dueJobs(limit: Int, now: Int64 = unixMilliseconds()) async throws -> [JobRecord] {
-        try await read { db in
+    /// Queued jobs whose time has come, oldest first, leaving out jobs on threads that are busy (so a long
+    /// queue on one thread never holds back jobs on others).
+    public func dueJobs(limit: Int, excludingThreads busy: Set<String> = [], now: Int64 = unixMilliseconds()) async throws -> [JobRecord] {
+        let threads = busy.sorted()
+        // Only the number of placeholders is built into the SQL; the thread ids are bound.
+        let exclusion = threads.isEmpty ? "" : " AND (thread_id IS NULL OR thread_id NOT IN (\(Array(repeating: "?", count: threads.count).joined(separator: ","))))"
+        let parameters: [SQLValue] = [.integer(now)] + threads.map { .text($0) } + [.integer(Int64(limit))]
+        return try await read { db in
             try db.query(
-                "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY id LIMIT ?",
-                [.integer(now), .integer(Int64(limit))]
+                "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ?\(exclusion) ORDER BY id LIMIT ?",
+                parameters
             ).map(JobRecord.init)
         }
     }

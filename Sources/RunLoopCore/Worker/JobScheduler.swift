@@ -117,7 +117,8 @@ public final class JobScheduler: Sendable {
     private func intake(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
         let capacity = configuration.maxRuns - state.withLock { $0.active }
         guard capacity > 0 else { return }
-        let jobs = try await store.dueJobs(limit: capacity * 2 + 16)
+        let busy = state.withLock { $0.busyThreads }
+        let jobs = try await store.dueJobs(limit: capacity + 16, excludingThreads: busy)
         var started = 0
         for job in jobs where started < capacity {
             // One active run per thread: the API refuses a second one, so we never ask.

@@ -141,10 +141,10 @@ final class DaemonHarness {
     }
 
     /// Queues a job straight into the database (as `enqueue` would), without loading the configuration.
-    func enqueueDirectly(_ assistant: String, message: String = "go") async throws -> Int64 {
+    func enqueueDirectly(_ assistant: String, message: String = "go", thread: String? = nil) async throws -> Int64 {
         let store = try AuditStore(path: database)
         defer { store.close() }
-        return try await store.enqueueJob(assistantID: assistant, threadID: nil, message: message, instructions: nil, metadata: nil)
+        return try await store.enqueueJob(assistantID: assistant, threadID: thread, message: message, instructions: nil, metadata: nil)
     }
 
     /// A query on the daemon's database from another connection (read-only, as an operator would).
