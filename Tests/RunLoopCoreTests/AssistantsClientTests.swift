@@ -177,6 +177,42 @@ struct AssistantsClientTests {
         #expect(!transport.requestMayHaveBeenSent)
     }
 
+    @Test("a server that never accepts the connection hits the connect time-out, not a hang")
+    func connectTimeout() async throws {
+        // A listening socket whose accept queue is full: further SYNs are dropped and connect() waits.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(listener, 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            fillers.append(fd)
+        }
+        var configuration = AssistantsClientConfiguration(baseURL: "http://127.0.0.1:\(port)/v1", apiKey: "k")
+        configuration.http.connectTimeout = .milliseconds(500)
+        configuration.retry = RetryPolicy(maxRetries: 0)
+        let client = AssistantsClient(configuration: configuration)
+        let start = ContinuousClock.now
+        let error = await #expect(throws: AssistantsError.self) {
+            _ = try await client.retrieveRun(threadID: "thread_x", runID: "run_x")
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(400), "waited for the connect time-out, not refused at once (\(elapsed))")
+        #expect(elapsed < .seconds(10))
+        guard case .transport(let transport)? = error else { Issue.record("expected a transport error, got \(String(describing: error))"); return }
+        #expect(transport.kind == .timedOut || transport.kind == .couldNotConnect, "\(transport)")
+        #expect(!transport.requestMayHaveBeenSent)
+    }
+
     @Test("a connection dropped mid-stream surfaces after the events that arrived")
     func droppedStream() async throws {
         let harness = try ClientHarness(scenarios: [
