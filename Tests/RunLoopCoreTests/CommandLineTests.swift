@@ -106,7 +106,7 @@ struct CommandLineTests {
         let cancel = try await runCommand(toolworker, ["cancel", "--config", config, runID], environment: environment)
         #expect(cancel.status == 0, "\(cancel.error)")
         #expect(cancel.output == "\(runID): cancelled\n")
-        FileManager.default.createFile(atPath: release, contents: nil)
+        _ = FileManager.default.createFile(atPath: release, contents: nil)
         await waitForExit(run)
         #expect(run.terminationStatus == 13)
         let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -163,7 +163,7 @@ struct CommandLineTests {
         let (dir, server, config) = try setUp()
         defer { server.stop() }
         let logPath = dir.path("stderr.log")
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         var info = stat()
         stat(logPath, &info)
         let process = Process()

@@ -108,7 +108,7 @@ final class DaemonHarness {
         process.executableURL = URL(fileURLWithPath: toolworker)
         process.arguments = ["serve", "--config", configPath]
         process.environment = environment
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = FileHandle.nullDevice
         try process.run()
