@@ -22,7 +22,7 @@ enum DispatchBenchmark {
         return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
     }
 
-    static func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+    static func ms(_ d: Duration) -> Double { d.seconds * 1000 }
 
     static func run(rounds: Int) async throws {
         signal(SIGPIPE, SIG_IGN)

@@ -3,16 +3,13 @@ import RunLoopCore
 
 /// Events/s persisted with group commit vs. one transaction per event, and bytes stored per event.
 enum StoreBenchmark {
-    static func events(deltas: Int) throws -> (events: [ServerEvent], accumulators: [SnapshotAccumulator]) {
+    static func events(deltas: Int) throws -> [ServerEvent] {
         var parser = SSEParser()
-        var accumulator = SnapshotAccumulator()
         var events: [ServerEvent] = []
         for chunk in SyntheticStream.chunked(SyntheticStream.messageStream(deltas: deltas), size: 1400) {
             for frame in try parser.feed(chunk) { events.append(EventDecoder.decode(frame)) }
         }
-        _ = accumulator
-        accumulator = SnapshotAccumulator()
-        return (events, [])
+        return events
     }
 
     static func fileBytes(_ path: String) -> Int {
@@ -23,7 +20,7 @@ enum StoreBenchmark {
 
     static func run() async throws {
         let deltas = 20_000
-        let (events, _) = try events(deltas: deltas)
+        let events = try events(deltas: deltas)
         let directory = NSTemporaryDirectory() + "toolworker-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

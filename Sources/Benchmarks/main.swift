@@ -14,15 +14,13 @@ guard validBenchmarks.contains(which) else {
 func measure(_ body: () throws -> Void) rethrows -> Double {
     let start = ContinuousClock.now
     try body()
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return (ContinuousClock.now - start).seconds
 }
 
 func measureAsync(_ body: () async throws -> Void) async rethrows -> Double {
     let start = ContinuousClock.now
     try await body()
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return (ContinuousClock.now - start).seconds
 }
 
 if which == "engine" || which == "all" {
@@ -60,7 +58,7 @@ if which == "engine" || which == "all" {
             let start = ContinuousClock.now
             let stream = AssistantStream(BenchmarkChunks(chunks: chunks), helpers: true)
             for try await _ in stream { elements += 1 }
-            return (elements, (ContinuousClock.now - start).asSeconds)
+            return (elements, (ContinuousClock.now - start).seconds)
         }.value
         print(
             String(
@@ -98,7 +96,7 @@ if which == "client" || which == "all" {
         let stream = response.events()
         for try await element in stream { if case .event = element { events += 1 } }
         precondition(stream.accumulator.finalMessages.last?.text.count == text.count)
-        return (events, (ContinuousClock.now - start).asSeconds)
+        return (events, (ContinuousClock.now - start).seconds)
     }.value
     print(String(format: "client+engine: %d events over loopback in %.3f s = %.0f events/s (server in the same process)", events, seconds, Double(events) / seconds))
     // Concurrency: many streams at once from one client.
@@ -135,8 +133,4 @@ if which == "store" || which == "all" {
 
 if which == "dispatch" || which == "all" {
     try await DispatchBenchmark.run(rounds: Int(ProcessInfo.processInfo.environment["ROUNDS"] ?? "") ?? 1000)
-}
-
-extension Duration {
-    var asSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

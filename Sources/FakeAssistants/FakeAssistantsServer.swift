@@ -124,7 +124,7 @@ final class FakeState: Sendable {
                 default:
                     break
                 }
-                if delay > .zero { Thread.sleep(forTimeInterval: delay.asSeconds) }
+                if delay > .zero { Thread.sleep(forTimeInterval: delay.seconds) }
                 writer.sendEvent(frame.name, frame.data)
                 if writer.broken { return }
             }
@@ -550,8 +550,4 @@ final class FakeState: Sendable {
             String(characters[(i * characters.count / count)..<((i + 1) * characters.count / count)])
         }
     }
-}
-
-extension Duration {
-    var asSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

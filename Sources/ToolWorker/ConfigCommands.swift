@@ -42,7 +42,7 @@ struct ToolsCommand: AsyncParsableCommand {
                 let tools: [JSONValue] = config.tools.map { tool in
                     [
                         "name": .string(tool.name), "command": .array(tool.command.map(JSONValue.string)),
-                        "timeout_ms": .int(Int64(tool.timeout.components.seconds * 1000 + tool.timeout.components.attoseconds / 1_000_000_000_000_000)),
+                        "timeout_ms": .int(Int64(tool.timeout.milliseconds)),
                         "max_output_bytes": .int(Int64(tool.maxOutputBytes)), "on_restart": .string(tool.onRestart.rawValue),
                         "description": tool.description.map(JSONValue.string) ?? .null,
                     ]

@@ -69,12 +69,12 @@ struct PruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            guard let age = ConfigDuration.parse(olderThan) else {
+            guard let age = Duration.parse(olderThan, requireUnit: true), age >= .zero else {
                 throw CommandFailure(message: "--older-than takes a duration such as 30d or 12h, not '\(olderThan)'", code: ExitStatus.usage)
             }
             let store = try openStore(try options.load())
             defer { store.close() }
-            let cutoff = unixMilliseconds() - Int64(age.components.seconds * 1000)
+            let cutoff = unixMilliseconds() - Int64(age.milliseconds)
             let result = try await store.prune(endedBefore: cutoff)
             print("pruned \(result.runs) runs and \(result.jobs) jobs")
         }
@@ -133,16 +133,5 @@ struct SyncToolsCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(message: "\(error)", code: ExitStatus.error)
         }
-    }
-}
-
-/// Durations on the command line (`30d`, `12h`, `90s`).
-enum ConfigDuration {
-    static func parse(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count)), number >= 0 { return .milliseconds(Int64(number * factor * 1000)) }
-        }
-        return nil
     }
 }

@@ -121,4 +121,20 @@ struct ConfigTests {
             (error as? ConfigError)?.description.contains("not valid YAML") == true
         }
     }
+
+    @Test("one duration syntax for the configuration and the command line")
+    func durations() {
+        #expect(Duration.parse("500ms") == .milliseconds(500))
+        #expect(Duration.parse("30s") == .seconds(30))
+        #expect(Duration.parse("5m") == .seconds(300))
+        #expect(Duration.parse("1h") == .seconds(3600))
+        #expect(Duration.parse("30d") == .seconds(30 * 86400))
+        #expect(Duration.parse("2w") == .seconds(2 * 604_800))
+        #expect(Duration.parse("1.5") == .milliseconds(1500))
+        #expect(Duration.parse("30", requireUnit: true) == nil, "prune takes units only")
+        #expect(Duration.parse("soon") == nil)
+        #expect(Duration.parse("-1s") == .seconds(-1), "the sign is kept for callers to refuse")
+        #expect(Duration.milliseconds(1500).milliseconds == 1500)
+        #expect(Duration.milliseconds(1500).seconds == 1.5)
+    }
 }

@@ -195,7 +195,7 @@ public final class AssistantsClient: Sendable {
             let delay = policy.delay(attempt: attempt, head: waitHead)
             logger.notice("retrying request", metadata: [
                 "request": "\(request.method.rawValue) \(request.url)", "attempt": "\(attempt + 1)",
-                "delay_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                "delay_ms": "\(delay.milliseconds)",
                 "reason": "\(reason)",
             ])
             do {

@@ -94,20 +94,11 @@ private struct Reader {
     }
 
     mutating func duration(_ node: Node, _ path: String) -> Duration? {
-        guard case .scalar(let scalar) = node, let value = Reader.parseDuration(scalar.string), value > .zero else {
+        guard case .scalar(let scalar) = node, let value = Duration.parse(scalar.string), value > .zero else {
             problem(path, node, "expected a positive duration such as 500ms, 30s, 5m or 1h")
             return nil
         }
         return value
-    }
-
-    static func parseDuration(_ text: String) -> Duration? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            if let number = Double(trimmed.dropLast(suffix.count)) { return .milliseconds(Int64(number * factor * 1000)) }
-        }
-        return Double(trimmed).map { .milliseconds(Int64($0 * 1000)) }
     }
 
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {

@@ -282,13 +282,3 @@ private let curlHeaderCallback: curl_write_callback = { data, size, count, userd
     transfer.receiveHeaderLine(line)
     return length
 }
-
-extension Duration {
-    var milliseconds: Int {
-        Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)
-    }
-
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

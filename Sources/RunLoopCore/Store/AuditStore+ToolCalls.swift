@@ -20,16 +20,6 @@ extension AuditStore {
         }
     }
 
-    /// Marks a call as running just before its handler starts (durable: after a crash this says it may have run).
-    public func markToolCallRunning(runKey: Int64, callID: String) async throws {
-        let now = unixMilliseconds()
-        try await write { db in
-            try db.execute(
-                "UPDATE tool_calls SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE run = ? AND call_id = ?",
-                [.integer(now), .integer(runKey), .text(callID)])
-        }
-    }
-
     /// Records how a call ended. Durable on return: the output is on disk before it is submitted.
     public func recordToolCallOutcome(runKey: Int64, callID: String, outcome: ToolCallOutcome) async throws {
         try await write { db in

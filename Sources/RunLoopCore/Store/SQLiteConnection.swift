@@ -24,7 +24,7 @@ public final class SQLiteConnection {
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, Int32(busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000))
+        sqlite3_busy_timeout(db, Int32(busyTimeout.milliseconds))
         tw_sqlite_disable_dqs(db)
     }
 

@@ -234,7 +234,7 @@ public struct SnapshotAccumulator: Sendable {
 
 extension SnapshotAccumulator {
     /// Takes a message fetched from the server (after a dropped stream) as its snapshot.
-    public mutating func absorb(message: Message, id: String) {
+    public mutating func absorb(message: Message) {
         apply(.message(.completed, message), helpers: false)
     }
 }

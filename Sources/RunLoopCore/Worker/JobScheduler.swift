@@ -221,11 +221,11 @@ public final class JobScheduler: Sendable {
             let factor = 1 << min(current.attempts - 1, 10)
             let delay = configuration.retryBackoff * factor
             logger.notice("retrying job after a retryable failure", metadata: [
-                "job": "\(job.id)", "attempt": "\(current.attempts)", "delay_ms": "\(delay.components.seconds * 1000)", "reason": "\(reason)",
+                "job": "\(job.id)", "attempt": "\(current.attempts)", "delay_ms": "\(delay.milliseconds)", "reason": "\(reason)",
             ])
             try await store.updateJob(
                 id: job.id, state: "queued", lastError: reason,
-                notBefore: unixMilliseconds() + Int64(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000))
+                notBefore: unixMilliseconds() + Int64(delay.milliseconds))
         } else {
             state.withLock { $0.failed += 1 }
             try await store.updateJob(id: job.id, state: "failed", lastError: reason)

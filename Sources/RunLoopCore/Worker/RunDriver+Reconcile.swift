@@ -68,7 +68,7 @@ extension RunDriver {
         }
         for message in messages {
             snapshots.append(SnapshotRecord(eventSeq: nil, type: .message, objectID: message.id ?? "?", status: message.status, data: message.json))
-            if let id = message.id { state.accumulator.absorb(message: message, id: id) }
+            if message.id != nil { state.accumulator.absorb(message: message) }
         }
         store.enqueueProgress(runKey: state.runKey, events: [], snapshots: snapshots, run: nil)
         try await store.flush()
