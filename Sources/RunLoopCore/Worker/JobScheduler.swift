@@ -177,7 +177,7 @@ public final class JobScheduler: Sendable {
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted ? nil : job.message,
                 instructions: job.instructions, metadata: metadata, jobID: job.id)
             let outcome = try await currentDriver().run(request)
-            try await finish(job, outcome: outcome, lastErrorCode: nil, logger: log)
+            try await finish(job, outcome: outcome, logger: log)
         } catch let error as AssistantsError {
             // The thread could not be created: retry the job later, within its attempts.
             log.warning("job could not start", metadata: ["error": "\(error)"])
@@ -188,15 +188,12 @@ public final class JobScheduler: Sendable {
         }
     }
 
-    private func finish(_ job: JobRecord, outcome: RunOutcome, lastErrorCode: String?, logger: Logger) async throws {
+    private func finish(_ job: JobRecord, outcome: RunOutcome, logger: Logger) async throws {
         if job.threadID == nil, let thread = outcome.threadID {
             // Created with the run (create-thread-and-run): later attempts go on the same thread.
             try await store.setJobThread(id: job.id, threadID: thread)
         }
-        var code = lastErrorCode
-        if code == nil, let record = try await store.run(key: outcome.runKey) {
-            code = record.snapshot?["last_error"]?["code"]?.stringValue
-        }
+        let code = outcome.errorCode
         switch outcome.status {
         case RunOutcome.suspended:
             return  // resumed at the next start
@@ -240,8 +237,9 @@ public final class JobScheduler: Sendable {
                 logger.notice("finishing a job whose run ended before the restart", metadata: ["job": "\(job.id)"])
                 let outcome = RunOutcome(
                     runKey: lastRun.key, runID: lastRun.runID, threadID: lastRun.threadID, status: lastRun.status,
-                    detail: lastRun.snapshot?["last_error"]?["message"]?.stringValue, rounds: lastRun.rounds, finalText: nil)
-                try await finish(job, outcome: outcome, lastErrorCode: nil, logger: logger)
+                    detail: lastRun.snapshot?["last_error"]?["message"]?.stringValue, rounds: lastRun.rounds, finalText: nil,
+                    errorCode: lastRun.snapshot?["last_error"]?["code"]?.stringValue)
+                try await finish(job, outcome: outcome, logger: logger)
             } else {
                 logger.notice("requeueing a job that had not started its run before the restart", metadata: ["job": "\(job.id)"])
                 try await store.updateJob(id: job.id, state: "queued")
@@ -262,7 +260,7 @@ public final class JobScheduler: Sendable {
                             // The create never reached the server: the job starts over.
                             try await store.updateJob(id: job.id, state: "queued")
                         } else {
-                            try await finish(job, outcome: outcome, lastErrorCode: nil, logger: logger)
+                            try await finish(job, outcome: outcome, logger: logger)
                         }
                     }
                 } catch {

@@ -92,7 +92,7 @@ extension RunDriver {
         ].merging(detail.map { ["detail": "\($0)"] } ?? [:]) { $1 })
         return RunOutcome(
             runKey: state.runKey, runID: state.runID, threadID: state.threadID, status: status, detail: detail,
-            rounds: state.rounds, finalText: finalText)
+            rounds: state.rounds, finalText: finalText, errorCode: run?.lastError?["code"]?.stringValue)
     }
 
     /// Ends the run with ToolWorker's own `error` status.
@@ -102,7 +102,7 @@ extension RunDriver {
         logger.error("run could not be followed", metadata: ["run_id": "\(state.runID ?? "?")", "error": "\(message)"])
         let outcome = RunOutcome(
             runKey: state.runKey, runID: state.runID, threadID: state.threadID, status: "error", detail: message,
-            rounds: state.rounds, finalText: nil)
+            rounds: state.rounds, finalText: nil, errorCode: code)
         state.errorOutcome = outcome
         return outcome
     }

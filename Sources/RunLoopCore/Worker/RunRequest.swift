@@ -55,6 +55,8 @@ public struct RunOutcome: Sendable, Equatable {
     public var rounds: Int
     /// The text of the run's last assistant message, if any.
     public var finalText: String?
+    /// `last_error.code` of the run, or ToolWorker's own code for an `error` outcome.
+    public var errorCode: String? = nil
 
     /// The status of a run left open by a graceful shutdown (resumed at the next start).
     public static let suspended = "suspended"
