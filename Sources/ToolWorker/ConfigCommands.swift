@@ -15,7 +15,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             var notes: [String] = []
             do {
                 let client = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
-                notes.append("api: \(client.baseURL) (key found)")
+                notes.append("api: \(BaseURL.masked(client.baseURL)) (key found)")
             } catch let error as ConfigError {
                 notes.append("warning: \(error.problems.map(\.description).joined(separator: "; "))")
             }

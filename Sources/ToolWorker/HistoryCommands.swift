@@ -65,7 +65,11 @@ struct EventsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let db = try openHistory(try options.load())
+            let config = try options.load()
+            let db = try openHistory(config)
+            guard try !db.query("SELECT 1 FROM run_history WHERE run_id = ?", [.text(run)]).isEmpty else {
+                throw CommandFailure(message: "no run \(run) in \(config.database)", code: ExitStatus.usage)
+            }
             let rows = try db.query(
                 "SELECT seq, stream, event, kind, received, error FROM event_log WHERE run_id = ? ORDER BY seq", [.text(run)])
             printRows(rows, json: json)

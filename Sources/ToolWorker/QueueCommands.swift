@@ -9,7 +9,13 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
     @OptionGroup var target: RunTargetOptions
-    @Option(help: "Attempts when runs fail for a retryable reason (default: jobs.max_attempts).") var maxAttempts: Int?
+    @Option(help: "Attempts when runs fail for a retryable reason, 1 to 100 (default: jobs.max_attempts).") var maxAttempts: Int?
+
+    func validate() throws {
+        if let maxAttempts, !(1...100).contains(maxAttempts) {
+            throw ValidationError("--max-attempts takes 1 to 100, not \(maxAttempts)")
+        }
+    }
 
     func run() async throws {
         try await guarded {

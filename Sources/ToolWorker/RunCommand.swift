@@ -28,6 +28,8 @@ struct RunCommand: AsyncParsableCommand {
                 client: AssistantsClient(configuration: clientConfiguration, logger: logger), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
+            let signalSources = RunCommand.stopHandlersOnSignals()
+            defer { signalSources.forEach { $0.cancel() } }
             let outcome = try await driver.run(target.request)
             var lines = [
                 "run: \(outcome.runID ?? "(none)")", "thread: \(outcome.threadID ?? "(none)")", "status: \(outcome.status)",
@@ -38,6 +40,22 @@ struct RunCommand: AsyncParsableCommand {
             print(lines.joined(separator: "\n"))
             let code = ExitStatus.forRunStatus(outcome.status)
             if code != 0 { throw ExitCode(code) }
+        }
+    }
+
+    /// SIGTERM or SIGINT: stop the running handlers' process groups (SIGTERM, SIGKILL after 2 s), then exit with
+    /// 128 + the signal. The interrupted calls stay `running` in the journal, so a later `serve` applies their
+    /// `on_restart`; no handler is left running beside it. (The signals are blocked in `main`, so they arrive here.)
+    static func stopHandlersOnSignals() -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                FileHandle.standardError.write(Data("toolworker: stopped by signal \(number); stopping running handlers\n".utf8))
+                HandlerProcessGroups.terminateAll()
+                Glibc.exit(128 + number)
+            }
+            source.resume()
+            return source
         }
     }
 }

@@ -11,8 +11,18 @@ struct RunTargetOptions: ParsableArguments {
 
     func validate() throws {
         if thread == nil && message == nil { throw ValidationError("give --thread ID or --message TEXT (or both)") }
+        if assistant.allSatisfy(\.isWhitespace) { throw ValidationError("--assistant is empty") }
+        if let thread, thread.allSatisfy(\.isWhitespace) { throw ValidationError("--thread is empty") }
+        if let message, message.allSatisfy(\.isWhitespace) { throw ValidationError("--message is empty") }
         for pair in metadata where !pair.contains("=") || pair.hasPrefix("=") {
             throw ValidationError("--metadata takes KEY=VALUE, not '\(pair)'")
+        }
+        for (key, value) in metadataPairs {
+            if key.hasPrefix("toolworker_") {
+                throw ValidationError("--metadata key '\(key)': keys starting with toolworker_ are ToolWorker's own")
+            }
+            if key.count > 64 { throw ValidationError("--metadata key '\(key.prefix(20))…' is longer than the API's 64 characters") }
+            if value.count > 512 { throw ValidationError("--metadata value of '\(key)' is longer than the API's 512 characters") }
         }
         if metadata.count > 14 {
             throw ValidationError("at most 14 --metadata pairs (the API takes 16; ToolWorker adds toolworker_run and toolworker_job)")

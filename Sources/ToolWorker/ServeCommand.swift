@@ -26,7 +26,20 @@ struct ServeCommand: AsyncParsableCommand {
             let clientConfiguration = try options.clientConfiguration(config)
             let logger = makeLogger(verbose: verbose)
             let store = try openStore(config)
-            defer { store.close() }
+            let lock: DaemonLock
+            do {
+                lock = try DaemonLock(database: config.database)
+            } catch let held as DaemonLock.HeldElsewhere {
+                store.close()
+                throw CommandFailure(message: "\(held)", code: ExitStatus.alreadyRunning)
+            } catch {
+                store.close()
+                throw CommandFailure(message: "cannot take the daemon lock beside \(config.database): \(error)", code: ExitStatus.ioError)
+            }
+            defer {
+                store.close()
+                withExtendedLifetime(lock) {}
+            }
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
             let driver = RunDriver(
@@ -46,7 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
             groupConfiguration.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(10)
             let group = ServiceGroup(configuration: groupConfiguration)
             logger.info("toolworker serve starting", metadata: [
-                "database": "\(config.database)", "base_url": "\(clientConfiguration.baseURL)", "tools": "\(config.tools.count)",
+                "database": "\(config.database)", "base_url": "\(BaseURL.masked(clientConfiguration.baseURL))", "tools": "\(config.tools.count)",
             ])
             try await group.run()
             logger.info("toolworker serve stopped")
@@ -94,7 +107,7 @@ struct WorkerService: Service {
             if count != maxToolCalls {
                 logger.warning("concurrency.tool_calls changes take effect at the next restart")
             }
-            scheduler.replaceDispatcher(ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: maxToolCalls))
+            scheduler.replaceRegistry(ToolRegistry(config.tools))
             logger.notice("configuration reloaded", metadata: ["tools": "\(config.tools.map(\.name).joined(separator: ","))"])
             notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(config.tools.map(\.name).joined(separator: ", "))")])
         } catch {

@@ -20,9 +20,10 @@ struct ToolWorkerCommand: AsyncParsableCommand {
     /// `serve` takes SIGTERM, SIGINT and SIGHUP through Dispatch signal sources (swift-service-lifecycle), which on
     /// Linux read them from a signalfd: that only works if no thread can take the signal's default action first.
     /// So they are blocked here, before the first task starts other threads; every thread created later inherits
-    /// the mask. Other commands keep the default behaviour (Ctrl-C stops them at once).
+    /// the mask. `run` blocks them too, to stop its handlers' process groups before it exits (see `RunCommand`).
+    /// Other commands keep the default behaviour (Ctrl-C stops them at once).
     static func main() async {
-        if CommandLine.arguments.dropFirst().first == "serve" {
+        if ["serve", "run"].contains(CommandLine.arguments.dropFirst().first) {
             var signals = sigset_t()
             sigemptyset(&signals)
             for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
@@ -66,6 +67,8 @@ enum ExitStatus {
     static let usage: Int32 = 64
     static let dataError: Int32 = 65
     static let ioError: Int32 = 74
+    /// `serve`: another daemon holds the database's lock (EX_TEMPFAIL).
+    static let alreadyRunning: Int32 = 75
     static let config: Int32 = 78
 
     static func forRunStatus(_ status: String) -> Int32 {
@@ -115,16 +118,17 @@ func openHistory(_ config: ToolWorkerConfig) throws -> SQLiteConnection {
     guard FileManager.default.fileExists(atPath: config.database) else {
         throw CommandFailure(message: "no database at \(config.database) (nothing has run yet?)", code: ExitStatus.ioError)
     }
-    let connection = try SQLiteConnection(path: config.database, readOnly: true)
-    let version = Int(try connection.scalar("PRAGMA user_version").int ?? 0)
-    guard try connection.scalar("PRAGMA application_id").int == Int64(Schema.applicationID), version <= Schema.version else {
-        throw StoreCompatibilityError(path: config.database, reason: "not a ToolWorker database this build can read (schema \(version))")
-    }
-    return connection
+    return try AuditStore.openHistory(path: config.database)
 }
 
+/// The journal for writing. The database's folder must exist: a typo in `database:` is reported, not created.
 func openStore(_ config: ToolWorkerConfig) throws -> AuditStore {
     let folder = URL(fileURLWithPath: config.database).deletingLastPathComponent().path
-    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw CommandFailure(
+            message: "\(config.file): database: the folder \(folder) does not exist (create it, or fix the path)",
+            code: ExitStatus.config)
+    }
     return try AuditStore(path: config.database)
 }

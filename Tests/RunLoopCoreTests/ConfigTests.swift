@@ -103,7 +103,7 @@ struct ConfigTests {
                 "line 5: concurrency.runs: expected a whole number",
                 "tools.a.command: handler \(dir.path("missing.sh")) does not exist",
                 "tools.b.command: handler \(dir.path("noexec.sh")) has no execute bit",
-                "line 11: tools.b.timeout: expected a positive duration",
+                "line 11: tools.b.timeout: expected a positive, finite duration",
                 "line 12: tools.b.on_restart: expected 'rerun' or 'fail'",
                 "tools.c: missing 'command'",
                 "tools.bad name!: a tool name is",

@@ -93,7 +93,8 @@ struct DaemonTests {
         let start = ContinuousClock.now
         let stop = try await h.stop(SIGTERM)
         #expect(stop.status == 0 && stop.reason == .exit, "\(h.log())")
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // Well within the 30 s grace: the daemon stopped once the handler ended, not at the end of the grace.
+        #expect(ContinuousClock.now - start < .seconds(25))
         #expect(try String(contentsOfFile: marks, encoding: .utf8) == "start\nend\n", "the handler finished")
         let call = try #require(try h.query("SELECT * FROM tool_call_log").first)
         #expect(call["state"].text == "succeeded")

@@ -40,9 +40,10 @@ public final class AssistantsClient: Sendable {
 
     // MARK: Plain requests
 
-    /// `POST /threads`: an empty thread (jobs create theirs first, so a crash can never leave a run nobody can find).
+    /// `POST /threads`: an empty thread (runs are created on theirs, so a crash or a lost answer can never leave a
+    /// run nobody can find). Retried like an idempotent request: a repeat can at worst leave an empty, unused thread.
     public func createThread(metadata: JSONObject = [:]) async throws(AssistantsError) -> AssistantThread {
-        AssistantThread(json: try await json(.post, "/threads", body: ["metadata": .object(metadata)], idempotent: false))
+        AssistantThread(json: try await json(.post, "/threads", body: ["metadata": .object(metadata)], idempotent: true))
     }
 
     /// `GET /threads/{thread_id}/runs/{run_id}`.
@@ -109,7 +110,7 @@ public final class AssistantsClient: Sendable {
         if let project = configuration.project { headers.append(("OpenAI-Project", project)) }
         return HTTPRequest(
             method: method, url: base + path + (query.isEmpty ? "" : "?" + query), headers: headers,
-            body: body.map { Array(JSONValue.object($0).serialized().utf8) })
+            body: body.map { Array(JSONValue.object($0).serialized().utf8) }, responseSecret: configuration.apiKey)
     }
 
     private func stream(path: String, body: JSONObject) async throws(AssistantsError) -> EventStreamResponse {
@@ -117,6 +118,16 @@ public final class AssistantsClient: Sendable {
         body["stream"] = true
         let request = makeRequest(.post, path, body: body, streaming: true)
         let (head, responseBody) = try await perform(request, idempotent: false, streaming: true)
+        // An HTML error page or a JSON object with status 200 (a proxy, a server that ignores `stream`) is not a
+        // stream that "dropped": say what came instead.
+        let contentType = head.value(of: "content-type") ?? ""
+        guard contentType.lowercased().hasPrefix("text/event-stream") else {
+            let sample = (try? await responseBody.collect(upTo: 64 * 1024)) ?? []
+            let text = String(decoding: sample.prefix(200), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
+            throw .invalidResponse(
+                "POST \(path): expected an event stream (Content-Type: text/event-stream), got HTTP \(head.status) with "
+                    + "Content-Type '\(contentType.isEmpty ? "none" : contentType)': \(text)")
+        }
         return EventStreamResponse(
             requestID: head.value(of: "x-request-id"), body: responseBody, maxFrameBytes: configuration.maxFrameBytes)
     }

@@ -19,14 +19,6 @@ public struct AssistantsClientConfiguration: Sendable {
         self.organization = organization
         self.project = project
     }
-
-    /// `OPENAI_BASE_URL` (else the public default) and `OPENAI_API_KEY` from `environment`.
-    public static func fromEnvironment(_ environment: [String: String]) -> AssistantsClientConfiguration {
-        AssistantsClientConfiguration(
-            baseURL: environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultBaseURL,
-            apiKey: environment["OPENAI_API_KEY"] ?? "",
-            organization: environment["OPENAI_ORG_ID"], project: environment["OPENAI_PROJECT_ID"])
-    }
 }
 
 /// The version ToolWorker reports in its `User-Agent`.

@@ -7,9 +7,15 @@ import Yams
 /// that is missing or not executable. Relative paths (`database`, `command[0]`, `working_directory`,
 /// `api_key_file`) are taken relative to the configuration file's folder.
 public enum ConfigLoader {
+    /// The largest configuration file read (a typo'd path to a log or a database fails clearly and fast).
+    public static let maximumFileBytes = 1024 * 1024
+
     public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ToolWorkerConfig {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int, size > maximumFileBytes {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "larger than \(maximumFileBytes) bytes; not a configuration file?")])
+        }
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "cannot read the file")])
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "cannot read the file (missing, unreadable, or not UTF-8)")])
         }
         return try parse(text, file: file, environment: environment)
     }
@@ -81,21 +87,28 @@ private struct Reader {
         return scalar.string
     }
 
-    mutating func integer(_ node: Node, _ path: String, min: Int = 1) -> Int? {
+    mutating func integer(_ node: Node, _ path: String, min: Int = 1, max: Int) -> Int? {
         guard case .scalar = node, let value = node.int else {
             problem(path, node, "expected a whole number")
             return nil
         }
-        guard value >= min else {
-            problem(path, node, "must be at least \(min)")
+        guard value >= min, value <= max else {
+            problem(path, node, "must be from \(min) to \(max)")
             return nil
         }
         return value
     }
 
+    /// The longest duration a configuration key takes.
+    static let maximumDuration: Duration = .seconds(365 * 86_400)
+
     mutating func duration(_ node: Node, _ path: String) -> Duration? {
         guard case .scalar(let scalar) = node, let value = Duration.parse(scalar.string), value > .zero else {
-            problem(path, node, "expected a positive duration such as 500ms, 30s, 5m or 1h")
+            problem(path, node, "expected a positive, finite duration such as 500ms, 30s, 5m or 1h")
+            return nil
+        }
+        guard value <= Reader.maximumDuration else {
+            problem(path, node, "at most 365d")
             return nil
         }
         return value
@@ -115,12 +128,12 @@ private struct Reader {
                 }
             case "concurrency":
                 for (k, v) in mapping(value, key, allowed: ["runs", "tool_calls"]) ?? [] {
-                    if k == "runs", let n = integer(v, "concurrency.runs") { config.concurrency.runs = n }
-                    if k == "tool_calls", let n = integer(v, "concurrency.tool_calls") { config.concurrency.toolCalls = n }
+                    if k == "runs", let n = integer(v, "concurrency.runs", max: 10_000) { config.concurrency.runs = n }
+                    if k == "tool_calls", let n = integer(v, "concurrency.tool_calls", max: 4_096) { config.concurrency.toolCalls = n }
                 }
             case "jobs":
                 for (k, v) in mapping(value, key, allowed: ["max_attempts", "retry_backoff"]) ?? [] {
-                    if k == "max_attempts", let n = integer(v, "jobs.max_attempts") { config.jobs.maxAttempts = n }
+                    if k == "max_attempts", let n = integer(v, "jobs.max_attempts", max: 100) { config.jobs.maxAttempts = n }
                     if k == "retry_backoff", let d = duration(v, "jobs.retry_backoff") { config.jobs.retryBackoff = d }
                 }
             case "shutdown_grace": if let d = duration(value, key) { config.shutdownGrace = d }
@@ -137,17 +150,20 @@ private struct Reader {
             switch key {
             case "base_url":
                 if let url = string(value, path) {
-                    if url.hasPrefix("http://") || url.hasPrefix("https://") { api.baseURL = url } else {
-                        problem(path, value, "expected an http:// or https:// URL")
-                    }
+                    if let reason = BaseURL.problem(url) { problem(path, value, reason) } else { api.baseURL = url }
                 }
             case "api_key_env": api.apiKeyEnv = string(value, path) ?? api.apiKeyEnv
             case "api_key_file": api.apiKeyFile = string(value, path).map(resolve)
-            case "organization": api.organization = string(value, path)
-            case "project": api.project = string(value, path)
+            case "organization", "project":
+                guard let text = string(value, path) else { continue }
+                guard HeaderValue.isSafe(text) else {
+                    problem(path, value, "control characters (CR, LF, NUL, …) are not allowed in an HTTP header value")
+                    continue
+                }
+                if key == "organization" { api.organization = text } else { api.project = text }
             case "connect_timeout": api.connectTimeout = duration(value, path) ?? api.connectTimeout
             case "idle_timeout": api.idleTimeout = duration(value, path) ?? api.idleTimeout
-            case "max_retries": api.maxRetries = integer(value, path, min: 0) ?? api.maxRetries
+            case "max_retries": api.maxRetries = integer(value, path, min: 0, max: 20) ?? api.maxRetries
             default: break
             }
         }
@@ -177,7 +193,7 @@ private struct Reader {
                     tool.command = [resolve(parts[0])] + parts.dropFirst()
                     checkExecutable(tool.command[0], path, field)
                 case "timeout": tool.timeout = duration(field, path) ?? tool.timeout
-                case "max_output_bytes": tool.maxOutputBytes = integer(field, path, min: 16) ?? tool.maxOutputBytes
+                case "max_output_bytes": tool.maxOutputBytes = integer(field, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? tool.maxOutputBytes
                 case "env":
                     for (variable, v) in mapping(field, path, allowed: []) ?? [] {
                         if let text = string(v, "\(path).\(variable)") { tool.environment[variable] = text }
@@ -200,7 +216,11 @@ private struct Reader {
                     }
                 case "description": tool.description = string(field, path)
                 case "parameters":
-                    let schema = Reader.json(field)
+                    var budget = Reader.maximumSchemaNodes
+                    guard let schema = Reader.json(field, budget: &budget) else {
+                        problem(path, field, "larger than \(Reader.maximumSchemaNodes) nodes once YAML aliases are expanded")
+                        continue
+                    }
                     if schema.objectValue == nil { problem(path, field, "expected a JSON-schema mapping") } else { tool.parameters = schema }
                 default: break
                 }
@@ -224,13 +244,29 @@ private struct Reader {
         }
     }
 
-    /// YAML → JSON (for `parameters`): scalars by their resolved type.
-    static func json(_ node: Node) -> JSONValue {
+    /// The most nodes a `parameters` schema may have once YAML aliases are expanded: an alias bomb ("billion
+    /// laughs") is refused here instead of filling memory.
+    static let maximumSchemaNodes = 100_000
+
+    /// YAML → JSON (for `parameters`): scalars by their resolved type; `nil` once more than `budget` nodes.
+    static func json(_ node: Node, budget: inout Int) -> JSONValue? {
+        budget -= 1
+        guard budget >= 0 else { return nil }
         switch node {
         case .mapping(let mapping):
-            return .object(JSONObject(mapping.map { ($0.key.string ?? "", json($0.value)) }))
+            var object = JSONObject()
+            for (key, value) in mapping {
+                guard let converted = json(value, budget: &budget) else { return nil }
+                object[key.string ?? ""] = converted
+            }
+            return .object(object)
         case .sequence(let sequence):
-            return .array(sequence.map(json))
+            var array: [JSONValue] = []
+            for element in sequence {
+                guard let converted = json(element, budget: &budget) else { return nil }
+                array.append(converted)
+            }
+            return .array(array)
         case .scalar(let scalar):
             if scalar.style == .plain {
                 if node.null != nil { return .null }

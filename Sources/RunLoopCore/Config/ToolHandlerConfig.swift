@@ -14,6 +14,8 @@ public struct ToolHandlerConfig: Sendable, Equatable {
     public var timeout: Duration = .seconds(30)
     /// Output above this many bytes is cut, with a marker.
     public var maxOutputBytes: Int = 65_536
+    /// The ceiling of `max_output_bytes`: 16 MiB (the output is held in memory, stored and submitted whole).
+    public static let maximumOutputBytes = 16 * 1024 * 1024
     /// Extra environment for the handler (on top of PATH, LANG and the TOOLWORKER_* variables).
     public var environment: [String: String] = [:]
     public var workingDirectory: String?

@@ -59,7 +59,15 @@ public struct ToolWorkerConfig: Sendable {
                 path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
                 message: api.apiKeyFile == nil ? "the environment variable \(api.apiKeyEnv) is empty or unset" : "the key file is empty")])
         }
+        guard HeaderValue.isSafe(key), !key.contains(" ") else {
+            throw ConfigError(file: file, problems: [ConfigProblem(
+                path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
+                message: "the API key contains spaces or control characters (CR, LF, …): refused, it would corrupt the request headers")])
+        }
         let base = api.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AssistantsClientConfiguration.defaultBaseURL
+        if api.baseURL == nil, let reason = BaseURL.problem(base) {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "OPENAI_BASE_URL", line: nil, message: reason)])
+        }
         var configuration = AssistantsClientConfiguration(baseURL: base, apiKey: key, organization: api.organization, project: api.project)
         configuration.http.connectTimeout = api.connectTimeout
         configuration.http.idleTimeout = api.idleTimeout

@@ -34,13 +34,16 @@ public final class HTTPClient: Sendable {
     /// - Parameter streaming: streams have no total time limit, only the idle time-out.
     public func start(_ request: HTTPRequest, streaming: Bool) async throws -> (HTTPResponseHead, ResponseBody) {
         let transfer = loop.makeTransfer(highWater: configuration.streamBufferBytes)
-        let body = ResponseBody(transfer: transfer)
+        let body = ResponseBody(transfer: transfer, redacting: request.responseSecret)
         loop.start(
             CurlMultiLoop.PreparedRequest(
                 request: request, connectTimeout: configuration.connectTimeout,
                 totalTimeout: streaming ? nil : configuration.requestTimeout, idleTimeout: configuration.idleTimeout),
             transfer)
-        let head = try await transfer.head()
+        var head = try await transfer.head()
+        if let secret = request.responseSecret {
+            head.headers = head.headers.map { ($0.name, SecretRedactor.redact($0.value, secret: secret)) }
+        }
         return (head, body)
     }
 

@@ -7,12 +7,19 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
     /// Header fields in order; names are case-insensitive on the wire.
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]?
+    /// A secret the response must not carry back: every occurrence in its body is replaced by `[REDACTED]`
+    /// before anyone reads it (logs, the journal, error messages).
+    public var responseSecret: String?
 
-    public init(method: Method, url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil) {
+    public init(
+        method: Method, url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
+        responseSecret: String? = nil
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.responseSecret = responseSecret
     }
 
     /// The request for logs: header values that carry secrets are replaced by `[redacted]`.
@@ -39,16 +46,10 @@ public struct HTTPResponseHead: Sendable, Equatable {
 
     /// The first value of a header field (case-insensitive name).
     public func value(of name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) }?.value
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 
     public static func == (lhs: HTTPResponseHead, rhs: HTTPResponseHead) -> Bool {
         lhs.status == rhs.status && lhs.headers.elementsEqual(rhs.headers) { $0 == $1 }
-    }
-}
-
-extension String {
-    func caseInsensitiveCompare(_ other: String) -> Bool {
-        lowercased() == other.lowercased()
     }
 }

@@ -6,9 +6,12 @@
 public final class ResponseBody: AsyncSequence, Sendable {
     public typealias Element = [UInt8]
     let transfer: Transfer
+    /// Replaced by `[REDACTED]` wherever it appears in the body (the API key, echoed by a hostile server).
+    let secret: String?
 
-    init(transfer: Transfer) {
+    init(transfer: Transfer, redacting secret: String? = nil) {
         self.transfer = transfer
+        self.secret = secret
     }
 
     deinit {
@@ -18,10 +21,24 @@ public final class ResponseBody: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let body: ResponseBody
-        public mutating func next() async throws -> [UInt8]? { try await body.transfer.nextChunk() }
+        var redactor: SecretRedactor?
+
+        public mutating func next() async throws -> [UInt8]? {
+            guard redactor != nil else { return try await body.transfer.nextChunk() }
+            while true {
+                guard let chunk = try await body.transfer.nextChunk() else {
+                    let rest = redactor?.finish() ?? []
+                    return rest.isEmpty ? nil : rest
+                }
+                if let safe = redactor?.feed(chunk), !safe.isEmpty { return safe }
+            }
+        }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self, redactor: SecretRedactor(secret)) }
+
+    /// Stops the transfer: the reader's next read ends with a cancellation error.
+    public func abort() { transfer.cancel() }
 
     /// Reads the whole body, refusing more than `limit` bytes.
     public func collect(upTo limit: Int) async throws -> [UInt8] {

@@ -65,6 +65,16 @@ extension AuditStore {
         }
     }
 
+    /// Records the thread a run is about to be created on, durably: after a crash or an ambiguous failure of the
+    /// create request, the run is looked up there by its key.
+    public func setRunThread(runKey: Int64, threadID: String) async throws {
+        let now = unixMilliseconds()
+        try await write { db in
+            try db.execute(
+                "UPDATE runs SET thread_id = ?, updated_at = ? WHERE id = ?", [.text(threadID), .integer(now), .integer(runKey)])
+        }
+    }
+
     /// Ends a run with an outcome of ToolWorker's own (for example `error` when it could not be created).
     public func endRun(runKey: Int64, status: String, lastError: JSONValue?) async throws {
         let now = unixMilliseconds()
@@ -94,6 +104,11 @@ extension AuditStore {
         try await read { db in
             try db.query("SELECT * FROM runs WHERE ended_at IS NULL ORDER BY id").map(RunRecord.init)
         }
+    }
+
+    /// The number of the last stream whose events are stored for a run (0 when none).
+    public func lastStream(runKey: Int64) async throws -> Int {
+        try await read { db in Int(try db.scalar("SELECT coalesce(max(stream), 0) FROM events WHERE run = ?", [.integer(runKey)]).int ?? 0) }
     }
 
     /// The highest event sequence number stored for a run (0 when none).

@@ -38,14 +38,22 @@ extension AuditStore {
         }
     }
 
+    /// How ToolWorker learned that the server took a call's output.
+    public enum SubmissionEvidence: String, Sendable {
+        /// The server answered the submit request.
+        case submit
+        /// After a restart, the server's run steps carried the output.
+        case reconcile
+    }
+
     /// Records that the outputs of these calls were accepted by the server.
-    public func markSubmitted(runKey: Int64, callIDs: [String]) async throws {
+    public func markSubmitted(runKey: Int64, callIDs: [String], via evidence: SubmissionEvidence = .submit) async throws {
         let now = unixMilliseconds()
         try await write { db in
             for callID in callIDs {
                 try db.execute(
-                    "UPDATE tool_calls SET submitted_at = ? WHERE run = ? AND call_id = ?",
-                    [.integer(now), .integer(runKey), .text(callID)])
+                    "UPDATE tool_calls SET submitted_at = coalesce(submitted_at, ?), submitted_via = coalesce(submitted_via, ?) WHERE run = ? AND call_id = ?",
+                    [.integer(now), .text(evidence.rawValue), .integer(runKey), .text(callID)])
             }
         }
     }

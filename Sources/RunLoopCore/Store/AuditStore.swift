@@ -16,6 +16,7 @@ public final class AuditStore: Sendable {
     ///   ``SQLiteError`` when it cannot be opened or written.
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
         self.path = path
+        try AuditStore.createFileIfMissing(path)
         writer = try SQLiteWorker(name: "toolworker-store-writer", groupCommit: true) {
             let connection = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
             try AuditStore.prepareWriter(connection)
@@ -77,6 +78,9 @@ public final class AuditStore: Sendable {
                 code: SQLITE_READONLY, message: "attempt to write a readonly database: the file is not writable by this user",
                 context: "opening \(connection.path) for writing")
         }
+        // Nothing may change a file that is not ours or is from a newer version: check before the first pragma
+        // that writes (auto-vacuum, the WAL switch).
+        try retryingBusy { try checkCompatibility(connection) }
         try retryingBusy {
             // A brand-new file: incremental auto-vacuum must be chosen before the first table.
             if try connection.scalar("SELECT count(*) FROM sqlite_schema").int == 0 {
@@ -95,21 +99,56 @@ public final class AuditStore: Sendable {
         try retryingBusy { try migrate(connection) }
     }
 
+    /// Refuses a file that is not a ToolWorker database (another application's, or a non-empty file without our
+    /// `application_id`) or whose schema version this build does not know (newer, or negative). Reads only.
+    /// - Returns: the file's schema version (0 for a new, empty file).
+    @discardableResult
+    static func checkCompatibility(_ connection: SQLiteConnection) throws -> Int {
+        let applicationID = Int32(truncatingIfNeeded: try connection.scalar("PRAGMA application_id").int ?? 0)
+        let version = try connection.scalar("PRAGMA user_version").int ?? 0
+        let tables = try connection.scalar("SELECT count(*) FROM sqlite_schema").int ?? 0
+        if applicationID != Schema.applicationID && !(applicationID == 0 && tables == 0) {
+            throw StoreCompatibilityError(
+                path: connection.path,
+                reason: "not a ToolWorker database (application_id \(applicationID), \(tables) schema objects)")
+        }
+        if version > Int64(Schema.version) {
+            throw StoreCompatibilityError(
+                path: connection.path,
+                reason: "schema version \(version) was written by a newer ToolWorker (this build knows \(Schema.version))")
+        }
+        if version < 0 {
+            throw StoreCompatibilityError(path: connection.path, reason: "schema version \(version) is not one ToolWorker writes")
+        }
+        return Int(version)
+    }
+
+    /// Opens the history read-only after the same compatibility check (operators need no write access).
+    public static func openHistory(path: String) throws -> SQLiteConnection {
+        let connection = try SQLiteConnection(path: path, readOnly: true)
+        try checkCompatibility(connection)
+        return connection
+    }
+
+    /// Creates a missing database file with mode 0640 (owner writes, the `toolworker` group reads), whatever the
+    /// umask: SQLite gives the `-wal` and `-shm` files the database's mode. The folder must exist.
+    static func createFileIfMissing(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        if fd >= 0 {
+            fchmod(fd, 0o640)
+            Glibc.close(fd)
+            return
+        }
+        let failure = errno
+        if failure == EEXIST { return }
+        throw SQLiteError(
+            code: SQLITE_CANTOPEN, message: String(cString: strerror(failure)), context: "creating the database file \(path)")
+    }
+
     static func migrate(_ connection: SQLiteConnection) throws {
         try connection.transaction {
+            let version = try checkCompatibility(connection)
             let applicationID = Int32(truncatingIfNeeded: try connection.scalar("PRAGMA application_id").int ?? 0)
-            let version = Int(try connection.scalar("PRAGMA user_version").int ?? 0)
-            let tables = try connection.scalar("SELECT count(*) FROM sqlite_schema").int ?? 0
-            if applicationID != Schema.applicationID && !(applicationID == 0 && tables == 0) {
-                throw StoreCompatibilityError(
-                    path: connection.path,
-                    reason: "not a ToolWorker database (application_id \(applicationID), \(tables) schema objects)")
-            }
-            if version > Schema.version {
-                throw StoreCompatibilityError(
-                    path: connection.path,
-                    reason: "schema version \(version) was written by a newer ToolWorker (this build knows \(Schema.version))")
-            }
             for index in version..<Schema.version {
                 try connection.executeScript(Schema.migrations[index])
                 try connection.executeScript("PRAGMA user_version=\(index + 1)")

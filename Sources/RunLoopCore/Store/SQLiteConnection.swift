@@ -114,7 +114,7 @@ public final class SQLiteConnection {
             case .null: status = sqlite3_bind_null(statement, index)
             case .integer(let i): status = sqlite3_bind_int64(statement, index, i)
             case .real(let d): status = sqlite3_bind_double(statement, index, d)
-            case .text(let s): status = sqlite3_bind_text(statement, index, s, -1, tw_sqlite_transient())
+            case .text(let s): status = SQLiteConnection.bindText(s, statement, index)
             case .blob(let bytes):
                 status = bytes.withUnsafeBytes { sqlite3_bind_blob64(statement, index, $0.baseAddress, sqlite3_uint64($0.count), tw_sqlite_transient()) }
             }
@@ -122,11 +122,28 @@ public final class SQLiteConnection {
         }
     }
 
+    /// Binds text with its byte length, so a NUL inside it is stored rather than ending it.
+    private static func bindText(_ text: String, _ statement: OpaquePointer, _ index: Int32) -> Int32 {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress, bytes.count > 0 else {
+                return sqlite3_bind_text(statement, index, "", 0, tw_sqlite_transient())
+            }
+            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                sqlite3_bind_text64(statement, index, $0, sqlite3_uint64(bytes.count), tw_sqlite_transient(), UInt8(SQLITE_UTF8))
+            }
+        }
+    }
+
     private func column(_ statement: OpaquePointer, _ index: Int32) -> SQLValue {
         switch sqlite3_column_type(statement, index) {
         case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement, index))
         case SQLITE_FLOAT: return .real(sqlite3_column_double(statement, index))
-        case SQLITE_TEXT: return .text(String(cString: sqlite3_column_text(statement, index)))
+        case SQLITE_TEXT:
+            // By byte count, not up to the first NUL: the audit keeps text exactly as it was received.
+            let count = Int(sqlite3_column_bytes(statement, index))
+            guard count > 0, let pointer = sqlite3_column_text(statement, index) else { return .text("") }
+            return .text(String(decoding: UnsafeRawBufferPointer(start: pointer, count: count), as: UTF8.self))
         case SQLITE_BLOB:
             let count = Int(sqlite3_column_bytes(statement, index))
             guard count > 0, let pointer = sqlite3_column_blob(statement, index) else { return .blob([]) }

@@ -7,7 +7,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1]
+    public static let migrations: [String] = [v1, v2]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -144,5 +144,21 @@ public enum Schema {
                         WHERE s2.object_type = s.object_type AND s2.object_id = s.object_id)) AS is_latest,
                s.data, r.id AS run_key, s.id AS snapshot_id
         FROM snapshots s JOIN runs r ON r.id = s.run;
+        """
+
+    /// v2: how ToolWorker learned that the server took an output (`submit`: it answered the submit request;
+    /// `reconcile`: after a restart, the run's steps carried it). `tool_call_log` shows it as its last column.
+    static let v2 = """
+        ALTER TABLE tool_calls ADD COLUMN submitted_via TEXT CHECK (submitted_via IN ('submit','reconcile'));
+        UPDATE tool_calls SET submitted_via = 'submit' WHERE submitted_at IS NOT NULL;
+        DROP VIEW tool_call_log;
+        CREATE VIEW tool_call_log AS
+        SELECT r.run_id, t.call_id, t.round, t.tool, t.state, t.error, t.exit_code, t.signal,
+               t.finished_at - t.started_at AS duration_ms,
+               \(iso("t.started_at")) AS started,
+               \(iso("t.submitted_at")) AS submitted,
+               t.output_truncated, t.arguments, t.output, t.stderr_tail, t.handler, t.attempts,
+               r.id AS run_key, t.submitted_via
+        FROM tool_calls t JOIN runs r ON r.id = t.run;
         """
 }

@@ -63,7 +63,10 @@ public struct HandlerRunner: Sendable {
         defer {
             // Whatever happened, nothing the handler started may outlive it (a child that ignored SIGTERM, a
             // background job still holding a pipe): SIGKILL what is left of its group.
-            if let group = processGroup.id.withLock({ $0 }) { kill(-group, SIGKILL) }
+            if let group = processGroup.id.withLock({ $0 }) {
+                kill(-group, SIGKILL)
+                HandlerProcessGroups.remove(group)
+            }
         }
         enum Race: Sendable {
             case finished(Result)
@@ -83,6 +86,7 @@ public struct HandlerRunner: Sendable {
                         input: .fileDescriptor(input, closeAfterSpawningProcess: true), output: .sequence, error: .sequence
                     ) { execution in
                         processGroup.id.withLock { $0 = execution.processIdentifier.value }
+                        HandlerProcessGroups.insert(execution.processIdentifier.value)
                         async let errorTail = HandlerRunner.tail(of: execution.standardError, keeping: tailBytes)
                         let (out, truncated) = try await HandlerRunner.capped(execution.standardOutput, limit: maxOutputBytes)
                         return (out, truncated, try await errorTail)

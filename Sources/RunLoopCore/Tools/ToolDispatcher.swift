@@ -14,7 +14,7 @@ public struct ToolCallContext: Sendable {
 /// Turns a tool call into an outcome: looks up the handler, checks the arguments, runs the process under the
 /// global `tool_calls` limit, and maps every way it can go wrong to a clear error output for the model.
 public struct ToolDispatcher: Sendable {
-    public let registry: ToolRegistry
+    public private(set) var registry: ToolRegistry
     let limiter: AsyncSemaphore
     var runner = HandlerRunner()
     /// Variables every handler gets (besides `TOOLWORKER_*` and the tool's own `env`).
@@ -28,10 +28,21 @@ public struct ToolDispatcher: Sendable {
         self.baseEnvironment = base
     }
 
+    /// The same dispatcher (same `tool_calls` limit, same environment) with another registry: a reload.
+    public func replacingRegistry(_ registry: ToolRegistry) -> ToolDispatcher {
+        var copy = self
+        copy.registry = registry
+        return copy
+    }
+
     /// Runs one call.
     /// - Parameter deadline: the latest the handler may run (the run's `expires_at` less a margin); the tool's own
     ///   time-out is shortened to fit.
-    public func execute(_ call: RequiredToolCall, context: ToolCallContext, deadline: ContinuousClock.Instant? = nil) async -> ToolCallOutcome {
+    /// - Throws: `CancellationError` only: a call cancelled while waiting for its permit or while its handler runs
+    ///   (a shutdown whose grace is over) has no outcome, so it stays `running` and `on_restart` decides.
+    public func execute(
+        _ call: RequiredToolCall, context: ToolCallContext, deadline: ContinuousClock.Instant? = nil
+    ) async throws(CancellationError) -> ToolCallOutcome {
         let started = unixMilliseconds()
         func failure(_ state: ToolCallOutcome.State, _ kind: ToolCallOutcome.ErrorKind, _ message: String, exitCode: Int? = nil, signal: Int? = nil, stderr: String? = nil) -> ToolCallOutcome {
             var error: JSONObject = ["type": .string(kind.rawValue), "message": .string(message)]
@@ -75,6 +86,7 @@ public struct ToolDispatcher: Sendable {
                     workingDirectory: tool.workingDirectory, timeout: callTimeout, maxOutputBytes: limit)
             }
         } catch {
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
             return failure(.failed, .spawnFailed, "The handler could not be started: \(error)")
         }
         let stderr = String(decoding: result.stderrTail, as: UTF8.self)

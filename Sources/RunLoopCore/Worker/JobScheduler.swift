@@ -48,16 +48,16 @@ public final class JobScheduler: Sendable {
         self.state = Mutex(State(driver: driver))
     }
 
-    /// Swaps the tool registry used by rounds that start from now on (SIGHUP).
-    public func replaceDispatcher(_ dispatcher: ToolDispatcher) {
+    /// Swaps the tool registry used by rounds that start from now on (SIGHUP). Everything else of the driver is
+    /// kept, the `tool_calls` limit included: handlers of old and new rounds share one limit.
+    public func replaceRegistry(_ registry: ToolRegistry) {
         state.withLock { state in
-            let old = state.driver
-            var driver = RunDriver(client: old.client, store: old.store, dispatcher: dispatcher, policy: old.policy, logger: old.logger)
-            driver.shutdown = old.shutdown
-            driver.onRound = old.onRound
-            state.driver = driver
+            state.driver.dispatcher = state.driver.dispatcher.replacingRegistry(registry)
         }
     }
+
+    /// The tool registry rounds use now.
+    public var registry: ToolRegistry { state.withLock { $0.driver.dispatcher.registry } }
 
     /// The status line for `systemctl status`.
     public func statusLine(queued: Int) -> String {
@@ -156,6 +156,7 @@ public final class JobScheduler: Sendable {
         defer { release(thread: thread) }
         var log = logger
         log[metadataKey: "job"] = "\(job.id)"
+        var createsThreadFirst = true
         do {
             if thread == nil {
                 // The thread first, stored before the run is created: after a crash the run can always be found
@@ -168,14 +169,16 @@ public final class JobScheduler: Sendable {
                     state.withLock { _ = $0.busyThreads.insert(id) }
                 } catch let error as AssistantsError where [404, 405, 501].contains(error.status ?? 0) {
                     log.warning("the server cannot create an empty thread; using create-thread-and-run", metadata: ["error": "\(error)"])
+                    createsThreadFirst = false
                 }
             }
             let alreadyPosted = try await store.jobHasServerRun(id: job.id)
             var metadata: [String: String] = [:]
             for (key, value) in job.metadata?.objectValue ?? JSONObject() { metadata[key] = value.stringValue ?? value.serialized() }
-            let request = RunRequest(
+            var request = RunRequest(
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted ? nil : job.message,
                 instructions: job.instructions, metadata: metadata, jobID: job.id)
+            request.createsThreadFirst = createsThreadFirst
             let outcome = try await currentDriver().run(request)
             try await finish(job, outcome: outcome, logger: log)
         } catch let error as AssistantsError {

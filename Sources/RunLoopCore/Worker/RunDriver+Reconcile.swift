@@ -11,6 +11,8 @@ extension RunDriver {
         }
         var interval: Duration = .milliseconds(250)
         var failures = 0
+        let pollingSince = ContinuousClock.now
+        var notedStatus: RunStatus?
         while true {
             let run: Run
             do {
@@ -33,21 +35,36 @@ extension RunDriver {
             }
             state.run = run
             try await state.recorder.flush()
-            state.recorder.note("toolworker.reconciled", ["reason": .string(reason), "status": .string(run.status?.rawValue ?? "?")], stream: state.stream)
-            try await store.updateRun(runKey: state.runKey, run: run)
+            // One row per change of status, not per poll: a run polled for hours leaves a handful of rows.
+            if notedStatus == nil || run.status != notedStatus {
+                notedStatus = run.status
+                state.recorder.note(
+                    "toolworker.reconciled", ["reason": .string(reason), "status": .string(run.status?.rawValue ?? "?")],
+                    stream: state.stream)
+                try await store.updateRun(runKey: state.runKey, run: run)
+            }
             guard let status = run.status else { return nil }
+            if !state.checkedSubmits {
+                state.checkedSubmits = true
+                await recordAcceptedOutputs(runID: runID, threadID: threadID, state: state, logger: logger)
+            }
             if status.isTerminal {
-                try await recordServerObjects(runID: runID, threadID: threadID, state: &state)
+                try await recordServerObjects(runID: runID, threadID: threadID, state: &state, logger: logger)
                 return nil
             }
             if status == .requiresAction {
                 return try await answerRound(state: &state, logger: logger)
             }
             // queued, in_progress, cancelling: no stream to re-attach to; poll. A run that outlives its
-            // expires_at by far is not going anywhere: stop following it rather than poll forever.
-            if let expiresAt = run.expiresAt, Double(expiresAt) + pollPastExpiry < Date().timeIntervalSince1970 {
+            // expires_at by far, or that has no expires_at and has been polled that long, is not going anywhere:
+            // stop following it rather than poll forever.
+            let pastExpiry = run.expiresAt.map { Double($0) + pollPastExpiry < Date().timeIntervalSince1970 }
+                ?? (ContinuousClock.now - pollingSince > .milliseconds(Int64(pollPastExpiry * 1000)))
+            if pastExpiry {
                 _ = try await finishWithError(
-                    "the run is still \(status.rawValue) long after its expires_at; stopped following it",
+                    run.expiresAt == nil
+                        ? "the run is still \(status.rawValue) after \(Int(pollPastExpiry)) s of polling and has no expires_at; stopped following it"
+                        : "the run is still \(status.rawValue) long after its expires_at; stopped following it",
                     code: "lost_run", state: &state, logger: logger)
                 return nil
             }
@@ -56,12 +73,56 @@ extension RunDriver {
         }
     }
 
-    /// After a run ended without a stream: store the steps and messages the server holds, so the history shows
-    /// what the stream would have.
-    func recordServerObjects(runID: String, threadID: String, state: inout DriveState) async throws {
-        guard let steps = try? await client.listRunSteps(threadID: threadID, runID: runID),
-            let messages = try? await client.listMessages(threadID: threadID, runID: runID)
-        else { return }
+    /// Outputs stored before a crash but never marked submitted (the process died between the submit and its
+    /// answer): the server's run steps tell which it took (their `function.output` is set). Those are recorded as
+    /// submitted, learned by reconciliation; the others are submitted again by the next round as usual.
+    func recordAcceptedOutputs(runID: String, threadID: String, state: DriveState, logger: Logger) async {
+        guard let unsubmitted = try? await store.unsubmittedOutputs(runKey: state.runKey), !unsubmitted.isEmpty else { return }
+        guard let steps = try? await client.listRunSteps(threadID: threadID, runID: runID) else { return }
+        var accepted: [String] = []
+        let wanted = Set(unsubmitted.map(\.callID))
+        for step in steps {
+            for call in step.json[path: "step_details.tool_calls"]?.arrayValue ?? [] {
+                guard let id = call["id"]?.stringValue, wanted.contains(id),
+                    let output = call[path: "function.output"], output != .null
+                else { continue }
+                accepted.append(id)
+            }
+        }
+        guard !accepted.isEmpty else { return }
+        logger.notice("outputs submitted before the restart were taken by the server", metadata: ["calls": "\(accepted.count)"])
+        try? await store.markSubmitted(runKey: state.runKey, callIDs: accepted, via: .reconcile)
+    }
+
+    /// After a run ended without a stream (or after a restart): store the final snapshots of every step and
+    /// message the server holds for the run (every page), so the history shows what the stream would have. Listing
+    /// is retried with backoff; when it keeps failing, a note in the event log says the audit lacks them.
+    func recordServerObjects(runID: String, threadID: String, state: inout DriveState, logger: Logger) async throws {
+        var steps: [RunStep] = []
+        var messages: [Message] = []
+        var lastError: (any Error)?
+        var delay: Duration = .milliseconds(250)
+        for attempt in 0..<6 {
+            do {
+                steps = try await client.listRunSteps(threadID: threadID, runID: runID)
+                messages = try await client.listMessages(threadID: threadID, runID: runID)
+                lastError = nil
+                break
+            } catch {
+                lastError = error
+                if case .api(let api) = error, [401, 403, 404].contains(api.status) { break }
+                if attempt < 5 {
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, maxPollInterval)
+                }
+            }
+        }
+        if let lastError {
+            logger.warning("could not read the run's final steps and messages", metadata: ["run_id": "\(runID)", "error": "\(lastError)"])
+            state.recorder.note("toolworker.audit_incomplete", ["error": .string("\(lastError)")], stream: state.stream)
+            try await state.recorder.flush()
+            return
+        }
         var snapshots: [SnapshotRecord] = []
         for step in steps {
             snapshots.append(SnapshotRecord(eventSeq: nil, type: .runStep, objectID: step.id ?? "?", status: step.status, data: step.json))
@@ -105,25 +166,5 @@ extension RunDriver {
             rounds: state.rounds, finalText: nil, errorCode: code)
         state.errorOutcome = outcome
         return outcome
-    }
-
-    /// The create request failed. When it may have reached the server, look for the run by its metadata before
-    /// giving up, so a retry never starts a second run.
-    func startFailed(_ error: any Error, request: RunRequest, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
-        if case .transport(let transport) = error as? AssistantsError, transport.requestMayHaveBeenSent, let threadID = request.threadID {
-            if let runs = try? await client.listRuns(threadID: threadID),
-                let adopted = runs.last(where: { $0.metadata?["toolworker_run"]?.stringValue == String(state.runKey) })
-            {
-                logger.notice("the create request reached the server after all; following that run", metadata: ["run_id": "\(adopted.id ?? "?")"])
-                state.runID = adopted.id
-                state.threadID = threadID
-                state.run = adopted
-                try await store.updateRun(runKey: state.runKey, run: adopted)
-                return try await follow(first: .reconcile(reason: "create answer lost"), state: &state, logger: logger)
-            }
-        }
-        let code: String
-        if case .api(let apiError) = error as? AssistantsError { code = apiError.code ?? "http_\(apiError.status)" } else { code = "start_failed" }
-        return try await finishWithError("could not start the run: \(error)", code: code, state: &state, logger: logger)
     }
 }

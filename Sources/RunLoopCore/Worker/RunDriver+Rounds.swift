@@ -63,7 +63,7 @@ extension RunDriver {
                             startedAt: now, finishedAt: now)
                     } else {
                         let handlerStart = ContinuousClock.now
-                        outcome = await dispatcher.execute(call, context: context, deadline: fixedDeadline)
+                        outcome = try await dispatcher.execute(call, context: context, deadline: fixedDeadline)
                         handlerTimes.record(ContinuousClock.now - handlerStart)
                     }
                     try await store.recordToolCallOutcome(runKey: runKey, callID: call.id, outcome: outcome)

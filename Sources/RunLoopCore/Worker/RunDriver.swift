@@ -9,7 +9,7 @@ import Logging
 public struct RunDriver: Sendable {
     public let client: AssistantsClient
     public let store: AuditStore
-    public let dispatcher: ToolDispatcher
+    public var dispatcher: ToolDispatcher
     public let policy: SnapshotPolicy
     public let logger: Logger
     /// Longest wait between two polls of a run that is working without a stream.
@@ -39,21 +39,10 @@ public struct RunDriver: Sendable {
             request: .object(request.body(runKey: 0)))
         var state = DriveState(runKey: runKey, recorder: StreamRecorder(store: store, runKey: runKey, policy: policy))
         state.threadID = request.threadID
-        let body = request.body(runKey: runKey)
         var log = logger
         log[metadataKey: "run_key"] = "\(runKey)"
         log.info("starting run", metadata: ["assistant": "\(request.assistantID)", "thread": "\(request.threadID ?? "new")"])
-        let response: EventStreamResponse
-        do {
-            if let threadID = request.threadID {
-                response = try await client.createRun(threadID: threadID, body)
-            } else {
-                response = try await client.createThreadAndRun(body)
-            }
-        } catch {
-            return try await startFailed(error, request: request, state: &state, logger: log)
-        }
-        return try await follow(first: .stream(response), state: &state, logger: log)
+        return try await start(request, state: &state, logger: log)
     }
 
     /// Follows a run already known to the store (after a restart): reconcile with the server, then go on.
@@ -63,21 +52,14 @@ public struct RunDriver: Sendable {
         state.threadID = record.threadID
         state.runID = record.runID
         state.rounds = record.rounds
-        state.stream = try await store.read { db in
-            Int(try db.scalar("SELECT coalesce(max(stream), 0) FROM events WHERE run = ?", [.integer(record.key)]).int ?? 0)
-        }
+        state.stream = try await store.lastStream(runKey: record.key)
         var log = logger
         log[metadataKey: "run_key"] = "\(record.key)"
         log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
-        if record.runID == nil, let threadID = record.threadID,
-            let runs = try? await client.listRuns(threadID: threadID),
-            let adopted = runs.last(where: { $0.metadata?["toolworker_run"]?.stringValue == String(record.key) })
-        {
+        if record.runID == nil, let threadID = record.threadID, let adopted = try? await findCreatedRun(threadID: threadID, runKey: record.key) {
             // The create request had reached the server: follow that run, never start a second one.
             log.notice("found the run created before the restart", metadata: ["run_id": "\(adopted.id ?? "?")"])
-            state.runID = adopted.id
-            state.run = adopted
-            try await store.updateRun(runKey: record.key, run: adopted)
+            try await adopt(adopted, threadID: threadID, state: &state)
         }
         guard state.runID != nil, state.threadID != nil else {
             return try await finishWithError(
@@ -108,6 +90,8 @@ public struct RunDriver: Sendable {
         var sawRequiresAction = false
         /// When the last `requires_action` event arrived.
         var requiresActionAt: ContinuousClock.Instant?
+        /// Whether stored, unsubmitted outputs were checked against the server's run steps (once per drive).
+        var checkedSubmits = false
         /// Set when ToolWorker ended the run with an error of its own.
         var errorOutcome: RunOutcome?
     }
@@ -154,11 +138,16 @@ public struct RunDriver: Sendable {
         let events = response.events(accumulator: state.accumulator)
         state.sawRequiresAction = false
         let body = response.body
-        let hook = shutdown?.register { body.transfer.cancel() }
+        let hook = shutdown?.register { body.abort() }
         defer { shutdown?.unregister(hook) }
+        // A server that trickles bytes (a comment every few seconds, a frame byte by byte) never trips the HTTP
+        // idle time-out: the stream is also a stall when no whole event arrives for as long.
+        let watchdog = StreamWatchdog(limit: client.configuration.http.idleTimeout) { body.abort() }
+        defer { watchdog.stop() }
         var failure: (any Error)?
         do {
             while let element = try await events.next() {
+                watchdog.progressed()
                 guard case .event(let event) = element else { continue }
                 state.recorder.record(event, stream: state.stream, accumulator: events.accumulator)
                 switch event.event {
@@ -179,8 +168,8 @@ public struct RunDriver: Sendable {
                 }
             }
         } catch {
-            failure = error
-            state.recorder.note("toolworker.stream_error", ["error": .string("\(error)")], stream: state.stream)
+            failure = watchdog.fired ? StreamStalled(limit: watchdog.limit) : error
+            state.recorder.note("toolworker.stream_error", ["error": .string("\(failure!)")], stream: state.stream)
         }
         state.accumulator = events.accumulator
         return failure

@@ -9,6 +9,10 @@ public struct RunRequest: Sendable, Equatable {
     /// Sent as the run's `metadata` (ToolWorker adds `toolworker_run`, and `toolworker_job` for queued jobs).
     public var metadata: [String: String]
     public var jobID: Int64?
+    /// With no thread given: create an empty thread first and the run on it (so an ambiguous failure of the create
+    /// can be checked by listing the thread's runs). `false` uses create-thread-and-run directly (a server
+    /// without `POST /threads`).
+    public var createsThreadFirst = true
 
     public init(
         assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,

@@ -65,3 +65,13 @@ func runCommandBlocking(_ executable: String, _ arguments: [String], input: Stri
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
+
+/// Polls `condition` until it holds; fails the wait (throws) only after `timeout`, a bound far beyond any load.
+func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? condition()) == true { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw WaitTimeout(what: what, log: "")
+}
