@@ -42,6 +42,14 @@ public final class FakeAssistantsServer: Sendable {
         state.inner.withLock { $0.createThreadDisabled = true }
     }
 
+    /// Injects random faults into every later request (`nil` stops them).
+    public func setChaos(_ chaos: ChaosFaults?) {
+        state.inner.withLock { inner in
+            inner.chaos = chaos
+            inner.random = SeededGenerator(state: chaos?.seed ?? 0)
+        }
+    }
+
     /// Creates an empty thread and returns its id.
     public func makeThread() -> String {
         state.inner.withLock { inner in
@@ -66,6 +74,8 @@ final class FakeState: Sendable {
         var requests: [ReceivedRequest] = []
         var nextID = 1
         var createThreadDisabled = false
+        var chaos: ChaosFaults?
+        var random = SeededGenerator(state: 0)
 
         mutating func newID(_ prefix: String) -> String {
             defer { nextID += 1 }
@@ -87,6 +97,7 @@ final class FakeState: Sendable {
     enum Reply {
         case json(Int, JSONValue)
         case stream([Frame], Fault?, Duration)
+        case html(String)
     }
 
     func handle(_ request: ReceivedRequest, _ writer: ResponseWriter) {
@@ -104,10 +115,18 @@ final class FakeState: Sendable {
                 cleaned = .object(object)
             }
             writer.respondJSON(status: status, cleaned, headers: headers)
+        case .html(let page):
+            writer.respond(status: 200, headers: [("x-request-id", requestID)], body: Array(page.utf8), contentType: "text/html; charset=utf-8")
         case .stream(let frames, let fault, let delay):
             writer.startEventStream(headers: [("x-request-id", requestID)])
             for (index, frame) in frames.enumerated() {
                 switch fault {
+                case .trickle(_, _, let after)? where index == after:
+                    while !writer.broken {
+                        writer.sendChunk(Array(":".utf8))
+                        Thread.sleep(forTimeInterval: 0.1)
+                    }
+                    return
                 case .dropStream(_, _, let after)? where index == after:
                     writer.dropConnection()
                     return
@@ -172,7 +191,23 @@ final class FakeState: Sendable {
         let occurrence = inner.counters[kind]!
         let body = request.json
         let scenarioForRequest = scenario(for: request, kind: kind, path: p, inner)
-        let fault = scenarioForRequest?.faults.first { $0.kind == kind && $0.occurrence == occurrence }
+        var fault = scenarioForRequest?.faults.first { $0.kind == kind && $0.occurrence == occurrence }
+        if fault == nil, let chaos = inner.chaos { fault = chaosFault(chaos, kind: kind, &inner) }
+        switch fault {
+        case .echoKey?:
+            return error(400, "Invalid request made with \(request.headers["authorization"] ?? "no key"); check your key.")
+        case .htmlPage?:
+            return .html("<!DOCTYPE html><html><head><title>Sign in</title></head><body>Portal</body></html>")
+        case .httpErrorAfterActing(let status, _, _)?:
+            switch kind {
+            case .create: _ = create(p, body, nil, &inner)
+            case .submit: _ = submit(threadID: p[1], runID: p[3], body, nil, &inner)
+            default: break
+            }
+            return error(status, "The server had an error while processing your request.", type: "server_error")
+        default:
+            break
+        }
         if case .httpError(let status, _, _, let retryAfter)? = fault {
             var reply = errorBody(
                 status == 429 ? "Rate limit reached for requests" : "The server had an error while processing your request.",
@@ -222,6 +257,21 @@ final class FakeState: Sendable {
         }
     }
 
+    /// A random fault for this request, or `nil`.
+    private func chaosFault(_ chaos: ChaosFaults, kind: RequestKind, _ inner: inout Inner) -> Fault? {
+        let roll = Double.random(in: 0..<1, using: &inner.random)
+        let streaming = kind == .create || kind == .submit
+        if roll < chaos.rateLimitRate { return .httpError(status: 429, on: kind, retryAfter: "0") }
+        if streaming, roll < chaos.rateLimitRate + chaos.serverErrorRate {
+            return Bool.random(using: &inner.random)
+                ? .httpError(status: 500, on: kind) : .httpErrorAfterActing(status: 500, on: kind)
+        }
+        if streaming, roll < chaos.rateLimitRate + chaos.serverErrorRate + chaos.dropRate {
+            return .dropStream(on: kind, afterFrames: Int.random(in: 1...12, using: &inner.random))
+        }
+        return nil
+    }
+
     private func scenario(for request: ReceivedRequest, kind: RequestKind, path p: [String], _ inner: Inner) -> Scenario? {
         if kind == .create {
             return request.json?["assistant_id"]?.stringValue.flatMap { inner.scenarios[$0] }
@@ -257,7 +307,7 @@ final class FakeState: Sendable {
     func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
     private func expireIfDue(_ run: inout FakeRun) {
-        guard !run.isTerminal, Double(now()) > Double(run.expiresAt) else { return }
+        guard !run.isTerminal, let expiresAt = run.expiresAt, now() > expiresAt else { return }
         run.setStatus("expired")
         run.set("required_action", .null)
         run.set("expired_at", .int(now()))
@@ -303,7 +353,7 @@ final class FakeState: Sendable {
             object: JSONObject([
                 ("id", .string(runID)), ("object", "thread.run"), ("created_at", .int(created)),
                 ("assistant_id", .string(assistantID)), ("thread_id", .string(threadID)), ("status", "queued"),
-                ("started_at", .null), ("expires_at", .int(created + Int64(scenario.expiresAfter.rounded(.up)))),
+                ("started_at", .null), ("expires_at", scenario.expiresAfter.isFinite ? .int(created + Int64(scenario.expiresAfter.rounded(.up))) : .null),
                 ("cancelled_at", .null), ("failed_at", .null), ("completed_at", .null), ("required_action", .null),
                 ("last_error", .null), ("model", "gpt-4o"), ("instructions", body["instructions"] ?? ""),
                 ("tools", body["tools"] ?? []), ("metadata", body["metadata"] ?? [:]), ("incomplete_details", .null),
@@ -528,7 +578,7 @@ final class FakeState: Sendable {
             "id": .string(id), "object": "thread.run.step", "created_at": .int(now()), "run_id": .string(run.id),
             "assistant_id": run.object["assistant_id"] ?? .null, "thread_id": .string(run.threadID),
             "type": .string(type), "status": "in_progress", "cancelled_at": .null, "completed_at": .null,
-            "expires_at": .int(run.expiresAt), "failed_at": .null, "last_error": .null, "step_details": details,
+            "expires_at": run.expiresAt.map(JSONValue.int) ?? .null, "failed_at": .null, "last_error": .null, "step_details": details,
             "usage": .null,
         ]
     }

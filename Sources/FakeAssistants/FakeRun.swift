@@ -16,7 +16,7 @@ struct FakeRun {
     var id: String { object["id"]?.stringValue ?? "" }
     var threadID: String { object["thread_id"]?.stringValue ?? "" }
     var status: String { object["status"]?.stringValue ?? "" }
-    var expiresAt: Int64 { object["expires_at"]?.intValue ?? 0 }
+    var expiresAt: Int64? { object["expires_at"]?.intValue }
     var isTerminal: Bool { RunStatus(rawValue: status).isTerminal }
 
     mutating func set(_ key: String, _ value: JSONValue) { object[key] = value }

@@ -29,11 +29,21 @@ public enum Fault: Sendable, Equatable {
     case stall(on: RequestKind, occurrence: Int = 1, afterFrames: Int, seconds: Double)
     /// Send an `event: error` frame after `afterFrames` frames and end the stream there.
     case errorEvent(on: RequestKind, occurrence: Int = 1, afterFrames: Int)
+    /// Serve the request (the run is created, the outputs are taken), then answer with an HTTP error anyway: the
+    /// "it happened but you were told it failed" case.
+    case httpErrorAfterActing(status: Int, on: RequestKind, occurrence: Int = 1)
+    /// Answer 400 with the client's `Authorization` header value in the error message (a hostile server).
+    case echoKey(on: RequestKind, occurrence: Int = 1)
+    /// Answer 200 with an HTML page instead of the event stream (a captive portal, a misrouted proxy).
+    case htmlPage(on: RequestKind, occurrence: Int = 1)
+    /// After `afterFrames` frames, send a comment byte every 100 ms and nothing else, forever (slowloris).
+    case trickle(on: RequestKind, occurrence: Int = 1, afterFrames: Int)
 
     var kind: RequestKind {
         switch self {
         case .httpError(_, let on, _, _), .dropStream(let on, _, _), .malformedFrame(let on, _, _), .stall(let on, _, _, _),
-            .errorEvent(let on, _, _):
+            .errorEvent(let on, _, _), .httpErrorAfterActing(_, let on, _), .echoKey(let on, _), .htmlPage(let on, _),
+            .trickle(let on, _, _):
             return on
         }
     }
@@ -41,9 +51,41 @@ public enum Fault: Sendable, Equatable {
     var occurrence: Int {
         switch self {
         case .httpError(_, _, let n, _), .dropStream(_, let n, _), .malformedFrame(_, let n, _), .stall(_, let n, _, _),
-            .errorEvent(_, let n, _):
+            .errorEvent(_, let n, _), .httpErrorAfterActing(_, _, let n), .echoKey(_, let n), .htmlPage(_, let n),
+            .trickle(_, let n, _):
             return n
         }
+    }
+}
+
+/// Random faults for chaos tests, drawn from a seeded generator (the same seed gives the same faults for the
+/// same order of requests). Each probability is per request of the kinds it names.
+public struct ChaosFaults: Sendable, Equatable {
+    public var seed: UInt64
+    /// HTTP 500 on a create or submit, half of them after the request took effect.
+    public var serverErrorRate: Double
+    /// HTTP 429 with `Retry-After: 0` on any request.
+    public var rateLimitRate: Double
+    /// A stream (create, submit) dropped after a random number of frames.
+    public var dropRate: Double
+
+    public init(seed: UInt64, serverErrorRate: Double = 0.1, rateLimitRate: Double = 0.05, dropRate: Double = 0.15) {
+        self.seed = seed
+        self.serverErrorRate = serverErrorRate
+        self.rateLimitRate = rateLimitRate
+        self.dropRate = dropRate
+    }
+}
+
+/// SplitMix64: small, seedable, good enough to draw faults.
+struct SeededGenerator: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 
@@ -67,7 +109,7 @@ public struct Scenario: Sendable {
     public var finalText: String?
     public var ending: ScenarioEnding
     public var faults: [Fault]
-    /// Seconds from creation to `expires_at` (the API's is 600).
+    /// Seconds from creation to `expires_at` (the API's is 600); infinite sends `expires_at: null`.
     public var expiresAfter: Double
     /// How many deltas each tool call's arguments and the answer's text are split into.
     public var deltaPieces: Int

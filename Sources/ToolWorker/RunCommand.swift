@@ -30,7 +30,15 @@ struct RunCommand: AsyncParsableCommand {
                 policy: config.snapshots, logger: logger)
             let signalSources = RunCommand.stopHandlersOnSignals()
             defer { signalSources.forEach { $0.cancel() } }
-            let outcome = try await driver.run(target.request)
+            let outcome: RunOutcome
+            do {
+                outcome = try await driver.run(target.request)
+            } catch where HandlerProcessGroups.isStopping {
+                await RunCommand.waitForSignalExit()
+                throw error
+            }
+            // A signal arrived: its handler stops the handlers and exits; nothing more is printed or recorded here.
+            if HandlerProcessGroups.isStopping { await RunCommand.waitForSignalExit() }
             var lines = [
                 "run: \(outcome.runID ?? "(none)")", "thread: \(outcome.threadID ?? "(none)")", "status: \(outcome.status)",
                 "rounds: \(outcome.rounds)",
@@ -41,6 +49,11 @@ struct RunCommand: AsyncParsableCommand {
             let code = ExitStatus.forRunStatus(outcome.status)
             if code != 0 { throw ExitCode(code) }
         }
+    }
+
+    /// Suspends until the signal handler's `exit` ends the process.
+    static func waitForSignalExit() async {
+        while true { try? await Task.sleep(for: .seconds(3600)) }
     }
 
     /// SIGTERM or SIGINT: stop the running handlers' process groups (SIGTERM, SIGKILL after 2 s), then exit with

@@ -7,6 +7,11 @@ import Synchronization
 /// A handler that double-forks out of its process group (`setsid` in the handler) escapes this: a documented limit.
 public enum HandlerProcessGroups {
     private static let groups = Mutex<Set<pid_t>>([])
+    private static let stoppingFlag = Atomic<Bool>(false)
+
+    /// Set by ``terminateAll(grace:)``: the process is stopping, and a handler that ends now was stopped by us, so
+    /// its result is no outcome (the call stays `running`).
+    public static var isStopping: Bool { stoppingFlag.load(ordering: .acquiring) }
 
     static func insert(_ group: pid_t) { _ = groups.withLock { $0.insert(group) } }
     static func remove(_ group: pid_t) { _ = groups.withLock { $0.remove(group) } }
@@ -17,6 +22,7 @@ public enum HandlerProcessGroups {
     /// SIGTERM to every handler group, then SIGKILL to those still there after `grace`. Blocks the calling
     /// thread (a signal handler's queue, at exit).
     public static func terminateAll(grace: Duration = .seconds(2)) {
+        stoppingFlag.store(true, ordering: .releasing)
         let running = current
         guard !running.isEmpty else { return }
         for group in running { kill(-group, SIGTERM) }

@@ -89,6 +89,8 @@ public struct ToolDispatcher: Sendable {
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
             return failure(.failed, .spawnFailed, "The handler could not be started: \(error)")
         }
+        // Stopped because this process is stopping: not the handler's own outcome.
+        if HandlerProcessGroups.isStopping { throw CancellationError() }
         let stderr = String(decoding: result.stderrTail, as: UTF8.self)
         var stdout = String(decoding: result.stdout, as: UTF8.self)
         switch result.termination {

@@ -77,11 +77,11 @@ final class DaemonHarness {
     var logPath: String { directory.path("serve-\(starts).log") }
 
     /// Writes the config: `tools` is the YAML under `tools:`.
-    func writeConfig(runs: Int = 4, grace: String = "10s", tools: String) throws {
+    func writeConfig(runs: Int = 4, toolCalls: Int = 8, grace: String = "10s", tools: String) throws {
         try """
             api: { base_url: "\(server.baseURL)", idle_timeout: 5s }
             database: tw.db
-            concurrency: { runs: \(runs), tool_calls: 8 }
+            concurrency: { runs: \(runs), tool_calls: \(toolCalls) }
             jobs: { max_attempts: 3, retry_backoff: 200ms }
             shutdown_grace: \(grace)
             tools:
