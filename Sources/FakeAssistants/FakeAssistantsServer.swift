@@ -42,6 +42,12 @@ public final class FakeAssistantsServer: Sendable {
         state.inner.withLock { $0.createThreadDisabled = true }
     }
 
+    /// How many tool outputs the run has taken, and how many submits for it were refused (a round answered
+    /// twice, outputs for calls it did not wait for).
+    public func submissions(_ runID: String) -> (accepted: Int, refused: Int) {
+        state.inner.withLock { inner in (inner.runs[runID]?.outputs.count ?? 0, inner.refusedSubmits[runID] ?? 0) }
+    }
+
     /// Injects random faults into every later request (`nil` stops them).
     public func setChaos(_ chaos: ChaosFaults?) {
         state.inner.withLock { inner in
@@ -75,6 +81,7 @@ final class FakeState: Sendable {
         var nextID = 1
         var createThreadDisabled = false
         var chaos: ChaosFaults?
+        var refusedSubmits: [String: Int] = [:]
         var random = SeededGenerator(state: 0)
 
         mutating func newID(_ prefix: String) -> String {
@@ -387,6 +394,7 @@ final class FakeState: Sendable {
         expireIfDue(&run)
         inner.runs[runID] = run
         guard run.status == "requires_action" else {
+            inner.refusedSubmits[runID, default: 0] += 1
             return error(400, "Runs in status \"\(run.status)\" do not accept tool outputs.")
         }
         guard let outputs = body?["tool_outputs"]?.arrayValue else {
@@ -405,6 +413,7 @@ final class FakeState: Sendable {
             byID[id] = output
         }
         guard given.sorted() == run.pendingCallIDs.sorted(), Set(given).count == given.count else {
+            inner.refusedSubmits[runID, default: 0] += 1
             return error(400, "Expected tool outputs for call_ids \(run.pendingCallIDs), got \(given)")
         }
         var frames: [Frame] = []

@@ -208,11 +208,20 @@ public final class JobScheduler: Sendable {
             try await store.updateJob(id: job.id, state: "cancelled", lastError: outcome.detail)
         case "failed" where code.map(configuration.retryableCodes.contains) == true:
             try await retryOrFail(job, reason: outcome.detail ?? "failed", retryable: true)
+        case "error" where outcome.runID == nil && code.map(Self.isRetryableStartFailure) == true:
+            // The run could not be created and the server is known to have none for it: try the job again.
+            try await retryOrFail(job, reason: outcome.detail ?? "could not start", retryable: true)
         default:
             state.withLock { $0.failed += 1 }
             try await store.updateJob(id: job.id, state: "failed", lastError: outcome.detail ?? outcome.status)
         }
         logger.info("job ended", metadata: ["run_id": "\(outcome.runID ?? "?")", "status": "\(outcome.status)"])
+    }
+
+    /// Codes of a start that failed for a passing reason (server errors, rate limits, the network), after
+    /// which the server was checked to have no run for the key.
+    static func isRetryableStartFailure(_ code: String) -> Bool {
+        code == "start_failed" || code == "rate_limit_exceeded" || code == "server_error" || code.hasPrefix("http_5")
     }
 
     private func retryOrFail(_ job: JobRecord, reason: String, retryable: Bool) async throws {

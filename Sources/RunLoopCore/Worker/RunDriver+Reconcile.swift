@@ -42,12 +42,9 @@ extension RunDriver {
                     "toolworker.reconciled", ["reason": .string(reason), "status": .string(run.status?.rawValue ?? "?")],
                     stream: state.stream)
                 try await store.updateRun(runKey: state.runKey, run: run)
-            }
-            guard let status = run.status else { return nil }
-            if !state.checkedSubmits {
-                state.checkedSubmits = true
                 await recordAcceptedOutputs(runID: runID, threadID: threadID, state: state, logger: logger)
             }
+            guard let status = run.status else { return nil }
             if status.isTerminal {
                 try await recordServerObjects(runID: runID, threadID: threadID, state: &state, logger: logger)
                 return nil

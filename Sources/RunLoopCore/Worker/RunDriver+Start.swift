@@ -40,6 +40,12 @@ extension RunDriver {
                 failure = error
             }
             if case .cancelled = failure { throw CancellationError() }
+            if Self.mayHaveActed(failure) && request.threadID == nil {
+                // Create-thread-and-run (a server without POST /threads): nothing to look the run up on.
+                return try await finishWithError(
+                    "could not start the run (\(failure)), and without a thread the server cannot be asked whether it exists",
+                    code: "start_unknown", state: &state, logger: logger)
+            }
             if Self.mayHaveActed(failure), let threadID = request.threadID {
                 do {
                     if let created = try await findCreatedRun(threadID: threadID, runKey: state.runKey) {

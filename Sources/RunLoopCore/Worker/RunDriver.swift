@@ -90,8 +90,6 @@ public struct RunDriver: Sendable {
         var sawRequiresAction = false
         /// When the last `requires_action` event arrived.
         var requiresActionAt: ContinuousClock.Instant?
-        /// Whether stored, unsubmitted outputs were checked against the server's run steps (once per drive).
-        var checkedSubmits = false
         /// Set when ToolWorker ended the run with an error of its own.
         var errorOutcome: RunOutcome?
     }
