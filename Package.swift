@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 /// Settings every Swift target shares: Swift 6 language mode (strict concurrency) and explicit `any`.
@@ -6,6 +7,14 @@ let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
 ]
+
+/// libFuzzer targets exist only for `scripts/fuzz.sh` (TOOLWORKER_FUZZ=1): they need `-sanitize=fuzzer`, which
+/// supplies their `main`.
+let fuzzTargets: [Target] = ProcessInfo.processInfo.environment["TOOLWORKER_FUZZ"] == nil ? [] : [
+    ("FuzzSSE", "Fuzz/SSE"), ("FuzzJSON", "Fuzz/JSON"), ("FuzzConfig", "Fuzz/Config"),
+].map { name, path in
+    .executableTarget(name: name, dependencies: ["RunLoopCore"], path: path, swiftSettings: swiftSettings)
+}
 
 let package = Package(
     name: "ToolWorker",
@@ -94,3 +103,4 @@ let package = Package(
         ),
     ]
 )
+package.targets += fuzzTargets

@@ -1,0 +1,27 @@
+import RunLoopCore
+
+/// libFuzzer target: the JSON parser, and a round trip through the serializer for whatever it accepts
+/// (serialize → parse must give the same value back).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    guard let value = try? JSONValue(parsing: bytes) else { return 0 }
+    let text = value.serialized()
+    guard let again = try? JSONValue(parsing: text) else { fatalError("serialized JSON does not parse: \(text.prefix(200))") }
+    if again != value, !text.contains("nan"), !text.contains("inf") { fatalError("round trip changed the value: \(text.prefix(200))") }
+    return 0
+}
+
+// SwiftPM links an executable target's entry point as `<Target>_main`; hand control to libFuzzer's driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+) -> Int32
+
+@_cdecl("FuzzJSON_main")
+func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzJSON(data, size) }
+}
