@@ -76,6 +76,11 @@ struct DaemonTests {
         kill(h.process!.processIdentifier, SIGHUP)
         try await h.waitUntil("refusal") { h.log().contains("reload refused") }
         #expect(h.process!.isRunning)
+        // A non-finite duration once crashed the loader (and with it the daemon): now it is one more refusal.
+        try h.writeConfig(tools: "  tool_a: { command: [\"\(a)\"], timeout: nan }\n  tool_b: { command: [\"\(b)\"], timeout: 1e30s }")
+        kill(h.process!.processIdentifier, SIGHUP)
+        try await h.waitUntil("second refusal") { h.log().components(separatedBy: "reload refused").count == 3 }
+        #expect(h.process!.isRunning)
         let second = try await h.enqueueDirectly("asst_b")
         try await h.waitUntil("job after a refused reload") { try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'succeeded'", [.integer(second)]) == 1 }
         #expect(try await h.stop().status == 0)

@@ -271,13 +271,13 @@ struct HardeningTests {
     func pollWithoutExpiry() async throws {
         let h = try RunHarness(scenarios: ["asst_forever": Scenario(ending: .hangs(), expiresAfter: .infinity)])
         var driver = h.driver()
-        driver.pollPastExpiry = 1
+        driver.pollPastExpiry = 3
         driver.maxPollInterval = .milliseconds(50)
         let outcome = try await driver.run(RunRequest(assistantID: "asst_forever", message: "x"))
         #expect(outcome.status == "error")
         #expect(outcome.errorCode == "lost_run")
         #expect(outcome.detail?.contains("has no expires_at") == true)
-        #expect(h.requests("GET", "/runs/\(outcome.runID ?? "?")").count > 3, "it was polled")
+        #expect(h.requests("GET", "/runs/\(outcome.runID ?? "?")").count >= 2, "it was polled")
         let notes = try await h.rows("SELECT count(*) AS n FROM event_log WHERE event = 'toolworker.reconciled'").first?["n"].int
         #expect(notes == 1, "one row per status, not per poll")
     }

@@ -36,19 +36,20 @@ extension RunDriver {
             state.run = run
             try await state.recorder.flush()
             // One row per change of status, not per poll: a run polled for hours leaves a handful of rows.
+            let isTerminal = run.status?.isTerminal == true
             if notedStatus == nil || run.status != notedStatus {
                 notedStatus = run.status
                 state.recorder.note(
                     "toolworker.reconciled", ["reason": .string(reason), "status": .string(run.status?.rawValue ?? "?")],
                     stream: state.stream)
-                try await store.updateRun(runKey: state.runKey, run: run)
                 await recordAcceptedOutputs(runID: runID, threadID: threadID, state: state, logger: logger)
+                // A terminal status ends the run in the journal, and an ended run is never resumed: its final
+                // steps and messages go in first, so a crash in between leaves the run open, not incomplete.
+                if isTerminal { try await recordServerObjects(runID: runID, threadID: threadID, state: &state, logger: logger) }
+                try await store.updateRun(runKey: state.runKey, run: run)
             }
             guard let status = run.status else { return nil }
-            if status.isTerminal {
-                try await recordServerObjects(runID: runID, threadID: threadID, state: &state, logger: logger)
-                return nil
-            }
+            if isTerminal { return nil }
             if status == .requiresAction {
                 return try await answerRound(state: &state, logger: logger)
             }
