@@ -44,17 +44,42 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // The library's layers, lowest first; each may import only the ones listed as its dependencies.
+        .target(name: "WireFormat", swiftSettings: swiftSettings),
+        .target(name: "AssistantsProtocol", dependencies: ["WireFormat"], swiftSettings: swiftSettings),
+        .target(name: "HTTPTransport", dependencies: ["CCurl", "WireFormat"], swiftSettings: swiftSettings),
+        .target(
+            name: "AssistantsAPI",
+            dependencies: ["HTTPTransport", "AssistantsProtocol", "WorkModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(name: "WorkModel", dependencies: ["WireFormat"], swiftSettings: swiftSettings),
+        .target(name: "Journal", dependencies: ["CSQLite", "WorkModel"], swiftSettings: swiftSettings),
+        .target(
+            name: "ToolRunner",
+            dependencies: ["WorkModel", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Operations", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .target(
+            name: "Worker",
+            dependencies: [
+                "Journal", "ToolRunner", "Operations", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "AssistantsBackend", dependencies: ["Worker", "AssistantsAPI", "HTTPTransport"], swiftSettings: swiftSettings),
+        .target(
+            name: "Configuration",
+            dependencies: ["AssistantsAPI", "ToolRunner", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        // The umbrella the executable imports (re-exports every layer).
         .target(
             name: "RunLoopCore",
             dependencies: [
-                "CCurl",
-                "CSQLite",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
+                "WireFormat", "AssistantsProtocol", "HTTPTransport", "AssistantsAPI", "WorkModel", "Journal", "ToolRunner",
+                "Operations", "Worker", "AssistantsBackend", "Configuration",
             ],
-            swiftSettings: swiftSettings
-        ),
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "ToolWorker",
             dependencies: [
@@ -94,7 +119,8 @@ let package = Package(
         .testTarget(
             name: "RunLoopCoreTests",
             dependencies: [
-                "RunLoopCore",
+                "RunLoopCore", "WireFormat", "AssistantsProtocol", "HTTPTransport", "AssistantsAPI", "WorkModel", "Journal",
+                "ToolRunner", "Worker", "AssistantsBackend", "Configuration",
                 "FakeAssistants",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],

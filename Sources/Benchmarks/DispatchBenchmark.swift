@@ -38,7 +38,7 @@ enum DispatchBenchmark {
         var tool = ToolHandlerConfig(name: "noop", command: ["/bin/true"])
         tool.timeout = .seconds(10)
         var driver = RunDriver(
-            client: AssistantsClient(configuration: AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)),
+            backend: AssistantsBackend(client: AssistantsClient(configuration: AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey))),
             store: store, dispatcher: ToolDispatcher(registry: ToolRegistry([tool]), maxConcurrentCalls: 4),
             policy: .lifecycle, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let overheads = Timings()
@@ -48,7 +48,7 @@ enum DispatchBenchmark {
             handlers.values.withLock { $0.append(timing.longestHandler) }
         }
         let outcome = try await driver.run(RunRequest(assistantID: "asst_rounds", message: "go"))
-        precondition(outcome.status == "completed", "benchmark run ended \(outcome.status): \(outcome.detail ?? "")")
+        precondition(outcome.status == .completed, "benchmark run ended \(outcome.status.rawValue): \(outcome.detail ?? "")")
         let o = overheads.values.withLock { $0 }
         let hd = handlers.values.withLock { $0 }
         print(String(format: "dispatch overhead over %d rounds: median %.2f ms, p99 %.2f ms (handler /bin/true via subprocess: median %.2f ms)",

@@ -30,12 +30,12 @@ enum StoreBenchmark {
             let path = "\(directory)/group-\(policy.rawValue).db"
             let store = try AuditStore(path: path)
             let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
-            var recorder = StreamRecorder(store: store, runKey: runKey, policy: policy)
+            var recorder = StreamRecorder(store: store, runKey: runKey)
             var accumulator = SnapshotAccumulator()
             let seconds = try await measureAsync {
                 for event in events {
                     accumulator.apply(event.event, helpers: false)
-                    recorder.record(event, stream: 1, accumulator: accumulator)
+                    recorder.record(LoopEvent(event, accumulator: accumulator, policy: policy), stream: 1)
                 }
                 try await recorder.flush()
             }
@@ -53,7 +53,10 @@ enum StoreBenchmark {
         let sample = Array(events.prefix(2000))
         let seconds = try await measureAsync {
             for (index, event) in sample.enumerated() {
-                store.enqueueProgress(runKey: runKey, events: [EventRecord(seq: index + 1, stream: 1, event: event, receivedAt: 0)], snapshots: [], run: nil)
+                let record = EventRecord(
+                    seq: index + 1, stream: 1, name: event.name, kind: .event, data: event.data, byteOffset: event.offset, error: nil,
+                    receivedAt: 0)
+                store.enqueueProgress(runKey: runKey, events: [record], snapshots: [], run: nil)
                 try await store.flush()
             }
         }

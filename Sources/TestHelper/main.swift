@@ -17,8 +17,10 @@ while true {
     for _ in 0..<10 {
         seq += 1
         let data = #"{"id":"msg_1","object":"thread.message.delta","delta":{"content":[{"index":0,"type":"text","text":{"value":"x"}}]}}"#
-        let event = ServerEvent(name: "thread.message.delta", data: data, offset: seq * 100, event: .messageDelta(MessageDelta(json: try JSONValue(parsing: data))))
-        store.enqueueProgress(runKey: runKey, events: [EventRecord(seq: seq, stream: 1, event: event, receivedAt: unixMilliseconds())], snapshots: [], run: nil)
+        let record = EventRecord(
+            seq: seq, stream: 1, name: "thread.message.delta", kind: .event, data: data, byteOffset: seq * 100, error: nil,
+            receivedAt: unixMilliseconds())
+        store.enqueueProgress(runKey: runKey, events: [record], snapshots: [], run: nil)
     }
     try await store.flush()
     FileHandle.standardOutput.write(Data("acked \(seq)\n".utf8))

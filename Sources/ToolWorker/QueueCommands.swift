@@ -49,15 +49,15 @@ struct CancelCommand: AsyncParsableCommand {
             guard let record = try await store.run(runID: run), let thread = record.threadID else {
                 throw CommandFailure(message: "no run \(run) in \(config.database)", code: ExitStatus.usage)
             }
-            let client = AssistantsClient(configuration: clientConfiguration)
+            let backend = AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration))
             do {
-                let answer = try await client.cancelRun(threadID: thread, runID: run)
-                try await store.updateRun(runKey: record.key, run: answer)
-                print("\(run): \(answer.status?.rawValue ?? "?")")
-            } catch let error as AssistantsError {
+                let answer = try await backend.cancel(runID: run, threadID: thread)
+                try await store.updateRun(runKey: record.key, run: answer.record)
+                print("\(run): \(answer.serverStatus)")
+            } catch let error as LoopError {
                 // Already terminal, for example: record what the server says now.
-                if let current = try? await client.retrieveRun(threadID: thread, runID: run) {
-                    try await store.updateRun(runKey: record.key, run: current)
+                if let current = try? await backend.retrieve(runID: run, threadID: thread) {
+                    try await store.updateRun(runKey: record.key, run: current.record)
                 }
                 throw CommandFailure(message: "cancel refused: \(error)", code: ExitStatus.error)
             }

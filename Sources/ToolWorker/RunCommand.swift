@@ -25,7 +25,7 @@ struct RunCommand: AsyncParsableCommand {
             defer { store.close() }
             let logger = makeLogger(verbose: verbose)
             let driver = RunDriver(
-                client: AssistantsClient(configuration: clientConfiguration, logger: logger), store: store,
+                backend: AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
             let signalSources = RunCommand.stopHandlersOnSignals()
@@ -40,13 +40,13 @@ struct RunCommand: AsyncParsableCommand {
             // A signal arrived: its handler stops the handlers and exits; nothing more is printed or recorded here.
             if HandlerProcessGroups.isStopping { await RunCommand.waitForSignalExit() }
             var lines = [
-                "run: \(outcome.runID ?? "(none)")", "thread: \(outcome.threadID ?? "(none)")", "status: \(outcome.status)",
+                "run: \(outcome.runID ?? "(none)")", "thread: \(outcome.threadID ?? "(none)")", "status: \(outcome.status.rawValue)",
                 "rounds: \(outcome.rounds)",
             ]
             if let detail = outcome.detail { lines.append("detail: \(detail)") }
             if let text = outcome.finalText { lines.append("answer: \(text)") }
             print(lines.joined(separator: "\n"))
-            let code = ExitStatus.forRunStatus(outcome.status)
+            let code = ExitStatus.forOutcome(outcome.status)
             if code != 0 { throw ExitCode(code) }
         }
     }

@@ -43,7 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
             let driver = RunDriver(
-                client: AssistantsClient(configuration: clientConfiguration, logger: logger), store: store,
+                backend: AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()

@@ -71,14 +71,14 @@ enum ExitStatus {
     static let alreadyRunning: Int32 = 75
     static let config: Int32 = 78
 
-    static func forRunStatus(_ status: String) -> Int32 {
+    static func forOutcome(_ status: OutcomeStatus) -> Int32 {
         switch status {
-        case "completed": return completed
-        case "failed": return failed
-        case "incomplete": return incomplete
-        case "expired": return expired
-        case "cancelled": return cancelled
-        default: return error
+        case .completed: return completed
+        case .failed: return failed
+        case .incomplete: return incomplete
+        case .expired: return expired
+        case .cancelled: return cancelled
+        case .error, .suspended: return error
         }
     }
 }

@@ -1,7 +1,12 @@
 import CSQLite
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 @Suite("Audit store on real SQLite files")
 struct AuditStoreTests {
@@ -67,10 +72,9 @@ struct AuditStoreTests {
         let reader = try SQLiteConnection(path: path, readOnly: true)
         try reader.executeScript("BEGIN")
         #expect(try reader.scalar("SELECT count(*) FROM events").int == 0)
-        var recorder = StreamRecorder(store: store, runKey: runKey, policy: .lifecycle)
-        let accumulator = SnapshotAccumulator()
+        var recorder = StreamRecorder(store: store, runKey: runKey)
         for i in 0..<100 {
-            recorder.record(ServerEvent(name: "x.\(i)", data: "{}", offset: i, event: .unknown(name: "x", data: [:])), stream: 1, accumulator: accumulator)
+            recorder.record(LoopEvent(name: "x.\(i)", kind: .unknown, data: "{}", byteOffset: i), stream: 1)
         }
         try await recorder.flush()
         #expect(try reader.scalar("SELECT count(*) FROM events").int == 0, "the open read transaction keeps its snapshot")
@@ -94,9 +98,9 @@ struct AuditStoreTests {
         try process.run()
         input.fileHandleForWriting.write(Data("BEGIN;\nSELECT 'before', count(*) FROM events;\n".utf8))
         try await Task.sleep(for: .milliseconds(200))
-        var recorder = StreamRecorder(store: store, runKey: runKey, policy: .lifecycle)
+        var recorder = StreamRecorder(store: store, runKey: runKey)
         for i in 0..<50 {
-            recorder.record(ServerEvent(name: "x", data: "{}", offset: i, event: .unknown(name: "x", data: [:])), stream: 1, accumulator: SnapshotAccumulator())
+            recorder.record(LoopEvent(name: "x", kind: .unknown, data: "{}", byteOffset: i), stream: 1)
         }
         try await recorder.flush()  // would time out (busy) if the CLI blocked the writer
         input.fileHandleForWriting.write(Data("SELECT 'inside', count(*) FROM events;\nCOMMIT;\nSELECT 'after', count(*) FROM events;\n.quit\n".utf8))
@@ -154,7 +158,7 @@ struct AuditStoreTests {
         try await store.write { db in try db.execute("PRAGMA max_page_count = \(pages + 2)") }
         let big = String(repeating: "x", count: 64 * 1024)
         let events = (1...20).map { i in
-            EventRecord(seq: i, stream: 1, event: ServerEvent(name: "e", data: big, offset: 0, event: .unknown(name: "e", data: nil)), receivedAt: 0)
+            EventRecord(seq: i, stream: 1, name: "e", kind: .unknown, data: big, byteOffset: 0, error: nil, receivedAt: 0)
         }
         store.enqueueProgress(runKey: runKey, events: events, snapshots: [], run: nil)
         do {
@@ -203,11 +207,11 @@ struct AuditStoreTests {
         for i in 0..<120 {
             let key = try await store.createRun(assistantID: "a", threadID: "t\(i)", jobID: nil, request: [:])
             keys.append(key)
-            var recorder = StreamRecorder(store: store, runKey: key, policy: .lifecycle)
-            recorder.record(ServerEvent(name: "x", data: "{}", offset: 0, event: .unknown(name: "x", data: [:])), stream: 1, accumulator: SnapshotAccumulator())
+            var recorder = StreamRecorder(store: store, runKey: key)
+            recorder.record(LoopEvent(name: "x", kind: .unknown, data: "{}", byteOffset: 0), stream: 1)
             try await recorder.flush()
-            try await store.recordToolCalls(runKey: key, round: 1, calls: [(RequiredToolCall(id: "call_\(i)", name: "t", arguments: "{}"), nil)])
-            if i < 100 { try await store.endRun(runKey: key, status: "completed", lastError: nil) }
+            try await store.recordToolCalls(runKey: key, round: 1, calls: [(ToolCall(id: "call_\(i)", name: "t", arguments: "{}"), nil)])
+            if i < 100 { try await store.endRun(runKey: key, status: .completed, lastError: nil) }
         }
         let future = unixMilliseconds() + 1000
         let result = try await store.prune(endedBefore: future, batchSize: 7)

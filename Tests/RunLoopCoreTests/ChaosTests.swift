@@ -1,7 +1,12 @@
 import FakeAssistants
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 /// `serve` SIGKILLed at seeded random moments and restarted, while the server drops streams and answers 500 and
 /// 429 at random: nothing is lost and nothing runs twice.

@@ -1,7 +1,12 @@
 import FakeAssistants
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 /// Bad input through the command line and the daemon: exit statuses, messages, and nothing left behind.
 @Suite("Hostile and careless input: the command line and the daemon", .serialized)

@@ -1,7 +1,12 @@
 import FakeAssistants
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 /// SIGKILL at chosen points, then a restart: every run ends terminal, no `on_restart: fail` handler runs twice,
 /// no event stored before the kill goes missing.

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 /// Every input in `Fuzz/regressions/` (crashers the fuzzers found, once fixed) goes through the same checks as
 /// the fuzz targets, in the ordinary suite: what crashed once stays fixed.

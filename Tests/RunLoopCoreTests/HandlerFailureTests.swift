@@ -1,7 +1,12 @@
 import FakeAssistants
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 @Suite("Every handler failure becomes a clear output for the model and a recorded state")
 struct HandlerFailureTests {
@@ -10,7 +15,7 @@ struct HandlerFailureTests {
         let assistant = "asst_\(tool)"
         h.server.register(Scenario(rounds: [[ScriptedToolCall(tool, arguments)]]), for: assistant)
         let outcome = try await h.run(assistant)
-        #expect(outcome.status == "completed", "the run goes on whatever the handler did")
+        #expect(outcome.status == .completed, "the run goes on whatever the handler did")
         let row = try #require(try await h.rows("SELECT * FROM tool_call_log WHERE run_id = ?", [.text(outcome.runID!)]).first)
         let submitted = try #require(h.requests("POST", "/submit_tool_outputs").last?.json?["tool_outputs"]?[0]?["output"]?.stringValue)
         #expect(row["output"].text == submitted, "what is recorded is what was submitted")
@@ -151,7 +156,7 @@ struct StdinTests {
         let big = #"{"blob":""# + String(repeating: "a", count: 300_000) + #""}"#
         h.server.register(Scenario(rounds: [[ScriptedToolCall("t", big)], [ScriptedToolCall("t", "{}")]]), for: "asst_stdin")
         let outcome = try await h.run("asst_stdin")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         let states = try await h.rows("SELECT state, output FROM tool_call_log ORDER BY round")
         #expect(states.map { $0["state"].text } == ["succeeded", "succeeded"])
         #expect(states.map { $0["output"].text } == ["quick\n", "quick\n"])

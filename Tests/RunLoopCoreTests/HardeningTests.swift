@@ -1,7 +1,12 @@
 import FakeAssistants
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 /// Bad input of every kind, fed to the library: each gets a clear error and a well-defined outcome, never a crash.
 @Suite("Hostile and careless input: configuration, database, server")
@@ -177,7 +182,7 @@ struct HardeningTests {
     func echoedKey() async throws {
         let h = try RunHarness(scenarios: ["asst_echo": Scenario(finalText: "x", faults: [.echoKey(on: .create)])])
         let outcome = try await h.run("asst_echo")
-        #expect(outcome.status == "error")
+        #expect(outcome.status == .error)
         #expect(outcome.detail?.contains("[REDACTED]") == true, "\(outcome.detail ?? "")")
         #expect(outcome.detail?.contains(h.server.apiKey) == false)
         h.store.close()
@@ -193,7 +198,7 @@ struct HardeningTests {
     func htmlInsteadOfStream() async throws {
         let h = try RunHarness(scenarios: ["asst_html": Scenario(finalText: "x", faults: [.htmlPage(on: .create)])])
         let outcome = try await h.run("asst_html")
-        #expect(outcome.status == "error")
+        #expect(outcome.status == .error)
         #expect(outcome.detail?.contains("expected an event stream") == true, "\(outcome.detail ?? "")")
         #expect(outcome.detail?.contains("text/html") == true)
         #expect(h.requests("POST", "/runs").count == 1, "not repeated")
@@ -204,7 +209,7 @@ struct HardeningTests {
     func createServerError() async throws {
         let h = try RunHarness(scenarios: ["asst_500": Scenario(finalText: "ok", faults: [.httpError(status: 500, on: .create)])])
         let outcome = try await h.run("asst_500")
-        #expect(outcome.status == "completed", "\(outcome)")
+        #expect(outcome.status == .completed, "\(outcome)")
         #expect(h.requests("POST", "/runs").count == 2)
         let thread = try #require(outcome.threadID)
         #expect(h.requests("GET", "/\(thread)/runs").count == 1, "looked for the run before creating it again")
@@ -217,7 +222,7 @@ struct HardeningTests {
         ])
         try h.handler("get_weather", "cat >/dev/null; echo sunny")
         let outcome = try await h.run("asst_acted")
-        #expect(outcome.status == "completed", "\(outcome)")
+        #expect(outcome.status == .completed, "\(outcome)")
         #expect(h.requests("POST", "/runs").count == 1, "the create was not repeated")
         #expect(h.requests("POST", "/submit_tool_outputs").count == 1)
         let runs = try await h.rows("SELECT run_id FROM run_history")
@@ -232,7 +237,7 @@ struct HardeningTests {
         ])
         try h.handler("get_weather", "cat >/dev/null; echo sunny")
         let outcome = try await h.run("asst_sub")
-        #expect(outcome.status == "completed", "\(outcome)")
+        #expect(outcome.status == .completed, "\(outcome)")
         #expect(h.requests("POST", "/submit_tool_outputs").count == 1, "never submitted twice")
         let call = try #require(try await h.rows("SELECT submitted, submitted_via FROM tool_call_log").first)
         #expect(call["submitted"].text != nil, "the stored-but-not-submitted query stays empty")
@@ -250,7 +255,7 @@ struct HardeningTests {
             ])
         ])
         let outcome = try await h.run("asst_drop")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(outcome.finalText == "the answer")
         let answer = try await h.rows(
             "SELECT status, json_extract(data, '$.content[0].text.value') AS t FROM snapshot_log WHERE object_type = 'message' AND is_latest AND t = 'the answer'")
@@ -262,7 +267,7 @@ struct HardeningTests {
         let h = try RunHarness(scenarios: ["asst_trickle": Scenario(finalText: "done", faults: [.trickle(on: .create, afterFrames: 3)])])
         h.idleTimeout = .seconds(1)
         let outcome = try await h.run("asst_trickle")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         let note = try await h.rows("SELECT data FROM event_log WHERE event = 'toolworker.stream_error'").first?["data"].text
         #expect(note?.contains("trickles bytes") == true, "\(note ?? "no note")")
     }
@@ -274,7 +279,7 @@ struct HardeningTests {
         driver.pollPastExpiry = 3
         driver.maxPollInterval = .milliseconds(50)
         let outcome = try await driver.run(RunRequest(assistantID: "asst_forever", message: "x"))
-        #expect(outcome.status == "error")
+        #expect(outcome.status == .error)
         #expect(outcome.errorCode == "lost_run")
         #expect(outcome.detail?.contains("has no expires_at") == true)
         #expect(h.requests("GET", "/runs/\(outcome.runID ?? "?")").count >= 2, "it was polled")
@@ -291,7 +296,7 @@ struct HardeningTests {
         ])
         try h.handler("echo_nul", "cat >/dev/null; printf 'a\\000b'")
         let outcome = try await h.run("asst_nul")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         let rows = try await h.rows("SELECT tool, arguments, output, state FROM tool_call_log ORDER BY call_id")
         let byTool = Dictionary(uniqueKeysWithValues: rows.map { ($0["tool"].text ?? "?", $0) })
         #expect(byTool["echo_nul"]?["output"].text == "a\u{0}b")
@@ -326,7 +331,7 @@ struct HardeningTests {
         var tool = ToolHandlerConfig(name: "slow", command: [script])
         tool.timeout = .seconds(120)
         let dispatcher = ToolDispatcher(registry: ToolRegistry([tool]), maxConcurrentCalls: 1)
-        let call = RequiredToolCall(id: "call_1", name: "slow", arguments: "{}")
+        let call = ToolCall(id: "call_1", name: "slow", arguments: "{}")
         let task = Task { try await dispatcher.execute(call, context: ToolCallContext(runID: "r", threadID: "t")) }
         try await waitFor("the handler to start") { FileManager.default.fileExists(atPath: started) }
         task.cancel()

@@ -1,5 +1,10 @@
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 @Suite("JSON value")
 struct JSONValueTests {

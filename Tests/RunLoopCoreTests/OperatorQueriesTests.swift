@@ -1,7 +1,12 @@
 import FakeAssistants
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 @Suite("Operator views and deploy/queries.sql through the sqlite3 CLI")
 struct OperatorQueriesTests {
@@ -19,7 +24,7 @@ struct OperatorQueriesTests {
         try h.handler("get_weather", RunDriverTests.weatherScript)
         try h.handler("broken", "echo oops >&2; exit 1")
         let outcome = try await h.run("asst_mix")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         _ = try await h.run("asst_failed")
         let runID = try #require(outcome.runID)
         var sql = try String(contentsOf: Self.queries, encoding: .utf8)

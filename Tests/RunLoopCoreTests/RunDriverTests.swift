@@ -1,7 +1,12 @@
 import FakeAssistants
 import Foundation
 import Testing
-@testable import RunLoopCore
+@testable import AssistantsAPI
+@testable import AssistantsBackend
+@testable import HTTPTransport
+@testable import Journal
+import RunLoopCore
+@testable import Worker
 
 @Suite("Run loop end to end: fake server, real handlers, real SQLite")
 struct RunDriverTests {
@@ -16,7 +21,7 @@ struct RunDriverTests {
         let h = try RunHarness()
         try h.handler("get_weather", Self.weatherScript)
         let outcome = try await h.run("asst_weather", metadata: ["team": "ops"])
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(outcome.rounds == 1)
         #expect(outcome.finalText == "get_weather: sunny in Paris")
 
@@ -69,7 +74,7 @@ struct RunDriverTests {
             echo ok
             """)
         let outcome = try await h.run("asst_parallel")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
         let starts = lines.filter { $0.hasPrefix("start") }.compactMap { Int($0.split(separator: " ")[1]) }
         let ends = lines.filter { $0.hasPrefix("end") }.compactMap { Int($0.split(separator: " ")[1]) }
@@ -85,7 +90,7 @@ struct RunDriverTests {
         let h = try RunHarness()
         try h.handler("get_weather", Self.weatherScript)
         let outcome = try await h.run("asst_two_rounds")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(outcome.rounds == 2)
         #expect(outcome.finalText == "get_weather: sunny in Paris\nget_weather: sunny in Oslo")
         #expect(h.requests("POST", "/submit_tool_outputs").count == 2)
@@ -102,7 +107,7 @@ struct RunDriverTests {
     func plainText() async throws {
         let h = try RunHarness()
         let outcome = try await h.run("asst_text")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(outcome.finalText == "Hello from the fake assistant.")
         #expect(h.requests("POST", "/submit_tool_outputs").isEmpty)
         #expect(try await h.rows("SELECT count(*) AS n FROM tool_call_log").first?["n"].int == 0)
@@ -112,7 +117,7 @@ struct RunDriverTests {
     func failed() async throws {
         let h = try RunHarness()
         let outcome = try await h.run("asst_failed")
-        #expect(outcome.status == "failed")
+        #expect(outcome.status == .failed)
         #expect(outcome.detail == "server_error: Sorry, something went wrong.")
         let history = try #require(try await h.rows("SELECT * FROM run_history").first)
         #expect(history["status"].text == "failed")
@@ -124,7 +129,7 @@ struct RunDriverTests {
     func incomplete() async throws {
         let h = try RunHarness(scenarios: ["asst_inc": Scenario(finalText: "cut off", ending: .incomplete(reason: "max_completion_tokens"))])
         let outcome = try await h.run("asst_inc")
-        #expect(outcome.status == "incomplete")
+        #expect(outcome.status == .incomplete)
         #expect(try await h.rows("SELECT incomplete_reason FROM run_history").first?["incomplete_reason"].text == "max_completion_tokens")
     }
 
@@ -139,7 +144,7 @@ struct RunDriverTests {
         let outcome = try await driver.run(RunRequest(assistantID: "asst_slow", message: "x"))
         let duration = try #require(try await h.rows("SELECT duration_ms FROM tool_call_log").first?["duration_ms"].int)
         #expect(duration < 14_000, "the 120 s tool time-out was clamped to the run's expiry (ran \(duration) ms)")
-        #expect(outcome.status == "completed", "the time-out output reached the server before the run expired")
+        #expect(outcome.status == .completed, "the time-out output reached the server before the run expired")
         #expect(try await h.rows("SELECT state FROM tool_call_log").first?["state"].text == "timed_out")
     }
 
@@ -150,7 +155,7 @@ struct RunDriverTests {
         var driver = h.driver()
         driver.expiryMargin = .seconds(-8)  // let the handler run past the deadline on purpose
         let outcome = try await driver.run(RunRequest(assistantID: "asst_late", message: "x"))
-        #expect(outcome.status == "expired")
+        #expect(outcome.status == .expired)
         #expect(try await h.rows("SELECT status FROM run_history").first?["status"].text == "expired")
         let call = try #require(try await h.rows("SELECT * FROM tool_call_log").first)
         #expect(call["state"].text == "succeeded")
@@ -163,7 +168,7 @@ struct RunDriverTests {
     func pollsUntilTerminal() async throws {
         let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs(completesAfterPolls: 3))])
         let outcome = try await h.run("asst_hang")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(h.requests("GET", "/runs/\(outcome.runID!)").count == 3, "polled until the third answer said completed")
         let statuses = try await h.rows("SELECT data FROM event_log WHERE event = 'toolworker.reconciled' ORDER BY seq")
             .compactMap { $0["data"].text.flatMap { try? JSONValue(parsing: $0) }?["status"]?.stringValue }
@@ -174,7 +179,7 @@ struct RunDriverTests {
     func pollsUntilExpired() async throws {
         let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs(), expiresAfter: 1)])
         let outcome = try await h.run("asst_hang")
-        #expect(outcome.status == "expired")
+        #expect(outcome.status == .expired)
     }
 
     @Test("a run that outlives its expires_at without ending is given up on, as an error of ToolWorker's")
@@ -183,7 +188,7 @@ struct RunDriverTests {
         var driver = h.driver()
         driver.pollPastExpiry = -29  // i.e. give up about a second after the start
         let outcome = try await driver.run(RunRequest(assistantID: "asst_hang", message: "x"))
-        #expect(outcome.status == "error")
+        #expect(outcome.status == .error)
         #expect(outcome.detail?.contains("long after its expires_at") == true)
         let history = try #require(try await h.rows("SELECT status, error_code FROM run_history").first)
         #expect(history["status"].text == "error")
@@ -194,7 +199,7 @@ struct RunDriverTests {
     func expiredByServer() async throws {
         let h = try RunHarness()
         let outcome = try await h.run("asst_expired")
-        #expect(outcome.status == "expired")
+        #expect(outcome.status == .expired)
     }
 
     @Test("a stream dropped before requires_action: the driver retrieves the run and goes on")
@@ -204,7 +209,7 @@ struct RunDriverTests {
         ])
         try h.handler("get_weather", Self.weatherScript)
         let outcome = try await h.run("asst_drop")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(outcome.finalText == "get_weather: sunny in Rome")
         #expect(h.requests("GET", "/runs/\(outcome.runID!)").count >= 1)
         let notes = try await h.rows("SELECT event FROM event_log WHERE kind = 'note'").compactMap { $0["event"].text }
@@ -220,7 +225,7 @@ struct RunDriverTests {
         ])
         try h.handler("get_weather", Self.weatherScript)
         let outcome = try await h.run("asst_drop2")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(outcome.finalText == "get_weather: sunny in Lima")
         let message = try await h.rows("SELECT data FROM snapshot_log WHERE object_type = 'message' AND is_latest")
         #expect(message.first?["data"].text?.contains("sunny in Lima") == true)
@@ -231,7 +236,7 @@ struct RunDriverTests {
     func malformed() async throws {
         let h = try RunHarness(scenarios: ["asst_bad": Scenario(finalText: "fine", faults: [.malformedFrame(on: .create, afterFrames: 3)])])
         let outcome = try await h.run("asst_bad")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         let bad = try await h.rows("SELECT event, error, data FROM event_log WHERE kind = 'malformed'")
         #expect(bad.count == 1)
         #expect(bad.first?["error"].text?.contains("invalid JSON") == true || bad.first?["error"].text?.contains("data byte") == true)
@@ -242,7 +247,7 @@ struct RunDriverTests {
     func errorEvent() async throws {
         let h = try RunHarness(scenarios: ["asst_err": Scenario(finalText: "after error", faults: [.errorEvent(on: .create, afterFrames: 4)])])
         let outcome = try await h.run("asst_err")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(outcome.finalText == "after error")
         let errors = try await h.rows("SELECT error FROM event_log WHERE kind = 'error'")
         #expect(errors.first?["error"].text?.contains("The server had an error while streaming.") == true)
@@ -254,7 +259,7 @@ struct RunDriverTests {
         let h = try RunHarness(scenarios: ["asst_stall": Scenario(finalText: "after stall", faults: [.stall(on: .create, afterFrames: 4, seconds: 30)])])
         h.idleTimeout = .milliseconds(500)
         let outcome = try await h.run("asst_stall")
-        #expect(outcome.status == "completed")
+        #expect(outcome.status == .completed)
         #expect(outcome.finalText == "after stall")
     }
 
@@ -262,7 +267,7 @@ struct RunDriverTests {
     func createRejected() async throws {
         let h = try RunHarness()
         let outcome = try await h.run("asst_nope")
-        #expect(outcome.status == "error")
+        #expect(outcome.status == .error)
         #expect(outcome.detail?.contains("No assistant found") == true)
         #expect(try await h.rows("SELECT status FROM run_history").first?["status"].text == "error")
     }

@@ -40,7 +40,7 @@ final class RunHarness {
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
         configuration.http.idleTimeout = idleTimeout
         var driver = RunDriver(
-            client: AssistantsClient(configuration: configuration), store: store,
+            backend: AssistantsBackend(client: AssistantsClient(configuration: configuration)), store: store,
             dispatcher: ToolDispatcher(registry: ToolRegistry(tools), maxConcurrentCalls: 8), policy: policy,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         driver.maxPollInterval = .milliseconds(200)

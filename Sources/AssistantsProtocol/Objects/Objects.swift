@@ -1,0 +1,138 @@
+import WireFormat
+/// Typed, lenient views over the objects of the Assistants v2 API.
+///
+/// Each keeps the server's JSON untouched in `json` (for storage and for fields this build does not model) and
+/// reads the fields the worker needs through computed properties, so an unexpected or missing field never
+/// fails decoding.
+
+/// A `thread` object (`thread.created`).
+public struct AssistantThread: Sendable, Equatable {
+    public var json: JSONValue
+    public init(json: JSONValue) { self.json = json }
+    public var id: String? { json["id"]?.stringValue }
+}
+
+/// A `thread.run` object.
+public struct Run: Sendable, Equatable {
+    public var json: JSONValue
+    public init(json: JSONValue) { self.json = json }
+
+    public var id: String? { json["id"]?.stringValue }
+    public var threadID: String? { json["thread_id"]?.stringValue }
+    public var assistantID: String? { json["assistant_id"]?.stringValue }
+    public var status: RunStatus? { json["status"]?.stringValue.map(RunStatus.init(rawValue:)) }
+    public var createdAt: Int64? { json["created_at"]?.intValue }
+    /// Unix seconds after which the server expires the run; set once, not moved by submitting outputs.
+    public var expiresAt: Int64? { json["expires_at"]?.intValue }
+    public var lastError: JSONValue? { json["last_error"].flatMap { $0.isNull ? nil : $0 } }
+    public var incompleteDetails: JSONValue? { json["incomplete_details"].flatMap { $0.isNull ? nil : $0 } }
+    public var usage: JSONValue? { json["usage"].flatMap { $0.isNull ? nil : $0 } }
+    public var metadata: JSONValue? { json["metadata"] }
+
+    /// The function calls to answer when `status` is `requires_action`.
+    public var requiredToolCalls: [RequiredToolCall] {
+        guard let calls = json[path: "required_action.submit_tool_outputs.tool_calls"]?.arrayValue else { return [] }
+        return calls.compactMap(RequiredToolCall.init(json:))
+    }
+}
+
+/// One entry of `required_action.submit_tool_outputs.tool_calls`.
+public struct RequiredToolCall: Sendable, Equatable, Hashable {
+    public var id: String
+    public var name: String
+    /// The arguments as the model wrote them: a JSON text that may be invalid.
+    public var arguments: String
+
+    public init(id: String, name: String, arguments: String) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
+
+    init?(json: JSONValue) {
+        guard let id = json["id"]?.stringValue else { return nil }
+        self.id = id
+        self.name = json[path: "function.name"]?.stringValue ?? ""
+        self.arguments = json[path: "function.arguments"]?.stringValue ?? ""
+    }
+}
+
+/// A `thread.run.step` object.
+public struct RunStep: Sendable, Equatable {
+    public var json: JSONValue
+    public init(json: JSONValue) { self.json = json }
+    public var id: String? { json["id"]?.stringValue }
+    public var runID: String? { json["run_id"]?.stringValue }
+    public var type: String? { json["type"]?.stringValue }
+    public var status: String? { json["status"]?.stringValue }
+}
+
+/// A `thread.run.step.delta` object: the step id and a `delta` to accumulate.
+public struct RunStepDelta: Sendable, Equatable {
+    public var json: JSONValue
+    public init(json: JSONValue) { self.json = json }
+    public var id: String? { json["id"]?.stringValue }
+    public var delta: JSONValue { json["delta"] ?? .object(JSONObject()) }
+}
+
+/// A `thread.message` object.
+public struct Message: Sendable, Equatable {
+    public var json: JSONValue
+    public init(json: JSONValue) { self.json = json }
+    public var id: String? { json["id"]?.stringValue }
+    public var runID: String? { json["run_id"]?.stringValue }
+    public var role: String? { json["role"]?.stringValue }
+    public var status: String? { json["status"]?.stringValue }
+
+    /// The text of every `text` content block, joined with blank lines.
+    public var text: String {
+        (json["content"]?.arrayValue ?? [])
+            .compactMap { $0[path: "text.value"]?.stringValue }
+            .joined(separator: "\n\n")
+    }
+}
+
+/// A `thread.message.delta` object: the message id and a `delta` whose `content` entries carry an `index`.
+public struct MessageDelta: Sendable, Equatable {
+    public var json: JSONValue
+    public init(json: JSONValue) { self.json = json }
+    public var id: String? { json["id"]?.stringValue }
+    public var delta: JSONValue { json["delta"] ?? .object(JSONObject()) }
+}
+
+/// The error object of an `error` event or of an HTTP error body (`{"error": {...}}` or the bare object).
+public struct APIErrorObject: Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var type: String?
+    public var code: String?
+    public var param: String?
+
+    public init(message: String, type: String? = nil, code: String? = nil, param: String? = nil) {
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+    }
+
+    /// Reads either shape; a non-object is taken as the message text.
+    public init(json: JSONValue) {
+        let body = json["error"].flatMap { $0.objectValue != nil ? $0 : nil } ?? json
+        if body.objectValue == nil {
+            self.init(message: body.stringValue ?? body.serialized())
+            return
+        }
+        self.init(
+            message: body["message"]?.stringValue ?? body.serialized(),
+            type: body["type"]?.stringValue,
+            code: body["code"]?.stringValue ?? body["code"]?.intValue.map { String($0) },
+            param: body["param"]?.stringValue)
+    }
+
+    public var description: String {
+        var parts = [message]
+        if let type { parts.append("type=\(type)") }
+        if let code { parts.append("code=\(code)") }
+        if let param { parts.append("param=\(param)") }
+        return parts.joined(separator: " ")
+    }
+}

@@ -1,0 +1,286 @@
+import AssistantsAPI
+import ToolRunner
+import WorkModel
+import WireFormat
+import Foundation
+import Yams
+
+/// Reads and validates a ToolWorker YAML configuration.
+///
+/// Every problem is collected with its key path and line: unknown keys, wrong types, bad durations, a handler
+/// that is missing or not executable. Relative paths (`database`, `command[0]`, `working_directory`,
+/// `api_key_file`) are taken relative to the configuration file's folder.
+public enum ConfigLoader {
+    /// The largest configuration file read (a typo'd path to a log or a database fails clearly and fast).
+    public static let maximumFileBytes = 1024 * 1024
+
+    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ToolWorkerConfig {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int, size > maximumFileBytes {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "larger than \(maximumFileBytes) bytes; not a configuration file?")])
+        }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "cannot read the file (missing, unreadable, or not UTF-8)")])
+        }
+        return try parse(text, file: file, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> ToolWorkerConfig {
+        var reader = Reader(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "not valid YAML: \(error)")])
+        }
+        var config = ToolWorkerConfig(file: file)
+        if let stateDirectory = environment["STATE_DIRECTORY"]?.split(separator: ":").first {
+            config.database = "\(stateDirectory)/toolworker.db"
+        }
+        guard let root else { return config }
+        reader.read(root, into: &config)
+        if !reader.problems.isEmpty { throw ConfigError(file: file, problems: reader.problems) }
+        return config
+    }
+}
+
+/// Walks the YAML tree, filling a config and collecting problems.
+private struct Reader {
+    let file: String
+    let folder: URL
+    var problems: [ConfigProblem] = []
+
+    init(file: String) {
+        self.file = file
+        self.folder = URL(fileURLWithPath: file).deletingLastPathComponent()
+    }
+
+    mutating func problem(_ path: String, _ node: Node?, _ message: String) {
+        problems.append(ConfigProblem(path: path, line: node?.mark.map { $0.line }, message: message))
+    }
+
+    func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : folder.appendingPathComponent(path).standardizedFileURL.path
+    }
+
+    mutating func mapping(_ node: Node, _ path: String, allowed: [String]) -> [(String, Node)]? {
+        guard case .mapping(let mapping) = node else {
+            problem(path, node, "expected a mapping of keys")
+            return nil
+        }
+        var pairs: [(String, Node)] = []
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else {
+                problem(path, keyNode, "keys must be strings")
+                continue
+            }
+            let childPath = path.isEmpty ? key : "\(path).\(key)"
+            if !allowed.isEmpty && !allowed.contains(key) {
+                problem(childPath, keyNode, "unknown key '\(key)' (known here: \(allowed.joined(separator: ", ")))")
+                continue
+            }
+            pairs.append((key, value))
+        }
+        return pairs
+    }
+
+    mutating func string(_ node: Node, _ path: String) -> String? {
+        guard case .scalar(let scalar) = node else {
+            problem(path, node, "expected a string")
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func integer(_ node: Node, _ path: String, min: Int = 1, max: Int) -> Int? {
+        guard case .scalar = node, let value = node.int else {
+            problem(path, node, "expected a whole number")
+            return nil
+        }
+        guard value >= min, value <= max else {
+            problem(path, node, "must be from \(min) to \(max)")
+            return nil
+        }
+        return value
+    }
+
+    /// The longest duration a configuration key takes.
+    static let maximumDuration: Duration = .seconds(365 * 86_400)
+
+    mutating func duration(_ node: Node, _ path: String) -> Duration? {
+        guard case .scalar(let scalar) = node, let value = Duration.parse(scalar.string), value > .zero else {
+            problem(path, node, "expected a positive, finite duration such as 500ms, 30s, 5m or 1h")
+            return nil
+        }
+        guard value <= Reader.maximumDuration else {
+            problem(path, node, "at most 365d")
+            return nil
+        }
+        return value
+    }
+
+    mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
+        let keys = ["api", "database", "snapshots", "concurrency", "jobs", "shutdown_grace", "tools"]
+        for (key, value) in mapping(root, "", allowed: keys) ?? [] {
+            switch key {
+            case "api": readAPI(value, &config.api)
+            case "database": if let path = string(value, key) { config.database = resolve(path) }
+            case "snapshots":
+                if let text = string(value, key) {
+                    if let policy = SnapshotPolicy(rawValue: text) { config.snapshots = policy } else {
+                        problem(key, value, "expected 'lifecycle' or 'all', not '\(text)'")
+                    }
+                }
+            case "concurrency":
+                for (k, v) in mapping(value, key, allowed: ["runs", "tool_calls"]) ?? [] {
+                    if k == "runs", let n = integer(v, "concurrency.runs", max: 10_000) { config.concurrency.runs = n }
+                    if k == "tool_calls", let n = integer(v, "concurrency.tool_calls", max: 4_096) { config.concurrency.toolCalls = n }
+                }
+            case "jobs":
+                for (k, v) in mapping(value, key, allowed: ["max_attempts", "retry_backoff"]) ?? [] {
+                    if k == "max_attempts", let n = integer(v, "jobs.max_attempts", max: 100) { config.jobs.maxAttempts = n }
+                    if k == "retry_backoff", let d = duration(v, "jobs.retry_backoff") { config.jobs.retryBackoff = d }
+                }
+            case "shutdown_grace": if let d = duration(value, key) { config.shutdownGrace = d }
+            case "tools": readTools(value, &config)
+            default: break
+            }
+        }
+    }
+
+    mutating func readAPI(_ node: Node, _ api: inout ToolWorkerConfig.API) {
+        let keys = ["base_url", "api_key_env", "api_key_file", "organization", "project", "connect_timeout", "idle_timeout", "max_retries"]
+        for (key, value) in mapping(node, "api", allowed: keys) ?? [] {
+            let path = "api.\(key)"
+            switch key {
+            case "base_url":
+                if let url = string(value, path) {
+                    if let reason = BaseURL.problem(url) { problem(path, value, reason) } else { api.baseURL = url }
+                }
+            case "api_key_env": api.apiKeyEnv = string(value, path) ?? api.apiKeyEnv
+            case "api_key_file": api.apiKeyFile = string(value, path).map(resolve)
+            case "organization", "project":
+                guard let text = string(value, path) else { continue }
+                guard HeaderValue.isSafe(text) else {
+                    problem(path, value, "control characters (CR, LF, NUL, …) are not allowed in an HTTP header value")
+                    continue
+                }
+                if key == "organization" { api.organization = text } else { api.project = text }
+            case "connect_timeout": api.connectTimeout = duration(value, path) ?? api.connectTimeout
+            case "idle_timeout": api.idleTimeout = duration(value, path) ?? api.idleTimeout
+            case "max_retries": api.maxRetries = integer(value, path, min: 0, max: 20) ?? api.maxRetries
+            default: break
+            }
+        }
+    }
+
+    mutating func readTools(_ node: Node, _ config: inout ToolWorkerConfig) {
+        let keys = ["command", "timeout", "max_output_bytes", "env", "working_directory", "on_restart", "description", "parameters"]
+        for (name, value) in mapping(node, "tools", allowed: []) ?? [] {
+            let base = "tools.\(name)"
+            guard name.range(of: "^[a-zA-Z0-9_-]{1,64}$", options: .regularExpression) != nil else {
+                problem(base, value, "a tool name is 1 to 64 letters, digits, '_' or '-'")
+                continue
+            }
+            var tool = ToolHandlerConfig(name: name, command: [])
+            var sawCommand = false
+            for (key, field) in mapping(value, base, allowed: keys) ?? [] {
+                let path = "\(base).\(key)"
+                switch key {
+                case "command":
+                    sawCommand = true
+                    guard case .sequence(let sequence) = field, !sequence.isEmpty else {
+                        problem(path, field, "expected a non-empty list: the program and its arguments (no shell)")
+                        continue
+                    }
+                    let parts = sequence.compactMap { string($0, path) }
+                    guard parts.count == sequence.count else { continue }
+                    tool.command = [resolve(parts[0])] + parts.dropFirst()
+                    checkExecutable(tool.command[0], path, field)
+                case "timeout": tool.timeout = duration(field, path) ?? tool.timeout
+                case "max_output_bytes": tool.maxOutputBytes = integer(field, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? tool.maxOutputBytes
+                case "env":
+                    for (variable, v) in mapping(field, path, allowed: []) ?? [] {
+                        if let text = string(v, "\(path).\(variable)") { tool.environment[variable] = text }
+                    }
+                case "working_directory":
+                    if let directory = string(field, path) {
+                        var isDirectory: ObjCBool = false
+                        let resolved = resolve(directory)
+                        if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue {
+                            tool.workingDirectory = resolved
+                        } else {
+                            problem(path, field, "\(resolved) is not a directory")
+                        }
+                    }
+                case "on_restart":
+                    if let text = string(field, path) {
+                        if let policy = RestartPolicy(rawValue: text) { tool.onRestart = policy } else {
+                            problem(path, field, "expected 'rerun' or 'fail', not '\(text)'")
+                        }
+                    }
+                case "description": tool.description = string(field, path)
+                case "parameters":
+                    var budget = Reader.maximumSchemaNodes
+                    guard let schema = Reader.json(field, budget: &budget) else {
+                        problem(path, field, "larger than \(Reader.maximumSchemaNodes) nodes once YAML aliases are expanded")
+                        continue
+                    }
+                    if schema.objectValue == nil { problem(path, field, "expected a JSON-schema mapping") } else { tool.parameters = schema }
+                default: break
+                }
+            }
+            if !sawCommand { problem(base, value, "missing 'command'") }
+            config.tools.append(tool)
+        }
+    }
+
+    mutating func checkExecutable(_ path: String, _ keyPath: String, _ node: Node) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            problem(keyPath, node, "handler \(path) does not exist")
+            return
+        }
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH) == 0 {
+            problem(keyPath, node, "handler \(path) has no execute bit (chmod +x)")
+        } else if access(path, X_OK) != 0 {
+            problem(keyPath, node, "handler \(path) is not executable by this user")
+        }
+    }
+
+    /// The most nodes a `parameters` schema may have once YAML aliases are expanded: an alias bomb ("billion
+    /// laughs") is refused here instead of filling memory.
+    static let maximumSchemaNodes = 100_000
+
+    /// YAML → JSON (for `parameters`): scalars by their resolved type; `nil` once more than `budget` nodes.
+    static func json(_ node: Node, budget: inout Int) -> JSONValue? {
+        budget -= 1
+        guard budget >= 0 else { return nil }
+        switch node {
+        case .mapping(let mapping):
+            var object = JSONObject()
+            for (key, value) in mapping {
+                guard let converted = json(value, budget: &budget) else { return nil }
+                object[key.string ?? ""] = converted
+            }
+            return .object(object)
+        case .sequence(let sequence):
+            var array: [JSONValue] = []
+            for element in sequence {
+                guard let converted = json(element, budget: &budget) else { return nil }
+                array.append(converted)
+            }
+            return .array(array)
+        case .scalar(let scalar):
+            if scalar.style == .plain {
+                if node.null != nil { return .null }
+                if let b = node.bool { return .bool(b) }
+                if let i = node.int { return .int(Int64(i)) }
+                if let d = node.float { return .double(d) }
+            }
+            return .string(scalar.string)
+        case .alias:
+            return .null
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import AssistantsAPI
+import ToolRunner
+import WorkModel
+import WireFormat
+import Foundation
+
+/// ToolWorker's configuration (the YAML file; see the README for every key).
+public struct ToolWorkerConfig: Sendable {
+    public struct API: Sendable, Equatable {
+        /// `api.base_url`; `nil` means `$OPENAI_BASE_URL`, then the public default.
+        public var baseURL: String?
+        public var apiKeyEnv = "OPENAI_API_KEY"
+        public var apiKeyFile: String?
+        public var organization: String?
+        public var project: String?
+        public var connectTimeout: Duration = .seconds(10)
+        public var idleTimeout: Duration = .seconds(90)
+        public var maxRetries = 2
+    }
+
+    public struct Concurrency: Sendable, Equatable {
+        public var runs = 64
+        public var toolCalls = 16
+    }
+
+    public struct Jobs: Sendable, Equatable {
+        /// Attempts per job when a run fails with a retryable error.
+        public var maxAttempts = 3
+        public var retryBackoff: Duration = .seconds(5)
+    }
+
+    /// The file it was read from.
+    public var file: String
+    public var api = API()
+    public var database = "/var/lib/toolworker/toolworker.db"
+    public var snapshots = SnapshotPolicy.lifecycle
+    public var concurrency = Concurrency()
+    public var jobs = Jobs()
+    /// How long running handlers may take to finish after SIGTERM.
+    public var shutdownGrace: Duration = .seconds(30)
+    /// Registered tools in file order.
+    public var tools: [ToolHandlerConfig] = []
+
+    public init(file: String) { self.file = file }
+
+    /// The tool registered under `name`.
+    public func tool(named name: String) -> ToolHandlerConfig? { tools.first { $0.name == name } }
+
+    /// The client configuration: base URL and key resolved from the file, the key file or the environment.
+    /// - Throws: ``ConfigError`` when no API key can be found.
+    public func clientConfiguration(environment: [String: String]) throws -> AssistantsClientConfiguration {
+        let key: String
+        if let file = api.apiKeyFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigError(file: self.file, problems: [ConfigProblem(path: "api.api_key_file", line: nil, message: "cannot read \(file)")])
+            }
+            key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            key = environment[api.apiKeyEnv] ?? ""
+        }
+        guard !key.isEmpty else {
+            throw ConfigError(file: file, problems: [ConfigProblem(
+                path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
+                message: api.apiKeyFile == nil ? "the environment variable \(api.apiKeyEnv) is empty or unset" : "the key file is empty")])
+        }
+        guard HeaderValue.isSafe(key), !key.contains(" ") else {
+            throw ConfigError(file: file, problems: [ConfigProblem(
+                path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
+                message: "the API key contains spaces or control characters (CR, LF, …): refused, it would corrupt the request headers")])
+        }
+        let base = api.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AssistantsClientConfiguration.defaultBaseURL
+        if api.baseURL == nil, let reason = BaseURL.problem(base) {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "OPENAI_BASE_URL", line: nil, message: reason)])
+        }
+        var configuration = AssistantsClientConfiguration(baseURL: base, apiKey: key, organization: api.organization, project: api.project)
+        configuration.http.connectTimeout = api.connectTimeout
+        configuration.http.idleTimeout = api.idleTimeout
+        configuration.retry.maxRetries = api.maxRetries
+        return configuration
+    }
+}

@@ -1,0 +1,148 @@
+import WireFormat
+import WorkModel
+/// A queued request to start a run.
+public struct JobRecord: Sendable, Equatable {
+    public var id: Int64
+    public var assistantID: String
+    public var threadID: String?
+    public var message: String?
+    public var instructions: String?
+    public var metadata: JSONValue?
+    public var state: JobState
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var notBefore: Int64
+    public var lastError: String?
+    public var createdAt: Int64
+
+    init(_ row: SQLRow) {
+        id = row["id"].int ?? 0
+        assistantID = row["assistant_id"].text ?? ""
+        threadID = row["thread_id"].text
+        message = row["message"].text
+        instructions = row["instructions"].text
+        metadata = row["metadata"].text.flatMap { try? JSONValue(parsing: $0) }
+        state = row["state"].text.flatMap(JobState.init(rawValue:)) ?? .queued
+        attempts = Int(row["attempts"].int ?? 0)
+        maxAttempts = Int(row["max_attempts"].int ?? 0)
+        notBefore = row["not_before"].int ?? 0
+        lastError = row["last_error"].text
+        createdAt = row["created_at"].int ?? 0
+    }
+}
+
+extension AuditStore {
+    /// Adds a job to the queue; returns its id once durable.
+    public func enqueueJob(
+        assistantID: String, threadID: String?, message: String?, instructions: String?, metadata: JSONValue?,
+        maxAttempts: Int = 3
+    ) async throws -> Int64 {
+        let now = unixMilliseconds()
+        return try await write { db in
+            try db.execute(
+                """
+                INSERT INTO jobs (assistant_id, thread_id, message, instructions, metadata, max_attempts, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(assistantID), .text(threadID), .text(message), .text(instructions), .json(metadata),
+                    .integer(Int64(maxAttempts)), .integer(now), .integer(now),
+                ])
+            return db.lastInsertRowID
+        }
+    }
+
+    /// A job by id.
+    public func job(id: Int64) async throws -> JobRecord? {
+        try await read { db in try db.query("SELECT * FROM jobs WHERE id = ?", [.integer(id)]).first.map(JobRecord.init) }
+    }
+
+    /// Jobs in a state, oldest first.
+    public func jobs(state: JobState) async throws -> [JobRecord] {
+        try await read { db in try db.query("SELECT * FROM jobs WHERE state = ? ORDER BY id", [.text(state.rawValue)]).map(JobRecord.init) }
+    }
+
+    /// Sets a job's state (and error), durably.
+    public func updateJob(id: Int64, state: JobState, lastError: String? = nil, notBefore: Int64? = nil, countAttempt: Bool = false) async throws {
+        let now = unixMilliseconds()
+        try await write { db in
+            try db.execute(
+                """
+                UPDATE jobs SET state = ?, last_error = coalesce(?, last_error), not_before = coalesce(?, not_before),
+                    attempts = attempts + ?, updated_at = ? WHERE id = ?
+                """,
+                [.text(state.rawValue), .text(lastError), .integer(notBefore), .integer(countAttempt ? 1 : 0), .integer(now), .integer(id)])
+        }
+    }
+}
+
+extension AuditStore {
+    /// Queued jobs whose time has come, oldest first, leaving out jobs on threads that are busy (so a long
+    /// queue on one thread never holds back jobs on others).
+    public func dueJobs(limit: Int, excludingThreads busy: Set<String> = [], now: Int64 = unixMilliseconds()) async throws -> [JobRecord] {
+        let threads = busy.sorted()
+        // Only the number of placeholders is built into the SQL; the thread ids are bound.
+        let exclusion = threads.isEmpty ? "" : " AND (thread_id IS NULL OR thread_id NOT IN (\(Array(repeating: "?", count: threads.count).joined(separator: ","))))"
+        let parameters: [SQLValue] = [.integer(now)] + threads.map { .text($0) } + [.integer(Int64(limit))]
+        return try await read { db in
+            try db.query(
+                "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ?\(exclusion) ORDER BY id LIMIT ?",
+                parameters
+            ).map(JobRecord.init)
+        }
+    }
+
+    /// Moves a job from `queued` to `running` and counts the attempt; `false` if someone else took it.
+    public func claimJob(id: Int64) async throws -> Bool {
+        let now = unixMilliseconds()
+        return try await write { db in
+            try db.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'queued'",
+                [.integer(now), .integer(id)])
+            return db.changes == 1
+        }
+    }
+
+    /// Records the thread created for a job (before its run is created, so a restart finds it).
+    public func setJobThread(id: Int64, threadID: String) async throws {
+        try await write { db in
+            try db.execute("UPDATE jobs SET thread_id = ? WHERE id = ?", [.text(threadID), .integer(id)])
+        }
+    }
+
+    /// Whether a run of this job ever reached the server (its first message is then already on the thread).
+    public func jobHasServerRun(id: Int64) async throws -> Bool {
+        try await read { db in
+            (try db.scalar("SELECT count(*) FROM runs WHERE job_id = ? AND run_id IS NOT NULL", [.integer(id)]).int ?? 0) > 0
+        }
+    }
+
+    /// Jobs marked running with no open run: the process stopped between claiming them and starting (or after
+    /// finishing) their run.
+    public func strandedJobs() async throws -> [(job: JobRecord, lastRun: RunRecord?)] {
+        try await read { db in
+            let jobs = try db.query(
+                """
+                SELECT * FROM jobs WHERE state = 'running'
+                  AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id AND runs.ended_at IS NULL)
+                ORDER BY id
+                """
+            ).map(JobRecord.init)
+            return try jobs.map { job in
+                let run = try db.query("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC LIMIT 1", [.integer(job.id)]).first.map(RunRecord.init)
+                return (job, run)
+            }
+        }
+    }
+
+    /// Job counts by state.
+    public func jobCounts() async throws -> [JobState: Int] {
+        try await read { db in
+            var counts: [JobState: Int] = [:]
+            for row in try db.query("SELECT state, count(*) AS n FROM jobs GROUP BY state") {
+                if let state = row["state"].text.flatMap(JobState.init(rawValue:)) { counts[state] = Int(row["n"].int ?? 0) }
+            }
+            return counts
+        }
+    }
+}

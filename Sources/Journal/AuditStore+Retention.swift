@@ -1,0 +1,44 @@
+import WireFormat
+import WorkModel
+extension AuditStore {
+    /// What a prune removed.
+    public struct PruneResult: Sendable, Equatable {
+        public var runs = 0
+        public var jobs = 0
+    }
+
+    /// Deletes finished runs that ended before `cutoff` (Unix ms) with everything under them, and finished jobs
+    /// left without runs, `batchSize` runs per transaction so the write lock is never held for long. Leaves a
+    /// consistent database at every step, then returns free pages and checkpoints the WAL.
+    public func prune(endedBefore cutoff: Int64, batchSize: Int = 50) async throws -> PruneResult {
+        var result = PruneResult()
+        while true {
+            let deleted = try await write { db -> Int in
+                try db.execute(
+                    "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < ? ORDER BY id LIMIT ?)",
+                    [.integer(cutoff), .integer(Int64(batchSize))])
+                return db.changes
+            }
+            result.runs += deleted
+            if deleted < batchSize { break }
+        }
+        result.jobs = try await write { db -> Int in
+            try db.execute(
+                """
+                DELETE FROM jobs WHERE state IN ('succeeded','failed','cancelled') AND updated_at < ?
+                    AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id)
+                """,
+                [.integer(cutoff)])
+            return db.changes
+        }
+        try await maintenance()
+        return result
+    }
+
+    /// Returns free pages to the file system and truncates the WAL (after large deletions).
+    public func maintenance() async throws {
+        try await writer.perform(standalone: true) { db in
+            try db.executeScript("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")
+        }
+    }
+}

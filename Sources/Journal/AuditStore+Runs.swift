@@ -1,0 +1,120 @@
+import WireFormat
+import WorkModel
+extension AuditStore {
+    /// Records a run about to be started; returns its key. Durable on return.
+    public func createRun(assistantID: String, threadID: String?, jobID: Int64?, request: JSONValue) async throws -> Int64 {
+        let now = unixMilliseconds()
+        return try await write { db in
+            try db.execute(
+                "INSERT INTO runs (assistant_id, thread_id, job_id, request, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [.text(assistantID), .text(threadID), .integer(jobID), .json(request), .integer(now), .integer(now)])
+            return db.lastInsertRowID
+        }
+    }
+
+    /// Queues the events of a stream, the snapshots taken after them and the run's latest state, as one piece of
+    /// the next group commit (all or nothing). Await ``flush()`` before acting on them.
+    public func enqueueProgress(runKey: Int64, events: [EventRecord], snapshots: [SnapshotRecord], run: RunStateRecord?) {
+        guard !events.isEmpty || !snapshots.isEmpty || run != nil else { return }
+        let now = unixMilliseconds()
+        enqueue { db in
+            for record in events {
+                try db.execute(
+                    "INSERT INTO events (run, seq, stream, name, kind, data, byte_offset, error, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        .integer(runKey), .integer(Int64(record.seq)), .integer(Int64(record.stream)), .text(record.name),
+                        .text(record.kind.rawValue), .text(record.data), .integer(Int64(record.byteOffset)), .text(record.error),
+                        .integer(record.receivedAt),
+                    ])
+            }
+            for snapshot in snapshots {
+                try db.execute(
+                    "INSERT INTO snapshots (run, event_seq, object_type, object_id, status, data, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        .integer(runKey), .integer(snapshot.eventSeq.map(Int64.init)), .text(snapshot.type.rawValue),
+                        .text(snapshot.objectID), .text(snapshot.status), .json(snapshot.data), .integer(now),
+                    ])
+            }
+            if let run { try AuditStore.updateRun(db, runKey: runKey, run: run, now: now) }
+        }
+    }
+
+    static func updateRun(_ db: SQLiteConnection, runKey: Int64, run: RunStateRecord, now: Int64) throws {
+        let terminal = run.isTerminal
+        try db.execute(
+            """
+            UPDATE runs SET run_id = coalesce(?, run_id), thread_id = coalesce(?, thread_id), status = coalesce(?, status),
+                snapshot = ?, last_error = ?, incomplete_details = ?, usage = coalesce(?, usage),
+                expires_at = coalesce(?, expires_at), updated_at = ?,
+                ended_at = CASE WHEN ? THEN coalesce(ended_at, ?) ELSE NULL END
+            WHERE id = ?
+            """,
+            [
+                .text(run.runID), .text(run.threadID), .text(run.status), .json(run.snapshot), .json(run.lastError),
+                .json(run.incompleteDetails), .json(run.usage), .integer(run.expiresAt), .integer(now),
+                .integer(terminal ? 1 : 0), .integer(now), .integer(runKey),
+            ])
+    }
+
+    /// Records the run's state as retrieved from the server (reconciliation), durably.
+    public func updateRun(runKey: Int64, run: RunStateRecord) async throws {
+        let now = unixMilliseconds()
+        try await write { db in
+            try AuditStore.updateRun(db, runKey: runKey, run: run, now: now)
+            try db.execute(
+                "INSERT INTO snapshots (run, event_seq, object_type, object_id, status, data, taken_at) VALUES (?, NULL, 'run', ?, ?, ?, ?)",
+                [.integer(runKey), .text(run.runID ?? "?"), .text(run.status), .json(run.snapshot), .integer(now)])
+        }
+    }
+
+    /// Records the thread a run is about to be created on, durably: after a crash or an ambiguous failure of the
+    /// create request, the run is looked up there by its key.
+    public func setRunThread(runKey: Int64, threadID: String) async throws {
+        let now = unixMilliseconds()
+        try await write { db in
+            try db.execute(
+                "UPDATE runs SET thread_id = ?, updated_at = ? WHERE id = ?", [.text(threadID), .integer(now), .integer(runKey)])
+        }
+    }
+
+    /// Ends a run with an outcome of ToolWorker's own (for example `error` when it could not be created).
+    public func endRun(runKey: Int64, status: OutcomeStatus, lastError: JSONValue?) async throws {
+        let now = unixMilliseconds()
+        try await write { db in
+            try db.execute(
+                "UPDATE runs SET status = ?, last_error = coalesce(?, last_error), updated_at = ?, ended_at = coalesce(ended_at, ?) WHERE id = ?",
+                [.text(status.rawValue), .json(lastError), .integer(now), .integer(now), .integer(runKey)])
+        }
+    }
+
+    /// Counts a `requires_action` round.
+    public func incrementRounds(runKey: Int64) {
+        enqueue { db in try db.execute("UPDATE runs SET rounds = rounds + 1 WHERE id = ?", [.integer(runKey)]) }
+    }
+
+    /// A run by its key, or by the server's run id.
+    public func run(key: Int64) async throws -> RunRecord? {
+        try await read { db in try db.query("SELECT * FROM runs WHERE id = ?", [.integer(key)]).first.map(RunRecord.init) }
+    }
+
+    public func run(runID: String) async throws -> RunRecord? {
+        try await read { db in try db.query("SELECT * FROM runs WHERE run_id = ?", [.text(runID)]).first.map(RunRecord.init) }
+    }
+
+    /// Runs that have not reached a terminal state, oldest first (what a restart must resume).
+    public func openRuns() async throws -> [RunRecord] {
+        try await read { db in
+            try db.query("SELECT * FROM runs WHERE ended_at IS NULL ORDER BY id").map(RunRecord.init)
+        }
+    }
+
+    /// The number of the last stream whose events are stored for a run (0 when none).
+    public func lastStream(runKey: Int64) async throws -> Int {
+        try await read { db in Int(try db.scalar("SELECT coalesce(max(stream), 0) FROM events WHERE run = ?", [.integer(runKey)]).int ?? 0) }
+    }
+
+    /// The highest event sequence number stored for a run (0 when none).
+    public func lastEventSeq(runKey: Int64) async throws -> Int {
+        try await read { db in Int(try db.scalar("SELECT coalesce(max(seq), 0) FROM events WHERE run = ?", [.integer(runKey)]).int ?? 0) }
+    }
+}

@@ -1,0 +1,174 @@
+import WireFormat
+import WorkModel
+import CSQLite
+import Foundation
+
+/// The audit database: every event, snapshot, tool call, run and job, in one SQLite file.
+///
+/// One writer thread commits in groups (one transaction for whatever queued meanwhile, each piece under its own
+/// savepoint); one reader thread answers queries on its own connection, so reads never wait on the writer (WAL).
+/// Awaited writes return once committed with `synchronous=FULL`: what the caller acts on is on disk.
+public final class AuditStore: Sendable {
+    public let path: String
+    let writer: SQLiteWorker
+    let reader: SQLiteWorker
+
+    /// Opens (creating and migrating when needed) the database at `path`.
+    /// - Throws: ``StoreCompatibilityError`` for a file that is not ToolWorker's or is from a newer version,
+    ///   ``SQLiteError`` when it cannot be opened or written.
+    public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
+        self.path = path
+        try AuditStore.createFileIfMissing(path)
+        writer = try SQLiteWorker(name: "toolworker-store-writer", groupCommit: true) {
+            let connection = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
+            try AuditStore.prepareWriter(connection)
+            return connection
+        }
+        do {
+            reader = try SQLiteWorker(name: "toolworker-store-reader", groupCommit: false) {
+                let connection = try SQLiteConnection(path: path, readOnly: true, busyTimeout: busyTimeout)
+                try connection.executeScript("PRAGMA foreign_keys=ON; PRAGMA query_only=ON;")
+                return connection
+            }
+        } catch {
+            writer.close()
+            throw error
+        }
+    }
+
+    /// Finishes queued writes and closes both connections.
+    public func close() {
+        writer.close()
+        reader.close()
+    }
+
+    /// Runs `body` in the next group commit and returns once it is durable.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await writer.perform(body)
+    }
+
+    /// Queues `body` for the next group commit without waiting. Order is kept; a failure is thrown by the next
+    /// awaited ``write(_:)`` or ``flush()``.
+    public func enqueue(_ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
+        writer.enqueue(body)
+    }
+
+    /// Waits until everything queued so far is durable; throws the first failure of un-awaited writes.
+    public func flush() async throws {
+        try await writer.perform { _ in }
+        if let error = writer.takeStickyError() { throw error }
+    }
+
+    /// Throws the first failure of un-awaited writes, without waiting for anything. After any awaited write has
+    /// returned, every write queued before it has been tried, so this is then complete.
+    public func throwIfEnqueuedWritesFailed() throws {
+        if let error = writer.takeStickyError() { throw error }
+    }
+
+    /// Runs a query on the reader connection.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await reader.perform(body)
+    }
+
+    // MARK: Opening
+
+    static func prepareWriter(_ connection: SQLiteConnection) throws {
+        // SQLite falls back to a read-only open when the file cannot be written (permissions, an immutable file,
+        // a read-only mount): refuse now rather than at the first write of a run.
+        if sqlite3_db_readonly(connection.handle, "main") == 1 {
+            throw SQLiteError(
+                code: SQLITE_READONLY, message: "attempt to write a readonly database: the file is not writable by this user",
+                context: "opening \(connection.path) for writing")
+        }
+        // Nothing may change a file that is not ours or is from a newer version: check before the first pragma
+        // that writes (auto-vacuum, the WAL switch).
+        try retryingBusy { try checkCompatibility(connection) }
+        try retryingBusy {
+            // A brand-new file: incremental auto-vacuum must be chosen before the first table.
+            if try connection.scalar("SELECT count(*) FROM sqlite_schema").int == 0 {
+                try connection.executeScript("PRAGMA auto_vacuum=INCREMENTAL")
+            }
+        }
+        // Two processes opening a new file at once can see "database is locked" from the WAL switch without the
+        // busy handler being consulted: retry it (and the first migration) with a short backoff.
+        let mode = try retryingBusy { try connection.scalar("PRAGMA journal_mode=WAL").text }
+        guard mode?.lowercased() == "wal" else {
+            throw SQLiteError(code: SQLITE_ERROR, message: "journal_mode is \(mode ?? "?"), expected wal", context: "opening \(connection.path)")
+        }
+        try connection.executeScript(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;")
+        _ = tw_sqlite_persist_wal(connection.handle)
+        try retryingBusy { try migrate(connection) }
+    }
+
+    /// Refuses a file that is not a ToolWorker database (another application's, or a non-empty file without our
+    /// `application_id`) or whose schema version this build does not know (newer, or negative). Reads only.
+    /// - Returns: the file's schema version (0 for a new, empty file).
+    @discardableResult
+    static func checkCompatibility(_ connection: SQLiteConnection) throws -> Int {
+        let applicationID = Int32(truncatingIfNeeded: try connection.scalar("PRAGMA application_id").int ?? 0)
+        let version = try connection.scalar("PRAGMA user_version").int ?? 0
+        let tables = try connection.scalar("SELECT count(*) FROM sqlite_schema").int ?? 0
+        if applicationID != Schema.applicationID && !(applicationID == 0 && tables == 0) {
+            throw StoreCompatibilityError(
+                path: connection.path,
+                reason: "not a ToolWorker database (application_id \(applicationID), \(tables) schema objects)")
+        }
+        if version > Int64(Schema.version) {
+            throw StoreCompatibilityError(
+                path: connection.path,
+                reason: "schema version \(version) was written by a newer ToolWorker (this build knows \(Schema.version))")
+        }
+        if version < 0 {
+            throw StoreCompatibilityError(path: connection.path, reason: "schema version \(version) is not one ToolWorker writes")
+        }
+        return Int(version)
+    }
+
+    /// Opens the history read-only after the same compatibility check (operators need no write access).
+    public static func openHistory(path: String) throws -> SQLiteConnection {
+        let connection = try SQLiteConnection(path: path, readOnly: true)
+        try checkCompatibility(connection)
+        return connection
+    }
+
+    /// Creates a missing database file with mode 0640 (owner writes, the `toolworker` group reads), whatever the
+    /// umask: SQLite gives the `-wal` and `-shm` files the database's mode. The folder must exist.
+    static func createFileIfMissing(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        if fd >= 0 {
+            fchmod(fd, 0o640)
+            Glibc.close(fd)
+            return
+        }
+        let failure = errno
+        if failure == EEXIST { return }
+        throw SQLiteError(
+            code: SQLITE_CANTOPEN, message: String(cString: strerror(failure)), context: "creating the database file \(path)")
+    }
+
+    static func migrate(_ connection: SQLiteConnection) throws {
+        try connection.transaction {
+            let version = try checkCompatibility(connection)
+            let applicationID = Int32(truncatingIfNeeded: try connection.scalar("PRAGMA application_id").int ?? 0)
+            for index in version..<Schema.version {
+                try connection.executeScript(Schema.migrations[index])
+                try connection.executeScript("PRAGMA user_version=\(index + 1)")
+            }
+            if applicationID == 0 { try connection.executeScript("PRAGMA application_id=\(Schema.applicationID)") }
+        }
+    }
+
+    static func retryingBusy<T>(_ body: () throws -> T) throws -> T {
+        var delay: UInt32 = 5_000
+        for _ in 0..<40 {
+            do {
+                return try body()
+            } catch let error as SQLiteError where error.isBusy {
+                usleep(delay)
+                delay = min(delay * 2, 200_000)
+            }
+        }
+        return try body()
+    }
+}

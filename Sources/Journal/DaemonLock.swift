@@ -1,0 +1,50 @@
+import WireFormat
+import WorkModel
+import Foundation
+
+/// An exclusive lock held for a daemon's lifetime, so two `serve` processes never drive the same SQLite journal
+/// (each would resume the other's runs and run their tool calls twice).
+///
+/// `flock(2)` on a file beside the database (`<database>.serve-lock`): released by the kernel when the process
+/// dies, SIGKILL included, so a crash never leaves a stale lock. Commands other than `serve` do not take it.
+public final class DaemonLock: Sendable {
+    /// Another process holds the lock.
+    public struct HeldElsewhere: Error, Sendable, CustomStringConvertible {
+        public let lockPath: String
+        /// The pid the holder wrote into the lock file, when readable.
+        public let holder: String?
+        public var description: String {
+            "another toolworker serve (pid \(holder ?? "unknown")) is already using this database; lock \(lockPath) is held"
+        }
+    }
+
+    public let path: String
+    private let descriptor: Int32
+
+    /// Takes the lock for `database`, without waiting.
+    /// - Throws: ``HeldElsewhere`` when another process holds it; ``SQLiteError``-free `POSIXError` otherwise.
+    public init(database: String) throws {
+        path = database + ".serve-lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let failure = errno
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let count = read(fd, &buffer, buffer.count)
+            Glibc.close(fd)
+            if failure == EWOULDBLOCK {
+                let text = count > 0 ? String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : nil
+                throw HeldElsewhere(lockPath: path, holder: text)
+            }
+            throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)
+        }
+        descriptor = fd
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    deinit {
+        Glibc.close(descriptor)
+    }
+}

@@ -1,0 +1,156 @@
+import WireFormat
+import WorkModel
+/// How an event-log row came to be.
+public enum EventKind: String, Sendable, CaseIterable {
+    /// An event the server sent and this build understands.
+    case event
+    /// An event name this build does not know (kept, never dropped).
+    case unknown
+    /// A frame whose data could not be decoded.
+    case malformed
+    /// The server's `error` event.
+    case error
+    /// The end-of-stream marker.
+    case done
+    /// A line of ToolWorker's own (a dropped stream, a reconciliation), not something the server sent.
+    case note
+}
+
+/// One event as the journal stores it, numbered within its run: the raw frame and how it was classified.
+public struct EventRecord: Sendable, Equatable {
+    public var seq: Int
+    /// Which HTTP stream of the run it came on (1 for the create, then one per submit or reconnection).
+    public var stream: Int
+    /// The event name as sent.
+    public var name: String
+    public var kind: EventKind
+    /// The frame's data, exactly as received.
+    public var data: String
+    /// Byte offset of the frame in its HTTP response body.
+    public var byteOffset: Int
+    /// Why it could not be decoded, or the server's error, for `malformed` and `error` rows.
+    public var error: String?
+    public var receivedAt: Int64
+
+    public init(seq: Int, stream: Int, name: String, kind: EventKind, data: String, byteOffset: Int, error: String?, receivedAt: Int64) {
+        self.seq = seq
+        self.stream = stream
+        self.name = name
+        self.kind = kind
+        self.data = data
+        self.byteOffset = byteOffset
+        self.error = error
+        self.receivedAt = receivedAt
+    }
+}
+
+/// A tool loop's state as the server reports it (a run, a response), for the `runs` row.
+public struct RunStateRecord: Sendable, Equatable {
+    /// The server's id of the run (or response).
+    public var runID: String?
+    public var threadID: String?
+    /// The server's status text.
+    public var status: String?
+    /// Whether that status is final: the row's `ended_at` is set.
+    public var isTerminal: Bool
+    /// The whole object as received.
+    public var snapshot: JSONValue
+    public var lastError: JSONValue?
+    public var incompleteDetails: JSONValue?
+    public var usage: JSONValue?
+    public var expiresAt: Int64?
+
+    public init(
+        runID: String?, threadID: String?, status: String?, isTerminal: Bool, snapshot: JSONValue, lastError: JSONValue? = nil,
+        incompleteDetails: JSONValue? = nil, usage: JSONValue? = nil, expiresAt: Int64? = nil
+    ) {
+        self.runID = runID
+        self.threadID = threadID
+        self.status = status
+        self.isTerminal = isTerminal
+        self.snapshot = snapshot
+        self.lastError = lastError
+        self.incompleteDetails = incompleteDetails
+        self.usage = usage
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What kind of object a snapshot shows.
+public enum SnapshotObjectType: String, Sendable {
+    case run, message
+    case runStep = "run_step"
+    case toolCall = "tool_call"
+}
+
+/// The state of one object after a given event.
+public struct SnapshotRecord: Sendable {
+    public var eventSeq: Int?
+    public var type: SnapshotObjectType
+    public var objectID: String
+    public var status: String?
+    public var data: JSONValue
+
+    public init(eventSeq: Int?, type: SnapshotObjectType, objectID: String, status: String?, data: JSONValue) {
+        self.eventSeq = eventSeq
+        self.type = type
+        self.objectID = objectID
+        self.status = status
+        self.data = data
+    }
+}
+
+/// A run as the store knows it.
+public struct RunRecord: Sendable, Equatable {
+    /// The store's own key (`runs.id`).
+    public var key: Int64
+    public var runID: String?
+    public var threadID: String?
+    public var assistantID: String
+    public var jobID: Int64?
+    public var status: String
+    public var rounds: Int
+    public var snapshot: JSONValue?
+    public var request: JSONValue?
+    public var createdAt: Int64
+    public var endedAt: Int64?
+
+    init(_ row: SQLRow) {
+        key = row["id"].int ?? 0
+        runID = row["run_id"].text
+        threadID = row["thread_id"].text
+        assistantID = row["assistant_id"].text ?? ""
+        jobID = row["job_id"].int
+        status = row["status"].text ?? ""
+        rounds = Int(row["rounds"].int ?? 0)
+        snapshot = row["snapshot"].text.flatMap { try? JSONValue(parsing: $0) }
+        request = row["request"].text.flatMap { try? JSONValue(parsing: $0) }
+        createdAt = row["created_at"].int ?? 0
+        endedAt = row["ended_at"].int
+    }
+}
+
+/// A tool call as the store knows it.
+public struct ToolCallRecord: Sendable, Equatable {
+    public var runKey: Int64
+    public var callID: String
+    public var round: Int
+    public var tool: String
+    public var arguments: String
+    public var state: ToolCallState
+    public var output: String?
+    public var attempts: Int
+    public var submittedAt: Int64?
+
+    init(_ row: SQLRow) {
+        runKey = row["run"].int ?? 0
+        callID = row["call_id"].text ?? ""
+        round = Int(row["round"].int ?? 0)
+        tool = row["tool"].text ?? ""
+        arguments = row["arguments"].text ?? ""
+        state = row["state"].text.flatMap(ToolCallState.init(rawValue:)) ?? .pending
+        output = row["output"].text
+        attempts = Int(row["attempts"].int ?? 0)
+        submittedAt = row["submitted_at"].int
+    }
+}

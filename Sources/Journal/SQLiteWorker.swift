@@ -1,0 +1,194 @@
+import WireFormat
+import WorkModel
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A thread that owns one ``SQLiteConnection`` and runs queued work on it, so blocking SQLite calls never run on
+/// Swift's cooperative pool.
+///
+/// In group-commit mode every batch of queued work runs in one transaction, each piece under its own savepoint (a
+/// piece that throws is rolled back alone), and every waiter is resumed only after `COMMIT` returned: whoever
+/// awaits a write knows it is durable. Work that nobody awaits (``enqueue(_:)``) keeps its order; its failure is
+/// remembered and thrown by the next awaited write, so nothing fails silently.
+final class SQLiteWorker: Sendable {
+    struct Item: Sendable {
+        /// The work itself; throwing rolls back this piece only.
+        let body: @Sendable (SQLiteConnection) throws -> Void
+        /// Called once the piece's fate is known (after the batch's `COMMIT`, or with its error).
+        let finish: @Sendable (Result<Void, any Error>) -> Void
+        /// Runs alone, outside any transaction (checkpoints, vacuum).
+        var standalone = false
+    }
+
+    private let queue = Mutex<[Item]>([])
+    private let signal = DispatchSemaphore(value: 0)
+    private let stopped = Atomic<Bool>(false)
+    private let stickyError = Mutex<(any Error)?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+    let groupCommit: Bool
+    /// Largest number of pieces committed in one transaction.
+    let maxBatch: Int
+
+    /// Opens the connection on the new thread (through `open`) and returns once it is open or has failed.
+    init(name: String, groupCommit: Bool, maxBatch: Int = 4096, open: @escaping @Sendable () throws -> SQLiteConnection) throws {
+        self.groupCommit = groupCommit
+        self.maxBatch = maxBatch
+        let opened = Mutex<Result<Void, any Error>?>(nil)
+        let ready = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            let connection: SQLiteConnection
+            do {
+                connection = try open()
+                opened.withLock { $0 = .success(()) }
+                ready.signal()
+            } catch {
+                opened.withLock { $0 = .failure(error) }
+                ready.signal()
+                done.signal()
+                return
+            }
+            loop(connection)
+            done.signal()
+        }
+        thread.name = name
+        thread.start()
+        ready.wait()
+        try opened.withLock { $0! }.get()
+    }
+
+    /// Queues work and waits until it has run (and, in group-commit mode, been committed).
+    /// - Parameter standalone: run it alone, outside any transaction (for `wal_checkpoint`, `VACUUM`, …).
+    func perform<T: Sendable>(standalone: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        if let error = takeStickyError() { throw error }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let box = Mutex<T?>(nil)
+            let item = Item(
+                body: { connection in
+                    let value = try body(connection)
+                    box.withLock { $0 = value }
+                },
+                finish: { result in
+                    switch result {
+                    case .success: continuation.resume(returning: box.withLock { $0! })
+                    case .failure(let error): continuation.resume(throwing: error)
+                    }
+                },
+                standalone: standalone)
+            if !submit(item) {
+                continuation.resume(throwing: SQLiteError(code: 21, message: "the store is closed", context: "queueing work"))
+            }
+        }
+    }
+
+    /// Queues work without waiting; a failure is thrown by the next ``perform(_:)``.
+    func enqueue(_ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
+        let item = Item(body: body) { [self] result in
+            if case .failure(let error) = result { stickyError.withLock { if $0 == nil { $0 = error } } }
+        }
+        if !submit(item) {
+            stickyError.withLock { if $0 == nil { $0 = SQLiteError(code: 21, message: "the store is closed", context: "queueing work") } }
+        }
+    }
+
+    /// The failure of un-awaited work, if any (cleared by reading it).
+    func takeStickyError() -> (any Error)? {
+        stickyError.withLock { error in
+            defer { error = nil }
+            return error
+        }
+    }
+
+    private func submit(_ item: Item) -> Bool {
+        guard !stopped.load(ordering: .relaxed) else { return false }
+        queue.withLock { $0.append(item) }
+        signal.signal()
+        return true
+    }
+
+    /// Finishes queued work, then closes the connection.
+    func close() {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        signal.signal()
+        done.wait()
+    }
+
+    private func loop(_ connection: SQLiteConnection) {
+        while true {
+            signal.wait()
+            while true {
+                let batch: [Item] = queue.withLock { items in
+                    // A standalone item goes alone; a batch stops before the next one.
+                    var count = 0
+                    while count < items.count, count < (groupCommit ? maxBatch : 1) {
+                        if items[count].standalone { count = count == 0 ? 1 : count; break }
+                        count += 1
+                    }
+                    defer { items.removeFirst(count) }
+                    return Array(items.prefix(count))
+                }
+                if batch.isEmpty { break }
+                run(batch, on: connection)
+            }
+            if stopped.load(ordering: .relaxed) && queue.withLock({ $0.isEmpty }) { return }
+        }
+    }
+
+    private func run(_ batch: [Item], on connection: SQLiteConnection) {
+        guard groupCommit, !(batch.count == 1 && batch[0].standalone) else {
+            for item in batch {
+                do {
+                    try item.body(connection)
+                    item.finish(.success(()))
+                } catch {
+                    item.finish(.failure(error))
+                }
+            }
+            return
+        }
+        var results: [Result<Void, any Error>] = []
+        results.reserveCapacity(batch.count)
+        var transactionStart = 0
+        do {
+            try connection.execute("BEGIN IMMEDIATE")
+        } catch {
+            // Could not start (locked past busy_timeout, read-only file, full disk): nothing ran.
+            for item in batch { item.finish(.failure(error)) }
+            return
+        }
+        for item in batch {
+            do {
+                try connection.execute("SAVEPOINT piece")
+                try item.body(connection)
+                try connection.execute("RELEASE piece")
+                results.append(.success(()))
+            } catch {
+                if connection.isAutocommit {
+                    // SQLite rolled the whole transaction back (SQLITE_FULL, I/O error): every piece of it is
+                    // lost, not just this one. Fail them all and start a new transaction for the rest.
+                    for index in transactionStart..<results.count { results[index] = .failure(error) }
+                    results.append(.failure(error))
+                    transactionStart = results.count
+                    do {
+                        try connection.execute("BEGIN IMMEDIATE")
+                    } catch {
+                        while results.count < batch.count { results.append(.failure(error)) }
+                        break
+                    }
+                } else {
+                    try? connection.executeScript("ROLLBACK TO piece; RELEASE piece")
+                    results.append(.failure(error))
+                }
+            }
+        }
+        if !connection.isAutocommit {
+            do {
+                try connection.execute("COMMIT")
+            } catch {
+                try? connection.executeScript("ROLLBACK")
+                for index in transactionStart..<results.count { results[index] = .failure(error) }
+            }
+        }
+        for (item, result) in zip(batch, results) { item.finish(result) }
+    }
+}

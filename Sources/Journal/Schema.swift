@@ -1,0 +1,166 @@
+import WireFormat
+import WorkModel
+/// The audit database's schema, as numbered forward-only migrations.
+///
+/// Append a migration, never edit one that has shipped: `PRAGMA user_version` records how many ran. Views are
+/// dropped and recreated by whichever migration changes them. Times are integers (Unix milliseconds, UTC); the
+/// views show them as ISO-8601 text.
+public enum Schema {
+    /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
+    public static let applicationID: Int32 = 0x5457_4B52
+
+    public static let migrations: [String] = [v1, v2]
+
+    /// The current schema version (`PRAGMA user_version` after every migration).
+    public static var version: Int { migrations.count }
+
+    static let utc = "strftime('%Y-%m-%dT%H:%M:%fZ', %@ / 1000.0, 'unixepoch')"
+    static func iso(_ column: String) -> String { utc.replacingOccurrences(of: "%@", with: column) }
+
+    static let v1 = """
+        CREATE TABLE jobs (
+            id            INTEGER PRIMARY KEY,
+            assistant_id  TEXT    NOT NULL,
+            thread_id     TEXT,
+            message       TEXT,
+            instructions  TEXT,
+            metadata      TEXT    CHECK (metadata IS NULL OR json_valid(metadata)),
+            state         TEXT    NOT NULL DEFAULT 'queued'
+                          CHECK (state IN ('queued','running','succeeded','failed','cancelled')),
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            max_attempts  INTEGER NOT NULL DEFAULT 3,
+            not_before    INTEGER NOT NULL DEFAULT 0,
+            last_error    TEXT,
+            created_at    INTEGER NOT NULL,
+            updated_at    INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX jobs_state ON jobs(state, not_before, id);
+
+        CREATE TABLE runs (
+            id                  INTEGER PRIMARY KEY,
+            run_id              TEXT    UNIQUE,
+            thread_id           TEXT,
+            assistant_id        TEXT    NOT NULL,
+            job_id              INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+            status              TEXT    NOT NULL DEFAULT 'starting',
+            rounds              INTEGER NOT NULL DEFAULT 0,
+            request             TEXT    CHECK (request IS NULL OR json_valid(request)),
+            last_error          TEXT    CHECK (last_error IS NULL OR json_valid(last_error)),
+            incomplete_details  TEXT    CHECK (incomplete_details IS NULL OR json_valid(incomplete_details)),
+            usage               TEXT    CHECK (usage IS NULL OR json_valid(usage)),
+            snapshot            TEXT    CHECK (snapshot IS NULL OR json_valid(snapshot)),
+            expires_at          INTEGER,
+            created_at          INTEGER NOT NULL,
+            updated_at          INTEGER NOT NULL,
+            ended_at            INTEGER
+        ) STRICT;
+        CREATE INDEX runs_created ON runs(created_at);
+        CREATE INDEX runs_open ON runs(ended_at) WHERE ended_at IS NULL;
+        CREATE INDEX runs_job ON runs(job_id);
+
+        CREATE TABLE events (
+            id           INTEGER PRIMARY KEY,
+            run          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            seq          INTEGER NOT NULL,
+            stream       INTEGER NOT NULL,
+            name         TEXT    NOT NULL,
+            kind         TEXT    NOT NULL CHECK (kind IN ('event','unknown','malformed','error','done','note')),
+            data         TEXT    NOT NULL,
+            byte_offset  INTEGER,
+            error        TEXT,
+            received_at  INTEGER NOT NULL,
+            UNIQUE (run, seq)
+        ) STRICT;
+
+        CREATE TABLE snapshots (
+            id           INTEGER PRIMARY KEY,
+            run          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            event_seq    INTEGER,
+            object_type  TEXT    NOT NULL CHECK (object_type IN ('run','message','run_step','tool_call')),
+            object_id    TEXT    NOT NULL,
+            status       TEXT,
+            data         TEXT    NOT NULL,
+            taken_at     INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX snapshots_object ON snapshots(object_type, object_id, id);
+        CREATE INDEX snapshots_run ON snapshots(run, id);
+
+        CREATE TABLE tool_calls (
+            id                INTEGER PRIMARY KEY,
+            run               INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            call_id           TEXT    NOT NULL,
+            round             INTEGER NOT NULL,
+            tool              TEXT    NOT NULL,
+            arguments         TEXT    NOT NULL,
+            handler           TEXT,
+            state             TEXT    NOT NULL DEFAULT 'pending'
+                              CHECK (state IN ('pending','running','succeeded','failed','timed_out','interrupted')),
+            error             TEXT,
+            output            TEXT,
+            output_truncated  INTEGER NOT NULL DEFAULT 0 CHECK (output_truncated IN (0,1)),
+            exit_code         INTEGER,
+            signal            INTEGER,
+            stderr_tail       TEXT,
+            attempts          INTEGER NOT NULL DEFAULT 0,
+            started_at        INTEGER,
+            finished_at       INTEGER,
+            submitted_at      INTEGER,
+            UNIQUE (run, call_id)
+        ) STRICT;
+        CREATE INDEX tool_calls_tool ON tool_calls(tool, started_at);
+
+        CREATE VIEW run_history AS
+        SELECT r.run_id, r.thread_id, r.assistant_id, r.job_id, r.status,
+               \(iso("r.created_at")) AS created,
+               \(iso("r.ended_at")) AS ended,
+               round((coalesce(r.ended_at, CAST(strftime('%s','now') AS INTEGER) * 1000) - r.created_at) / 1000.0, 3) AS duration_s,
+               r.rounds,
+               (SELECT count(*) FROM tool_calls t WHERE t.run = r.id) AS tool_calls,
+               (SELECT count(*) FROM tool_calls t WHERE t.run = r.id AND t.state <> 'succeeded') AS tool_errors,
+               json_extract(r.last_error, '$.code') AS error_code,
+               json_extract(r.last_error, '$.message') AS error_message,
+               json_extract(r.incomplete_details, '$.reason') AS incomplete_reason,
+               json_extract(r.usage, '$.total_tokens') AS total_tokens,
+               r.id AS run_key
+        FROM runs r;
+
+        CREATE VIEW tool_call_log AS
+        SELECT r.run_id, t.call_id, t.round, t.tool, t.state, t.error, t.exit_code, t.signal,
+               t.finished_at - t.started_at AS duration_ms,
+               \(iso("t.started_at")) AS started,
+               \(iso("t.submitted_at")) AS submitted,
+               t.output_truncated, t.arguments, t.output, t.stderr_tail, t.handler, t.attempts,
+               r.id AS run_key
+        FROM tool_calls t JOIN runs r ON r.id = t.run;
+
+        CREATE VIEW event_log AS
+        SELECT r.run_id, e.seq, e.stream, e.name AS event, e.kind,
+               \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
+               r.id AS run_key
+        FROM events e JOIN runs r ON r.id = e.run;
+
+        CREATE VIEW snapshot_log AS
+        SELECT r.run_id, s.object_type, s.object_id, s.status, s.event_seq,
+               \(iso("s.taken_at")) AS taken,
+               (s.id = (SELECT max(s2.id) FROM snapshots s2
+                        WHERE s2.object_type = s.object_type AND s2.object_id = s.object_id)) AS is_latest,
+               s.data, r.id AS run_key, s.id AS snapshot_id
+        FROM snapshots s JOIN runs r ON r.id = s.run;
+        """
+
+    /// v2: how ToolWorker learned that the server took an output (`submit`: it answered the submit request;
+    /// `reconcile`: after a restart, the run's steps carried it). `tool_call_log` shows it as its last column.
+    static let v2 = """
+        ALTER TABLE tool_calls ADD COLUMN submitted_via TEXT CHECK (submitted_via IN ('submit','reconcile'));
+        UPDATE tool_calls SET submitted_via = 'submit' WHERE submitted_at IS NOT NULL;
+        DROP VIEW tool_call_log;
+        CREATE VIEW tool_call_log AS
+        SELECT r.run_id, t.call_id, t.round, t.tool, t.state, t.error, t.exit_code, t.signal,
+               t.finished_at - t.started_at AS duration_ms,
+               \(iso("t.started_at")) AS started,
+               \(iso("t.submitted_at")) AS submitted,
+               t.output_truncated, t.arguments, t.output, t.stderr_tail, t.handler, t.attempts,
+               r.id AS run_key, t.submitted_via
+        FROM tool_calls t JOIN runs r ON r.id = t.run;
+        """
+}

@@ -1,0 +1,6 @@
+import Foundation
+
+/// Unix time in milliseconds.
+public func unixMilliseconds(_ date: Date = Date()) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1000).rounded())
+}

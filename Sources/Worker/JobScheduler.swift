@@ -1,0 +1,277 @@
+import Operations
+import ToolRunner
+import Journal
+import WorkModel
+import WireFormat
+import Foundation
+import Logging
+import Synchronization
+
+/// Takes jobs from the store's queue and drives their runs, up to `maxRuns` at once, one run per thread at a
+/// time; resumes every open run after a restart; retries runs that fail for a retryable reason; and drains on
+/// shutdown. The loop that does this work is the one that pets the systemd watchdog.
+public final class JobScheduler: Sendable {
+    public struct Configuration: Sendable {
+        public var maxRuns = 64
+        public var retryBackoff: Duration = .seconds(5)
+        /// How long running work may take to finish after shutdown is triggered.
+        public var shutdownGrace: Duration = .seconds(30)
+        public var pollInterval: Duration = .milliseconds(250)
+        /// `last_error.code`s after which a failed run is started again.
+        public var retryableCodes: Set<String> = ["rate_limit_exceeded", "server_error"]
+
+        public init() {}
+    }
+
+    struct State {
+        var driver: RunDriver
+        var active = 0
+        var busyThreads: Set<String> = []
+        var completed = 0
+        var failed = 0
+    }
+
+    public let configuration: Configuration
+    let store: AuditStore
+    let notifier: SystemdNotifier
+    let logger: Logger
+    public let shutdown: ShutdownSignal
+    private let state: Mutex<State>
+
+    public init(
+        configuration: Configuration, driver: RunDriver, notifier: SystemdNotifier, shutdown: ShutdownSignal
+    ) {
+        self.configuration = configuration
+        self.store = driver.store
+        self.notifier = notifier
+        self.logger = driver.logger
+        self.shutdown = shutdown
+        var driver = driver
+        driver.shutdown = shutdown
+        self.state = Mutex(State(driver: driver))
+    }
+
+    /// Swaps the tool registry used by rounds that start from now on (SIGHUP). Everything else of the driver is
+    /// kept, the `tool_calls` limit included: handlers of old and new rounds share one limit.
+    public func replaceRegistry(_ registry: ToolRegistry) {
+        state.withLock { state in
+            state.driver.dispatcher = state.driver.dispatcher.replacingRegistry(registry)
+        }
+    }
+
+    /// The tool registry rounds use now.
+    public var registry: ToolRegistry { state.withLock { $0.driver.dispatcher.registry } }
+
+    /// The status line for `systemctl status`.
+    public func statusLine(queued: Int) -> String {
+        let s = state.withLock { ($0.active, $0.completed, $0.failed) }
+        return "\(s.0) runs active, \(queued) queued, \(s.1) completed and \(s.2) not completed since start"
+    }
+
+    /// Recovers, then serves the queue until shutdown is triggered, then drains. Returns when every run task has
+    /// ended (finished, suspended, or cancelled after the grace period).
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            try await recover(into: &group)
+            var lastPet = ContinuousClock.now - .seconds(3600)
+            var lastStatus = ContinuousClock.now - .seconds(3600)
+            var healthy = true
+            while !shutdown.isTriggered {
+                let now = ContinuousClock.now
+                // Pet the watchdog only while the loop works: a store that keeps failing lets systemd restart us.
+                if healthy, let interval = notifier.watchdogInterval, now - lastPet >= interval {
+                    notifier.watchdog()
+                    lastPet = now
+                }
+                do {
+                    try await intake(into: &group)
+                    healthy = true
+                } catch {
+                    if healthy { logger.error("taking jobs failed; retrying", metadata: ["error": "\(error)"]) }
+                    healthy = false
+                }
+                if now - lastStatus >= .seconds(2) {
+                    let queued = (try? await store.jobCounts()[.queued]) ?? 0
+                    notifier.status(statusLine(queued: queued))
+                    lastStatus = now
+                }
+                try? await Task.sleep(for: configuration.pollInterval)
+            }
+            // Draining: streams were aborted by the shutdown hooks; rounds in progress finish and submit.
+            let deadline = ContinuousClock.now + configuration.shutdownGrace
+            while state.withLock({ $0.active }) > 0 && ContinuousClock.now < deadline {
+                if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPet >= interval {
+                    notifier.watchdog()
+                    lastPet = .now
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            let left = state.withLock { $0.active }
+            if left > 0 {
+                logger.warning("shutdown grace over; stopping the handlers still running", metadata: ["runs": "\(left)"])
+                group.cancelAll()
+            }
+            while (try? await group.next()) != nil {}
+        }
+    }
+
+    // MARK: Intake
+
+    private func intake(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
+        let capacity = configuration.maxRuns - state.withLock { $0.active }
+        guard capacity > 0 else { return }
+        let busy = state.withLock { $0.busyThreads }
+        let jobs = try await store.dueJobs(limit: capacity + 16, excludingThreads: busy)
+        var started = 0
+        for job in jobs where started < capacity {
+            // One active run per thread: the API refuses a second one, so we never ask.
+            let reserved = state.withLock { state -> Bool in
+                if let thread = job.threadID {
+                    if state.busyThreads.contains(thread) { return false }
+                    state.busyThreads.insert(thread)
+                }
+                state.active += 1
+                return true
+            }
+            guard reserved else { continue }
+            guard try await store.claimJob(id: job.id) else {
+                release(thread: job.threadID)
+                continue
+            }
+            started += 1
+            var claimed = job
+            claimed.attempts += 1
+            group.addTask { [self] in await self.drive(claimed) }
+        }
+    }
+
+    private func release(thread: String?) {
+        state.withLock { state in
+            if let thread { state.busyThreads.remove(thread) }
+            state.active -= 1
+        }
+    }
+
+    private func currentDriver() -> RunDriver { state.withLock { $0.driver } }
+
+    private func drive(_ job: JobRecord) async {
+        let thread = job.threadID
+        defer { release(thread: thread) }
+        var log = logger
+        log[metadataKey: "job"] = "\(job.id)"
+        do {
+            // A new job's container (an Assistants thread) is created and stored by the driver before its run,
+            // so after a crash the run can always be found on it.
+            let alreadyPosted = try await store.jobHasServerRun(id: job.id)
+            var metadata: [String: String] = [:]
+            for (key, value) in job.metadata?.objectValue ?? JSONObject() { metadata[key] = value.stringValue ?? value.serialized() }
+            let request = RunRequest(
+                assistantID: job.assistantID, threadID: thread, message: alreadyPosted ? nil : job.message,
+                instructions: job.instructions, metadata: metadata, jobID: job.id)
+            let outcome = try await currentDriver().run(request)
+            try await finish(job, outcome: outcome, logger: log)
+        } catch {
+            // The store failed (or we were cancelled): the job stays 'running' and is recovered at the next start.
+            log.error("job interrupted", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func finish(_ job: JobRecord, outcome: RunOutcome, logger: Logger) async throws {
+        if job.threadID == nil, let thread = outcome.threadID {
+            // Created with the run (create-thread-and-run): later attempts go on the same thread.
+            try await store.setJobThread(id: job.id, threadID: thread)
+        }
+        let code = outcome.errorCode
+        switch outcome.status {
+        case .suspended:
+            return  // resumed at the next start
+        case .completed:
+            state.withLock { $0.completed += 1 }
+            try await store.updateJob(id: job.id, state: .succeeded)
+        case .cancelled:
+            state.withLock { $0.failed += 1 }
+            try await store.updateJob(id: job.id, state: .cancelled, lastError: outcome.detail)
+        case .failed where code.map(configuration.retryableCodes.contains) == true:
+            try await retryOrFail(job, reason: outcome.detail ?? "failed", retryable: true)
+        case .error where outcome.runID == nil && code.map(Self.isRetryableStartFailure) == true:
+            // The run could not be created and the server is known to have none for it: try the job again.
+            try await retryOrFail(job, reason: outcome.detail ?? "could not start", retryable: true)
+        case .failed, .incomplete, .expired, .error:
+            state.withLock { $0.failed += 1 }
+            try await store.updateJob(id: job.id, state: .failed, lastError: outcome.detail ?? outcome.status.rawValue)
+        }
+        logger.info("job ended", metadata: ["run_id": "\(outcome.runID ?? "?")", "status": "\(outcome.status.rawValue)"])
+    }
+
+    /// Codes of a start that failed for a passing reason (server errors, rate limits, the network), after
+    /// which the server was checked to have no run for the key.
+    static func isRetryableStartFailure(_ code: String) -> Bool {
+        code == "start_failed" || code == "rate_limit_exceeded" || code == "server_error" || code.hasPrefix("http_5")
+    }
+
+    private func retryOrFail(_ job: JobRecord, reason: String, retryable: Bool) async throws {
+        let current = try await store.job(id: job.id) ?? job
+        if retryable && current.attempts < current.maxAttempts {
+            let factor = 1 << min(current.attempts - 1, 10)
+            let delay = configuration.retryBackoff * factor
+            logger.notice("retrying job after a retryable failure", metadata: [
+                "job": "\(job.id)", "attempt": "\(current.attempts)", "delay_ms": "\(delay.milliseconds)", "reason": "\(reason)",
+            ])
+            try await store.updateJob(
+                id: job.id, state: .queued, lastError: reason,
+                notBefore: unixMilliseconds() + Int64(delay.milliseconds))
+        } else {
+            state.withLock { $0.failed += 1 }
+            try await store.updateJob(id: job.id, state: .failed, lastError: reason)
+        }
+    }
+
+    // MARK: Recovery
+
+    private func recover(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
+        for (job, lastRun) in try await store.strandedJobs() {
+            if let lastRun, lastRun.endedAt != nil, lastRun.status != OutcomeStatus.error.rawValue || lastRun.runID != nil {
+                logger.notice("finishing a job whose run ended before the restart", metadata: ["job": "\(job.id)"])
+                let outcome = RunOutcome(
+                    runKey: lastRun.key, runID: lastRun.runID, threadID: lastRun.threadID,
+                    status: OutcomeStatus(rawValue: lastRun.status) ?? .error,
+                    detail: lastRun.snapshot?["last_error"]?["message"]?.stringValue, rounds: lastRun.rounds, finalText: nil,
+                    errorCode: lastRun.snapshot?["last_error"]?["code"]?.stringValue)
+                try await finish(job, outcome: outcome, logger: logger)
+            } else {
+                logger.notice("requeueing a job that had not started its run before the restart", metadata: ["job": "\(job.id)"])
+                try await store.updateJob(id: job.id, state: .queued)
+            }
+        }
+        for record in try await store.openRuns() {
+            let job = try await record.jobID.asyncMap { try await store.job(id: $0) } ?? nil
+            state.withLock { state in
+                if let thread = record.threadID { state.busyThreads.insert(thread) }
+                state.active += 1
+            }
+            group.addTask { [self] in
+                defer { release(thread: record.threadID) }
+                do {
+                    let outcome = try await currentDriver().resume(record)
+                    if let job {
+                        if outcome.status == .error, outcome.runID == nil {
+                            // The create never reached the server: the job starts over.
+                            try await store.updateJob(id: job.id, state: .queued)
+                        } else {
+                            try await finish(job, outcome: outcome, logger: logger)
+                        }
+                    }
+                } catch {
+                    logger.error("resuming a run failed", metadata: ["run_key": "\(record.key)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}

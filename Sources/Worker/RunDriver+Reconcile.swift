@@ -1,0 +1,151 @@
+import Foundation
+import Journal
+import Logging
+import WireFormat
+import WorkModel
+
+extension RunDriver {
+    /// Asks the server where the loop stands and decides the next step: `nil` when it is over, a new round when it
+    /// waits for outputs, polling (with backoff) while it is queued or working.
+    func reconcile(reason: String, state: inout DriveState, logger: Logger) async throws -> Step? {
+        guard let loopID = state.loopID else {
+            _ = try await finishWithError("lost the run before its id arrived (\(reason))", code: "lost_run", state: &state, logger: logger)
+            return nil
+        }
+        var interval: Duration = .milliseconds(250)
+        var failures = 0
+        let pollingSince = ContinuousClock.now
+        var notedStatus: String?
+        while true {
+            let loop: LoopState
+            do {
+                loop = try await state.session.retrieve(id: loopID, threadID: state.threadID)
+                failures = 0
+            } catch {
+                if error.kind == .cancelled { throw CancellationError() }
+                failures += 1
+                logger.warning("retrieving the run failed", metadata: ["run_id": "\(loopID)", "error": "\(error)", "attempt": "\(failures)"])
+                if let status = error.status, [401, 403, 404].contains(status) {
+                    _ = try await finishWithError("the server no longer answers for this run: \(error)", code: "lost_run", state: &state, logger: logger)
+                    return nil
+                }
+                if failures >= 20 {
+                    _ = try await finishWithError("gave up following the run: \(error)", code: "lost_run", state: &state, logger: logger)
+                    return nil
+                }
+                try await Task.sleep(for: interval)
+                interval = min(interval * 2, maxPollInterval)
+                continue
+            }
+            state.loop = loop
+            try await state.recorder.flush()
+            var isEnded = false
+            if case .ended = loop.phase { isEnded = true }
+            // One row per change of status, not per poll: a loop polled for hours leaves a handful of rows.
+            if notedStatus == nil || loop.serverStatus != notedStatus {
+                notedStatus = loop.serverStatus
+                state.recorder.note(
+                    "toolworker.reconciled", ["reason": .string(reason), "status": .string(loop.serverStatus)], stream: state.stream)
+                await recordAcceptedOutputs(loopID: loopID, state: state, logger: logger)
+                // An ended loop is never resumed: its final objects go in before the row says it ended, so a crash
+                // in between leaves the loop open, not incomplete.
+                if isEnded { try await recordFinalObjects(loopID: loopID, state: &state, logger: logger) }
+                try await store.updateRun(runKey: state.runKey, run: loop.record)
+            }
+            switch loop.phase {
+            case .ended:
+                return nil
+            case .needsOutputs:
+                return try await answerRound(state: &state, logger: logger)
+            case .working:
+                break
+            }
+            // Queued, working, cancelling: no stream to re-attach to; poll. A loop that outlives its expires_at by
+            // far, or that has none and has been polled that long, is not going anywhere: stop following it rather
+            // than poll forever.
+            let pastExpiry = loop.expiresAt.map { Double($0) + pollPastExpiry < Date().timeIntervalSince1970 }
+                ?? (ContinuousClock.now - pollingSince > .milliseconds(Int64(pollPastExpiry * 1000)))
+            if pastExpiry {
+                _ = try await finishWithError(
+                    loop.expiresAt == nil
+                        ? "the run is still \(loop.serverStatus) after \(Int(pollPastExpiry)) s of polling and has no expires_at; stopped following it"
+                        : "the run is still \(loop.serverStatus) long after its expires_at; stopped following it",
+                    code: "lost_run", state: &state, logger: logger)
+                return nil
+            }
+            try await Task.sleep(for: interval)
+            interval = min(interval * 2, maxPollInterval)
+        }
+    }
+
+    /// Outputs stored before a crash but never marked submitted (the process died between the submit and its
+    /// answer, or the answer was an error): those the server took are recorded as submitted, learned by
+    /// reconciliation; the others are submitted again by the next round as usual.
+    func recordAcceptedOutputs(loopID: String, state: DriveState, logger: Logger) async {
+        guard let unsubmitted = try? await store.unsubmittedOutputs(runKey: state.runKey), !unsubmitted.isEmpty,
+            let accepted = try? await state.session.acceptedOutputs(id: loopID, threadID: state.threadID, among: Set(unsubmitted.map(\.callID))),
+            !accepted.isEmpty
+        else { return }
+        logger.notice("outputs submitted before were taken by the server", metadata: ["calls": "\(accepted.count)"])
+        try? await store.markSubmitted(runKey: state.runKey, callIDs: accepted.sorted(), via: .reconcile)
+    }
+
+    /// After a loop ended without a stream (or after a restart): store the final snapshots of everything it
+    /// produced, so the history shows what the stream would have. Retried with backoff; when the server keeps
+    /// refusing, a note in the event log says the audit lacks them.
+    func recordFinalObjects(loopID: String, state: inout DriveState, logger: Logger) async throws {
+        var snapshots: [SnapshotRecord] = []
+        var lastError: LoopError?
+        var delay: Duration = .milliseconds(250)
+        for attempt in 0..<6 {
+            do {
+                snapshots = try await state.session.finalObjects(id: loopID, threadID: state.threadID)
+                lastError = nil
+                break
+            } catch {
+                if error.kind == .cancelled { throw CancellationError() }
+                lastError = error
+                if let status = error.status, [401, 403, 404].contains(status) { break }
+                if attempt < 5 {
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, maxPollInterval)
+                }
+            }
+        }
+        if let lastError {
+            logger.warning("could not read the run's final steps and messages", metadata: ["run_id": "\(loopID)", "error": "\(lastError)"])
+            state.recorder.note("toolworker.audit_incomplete", ["error": .string("\(lastError)")], stream: state.stream)
+            try await state.recorder.flush()
+            return
+        }
+        store.enqueueProgress(runKey: state.runKey, events: [], snapshots: snapshots, run: nil)
+        try await store.flush()
+    }
+
+    /// The loop is over: make sure the store says so, and report.
+    func finish(state: inout DriveState, logger: Logger) async throws -> RunOutcome {
+        try await state.recorder.flush()
+        let loop = state.loop
+        var status = OutcomeStatus.error
+        if case .ended(let ended)? = loop?.phase { status = ended }
+        let level: Logger.Level = status == .completed ? .info : .warning
+        var metadata: Logger.Metadata = ["run_id": "\(state.loopID ?? "?")", "status": "\(status.rawValue)", "rounds": "\(state.rounds)"]
+        if let detail = loop?.detail { metadata["detail"] = "\(detail)" }
+        logger.log(level: level, "run ended", metadata: metadata)
+        return RunOutcome(
+            runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: status, detail: loop?.detail,
+            rounds: state.rounds, finalText: state.session.finalText, errorCode: loop?.errorCode)
+    }
+
+    /// Ends the loop with ToolWorker's own `error` status.
+    func finishWithError(_ message: String, code: String, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
+        try? await state.recorder.flush()
+        try await store.endRun(runKey: state.runKey, status: .error, lastError: ["code": .string(code), "message": .string(message)])
+        logger.error("run could not be followed", metadata: ["run_id": "\(state.loopID ?? "?")", "error": "\(message)"])
+        let outcome = RunOutcome(
+            runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: .error, detail: message,
+            rounds: state.rounds, finalText: nil, errorCode: code)
+        state.errorOutcome = outcome
+        return outcome
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Journal
+import Logging
+import Synchronization
+import ToolRunner
+import WireFormat
+import WorkModel
+
+extension RunDriver {
+    /// Answers the loop's pending tool calls and submits every output in one streaming request.
+    ///
+    /// What each call gets is decided by ``ToolDispatcher/plan(_:previous:)``: outputs already stored (a round
+    /// interrupted by a crash) are submitted again, never recomputed; a call that was running when the process died
+    /// is rerun or answered "interrupted" per its `on_restart`.
+    func answerRound(state: inout DriveState, logger: Logger) async throws -> Step {
+        guard let loop = state.loop, case .needsOutputs(let calls) = loop.phase, let loopID = loop.id ?? state.loopID else {
+            return .reconcile(reason: "outputs requested without a run id")
+        }
+        let known = Dictionary(
+            (try await store.toolCalls(runKey: state.runKey)).map { ($0.callID, $0) }, uniquingKeysWith: { first, _ in first })
+        let isNewRound = calls.contains { known[$0.id] == nil }
+        if isNewRound {
+            state.rounds += 1
+            store.incrementRounds(runKey: state.runKey)
+        }
+        let round = known[calls.first?.id ?? ""]?.round ?? state.rounds
+        let dispatcher = self.dispatcher
+        let plans = calls.map { call in
+            dispatcher.plan(call, previous: known[call.id].map { PreviousAttempt(state: $0.state, output: $0.output) })
+        }
+        try await store.recordToolCalls(
+            runKey: state.runKey, round: round,
+            calls: calls.map { ($0, dispatcher.registry.handler(for: $0.name)?.command.joined(separator: " ")) },
+            startingNow: zip(calls, plans).filter { $0.1.runsHandler }.map(\.0.id))
+        try store.throwIfEnqueuedWritesFailed()
+        logger.info("dispatching tool calls", metadata: ["run_id": "\(loopID)", "round": "\(round)", "calls": "\(calls.count)"])
+
+        var deadline: ContinuousClock.Instant?
+        if let expiresAt = loop.expiresAt {
+            let remaining = Double(expiresAt) - Date().timeIntervalSince1970
+            deadline = .now + .milliseconds(Int64(remaining * 1000)) - expiryMargin
+        }
+        let context = ToolCallContext(runID: loopID, threadID: loop.threadID ?? state.threadID ?? "")
+        let store = self.store
+        let runKey = state.runKey
+        let log = logger
+        let fixedDeadline = deadline
+        let handlerTimes = HandlerClock()
+        let outputs: [ToolOutput] = try await withThrowingTaskGroup(of: (Int, ToolOutput).self) { group in
+            for (index, (call, plan)) in zip(calls, plans).enumerated() {
+                group.addTask {
+                    let outcome: ToolCallOutcome
+                    switch plan {
+                    case .reuse(let output):
+                        return (index, ToolOutput(toolCallID: call.id, output: output))
+                    case .answerInterrupted:
+                        outcome = .interrupted()
+                    case .run:
+                        let handlerStart = ContinuousClock.now
+                        outcome = try await dispatcher.execute(call, context: context, deadline: fixedDeadline)
+                        handlerTimes.record(ContinuousClock.now - handlerStart)
+                    }
+                    try await store.recordToolCallOutcome(runKey: runKey, callID: call.id, outcome: outcome)
+                    let level: Logger.Level = outcome.state == .succeeded ? .info : .warning
+                    log.log(level: level, "tool call ended", metadata: [
+                        "run_id": "\(context.runID)", "tool": "\(call.name)", "call_id": "\(call.id)",
+                        "state": "\(outcome.state.rawValue)", "duration_ms": "\(outcome.finishedAt - outcome.startedAt)",
+                    ])
+                    return (index, ToolOutput(toolCallID: call.id, output: outcome.output))
+                }
+            }
+            var collected = [ToolOutput?](repeating: nil, count: calls.count)
+            for try await (index, output) in group { collected[index] = output }
+            return collected.compactMap { $0 }
+        }
+        if let onRound, let received = state.requiresActionAt {
+            onRound(RoundTiming(requiresActionAt: received, submitAt: .now, longestHandler: handlerTimes.longest, calls: calls.count))
+        }
+        let stream: any LoopEventStream
+        do {
+            stream = try await state.session.submit(outputs, for: loop)
+        } catch {
+            if error.kind == .cancelled { throw CancellationError() }
+            logger.warning("submitting tool outputs failed; reconciling", metadata: ["run_id": "\(loopID)", "error": "\(error)"])
+            state.recorder.note("toolworker.submit_failed", ["error": .string("\(error)")], stream: state.stream)
+            return .reconcile(reason: "submit failed: \(error)")
+        }
+        try await store.markSubmitted(runKey: state.runKey, callIDs: outputs.map(\.toolCallID))
+        logger.info("submitted tool outputs", metadata: ["run_id": "\(loopID)", "outputs": "\(outputs.count)"])
+        return .stream(stream)
+    }
+}
+
+/// The longest handler duration of a round, recorded from its parallel tasks.
+final class HandlerClock: Sendable {
+    private let value = Mutex<Duration>(.zero)
+    func record(_ duration: Duration) { value.withLock { $0 = max($0, duration) } }
+    var longest: Duration { value.withLock { $0 } }
+}

@@ -1,0 +1,179 @@
+import Journal
+import Logging
+import ToolRunner
+import WireFormat
+import WorkModel
+
+/// Drives one tool loop (an Assistants run, a Responses response) from start to a terminal state: stream, answer
+/// every round of tool calls through the handlers, submit with `stream: true`, stream again, and so on, storing
+/// every event and snapshot on the way.
+///
+/// A stream that drops, stalls or ends early is not the end: the driver asks the server for the loop's state and
+/// goes on (submitting if it waits for outputs, polling while it works). Failures never escape as thrown errors
+/// except the store's own and cancellation: every outcome is recorded and returned. The protocol is behind
+/// ``ToolLoopBackend``; nothing here knows its wire types.
+public struct RunDriver: Sendable {
+    public let backend: any ToolLoopBackend
+    public let store: AuditStore
+    public var dispatcher: ToolDispatcher
+    public let policy: SnapshotPolicy
+    public let logger: Logger
+    /// Longest wait between two polls of a loop that is working without a stream.
+    public var maxPollInterval: Duration = .seconds(5)
+    /// Seconds past a loop's `expires_at` (or of polling, when it has none) after which a loop that is still
+    /// working is given up on.
+    public var pollPastExpiry: Double = 600
+    /// Tool time-outs are shortened so a round ends this long before the loop's `expires_at`.
+    public var expiryMargin: Duration = .seconds(5)
+    /// Called once per round with its timings (benchmarks and metrics).
+    public var onRound: (@Sendable (RoundTiming) -> Void)?
+    /// When triggered, the driver aborts its stream, lets a running round finish and submit, and returns a
+    /// `suspended` outcome; the loop stays open in the store and is resumed at the next start.
+    public var shutdown: ShutdownSignal?
+
+    public init(backend: any ToolLoopBackend, store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
+        self.backend = backend
+        self.store = store
+        self.dispatcher = dispatcher
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// Starts a loop and follows it to its end.
+    public func run(_ request: RunRequest) async throws -> RunOutcome {
+        let runKey = try await store.createRun(
+            assistantID: request.assistantID, threadID: request.threadID, jobID: request.jobID,
+            request: .object(request.summary))
+        var state = DriveState(
+            runKey: runKey, session: backend.makeSession(policy: policy),
+            recorder: StreamRecorder(store: store, runKey: runKey))
+        state.threadID = request.threadID
+        var log = logger
+        log[metadataKey: "run_key"] = "\(runKey)"
+        log.info("starting run", metadata: ["assistant": "\(request.assistantID)", "thread": "\(request.threadID ?? "new")"])
+        return try await start(request, state: &state, logger: log)
+    }
+
+    /// Follows a loop already known to the store (after a restart): reconcile with the server, then go on.
+    public func resume(_ record: RunRecord) async throws -> RunOutcome {
+        let nextSeq = try await store.lastEventSeq(runKey: record.key) + 1
+        var state = DriveState(
+            runKey: record.key, session: backend.makeSession(policy: policy),
+            recorder: StreamRecorder(store: store, runKey: record.key, nextSeq: nextSeq))
+        state.threadID = record.threadID
+        state.loopID = record.runID
+        state.rounds = record.rounds
+        state.stream = try await store.lastStream(runKey: record.key)
+        var log = logger
+        log[metadataKey: "run_key"] = "\(record.key)"
+        log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
+        if record.runID == nil, let found = try? await state.session.find(runKey: record.key, threadID: record.threadID) {
+            // The start request had reached the server: follow that loop, never start a second one.
+            log.notice("found the run created before the restart", metadata: ["run_id": "\(found.id ?? "?")"])
+            try await adopt(found, state: &state)
+        }
+        guard state.loopID != nil else {
+            return try await finishWithError(
+                "the run was being created when ToolWorker stopped and the server has no run for it",
+                code: "interrupted_start", state: &state, logger: log)
+        }
+        return try await follow(first: .reconcile(reason: "resumed after restart"), state: &state, logger: log)
+    }
+
+    // MARK: The loop
+
+    enum Step {
+        case stream(any LoopEventStream)
+        case reconcile(reason: String)
+    }
+
+    /// What one drive knows; owned by the driving task.
+    struct DriveState {
+        var runKey: Int64
+        var session: any ToolLoopSession
+        var recorder: StreamRecorder
+        var threadID: String?
+        var loopID: String?
+        var rounds = 0
+        var stream = 0
+        /// The latest known state of the loop (from a stream or a retrieve).
+        var loop: LoopState?
+        /// The current stream carried the event that asked for outputs.
+        var sawRequiresAction = false
+        /// When the last request for outputs arrived.
+        var requiresActionAt: ContinuousClock.Instant?
+        /// Set when ToolWorker ended the loop with an error of its own.
+        var errorOutcome: RunOutcome?
+    }
+
+    func follow(first: Step, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
+        var step = first
+        while true {
+            if shutdown?.isTriggered == true {
+                try await state.recorder.flush()
+                logger.notice("run suspended for shutdown; it resumes at the next start", metadata: ["run_id": "\(state.loopID ?? "?")"])
+                return RunOutcome(
+                    runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: .suspended,
+                    detail: "suspended by shutdown", rounds: state.rounds, finalText: nil)
+            }
+            switch step {
+            case .stream(let stream):
+                state.stream += 1
+                let streamError = await consume(stream, state: &state)
+                // Queued, not awaited: the next awaited write (the round's tool calls, or the finish) makes these
+                // durable first, as the writer commits in order.
+                state.recorder.push()
+                if case .ended? = state.loop?.phase {
+                    return try await finish(state: &state, logger: logger)
+                }
+                if case .needsOutputs? = state.loop?.phase, streamError == nil || state.sawRequiresAction {
+                    step = try await answerRound(state: &state, logger: logger)
+                    continue
+                }
+                let reason = streamError.map { "stream failed: \($0)" } ?? "stream ended before the run finished"
+                logger.warning("stream interrupted; reconciling with the server", metadata: ["run_id": "\(state.loopID ?? "?")", "reason": "\(reason)"])
+                step = .reconcile(reason: reason)
+            case .reconcile(let reason):
+                guard let next = try await reconcile(reason: reason, state: &state, logger: logger) else {
+                    if let outcome = state.errorOutcome { return outcome }
+                    return try await finish(state: &state, logger: logger)
+                }
+                step = next
+            }
+        }
+    }
+
+    /// Reads one stream to its end, recording everything. Returns the error that ended it early, if any.
+    func consume(_ stream: any LoopEventStream, state: inout DriveState) async -> (any Error)? {
+        state.sawRequiresAction = false
+        let abort = stream.abort
+        let hook = shutdown?.register(abort)
+        defer { shutdown?.unregister(hook) }
+        // A server that trickles bytes (a comment every few seconds, a frame byte by byte) never trips the HTTP
+        // idle time-out: the stream is also a stall when no whole event arrives for as long.
+        let watchdog = StreamWatchdog(limit: backend.idleTimeout, onStall: abort)
+        defer { watchdog.stop() }
+        var failure: (any Error)?
+        do {
+            while let event = try await stream.next() {
+                watchdog.progressed()
+                state.recorder.record(event, stream: state.stream)
+                if let loop = event.state {
+                    state.loop = loop
+                    state.loopID = loop.id ?? state.loopID
+                    state.threadID = loop.threadID ?? state.threadID
+                    if case .needsOutputs = loop.phase {
+                        state.sawRequiresAction = true
+                        state.requiresActionAt = .now
+                    }
+                }
+                if let error = event.failure { failure = error }
+            }
+        } catch {
+            let reported: any Error = watchdog.fired ? StreamStalled(limit: watchdog.limit) : error
+            failure = reported
+            state.recorder.note("toolworker.stream_error", ["error": .string("\(reported)")], stream: state.stream)
+        }
+        return failure
+    }
+}

@@ -1,0 +1,73 @@
+import WireFormat
+import WorkModel
+
+/// What to start: an assistant, and either an existing thread or a first message for a new one.
+public struct RunRequest: Sendable, Equatable {
+    public var assistantID: String
+    /// Run on this thread; `nil` starts on a new one.
+    public var threadID: String?
+    /// A user message added before the run starts.
+    public var message: String?
+    public var instructions: String?
+    /// Sent as the run's `metadata` (ToolWorker adds `toolworker_run`, and `toolworker_job` for queued jobs).
+    public var metadata: [String: String]
+    public var jobID: Int64?
+
+    public init(
+        assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,
+        metadata: [String: String] = [:], jobID: Int64? = nil
+    ) {
+        self.assistantID = assistantID
+        self.threadID = threadID
+        self.message = message
+        self.instructions = instructions
+        self.metadata = metadata
+        self.jobID = jobID
+    }
+
+    /// The metadata sent with the loop: the caller's pairs, sorted, then ToolWorker's own keys.
+    public func metadataObject(runKey: Int64) -> JSONObject {
+        var meta = JSONObject(metadata.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })
+        meta["toolworker_run"] = .string(String(runKey))
+        if let jobID { meta["toolworker_job"] = .string(String(jobID)) }
+        return meta
+    }
+
+    /// What the journal keeps of the request (`runs.request`).
+    var summary: JSONObject {
+        var object: JSONObject = ["assistant_id": .string(assistantID)]
+        if let threadID { object["thread_id"] = .string(threadID) }
+        if let message { object["message"] = .string(message) }
+        if let instructions { object["instructions"] = .string(instructions) }
+        object["metadata"] = .object(metadataObject(runKey: 0))
+        return object
+    }
+}
+
+/// How a driven loop ended.
+public struct RunOutcome: Sendable, Equatable {
+    public var runKey: Int64
+    public var runID: String?
+    public var threadID: String?
+    public var status: OutcomeStatus
+    /// Why, when it did not complete: the loop's `last_error`/`incomplete_details`, or ToolWorker's own error.
+    public var detail: String?
+    public var rounds: Int
+    /// The text of the loop's last assistant message, if any.
+    public var finalText: String?
+    /// The server's error code, or ToolWorker's own code for an `error` outcome.
+    public var errorCode: String? = nil
+}
+
+/// How long one round took, for the dispatch-overhead measurement: from the request for outputs to the submit,
+/// and how much of that the handlers themselves took.
+public struct RoundTiming: Sendable {
+    public var requiresActionAt: ContinuousClock.Instant
+    public var submitAt: ContinuousClock.Instant
+    /// The longest handler of the round (they run in parallel).
+    public var longestHandler: Duration
+    public var calls: Int
+
+    /// Time spent by ToolWorker itself: receiving, storing, dispatching, waiting on the store, not the handlers.
+    public var overhead: Duration { submitAt - requiresActionAt - longestHandler }
+}

@@ -1,0 +1,71 @@
+import Journal
+import WireFormat
+import WorkModel
+
+/// Stores every event of a loop's streams, the snapshots its backend keeps after them, and the loop's latest state.
+///
+/// Deltas are buffered briefly (up to `maxBuffered` events or `maxDelay`) and enqueued as one piece of the store's
+/// group commit; a lifecycle event, the end of a stream and ``flush()`` push the buffer at once. Numbering
+/// (`seq`) runs on across the loop's streams.
+public struct StreamRecorder: Sendable {
+    public let store: AuditStore
+    public let runKey: Int64
+    public private(set) var nextSeq: Int
+    public var maxBuffered = 256
+    public var maxDelay: Duration = .milliseconds(100)
+
+    private var events: [EventRecord] = []
+    private var snapshots: [SnapshotRecord] = []
+    private var latestState: RunStateRecord?
+    private var bufferedSince: ContinuousClock.Instant?
+
+    public init(store: AuditStore, runKey: Int64, nextSeq: Int = 1) {
+        self.store = store
+        self.runKey = runKey
+        self.nextSeq = nextSeq
+    }
+
+    /// Records one event and what came with it.
+    public mutating func record(_ event: LoopEvent, stream: Int) {
+        let seq = nextSeq
+        nextSeq += 1
+        events.append(EventRecord(
+            seq: seq, stream: stream, name: event.name, kind: event.kind, data: event.data, byteOffset: event.byteOffset,
+            error: event.error, receivedAt: unixMilliseconds()))
+        for var snapshot in event.snapshots {
+            snapshot.eventSeq = seq
+            snapshots.append(snapshot)
+        }
+        if let state = event.state { latestState = state.record }
+        let now = ContinuousClock.now
+        if bufferedSince == nil { bufferedSince = now }
+        if !event.isDelta || events.count >= maxBuffered || now - bufferedSince! >= maxDelay {
+            push()
+        }
+    }
+
+    /// Records a note of ToolWorker's own in the event log (a dropped stream, a reconciliation), in order.
+    public mutating func note(_ name: String, _ detail: JSONValue, stream: Int) {
+        let seq = nextSeq
+        nextSeq += 1
+        events.append(EventRecord(
+            seq: seq, stream: stream, name: name, kind: .note, data: detail.serialized(), byteOffset: 0, error: nil,
+            receivedAt: unixMilliseconds()))
+        push()
+    }
+
+    /// Hands buffered records to the store's queue (not yet durable: see ``flush()``).
+    public mutating func push() {
+        store.enqueueProgress(runKey: runKey, events: events, snapshots: snapshots, run: latestState)
+        events.removeAll(keepingCapacity: true)
+        snapshots.removeAll(keepingCapacity: true)
+        latestState = nil
+        bufferedSince = nil
+    }
+
+    /// Pushes and waits until everything recorded so far is durable.
+    public mutating func flush() async throws {
+        push()
+        try await store.flush()
+    }
+}

@@ -1,0 +1,189 @@
+import Journal
+import WireFormat
+import WorkModel
+
+// The seam between the worker and a wire protocol. `RunDriver` speaks only these types; the Assistants v2
+// implementation is `AssistantsBackend` (its own target), and a Responses API backend implements the same two
+// protocols. The journal, the dispatcher and the scheduler never see a protocol's types.
+
+/// Where a tool loop (a run; a response) stands, as far as the worker must act on it.
+public enum LoopPhase: Sendable, Equatable {
+    /// Queued or working at the server: follow its stream, or poll.
+    case working
+    /// The server waits for the outputs of these calls.
+    case needsOutputs([ToolCall])
+    /// Over, with this status (never `.suspended`).
+    case ended(OutcomeStatus)
+}
+
+/// A tool loop's state at the server, reduced to what the worker needs, plus the journal's record of it.
+public struct LoopState: Sendable, Equatable {
+    /// The server's id of the loop (a run id, a response id).
+    public var id: String?
+    /// The container the loop lives in, when the protocol has one (an Assistants thread).
+    public var threadID: String?
+    public var phase: LoopPhase
+    /// Unix seconds after which the server expires the loop, if it says.
+    public var expiresAt: Int64?
+    /// The server's error code for a loop that did not complete (`last_error.code`).
+    public var errorCode: String?
+    /// Why it did not complete, in words (`last_error`, `incomplete_details`).
+    public var detail: String?
+    /// The row the journal keeps for it.
+    public var record: RunStateRecord
+
+    public init(
+        id: String?, threadID: String?, phase: LoopPhase, expiresAt: Int64? = nil, errorCode: String? = nil,
+        detail: String? = nil, record: RunStateRecord
+    ) {
+        self.id = id
+        self.threadID = threadID
+        self.phase = phase
+        self.expiresAt = expiresAt
+        self.errorCode = errorCode
+        self.detail = detail
+        self.record = record
+    }
+
+    /// The server's status text (for logs and notes).
+    public var serverStatus: String { record.status ?? "?" }
+}
+
+/// One event of a loop's stream, normalized: what the journal stores and what the worker learns from it.
+public struct LoopEvent: Sendable {
+    /// The event as received (numbered by the recorder).
+    public var name: String
+    public var kind: EventKind
+    public var data: String
+    public var byteOffset: Int
+    public var error: String?
+    /// Snapshots the policy keeps after this event (their `eventSeq` is set by the recorder).
+    public var snapshots: [SnapshotRecord]
+    /// The loop's state, when the event carries it.
+    public var state: LoopState?
+    /// An in-band error the server sent (the stream then usually ends).
+    public var failure: LoopError?
+    /// A delta (buffered briefly), not a lifecycle event (stored at once).
+    public var isDelta: Bool
+
+    public init(
+        name: String, kind: EventKind, data: String, byteOffset: Int, error: String? = nil, snapshots: [SnapshotRecord] = [],
+        state: LoopState? = nil, failure: LoopError? = nil, isDelta: Bool = false
+    ) {
+        self.name = name
+        self.kind = kind
+        self.data = data
+        self.byteOffset = byteOffset
+        self.error = error
+        self.snapshots = snapshots
+        self.state = state
+        self.failure = failure
+        self.isDelta = isDelta
+    }
+}
+
+/// A stream of one request (start, submit, resume), read by one task.
+public protocol LoopEventStream: AnyObject {
+    /// The next event, `nil` at the stream's proper end; throws when the stream breaks.
+    func next() async throws -> LoopEvent?
+    /// Stops the transfer from any thread (shutdown, a stalled stream): `next()` then throws.
+    var abort: @Sendable () -> Void { get }
+}
+
+/// Why a backend request failed, in the terms the worker decides on.
+public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The server answered with an HTTP error.
+        case http(status: Int)
+        /// No HTTP answer; `mayHaveBeenSent` when the request may have reached the server.
+        case transport(mayHaveBeenSent: Bool)
+        /// A 2xx answer that is not what the protocol promises (an HTML page instead of a stream).
+        case invalidResponse
+        /// An argument that cannot be sent.
+        case invalidArgument
+        /// An error event inside a stream.
+        case inBand
+        case cancelled
+    }
+
+    public var kind: Kind
+    /// The API's error code, when it gave one.
+    public var code: String?
+    public var message: String
+
+    public init(_ kind: Kind, code: String? = nil, message: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// The HTTP status, when the server answered with an error.
+    public var status: Int? {
+        if case .http(let status) = kind { return status }
+        return nil
+    }
+
+    /// Whether the server may have acted on the request although the answer says otherwise.
+    public var mayHaveActed: Bool {
+        switch kind {
+        case .http(let status): return status >= 500
+        case .transport(let sent): return sent
+        case .invalidResponse: return true
+        case .invalidArgument, .inBand, .cancelled: return false
+        }
+    }
+
+    /// Whether repeating the request later is worth it (once it is known the server did not act).
+    public var isPassing: Bool {
+        switch kind {
+        case .http(let status): return status >= 500 || [408, 409, 429].contains(status)
+        case .transport: return true
+        case .invalidResponse, .invalidArgument, .inBand, .cancelled: return false
+        }
+    }
+
+    /// The `error_code` ToolWorker records for a loop it could not start with this error.
+    public var startErrorCode: String {
+        if case .http(let status) = kind { return code ?? "http_\(status)" }
+        return "start_failed"
+    }
+}
+
+/// A wire protocol for tool loops: Assistants v2 runs, Responses API responses.
+public protocol ToolLoopBackend: Sendable {
+    /// `assistants` or `responses`.
+    var protocolName: String { get }
+    /// Backoff before repeating a request (the protocol client's retry policy).
+    func retryDelay(attempt: Int) -> Duration
+    /// How many times a failed start is tried again.
+    var maxStartRetries: Int { get }
+    /// A stream that delivers no whole event for this long is a stall.
+    var idleTimeout: Duration { get }
+    /// A conversation with the server about one loop, keeping what it accumulates across its streams.
+    func makeSession(policy: SnapshotPolicy) -> any ToolLoopSession
+}
+
+/// One loop's conversation with the server. Used by one task at a time (the driver's).
+public protocol ToolLoopSession: AnyObject {
+    /// Creates what the loop needs before it starts (an Assistants thread), so an ambiguous failure of the start
+    /// can be checked. Returns the container id to store first, or `nil` when the protocol has none or the server
+    /// cannot create one.
+    func prepare(_ request: RunRequest, runKey: Int64) async throws(LoopError) -> String?
+    /// Starts the loop with `stream: true`, tagged with `runKey` in its metadata.
+    func start(_ request: RunRequest, runKey: Int64, threadID: String?) async throws(LoopError) -> any LoopEventStream
+    /// Submits every output of the round in one streaming request.
+    func submit(_ outputs: [ToolOutput], for loop: LoopState) async throws(LoopError) -> any LoopEventStream
+    /// The loop's state now.
+    func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState
+    /// The loop the server holds with `runKey` in its metadata, if any (after a start whose answer was lost).
+    func find(runKey: Int64, threadID: String?) async throws(LoopError) -> LoopState?
+    /// Which of `callIDs` the server has taken outputs for (after a crash between a submit and its answer).
+    func acceptedOutputs(id: String, threadID: String?, among callIDs: Set<String>) async throws(LoopError) -> Set<String>
+    /// The final snapshots of everything the loop produced (steps, messages, output items), every page; also
+    /// absorbed into the session's snapshots.
+    func finalObjects(id: String, threadID: String?) async throws(LoopError) -> [SnapshotRecord]
+    /// The loop's final answer text, from what the session accumulated.
+    var finalText: String? { get }
+}
