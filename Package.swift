@@ -46,7 +46,7 @@ let package = Package(
         ),
         // The library's layers, lowest first; each may import only the ones listed as its dependencies.
         .target(name: "WireFormat", swiftSettings: swiftSettings),
-        .target(name: "AssistantsProtocol", dependencies: ["WireFormat"], swiftSettings: swiftSettings),
+        .target(name: "AssistantsProtocol", dependencies: ["WireFormat", "WorkModel"], swiftSettings: swiftSettings),
         .target(name: "HTTPTransport", dependencies: ["CCurl", "WireFormat"], swiftSettings: swiftSettings),
         .target(
             name: "AssistantsAPI",

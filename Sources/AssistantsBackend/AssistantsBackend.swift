@@ -50,7 +50,7 @@ extension LoopState {
         let phase: LoopPhase
         switch run.status {
         case .requiresAction?:
-            phase = .needsOutputs(run.requiredToolCalls.map { ToolCall(id: $0.id, name: $0.name, arguments: $0.arguments) })
+            phase = .needsOutputs(run.requiredToolCalls)
         case .completed?: phase = .ended(.completed)
         case .failed?: phase = .ended(.failed)
         case .cancelled?: phase = .ended(.cancelled)

@@ -17,4 +17,6 @@ static inline size_t tw_curl_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE
 static inline int tw_curl_pause_all(void) { return CURLPAUSE_ALL; }
 static inline int tw_curl_pause_cont(void) { return CURLPAUSE_CONT; }
 static inline long tw_curl_global_all(void) { return CURL_GLOBAL_ALL; }
+/// CURLVERSION_NOW is a macro naming the newest struct version this header knows.
+static inline curl_version_info_data *tw_curl_version_info(void) { return curl_version_info(CURLVERSION_NOW); }
 #endif

@@ -43,9 +43,6 @@ public struct ToolWorkerConfig: Sendable {
 
     public init(file: String) { self.file = file }
 
-    /// The tool registered under `name`.
-    public func tool(named name: String) -> ToolHandlerConfig? { tools.first { $0.name == name } }
-
     /// The client configuration: base URL and key resolved from the file, the key file or the environment.
     /// - Throws: ``ConfigError`` when no API key can be found.
     public func clientConfiguration(environment: [String: String]) throws -> AssistantsClientConfiguration {

@@ -6,8 +6,8 @@ import Synchronization
 /// One libcurl multi handle driven by one thread: every transfer of an ``HTTPClient`` runs here, so hundreds of
 /// concurrent streams cost one thread and one poll loop, not a thread each.
 ///
-/// Other threads talk to the loop only through its inbox (a mutex-protected command list) and an `eventfd` that
-/// wakes `curl_multi_poll`; every libcurl handle is created, used and freed on the loop thread alone.
+/// Other threads talk to the loop only through its inbox (a mutex-protected command list) and a self-pipe that
+/// wakes its `poll`; every libcurl handle is created, used and freed on the loop thread alone.
 final class CurlMultiLoop: Sendable {
     enum Command: Sendable {
         case add(PreparedRequest, Transfer)
@@ -85,9 +85,43 @@ private final class LoopInbox: Sendable {
 
 /// libcurl's process-wide initialisation, done once, before the first handle.
 enum CurlGlobal {
-    static let initialized: Bool = {
-        curl_global_init(tw_curl_global_all()) == CURLE_OK
-    }()
+    static let initialized: CURLcode = curl_global_init(tw_curl_global_all())
+}
+
+/// The libcurl this process runs with, checked once at start.
+public enum CurlLibrary {
+    /// The oldest libcurl ToolWorker is tested with the features it uses (multi interface pause/resume, poll).
+    public static let minimumVersion = (major: 7, minor: 68, patch: 0)
+
+    /// The version string of the loaded libcurl.
+    public static var version: String { String(cString: tw_curl_version_info().pointee.version) }
+
+    /// Initializes libcurl and checks its version.
+    /// - Throws: ``LibraryError`` when it cannot be initialized or is too old.
+    public static func check() throws(LibraryError) {
+        let code = CurlGlobal.initialized
+        guard code == CURLE_OK else {
+            throw LibraryError(library: "libcurl", problem: "curl_global_init failed: \(String(cString: curl_easy_strerror(code)))")
+        }
+        let number = Int(tw_curl_version_info().pointee.version_num)
+        let minimum = minimumVersion.major << 16 | minimumVersion.minor << 8 | minimumVersion.patch
+        guard number >= minimum else {
+            throw LibraryError(
+                library: "libcurl",
+                problem: "version \(version) is older than \(minimumVersion.major).\(minimumVersion.minor).\(minimumVersion.patch)")
+        }
+    }
+}
+
+/// A system library this process needs is missing, broken or too old.
+public struct LibraryError: Error, Sendable, CustomStringConvertible {
+    public let library: String
+    public let problem: String
+    public init(library: String, problem: String) {
+        self.library = library
+        self.problem = problem
+    }
+    public var description: String { "\(library): \(problem)" }
 }
 
 /// The loop thread's own state: the multi handle and every easy handle. Never leaves that thread.

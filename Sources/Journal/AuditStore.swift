@@ -18,6 +18,7 @@ public final class AuditStore: Sendable {
     ///   ``SQLiteError`` when it cannot be opened or written.
     public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
         self.path = path
+        try AuditStore.checkLibraryVersion()
         try AuditStore.createFileIfMissing(path)
         writer = try SQLiteWorker(name: "toolworker-store-writer", groupCommit: true) {
             let connection = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
@@ -99,6 +100,21 @@ public final class AuditStore: Sendable {
             "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;")
         _ = tw_sqlite_persist_wal(connection.handle)
         try retryingBusy { try migrate(connection) }
+    }
+
+    /// The oldest SQLite the schema works with: STRICT tables need 3.37.
+    public static let minimumSQLiteVersion = 3_037_000
+
+    /// The loaded SQLite's version text.
+    public static var sqliteVersion: String { String(cString: sqlite3_libversion()) }
+
+    /// Refuses a SQLite older than ``minimumSQLiteVersion`` with a clear error, before any file is touched.
+    public static func checkLibraryVersion() throws {
+        guard sqlite3_libversion_number() >= Int32(minimumSQLiteVersion) else {
+            throw SQLiteError(
+                code: SQLITE_ERROR, message: "SQLite \(sqliteVersion) is too old: ToolWorker's schema (STRICT tables) needs 3.37 or newer",
+                context: "checking the SQLite library")
+        }
     }
 
     /// Refuses a file that is not a ToolWorker database (another application's, or a non-empty file without our

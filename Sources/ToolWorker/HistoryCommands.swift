@@ -21,19 +21,33 @@ struct RunsCommand: AsyncParsableCommand {
     }
 }
 
-/// `toolworker show RUN`: a run, its final messages and its tool calls.
-struct ShowCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one run: status, answer, tool calls.")
-
+/// `--config FILE RUN [--json]`: the arguments of the commands that look at one run.
+struct RunSelection: ParsableArguments {
     @OptionGroup var options: ConfigOption
     @Argument(help: "The run id.") var run: String
     @Flag(help: "Print JSON.") var json = false
 
+    /// The history, read-only, after checking the run is in it (exit 64 when it is not).
+    func openRun() throws -> SQLiteConnection {
+        let config = try options.load()
+        let db = try openHistory(config)
+        guard try !db.query("SELECT 1 FROM run_history WHERE run_id = ?", [.text(run)]).isEmpty else {
+            throw CommandFailure(message: "no run \(run) in \(config.database)", code: ExitStatus.usage)
+        }
+        return db
+    }
+}
+
+/// `toolworker show RUN`: a run, its final messages and its tool calls.
+struct ShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one run: status, answer, tool calls.")
+
+    @OptionGroup var selection: RunSelection
+
     func run() async throws {
         try await guarded {
-            let config = try options.load()
-            let db = try openHistory(config)
-            let runID = run
+            let db = try selection.openRun()
+            let runID = selection.run
             let summary = try db.query("SELECT * FROM run_history WHERE run_id = ?", [.text(runID)])
             let messages = try db.query(
                 "SELECT object_id AS message_id, status, json_extract(data, '$.content[0].text.value') AS text FROM snapshot_log WHERE run_id = ? AND object_type = 'message' AND is_latest ORDER BY snapshot_id",
@@ -41,8 +55,7 @@ struct ShowCommand: AsyncParsableCommand {
             let calls = try db.query(
                 "SELECT call_id, round, tool, state, error, exit_code, duration_ms, substr(output, 1, 200) AS output FROM tool_call_log WHERE run_id = ? ORDER BY round, call_id",
                 [.text(runID)])
-            guard !summary.isEmpty else { throw CommandFailure(message: "no run \(runID) in \(config.database)", code: ExitStatus.usage) }
-            if json {
+            if selection.json {
                 print(JSONValue.object(["run": rowsJSON(summary)[0], "messages": .array(rowsJSON(messages)), "tool_calls": .array(rowsJSON(calls))]).serialized())
                 return
             }
@@ -59,20 +72,14 @@ struct ShowCommand: AsyncParsableCommand {
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "events", abstract: "Print a run's event log in order.")
 
-    @OptionGroup var options: ConfigOption
-    @Argument(help: "The run id.") var run: String
-    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var selection: RunSelection
 
     func run() async throws {
         try await guarded {
-            let config = try options.load()
-            let db = try openHistory(config)
-            guard try !db.query("SELECT 1 FROM run_history WHERE run_id = ?", [.text(run)]).isEmpty else {
-                throw CommandFailure(message: "no run \(run) in \(config.database)", code: ExitStatus.usage)
-            }
+            let db = try selection.openRun()
             let rows = try db.query(
-                "SELECT seq, stream, event, kind, received, error FROM event_log WHERE run_id = ? ORDER BY seq", [.text(run)])
-            printRows(rows, json: json)
+                "SELECT seq, stream, event, kind, received, error FROM event_log WHERE run_id = ? ORDER BY seq", [.text(selection.run)])
+            printRows(rows, json: selection.json)
         }
     }
 }

@@ -23,7 +23,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             let store = try openStore(config)
             defer { store.close() }
             let request = target.request
-            let meta = JSONObject(request.metadata.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })
+            let meta = request.metadataJSON
             let id = try await store.enqueueJob(
                 assistantID: request.assistantID, threadID: request.threadID, message: request.message,
                 instructions: request.instructions, metadata: meta.isEmpty ? nil : .object(meta),

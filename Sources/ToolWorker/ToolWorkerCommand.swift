@@ -39,6 +39,13 @@ struct ConfigOption: ParsableArguments {
     var config = "/etc/toolworker/toolworker.yaml"
 
     func load() throws -> ToolWorkerConfig {
+        // Every command loads the configuration first: check the system libraries here, once, with a clear error.
+        do {
+            try CurlLibrary.check()
+            try AuditStore.checkLibraryVersion()
+        } catch {
+            throw CommandFailure(message: "\(error)", code: ExitStatus.unavailable)
+        }
         do {
             return try ConfigLoader.load(file: config)
         } catch let error as ConfigError {
@@ -65,6 +72,8 @@ enum ExitStatus {
     static let cancelled: Int32 = 13
     static let error: Int32 = 14
     static let usage: Int32 = 64
+    /// A system library is missing, broken or too old (EX_UNAVAILABLE).
+    static let unavailable: Int32 = 69
     static let dataError: Int32 = 65
     static let ioError: Int32 = 74
     /// `serve`: another daemon holds the database's lock (EX_TEMPFAIL).

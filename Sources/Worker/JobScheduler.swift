@@ -79,10 +79,7 @@ public final class JobScheduler: Sendable {
             while !shutdown.isTriggered {
                 let now = ContinuousClock.now
                 // Pet the watchdog only while the loop works: a store that keeps failing lets systemd restart us.
-                if healthy, let interval = notifier.watchdogInterval, now - lastPet >= interval {
-                    notifier.watchdog()
-                    lastPet = now
-                }
+                if healthy { petWatchdog(last: &lastPet) }
                 do {
                     try await intake(into: &group)
                     healthy = true
@@ -100,10 +97,7 @@ public final class JobScheduler: Sendable {
             // Draining: streams were aborted by the shutdown hooks; rounds in progress finish and submit.
             let deadline = ContinuousClock.now + configuration.shutdownGrace
             while state.withLock({ $0.active }) > 0 && ContinuousClock.now < deadline {
-                if let interval = notifier.watchdogInterval, ContinuousClock.now - lastPet >= interval {
-                    notifier.watchdog()
-                    lastPet = .now
-                }
+                petWatchdog(last: &lastPet)
                 try? await Task.sleep(for: .milliseconds(50))
             }
             let left = state.withLock { $0.active }
@@ -113,6 +107,13 @@ public final class JobScheduler: Sendable {
             }
             while (try? await group.next()) != nil {}
         }
+    }
+
+    /// `WATCHDOG=1` when a watchdog interval has passed since `last`.
+    private func petWatchdog(last: inout ContinuousClock.Instant) {
+        guard let interval = notifier.watchdogInterval, ContinuousClock.now - last >= interval else { return }
+        notifier.watchdog()
+        last = .now
     }
 
     // MARK: Intake
@@ -163,11 +164,9 @@ public final class JobScheduler: Sendable {
             // A new job's container (an Assistants thread) is created and stored by the driver before its run,
             // so after a crash the run can always be found on it.
             let alreadyPosted = try await store.jobHasServerRun(id: job.id)
-            var metadata: [String: String] = [:]
-            for (key, value) in job.metadata?.objectValue ?? JSONObject() { metadata[key] = value.stringValue ?? value.serialized() }
             let request = RunRequest(
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted ? nil : job.message,
-                instructions: job.instructions, metadata: metadata, jobID: job.id)
+                instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id)
             let outcome = try await currentDriver().run(request)
             try await finish(job, outcome: outcome, logger: log)
         } catch {

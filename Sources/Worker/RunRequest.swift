@@ -25,9 +25,21 @@ public struct RunRequest: Sendable, Equatable {
         self.jobID = jobID
     }
 
+    /// The caller's metadata as a JSON object, keys sorted (as a job stores it).
+    public var metadataJSON: JSONObject {
+        JSONObject(metadata.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })
+    }
+
+    /// Metadata stored as a JSON object (a job's), back as pairs; a value that is not a string keeps its JSON text.
+    public static func metadataPairs(_ json: JSONValue?) -> [String: String] {
+        var pairs: [String: String] = [:]
+        for (key, value) in json?.objectValue ?? JSONObject() { pairs[key] = value.stringValue ?? value.serialized() }
+        return pairs
+    }
+
     /// The metadata sent with the loop: the caller's pairs, sorted, then ToolWorker's own keys.
     public func metadataObject(runKey: Int64) -> JSONObject {
-        var meta = JSONObject(metadata.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })
+        var meta = metadataJSON
         meta["toolworker_run"] = .string(String(runKey))
         if let jobID { meta["toolworker_job"] = .string(String(jobID)) }
         return meta

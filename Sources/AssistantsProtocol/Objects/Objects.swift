@@ -1,4 +1,5 @@
 import WireFormat
+import WorkModel
 /// Typed, lenient views over the objects of the Assistants v2 API.
 ///
 /// Each keeps the server's JSON untouched in `json` (for storage and for fields this build does not model) and
@@ -32,28 +33,20 @@ public struct Run: Sendable, Equatable {
     /// The function calls to answer when `status` is `requires_action`.
     public var requiredToolCalls: [RequiredToolCall] {
         guard let calls = json[path: "required_action.submit_tool_outputs.tool_calls"]?.arrayValue else { return [] }
-        return calls.compactMap(RequiredToolCall.init(json:))
+        return calls.compactMap(ToolCall.init(requiredActionJSON:))
     }
 }
 
-/// One entry of `required_action.submit_tool_outputs.tool_calls`.
-public struct RequiredToolCall: Sendable, Equatable, Hashable {
-    public var id: String
-    public var name: String
-    /// The arguments as the model wrote them: a JSON text that may be invalid.
-    public var arguments: String
+/// One entry of `required_action.submit_tool_outputs.tool_calls`: a function call, as the worker sees every
+/// protocol's.
+public typealias RequiredToolCall = ToolCall
 
-    public init(id: String, name: String, arguments: String) {
-        self.id = id
-        self.name = name
-        self.arguments = arguments
-    }
-
-    init?(json: JSONValue) {
+extension ToolCall {
+    /// Reads `{"id", "function": {"name", "arguments"}}`; `nil` without an id.
+    init?(requiredActionJSON json: JSONValue) {
         guard let id = json["id"]?.stringValue else { return nil }
-        self.id = id
-        self.name = json[path: "function.name"]?.stringValue ?? ""
-        self.arguments = json[path: "function.arguments"]?.stringValue ?? ""
+        self.init(
+            id: id, name: json[path: "function.name"]?.stringValue ?? "", arguments: json[path: "function.arguments"]?.stringValue ?? "")
     }
 }
 
