@@ -29,8 +29,7 @@ struct DeployTests {
     func exampleConfig() async throws {
         let dir = TempDirectory()
         var yaml = try String(contentsOf: Self.deploy.appendingPathComponent("toolworker.yaml"), encoding: .utf8)
-        yaml = yaml.replacingOccurrences(of: "/etc/toolworker/tools/get_weather.sh", with: Self.deploy.appendingPathComponent("tools/get_weather.sh").path)
-        yaml = yaml.replacingOccurrences(of: "working_directory: /var/lib/toolworker", with: "working_directory: /tmp")
+        yaml = yaml.replacingOccurrences(of: "\"tools/get_weather.sh\"", with: "\"\(Self.deploy.appendingPathComponent("tools/get_weather.sh").path)\"")
         yaml = yaml.replacingOccurrences(of: "/run/credentials/toolworker.service/openai-api-key", with: dir.path("key"))
         let path = dir.path("toolworker.yaml")
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
