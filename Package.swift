@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -50,27 +52,39 @@ let package = Package(
         .target(name: "HTTPTransport", dependencies: ["CCurl", "WireFormat"], swiftSettings: swiftSettings),
         .target(
             name: "AssistantsAPI",
-            dependencies: ["HTTPTransport", "AssistantsProtocol", "WorkModel", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HTTPTransport", "AssistantsProtocol", "WorkModel", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings),
         .target(name: "WorkModel", dependencies: ["WireFormat"], swiftSettings: swiftSettings),
-        .target(name: "Journal", dependencies: ["CSQLite", "WorkModel"], swiftSettings: swiftSettings),
+        .target(
+            name: "Journal", dependencies: ["CSQLite", "WorkModel", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: swiftSettings),
         .target(
             name: "ToolRunner",
             dependencies: ["WorkModel", .product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: swiftSettings),
         .target(
-            name: "Operations", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+            name: "Operations",
+            dependencies: [
+                "WireFormat",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "Worker",
             dependencies: [
                 "Journal", "ToolRunner", "Operations", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
         .target(
             name: "AssistantsBackend", dependencies: ["Worker", "AssistantsAPI", "HTTPTransport"], swiftSettings: swiftSettings),
         .target(
             name: "Configuration",
-            dependencies: ["AssistantsAPI", "ToolRunner", .product(name: "Yams", package: "Yams")],
+            dependencies: ["AssistantsAPI", "ToolRunner", "Operations", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         // The umbrella the executable imports (re-exports every layer).
         .target(

@@ -2,6 +2,7 @@ import WorkModel
 import HTTPTransport
 import AssistantsProtocol
 import WireFormat
+import CoreMetrics
 import Logging
 
 /// A client for the Assistants API v2 over libcurl.
@@ -177,17 +178,32 @@ public final class AssistantsClient: Sendable {
         return items
     }
 
+    /// The request as a bounded metric label: the method and the path with every id replaced by `{id}`
+    /// (`POST /threads/{id}/runs`), never an id itself.
+    static func endpointLabel(_ request: HTTPRequest) -> String {
+        let literals: Set<Substring> = ["threads", "runs", "steps", "messages", "submit_tool_outputs", "cancel", "assistants"]
+        var path = request.url
+        if let query = path.firstIndex(of: "?") { path = String(path[..<query]) }
+        let marker = "/threads"
+        let start = path.range(of: marker)?.lowerBound ?? path.range(of: "/assistants")?.lowerBound
+        let tail = start.map { path[$0...] } ?? "/"
+        let parts = tail.split(separator: "/").map { literals.contains($0) ? String($0) : "{id}" }
+        return "\(request.method.rawValue) /\(parts.joined(separator: "/"))"
+    }
+
     /// Sends with retries; returns only a 2xx head with its unread body.
     func perform(
         _ request: HTTPRequest, idempotent: Bool, streaming: Bool
     ) async throws(AssistantsError) -> (HTTPResponseHead, ResponseBody) {
         let policy = configuration.retry
+        let endpoint = Self.endpointLabel(request)
         var attempt = 0
         while true {
             var waitHead: HTTPResponseHead?
             var reason = ""
             do {
                 let (head, body) = try await http.start(request, streaming: streaming)
+                Counter(label: "toolworker_http_requests_total", dimensions: [("endpoint", endpoint), ("status", String(head.status))]).increment()
                 if (200..<300).contains(head.status) { return (head, body) }
                 let bytes = (try? await body.collect(upTo: 1024 * 1024)) ?? []
                 let error = APIError(head: head, body: bytes)
@@ -200,6 +216,7 @@ public final class AssistantsClient: Sendable {
                 throw error
             } catch let error as TransportError {
                 if error.kind == .cancelled && Task.isCancelled { throw .cancelled }
+                Counter(label: "toolworker_http_requests_total", dimensions: [("endpoint", endpoint), ("status", "transport_error")]).increment()
                 guard attempt < policy.maxRetries, policy.shouldRetry(error, idempotent: idempotent) else {
                     throw .transport(error)
                 }
@@ -208,6 +225,7 @@ public final class AssistantsClient: Sendable {
                 throw .cancelled
             }
             let delay = policy.delay(attempt: attempt, head: waitHead)
+            Counter(label: "toolworker_http_retries_total", dimensions: [("reason", waitHead.map { "http_\($0.status)" } ?? "transport")]).increment()
             logger.notice("retrying request", metadata: [
                 "request": "\(request.method.rawValue) \(request.url)", "attempt": "\(attempt + 1)",
                 "delay_ms": "\(delay.milliseconds)",

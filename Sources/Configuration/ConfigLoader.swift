@@ -1,3 +1,4 @@
+import Operations
 import AssistantsAPI
 import ToolRunner
 import WorkModel
@@ -103,6 +104,27 @@ private struct Reader {
         return value
     }
 
+    /// `HOST:PORT` with an IPv4 literal, or `[IPv6]:PORT`; port 1–65535.
+    static func listenAddress(_ text: String) -> (host: String, port: Int)? {
+        let host: String
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            portText = text[text.index(close, offsetBy: 2)...]
+            var v6 = in6_addr()
+            guard inet_pton(AF_INET6, host, &v6) == 1 else { return nil }
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+            var v4 = in_addr()
+            guard inet_pton(AF_INET, host, &v4) == 1 else { return nil }
+        }
+        guard let port = Int(portText), (1...65535).contains(port) else { return nil }
+        return (host, port)
+    }
+
     /// The longest duration a configuration key takes.
     static let maximumDuration: Duration = .seconds(365 * 86_400)
 
@@ -119,7 +141,7 @@ private struct Reader {
     }
 
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
-        let keys = ["api", "database", "snapshots", "concurrency", "jobs", "shutdown_grace", "tools"]
+        let keys = ["api", "database", "snapshots", "concurrency", "jobs", "shutdown_grace", "metrics", "log", "tools"]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
             case "api": readAPI(value, &config.api)
@@ -141,6 +163,31 @@ private struct Reader {
                     if k == "retry_backoff", let d = duration(v, "jobs.retry_backoff") { config.jobs.retryBackoff = d }
                 }
             case "shutdown_grace": if let d = duration(value, key) { config.shutdownGrace = d }
+            case "metrics":
+                for (k, v) in mapping(value, key, allowed: ["listen", "textfile"]) ?? [] {
+                    guard let text = string(v, "metrics.\(k)") else { continue }
+                    if k == "listen" {
+                        if let address = Reader.listenAddress(text) { config.metrics.listen = address } else {
+                            problem("metrics.listen", v, "expected HOST:PORT with an IP address, such as 127.0.0.1:9464 or [::1]:9464")
+                        }
+                    } else {
+                        let path = resolve(text)
+                        var isDirectory: ObjCBool = false
+                        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+                        if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue {
+                            config.metrics.textfile = path
+                        } else {
+                            problem("metrics.textfile", v, "the folder \(folder) does not exist")
+                        }
+                    }
+                }
+            case "log":
+                for (k, v) in mapping(value, key, allowed: ["format"]) ?? [] where k == "format" {
+                    guard let text = string(v, "log.format") else { continue }
+                    if let format = LogFormat(rawValue: text) { config.logFormat = format } else {
+                        problem("log.format", v, "expected 'text' or 'json', not '\(text)'")
+                    }
+                }
             case "tools": readTools(value, &config)
             default: break
             }

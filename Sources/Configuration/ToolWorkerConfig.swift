@@ -1,3 +1,4 @@
+import Operations
 import AssistantsAPI
 import ToolRunner
 import WorkModel
@@ -29,6 +30,17 @@ public struct ToolWorkerConfig: Sendable {
         public var retryBackoff: Duration = .seconds(5)
     }
 
+    public struct MetricsExport: Sendable, Equatable {
+        /// `metrics.listen`: serve `GET /metrics` here (`127.0.0.1:9464`).
+        public var listen: (host: String, port: Int)?
+        /// `metrics.textfile`: write the same text here every few seconds (node_exporter's textfile collector).
+        public var textfile: String?
+
+        public static func == (lhs: MetricsExport, rhs: MetricsExport) -> Bool {
+            lhs.listen?.host == rhs.listen?.host && lhs.listen?.port == rhs.listen?.port && lhs.textfile == rhs.textfile
+        }
+    }
+
     /// The file it was read from.
     public var file: String
     public var api = API()
@@ -36,6 +48,9 @@ public struct ToolWorkerConfig: Sendable {
     public var snapshots = SnapshotPolicy.lifecycle
     public var concurrency = Concurrency()
     public var jobs = Jobs()
+    public var metrics = MetricsExport()
+    /// `log.format`.
+    public var logFormat = LogFormat.text
     /// How long running handlers may take to finish after SIGTERM.
     public var shutdownGrace: Duration = .seconds(30)
     /// Registered tools in file order.

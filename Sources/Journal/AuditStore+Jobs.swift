@@ -135,6 +135,13 @@ extension AuditStore {
         }
     }
 
+    /// Milliseconds since the oldest queued job was queued, or `nil` when none is.
+    public func oldestQueuedJobAge(now: Int64 = unixMilliseconds()) async throws -> Int64? {
+        try await read { db in
+            try db.scalar("SELECT min(created_at) FROM jobs WHERE state = 'queued'").int.map { max(0, now - $0) }
+        }
+    }
+
     /// Job counts by state.
     public func jobCounts() async throws -> [JobState: Int] {
         try await read { db in

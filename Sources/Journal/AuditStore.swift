@@ -37,6 +37,13 @@ public final class AuditStore: Sendable {
         }
     }
 
+    /// Bytes on disk: the database file and its write-ahead log.
+    public var fileSize: Int {
+        [path, path + "-wal"].reduce(0) { total, file in
+            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
+        }
+    }
+
     /// Finishes queued writes and closes both connections.
     public func close() {
         writer.close()

@@ -44,6 +44,23 @@ public final class DaemonLock: Sendable {
         _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
     }
 
+    /// The pid of the `serve` holding the lock on `database`, or `nil` when none does (probed without waiting,
+    /// with a shared lock that is released at once).
+    public static func holder(database: String) -> String? {
+        let path = database + ".serve-lock"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return nil
+        }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = read(fd, &buffer, buffer.count)
+        let text = count > 0 ? String(decoding: buffer[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+        return text.isEmpty ? "unknown" : text
+    }
+
     deinit {
         Glibc.close(descriptor)
     }

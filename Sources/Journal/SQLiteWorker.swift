@@ -149,6 +149,8 @@ final class SQLiteWorker: Sendable {
         var results: [Result<Void, any Error>] = []
         results.reserveCapacity(batch.count)
         var transactionStart = 0
+        let commitStarted = ContinuousClock.now
+        defer { JournalMetrics.commit.recordNanoseconds(Int64((ContinuousClock.now - commitStarted).nanoseconds)) }
         do {
             try connection.execute("BEGIN IMMEDIATE")
         } catch {

@@ -18,6 +18,8 @@ public struct ToolCallContext: Sendable {
 public struct ToolDispatcher: Sendable {
     public private(set) var registry: ToolRegistry
     let limiter: AsyncSemaphore
+    /// The `concurrency.tool_calls` limit: handler processes at once across all rounds.
+    public let maxConcurrentCalls: Int
     var runner = HandlerRunner()
     /// Variables every handler gets (besides `TOOLWORKER_*` and the tool's own `env`).
     var baseEnvironment: [String: String]
@@ -25,6 +27,7 @@ public struct ToolDispatcher: Sendable {
     public init(registry: ToolRegistry, maxConcurrentCalls: Int, inheritedEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
         self.registry = registry
         self.limiter = AsyncSemaphore(maxConcurrentCalls)
+        self.maxConcurrentCalls = maxConcurrentCalls
         var base = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]
         for key in ["HOME", "TZ", "TMPDIR"] { if let value = inheritedEnvironment[key] { base[key] = value } }
         self.baseEnvironment = base

@@ -23,7 +23,7 @@ struct RunCommand: AsyncParsableCommand {
             signal(SIGPIPE, SIG_IGN)
             let store = try openStore(config)
             defer { store.close() }
-            let logger = makeLogger(verbose: verbose)
+            let logger = makeLogger(verbose: verbose, format: config.logFormat)
             let driver = RunDriver(
                 backend: AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),

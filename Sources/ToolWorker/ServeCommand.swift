@@ -24,7 +24,22 @@ struct ServeCommand: AsyncParsableCommand {
             signal(SIGPIPE, SIG_IGN)
             let config = try options.load()
             let clientConfiguration = try options.clientConfiguration(config)
-            let logger = makeLogger(verbose: verbose)
+            let logger = makeLogger(verbose: verbose, format: config.logFormat)
+            // Metrics first: every counter made from here on reports to the Prometheus registry.
+            let metrics = MetricsExport()
+            metrics.recordBuildInfo(
+                version: ToolWorkerVersion.string, protocolName: "assistants", sqlite: AuditStore.sqliteVersion,
+                libcurl: CurlLibrary.version)
+            var listener: MetricsListener?
+            if let address = config.metrics.listen {
+                do {
+                    listener = try MetricsListener(host: address.host, port: address.port) { metrics.text() }
+                } catch {
+                    throw CommandFailure(message: "\(config.file): \(error)", code: ExitStatus.config)
+                }
+                logger.info("serving metrics", metadata: ["listen": "\(address.host):\(listener?.port ?? 0)"])
+            }
+            defer { listener?.stop() }
             let store = try openStore(config)
             let lock: DaemonLock
             do {
@@ -53,7 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
             let scheduler = JobScheduler(configuration: schedulerConfiguration, driver: driver, notifier: notifier, shutdown: shutdown)
             let worker = WorkerService(
                 scheduler: scheduler, notifier: notifier, configFile: config.file, maxToolCalls: config.concurrency.toolCalls,
-                logger: logger, tools: config.tools.map(\.name))
+                logger: logger, tools: config.tools.map(\.name), metrics: metrics, metricsTextfile: config.metrics.textfile)
             var groupConfiguration = ServiceGroupConfiguration(
                 services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             groupConfiguration.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(10)
@@ -75,6 +90,8 @@ struct WorkerService: Service {
     let maxToolCalls: Int
     let logger: Logger
     let tools: [String]
+    let metrics: MetricsExport
+    let metricsTextfile: String?
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
@@ -88,6 +105,9 @@ struct WorkerService: Service {
                 group.addTask {
                     for await _ in signals.cancelOnGracefulShutdown() { reload() }
                 }
+                if let textfile = metricsTextfile {
+                    group.addTask { await writeTextfile(textfile) }
+                }
                 try await scheduler.run()
                 group.cancelAll()
             }
@@ -95,6 +115,26 @@ struct WorkerService: Service {
             notifier.stopping()
             logger.notice("stopping: no new jobs; running handlers may finish within the grace period")
             scheduler.shutdown.trigger()
+        }
+    }
+
+    /// Writes the metrics textfile every 5 seconds until cancelled, and once more at the end.
+    func writeTextfile(_ path: String) async {
+        var failing = false
+        while true {
+            do {
+                try metrics.writeTextfile(path)
+                failing = false
+            } catch {
+                if !failing { logger.error("cannot write the metrics textfile", metadata: ["path": "\(path)", "error": "\(error)"]) }
+                failing = true
+            }
+            do {
+                try await Task.sleep(for: .seconds(5))
+            } catch {
+                try? metrics.writeTextfile(path)
+                return
+            }
         }
     }
 

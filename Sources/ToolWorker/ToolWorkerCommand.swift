@@ -11,7 +11,8 @@ struct ToolWorkerCommand: AsyncParsableCommand {
         version: ToolWorkerVersion.string,
         subcommands: [
             ServeCommand.self, RunCommand.self, EnqueueCommand.self, RunsCommand.self, ShowCommand.self,
-            EventsCommand.self, CancelCommand.self, ToolsCommand.self, CheckConfigCommand.self, SyncToolsCommand.self,
+            EventsCommand.self, StatusCommand.self, CancelCommand.self, ToolsCommand.self, CheckConfigCommand.self,
+            SyncToolsCommand.self,
             PruneCommand.self, DemoCommand.self,
         ])
 
@@ -116,8 +117,8 @@ extension AsyncParsableCommand {
     }
 }
 
-func makeLogger(verbose: Bool = false) -> Logger {
-    var logger = Logger(label: "toolworker") { StderrLogHandler(label: $0) }
+func makeLogger(verbose: Bool = false, format: LogFormat = .text) -> Logger {
+    var logger = Logger(label: "toolworker") { StderrLogHandler(label: $0, format: format) }
     logger.logLevel = verbose ? .debug : .info
     return logger
 }

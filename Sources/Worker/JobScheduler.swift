@@ -3,6 +3,7 @@ import ToolRunner
 import Journal
 import WorkModel
 import WireFormat
+import CoreMetrics
 import Foundation
 import Logging
 import Synchronization
@@ -88,8 +89,9 @@ public final class JobScheduler: Sendable {
                     healthy = false
                 }
                 if now - lastStatus >= .seconds(2) {
-                    let queued = (try? await store.jobCounts()[.queued]) ?? 0
-                    notifier.status(statusLine(queued: queued))
+                    let counts = (try? await store.jobCounts()) ?? [:]
+                    notifier.status(statusLine(queued: counts[.queued] ?? 0))
+                    await updateGauges(jobCounts: counts)
                     lastStatus = now
                 }
                 try? await Task.sleep(for: configuration.pollInterval)
@@ -107,6 +109,22 @@ public final class JobScheduler: Sendable {
             }
             while (try? await group.next()) != nil {}
         }
+    }
+
+    /// The gauges an operator alerts on: queue depth by state, the oldest queued job's age, runs and handlers
+    /// against their limits, the journal's size.
+    private func updateGauges(jobCounts: [JobState: Int]) async {
+        for state in JobState.allCases {
+            Gauge(label: "toolworker_jobs", dimensions: [("state", state.rawValue)]).record(jobCounts[state] ?? 0)
+        }
+        let oldest = (try? await store.oldestQueuedJobAge()) ?? nil
+        Gauge(label: "toolworker_oldest_queued_job_age_seconds").record(oldest.map { Double($0) / 1000 } ?? 0)
+        let driver = currentDriver()
+        Gauge(label: "toolworker_active_runs").record(state.withLock { $0.active })
+        Gauge(label: "toolworker_runs_limit").record(configuration.maxRuns)
+        Gauge(label: "toolworker_running_handlers").record(HandlerProcessGroups.current.count)
+        Gauge(label: "toolworker_tool_calls_limit").record(driver.dispatcher.maxConcurrentCalls)
+        Gauge(label: "toolworker_database_size_bytes").record(store.fileSize)
     }
 
     /// `WATCHDOG=1` when a watchdog interval has passed since `last`.

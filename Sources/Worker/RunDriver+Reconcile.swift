@@ -12,6 +12,7 @@ extension RunDriver {
             _ = try await finishWithError("lost the run before its id arrived (\(reason))", code: "lost_run", state: &state, logger: logger)
             return nil
         }
+        WorkerMetrics.reconciliations.increment()
         var interval: Duration = .milliseconds(250)
         var failures = 0
         let pollingSince = ContinuousClock.now
@@ -132,6 +133,7 @@ extension RunDriver {
         var metadata: Logger.Metadata = ["run_id": "\(state.loopID ?? "?")", "status": "\(status.rawValue)", "rounds": "\(state.rounds)"]
         if let detail = loop?.detail { metadata["detail"] = "\(detail)" }
         logger.log(level: level, "run ended", metadata: metadata)
+        WorkerMetrics.runEnded(status, rounds: state.rounds)
         return RunOutcome(
             runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: status, detail: loop?.detail,
             rounds: state.rounds, finalText: state.session.finalText, errorCode: loop?.errorCode)
@@ -142,6 +144,7 @@ extension RunDriver {
         try? await state.recorder.flush()
         try await store.endRun(runKey: state.runKey, status: .error, lastError: ["code": .string(code), "message": .string(message)])
         logger.error("run could not be followed", metadata: ["run_id": "\(state.loopID ?? "?")", "error": "\(message)"])
+        WorkerMetrics.runEnded(.error, rounds: state.rounds)
         let outcome = RunOutcome(
             runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: .error, detail: message,
             rounds: state.rounds, finalText: nil, errorCode: code)

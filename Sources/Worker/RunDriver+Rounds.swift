@@ -50,6 +50,7 @@ extension RunDriver {
             for (index, (call, plan)) in zip(calls, plans).enumerated() {
                 group.addTask {
                     let outcome: ToolCallOutcome
+                    var handlerDuration: Duration?
                     switch plan {
                     case .reuse(let output):
                         return (index, ToolOutput(toolCallID: call.id, output: output))
@@ -58,8 +59,10 @@ extension RunDriver {
                     case .run:
                         let handlerStart = ContinuousClock.now
                         outcome = try await dispatcher.execute(call, context: context, deadline: fixedDeadline)
-                        handlerTimes.record(ContinuousClock.now - handlerStart)
+                        handlerDuration = ContinuousClock.now - handlerStart
+                        handlerTimes.record(handlerDuration!)
                     }
+                    WorkerMetrics.toolCallEnded(call.name, registry: dispatcher.registry, state: outcome.state, duration: handlerDuration)
                     try await store.recordToolCallOutcome(runKey: runKey, callID: call.id, outcome: outcome)
                     let level: Logger.Level = outcome.state == .succeeded ? .info : .warning
                     log.log(level: level, "tool call ended", metadata: [

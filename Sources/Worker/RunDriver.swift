@@ -48,6 +48,7 @@ public struct RunDriver: Sendable {
             runKey: runKey, session: backend.makeSession(policy: policy),
             recorder: StreamRecorder(store: store, runKey: runKey))
         state.threadID = request.threadID
+        WorkerMetrics.runsStarted.increment()
         var log = logger
         log[metadataKey: "run_key"] = "\(runKey)"
         log.info("starting run", metadata: ["assistant": "\(request.assistantID)", "thread": "\(request.threadID ?? "new")"])
@@ -67,6 +68,7 @@ public struct RunDriver: Sendable {
         var log = logger
         log[metadataKey: "run_key"] = "\(record.key)"
         log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
+        WorkerMetrics.recoveries.increment()
         if record.runID == nil, let found = try? await state.session.find(runKey: record.key, threadID: record.threadID) {
             // The start request had reached the server: follow that loop, never start a second one.
             log.notice("found the run created before the restart", metadata: ["run_id": "\(found.id ?? "?")"])
@@ -112,6 +114,7 @@ public struct RunDriver: Sendable {
             if shutdown?.isTriggered == true {
                 try await state.recorder.flush()
                 logger.notice("run suspended for shutdown; it resumes at the next start", metadata: ["run_id": "\(state.loopID ?? "?")"])
+                WorkerMetrics.runEnded(.suspended, rounds: state.rounds)
                 return RunOutcome(
                     runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: .suspended,
                     detail: "suspended by shutdown", rounds: state.rounds, finalText: nil)

@@ -27,6 +27,8 @@ public struct StreamRecorder: Sendable {
 
     /// Records one event and what came with it.
     public mutating func record(_ event: LoopEvent, stream: Int) {
+        WorkerMetrics.eventsIngested.increment()
+        WorkerMetrics.eventBytes.increment(by: event.data.utf8.count)
         let seq = nextSeq
         nextSeq += 1
         events.append(EventRecord(

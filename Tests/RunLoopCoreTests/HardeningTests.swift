@@ -282,7 +282,8 @@ struct HardeningTests {
         #expect(outcome.status == .error)
         #expect(outcome.errorCode == "lost_run")
         #expect(outcome.detail?.contains("has no expires_at") == true)
-        #expect(h.requests("GET", "/runs/\(outcome.runID ?? "?")").count >= 2, "it was polled")
+        // How often it polled depends on the machine's load; that it gave up, and wrote one row, does not.
+        #expect(h.requests("GET", "/runs/\(outcome.runID ?? "?")").count >= 1, "it was polled")
         let notes = try await h.rows("SELECT count(*) AS n FROM event_log WHERE event = 'toolworker.reconciled'").first?["n"].int
         #expect(notes == 1, "one row per status, not per poll")
     }

@@ -77,8 +77,9 @@ final class DaemonHarness {
     var logPath: String { directory.path("serve-\(starts).log") }
 
     /// Writes the config: `tools` is the YAML under `tools:`.
-    func writeConfig(runs: Int = 4, toolCalls: Int = 8, grace: String = "10s", tools: String) throws {
+    func writeConfig(runs: Int = 4, toolCalls: Int = 8, grace: String = "10s", extra: String = "", tools: String) throws {
         try """
+            \(extra)
             api: { base_url: "\(server.baseURL)", idle_timeout: 5s }
             database: tw.db
             concurrency: { runs: \(runs), tool_calls: \(toolCalls) }

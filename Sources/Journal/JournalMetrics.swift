@@ -1,0 +1,12 @@
+import CoreMetrics
+
+/// The journal's metrics (swift-metrics; the daemon exports them in Prometheus format).
+enum JournalMetrics {
+    /// Time from `BEGIN` to `COMMIT` of one group commit (every piece of the batch included).
+    static let commit = CoreMetrics.Timer(label: "toolworker_journal_commit_duration_seconds")
+}
+
+extension Duration {
+    /// Whole nanoseconds (truncated).
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}

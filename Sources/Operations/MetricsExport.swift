@@ -1,0 +1,164 @@
+import Foundation
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The daemon's metrics in Prometheus text format: swift-metrics bootstrapped with swift-prometheus, exposed on a
+/// `GET /metrics` listener, written to a node_exporter textfile, or both.
+public final class MetricsExport: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    /// Bootstraps swift-metrics (once per process) with a Prometheus registry and ToolWorker's histogram buckets.
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets = [
+            "toolworker_handler_duration_seconds": [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300].map { .milliseconds(Int64($0 * 1000)) },
+            "toolworker_journal_commit_duration_seconds": [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1].map { .microseconds(Int64($0 * 1_000_000)) },
+        ]
+        factory.valueHistogramBuckets = ["toolworker_run_rounds": [0, 1, 2, 3, 5, 8, 13, 21, 50]]
+        MetricsSystem.bootstrap(factory)
+        self.registry = registry
+    }
+
+    /// The exposition text now.
+    public func text() -> String { registry.emitToString() }
+
+    /// `toolworker_build_info{version,protocol,sqlite,libcurl} 1`.
+    public func recordBuildInfo(version: String, protocolName: String, sqlite: String, libcurl: String) {
+        Gauge(
+            label: "toolworker_build_info",
+            dimensions: [("version", version), ("protocol", protocolName), ("sqlite", sqlite), ("libcurl", libcurl)]
+        ).record(1)
+    }
+
+    /// Writes the exposition text to `path` atomically (a temporary file in the same folder, then `rename`), as
+    /// node_exporter's textfile collector wants it.
+    public func writeTextfile(_ path: String) throws {
+        let temporary = "\(path).\(getpid()).tmp"
+        try Data(text().utf8).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            let failure = errno
+            unlink(temporary)
+            throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 listener that answers `GET /metrics` (anything else: 404) and closes each connection.
+/// One thread accepts and answers; a scrape is small and rare, so nothing more is needed.
+public final class MetricsListener: Sendable {
+    /// Why the listener could not start.
+    public struct StartError: Error, CustomStringConvertible {
+        public let address: String
+        public let reason: String
+        public var description: String { "metrics.listen \(address): \(reason)" }
+    }
+
+    /// Set once by ``stop()``; read by the accept thread.
+    private final class StopFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    public let port: Int
+    private let fd: Int32
+    private let stopped = StopFlag()
+
+    /// Binds `host:port` (an IPv4 or IPv6 literal; port 0 picks one) and starts answering with `body()`.
+    public init(host: String, port: Int, body: @escaping @Sendable () -> String) throws(StartError) {
+        let address = "\(host):\(port)"
+        var storage = sockaddr_storage()
+        var length: socklen_t
+        let family: Int32
+        if host.contains(":") {
+            var v6 = sockaddr_in6()
+            v6.sin6_family = sa_family_t(AF_INET6)
+            v6.sin6_port = in_port_t(UInt16(port).bigEndian)
+            guard inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 else { throw StartError(address: address, reason: "not an IPv6 address") }
+            withUnsafeBytes(of: v6) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            family = AF_INET6
+        } else {
+            var v4 = sockaddr_in()
+            v4.sin_family = sa_family_t(AF_INET)
+            v4.sin_port = in_port_t(UInt16(port).bigEndian)
+            guard inet_pton(AF_INET, host, &v4.sin_addr) == 1 else { throw StartError(address: address, reason: "not an IPv4 address") }
+            withUnsafeBytes(of: v4) { raw in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            family = AF_INET
+        }
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StartError(address: address, reason: String(cString: strerror(errno))) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw StartError(address: address, reason: reason)
+        }
+        var actual = sockaddr_storage()
+        var actualLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &actualLength) } }
+        let boundPort = withUnsafeBytes(of: actual) { raw -> UInt16 in
+            // sin_port and sin6_port sit at the same offset.
+            UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
+        }
+        self.fd = fd
+        self.port = Int(boundPort)
+        let stopped = self.stopped
+        let thread = Thread {
+            while !stopped.value.load(ordering: .acquiring) {
+                let client = accept(fd, nil, nil)
+                if client < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                MetricsListener.answer(client, body: body)
+                close(client)
+            }
+        }
+        thread.name = "toolworker-metrics"
+        thread.start()
+    }
+
+    /// Reads the request head (at most 8 KiB, 5 s) and answers it.
+    static func answer(_ client: Int32, body: () -> String) {
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var request: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        while request.count < 8192 {
+            let n = recv(client, &buffer, buffer.count, 0)
+            if n <= 0 { return }
+            request += buffer[0..<n]
+            let text = String(decoding: request, as: UTF8.self)
+            if text.contains("\r\n\r\n") || text.contains("\n\n") { break }
+        }
+        let line = String(decoding: request.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self).split(separator: " ")
+        let response: String
+        if line.count >= 2, line[0] == "GET", line[1] == "/metrics" || line[1].hasPrefix("/metrics?") {
+            let text = body()
+            response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\nConnection: close\r\n\r\n" + text
+        } else {
+            let text = "not found: GET /metrics\n"
+            response = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: \(text.utf8.count)\r\nConnection: close\r\n\r\n" + text
+        }
+        var bytes = Array(response.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeMutableBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            offset += n
+        }
+        bytes.removeAll()
+    }
+
+    /// Stops accepting (the thread ends at its next wake-up).
+    public func stop() {
+        stopped.value.store(true, ordering: .releasing)
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}

@@ -1,0 +1,29 @@
+import CoreMetrics
+import ToolRunner
+import WorkModel
+
+/// The worker's metrics (swift-metrics; `serve` exports them in Prometheus format). Label values come from closed
+/// sets (statuses, states, registered tool names), never from ids: a tool name the registry does not know is
+/// counted as `unregistered`, so a server cannot grow the label set.
+enum WorkerMetrics {
+    static let runsStarted = Counter(label: "toolworker_runs_started_total")
+    static let recoveries = Counter(label: "toolworker_recoveries_total")
+    static let reconciliations = Counter(label: "toolworker_reconciliations_total")
+    static let eventsIngested = Counter(label: "toolworker_events_ingested_total")
+    static let eventBytes = Counter(label: "toolworker_event_bytes_received_total")
+
+    static func runEnded(_ status: OutcomeStatus, rounds: Int) {
+        Counter(label: "toolworker_runs_ended_total", dimensions: [("status", status.rawValue)]).increment()
+        guard status != .suspended else { return }
+        Recorder(label: "toolworker_run_rounds", aggregate: true).record(rounds)
+    }
+
+    static func toolCallEnded(_ name: String, registry: ToolRegistry, state: ToolCallState, duration: Duration?) {
+        let tool = registry.handler(for: name) == nil ? "unregistered" : name
+        Counter(label: "toolworker_tool_calls_total", dimensions: [("tool", tool), ("state", state.rawValue)]).increment()
+        if let duration {
+            Timer(label: "toolworker_handler_duration_seconds", dimensions: [("tool", tool)])
+                .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        }
+    }
+}
