@@ -11,6 +11,10 @@ guard validBenchmarks.contains(which) else {
     exit(64)
 }
 
+// TOOLWORKER_BENCH_METRICS=1: with the Prometheus metrics backend that `serve` uses (to compare with the no-op default).
+let metricsExport = ProcessInfo.processInfo.environment["TOOLWORKER_BENCH_METRICS"] == "1" ? MetricsExport() : nil
+if metricsExport != nil { print("metrics: Prometheus backend bootstrapped") }
+
 func measure(_ body: () throws -> Void) rethrows -> Double {
     let start = ContinuousClock.now
     try body()

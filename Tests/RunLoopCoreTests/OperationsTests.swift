@@ -135,7 +135,8 @@ struct OperationsTests {
         }
         // Gauges are refreshed every 2 s by the intake loop: wait for them to see the final queue.
         try await h.waitUntil("the queue gauges") {
-            try Exposition(httpGet(port: port, path: "/metrics").body).value("toolworker_jobs", ["state": "succeeded"]) == 5
+            let gauges = try Exposition(httpGet(port: port, path: "/metrics").body)
+            return gauges.value("toolworker_jobs", ["state": "succeeded"]) == 5 && gauges.value("toolworker_jobs", ["state": "failed"]) == 1
         }
         let scrape = try Exposition(httpGet(port: port, path: "/metrics").body)
         let runs = try h.scalar("SELECT count(*) FROM run_history")
@@ -164,10 +165,9 @@ struct OperationsTests {
 
         // Written every 5 s: wait for a write that came after the gauges were set.
         try await h.waitUntil("the textfile") {
-            try Exposition(String(contentsOfFile: textfile, encoding: .utf8)).value("toolworker_runs_limit") == 4
+            let file = try Exposition(String(contentsOfFile: textfile, encoding: .utf8))
+            return file.value("toolworker_runs_limit") == 4 && file.value("toolworker_runs_started_total") == Double(runs)
         }
-        let file = try Exposition(String(contentsOfFile: textfile, encoding: .utf8))
-        #expect(file.value("toolworker_runs_started_total") == Double(runs))
         let failedStatus = try await runCommand(h.toolworker, ["status", "--config", h.configPath, "--json"], environment: h.environment)
         let after = try JSONValue(parsing: failedStatus.output.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(after[path: "failures_last_hour.count"] == .int(failedRuns))
