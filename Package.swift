@@ -49,6 +49,7 @@ let package = Package(
         // The library's layers, lowest first; each may import only the ones listed as its dependencies.
         .target(name: "WireFormat", swiftSettings: swiftSettings),
         .target(name: "AssistantsProtocol", dependencies: ["WireFormat", "WorkModel"], swiftSettings: swiftSettings),
+        .target(name: "ResponsesProtocol", dependencies: ["WireFormat", "WorkModel"], swiftSettings: swiftSettings),
         .target(name: "HTTPTransport", dependencies: ["CCurl", "WireFormat"], swiftSettings: swiftSettings),
         .target(
             name: "AssistantsAPI",
@@ -134,7 +135,7 @@ let package = Package(
             name: "RunLoopCoreTests",
             dependencies: [
                 "RunLoopCore", "WireFormat", "AssistantsProtocol", "HTTPTransport", "AssistantsAPI", "WorkModel", "Journal",
-                "ToolRunner", "Worker", "AssistantsBackend", "Configuration",
+                "ToolRunner", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol",
                 "FakeAssistants",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
