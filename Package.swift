@@ -58,6 +58,9 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
+        .target(
+            name: "ResponsesAPI", dependencies: ["AssistantsAPI", "ResponsesProtocol", "HTTPTransport"],
+            swiftSettings: swiftSettings),
         .target(name: "WorkModel", dependencies: ["WireFormat"], swiftSettings: swiftSettings),
         .target(
             name: "Journal", dependencies: ["CSQLite", "WorkModel", .product(name: "CoreMetrics", package: "swift-metrics")],
@@ -81,8 +84,14 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
+        .target(name: "BackendSupport", dependencies: ["Worker", "AssistantsAPI"], swiftSettings: swiftSettings),
         .target(
-            name: "AssistantsBackend", dependencies: ["Worker", "AssistantsAPI", "HTTPTransport"], swiftSettings: swiftSettings),
+            name: "AssistantsBackend", dependencies: ["Worker", "AssistantsAPI", "HTTPTransport", "BackendSupport"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "ResponsesBackend",
+            dependencies: ["Worker", "ResponsesAPI", "ResponsesProtocol", "HTTPTransport", "BackendSupport", "AssistantsAPI"],
+            swiftSettings: swiftSettings),
         .target(
             name: "Configuration",
             dependencies: ["AssistantsAPI", "ToolRunner", "Operations", .product(name: "Yams", package: "Yams")],
@@ -92,7 +101,8 @@ let package = Package(
             name: "RunLoopCore",
             dependencies: [
                 "WireFormat", "AssistantsProtocol", "HTTPTransport", "AssistantsAPI", "WorkModel", "Journal", "ToolRunner",
-                "Operations", "Worker", "AssistantsBackend", "Configuration",
+                "Operations", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol", "ResponsesAPI",
+                "ResponsesBackend", "BackendSupport",
             ],
             swiftSettings: swiftSettings),
         .executableTarget(

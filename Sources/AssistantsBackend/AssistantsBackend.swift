@@ -1,5 +1,6 @@
 import AssistantsAPI
 import AssistantsProtocol
+import BackendSupport
 import Journal
 import WireFormat
 import WorkModel
@@ -71,19 +72,5 @@ extension LoopState {
                 runID: run.id, threadID: run.threadID, status: run.status?.rawValue, isTerminal: run.status?.isTerminal == true,
                 snapshot: run.json, lastError: run.lastError, incompleteDetails: run.incompleteDetails, usage: run.usage,
                 expiresAt: run.expiresAt))
-    }
-}
-
-extension LoopError {
-    /// An Assistants client failure, in the worker's terms.
-    public init(_ error: AssistantsError) {
-        switch error {
-        case .api(let api): self.init(.http(status: api.status), code: api.code, message: api.description)
-        case .transport(let transport):
-            self.init(.transport(mayHaveBeenSent: transport.requestMayHaveBeenSent), message: "transport error: \(transport)")
-        case .invalidResponse: self.init(.invalidResponse, message: error.description)
-        case .invalidArgument: self.init(.invalidArgument, message: error.description)
-        case .cancelled: self.init(.cancelled, message: "cancelled")
-        }
     }
 }

@@ -1,6 +1,7 @@
 import AssistantsAPI
 import HTTPTransport
 import AssistantsProtocol
+import BackendSupport
 import Journal
 import WireFormat
 import WorkModel

@@ -1,5 +1,6 @@
 import AssistantsAPI
 import AssistantsProtocol
+import BackendSupport
 import Journal
 import WireFormat
 import WorkModel

@@ -141,7 +141,7 @@ private struct Reader {
     }
 
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
-        let keys = ["api", "database", "snapshots", "concurrency", "jobs", "shutdown_grace", "metrics", "log", "tools"]
+        let keys = ["api", "model", "instructions", "database", "snapshots", "concurrency", "jobs", "shutdown_grace", "metrics", "log", "tools"]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
             case "api": readAPI(value, &config.api)
@@ -189,19 +189,33 @@ private struct Reader {
                     }
                 }
             case "tools": readTools(value, &config)
+            case "model":
+                if let text = string(value, key) {
+                    if text.isEmpty { problem(key, value, "an empty model name") } else { config.model = text }
+                }
+            case "instructions": config.instructions = string(value, key)
             default: break
             }
+        }
+        if config.api.protocolName == "responses" && config.model == nil {
+            problem("model", nil, "required when api.protocol is responses (the model every request names)")
         }
     }
 
     mutating func readAPI(_ node: Node, _ api: inout ToolWorkerConfig.API) {
-        let keys = ["base_url", "api_key_env", "api_key_file", "organization", "project", "connect_timeout", "idle_timeout", "max_retries"]
+        let keys = ["protocol", "base_url", "api_key_env", "api_key_file", "organization", "project", "connect_timeout", "idle_timeout", "max_retries"]
         for (key, value) in mapping(node, "api", allowed: keys) ?? [] {
             let path = "api.\(key)"
             switch key {
             case "base_url":
                 if let url = string(value, path) {
                     if let reason = BaseURL.problem(url) { problem(path, value, reason) } else { api.baseURL = url }
+                }
+            case "protocol":
+                if let text = string(value, path) {
+                    if ["assistants", "responses"].contains(text) { api.protocolName = text } else {
+                        problem(path, value, "expected 'assistants' or 'responses', not '\(text)'")
+                    }
                 }
             case "api_key_env": api.apiKeyEnv = string(value, path) ?? api.apiKeyEnv
             case "api_key_file": api.apiKeyFile = string(value, path).map(resolve)

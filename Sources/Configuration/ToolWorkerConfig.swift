@@ -17,6 +17,8 @@ public struct ToolWorkerConfig: Sendable {
         public var connectTimeout: Duration = .seconds(10)
         public var idleTimeout: Duration = .seconds(90)
         public var maxRetries = 2
+        /// `api.protocol`: `assistants` (the default) or `responses`.
+        public var protocolName = "assistants"
     }
 
     public struct Concurrency: Sendable, Equatable {
@@ -48,6 +50,10 @@ public struct ToolWorkerConfig: Sendable {
     public var snapshots = SnapshotPolicy.lifecycle
     public var concurrency = Concurrency()
     public var jobs = Jobs()
+    /// `model:`: the model of Responses requests (required with `api.protocol: responses`).
+    public var model: String?
+    /// `instructions:`: sent with every Responses request (they are not carried over by `previous_response_id`).
+    public var instructions: String?
     public var metrics = MetricsExport()
     /// `log.format`.
     public var logFormat = LogFormat.text

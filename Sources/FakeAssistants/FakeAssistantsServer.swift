@@ -48,6 +48,18 @@ public final class FakeAssistantsServer: Sendable {
         state.inner.withLock { inner in (inner.runs[runID]?.outputs.count ?? 0, inner.refusedSubmits[runID] ?? 0) }
     }
 
+    /// Makes `POST /v1/responses` refuse `background: true` (400), like a server without background mode.
+    public func refuseBackground() {
+        state.inner.withLock { $0.backgroundRefused = true }
+    }
+
+    /// The response as the server holds it now, and how often it was answered more than once.
+    public func response(_ id: String) -> (object: JSONValue?, duplicateAnswers: Int, refused: Int) {
+        state.inner.withLock { inner in
+            (inner.responses[id].map { .object($0.object) }, inner.duplicateAnswers[id] ?? 0, inner.refusedSubmits[id] ?? 0)
+        }
+    }
+
     /// Injects random faults into every later request (`nil` stops them).
     public func setChaos(_ chaos: ChaosFaults?) {
         state.inner.withLock { inner in
@@ -82,6 +94,11 @@ final class FakeState: Sendable {
         var createThreadDisabled = false
         var chaos: ChaosFaults?
         var refusedSubmits: [String: Int] = [:]
+        var responses: [String: FakeResponse] = [:]
+        var answeredResponses: Set<String> = []
+        /// Responses answered more than once (a second follow-up with the same previous_response_id).
+        var duplicateAnswers: [String: Int] = [:]
+        var backgroundRefused = false
         var random = SeededGenerator(state: 0)
 
         mutating func newID(_ prefix: String) -> String {
@@ -165,6 +182,10 @@ final class FakeState: Sendable {
         guard request.headers["authorization"] == "Bearer \(apiKey)" else {
             return error(401, "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
         }
+        let pathParts = request.path.split(separator: "/").map(String.init)
+        if pathParts.count >= 2, pathParts[0] == "v1", pathParts[1] == "responses" {
+            return routeResponses(request, Array(pathParts.dropFirst()), &inner)
+        }
         guard request.headers["openai-beta"] == "assistants=v2" else {
             return error(
                 400,
@@ -200,30 +221,14 @@ final class FakeState: Sendable {
         let scenarioForRequest = scenario(for: request, kind: kind, path: p, inner)
         var fault = scenarioForRequest?.faults.first { $0.kind == kind && $0.occurrence == occurrence }
         if fault == nil, let chaos = inner.chaos { fault = chaosFault(chaos, kind: kind, &inner) }
-        switch fault {
-        case .echoKey?:
-            return error(400, "Invalid request made with \(request.headers["authorization"] ?? "no key"); check your key.")
-        case .htmlPage?:
-            return .html("<!DOCTYPE html><html><head><title>Sign in</title></head><body>Portal</body></html>")
-        case .httpErrorAfterActing(let status, _, _)?:
+        if let early = earlyFault(fault, request, &inner, act: { inner in
             switch kind {
-            case .create: _ = create(p, body, nil, &inner)
-            case .submit: _ = submit(threadID: p[1], runID: p[3], body, nil, &inner)
+            case .create: _ = self.create(p, body, nil, &inner)
+            case .submit: _ = self.submit(threadID: p[1], runID: p[3], body, nil, &inner)
             default: break
             }
-            return error(status, "The server had an error while processing your request.", type: "server_error")
-        default:
-            break
-        }
-        if case .httpError(let status, _, _, let retryAfter)? = fault {
-            var reply = errorBody(
-                status == 429 ? "Rate limit reached for requests" : "The server had an error while processing your request.",
-                type: status == 429 ? "requests" : "server_error", code: status == 429 ? "rate_limit_exceeded" : nil)
-            if let retryAfter, case .object(var object) = reply {
-                object["retry_after"] = .string(retryAfter)
-                reply = .object(object)
-            }
-            return .json(status, reply)
+        }) {
+            return early
         }
         switch kind {
         case .create: return create(p, body, fault, &inner)
@@ -264,8 +269,33 @@ final class FakeState: Sendable {
         }
     }
 
+    /// The answer for a fault that replaces the request's own (an error status, an echoed key, an HTML page), or
+    /// `nil` to serve it; `act` performs the request for faults that answer an error after acting.
+    func earlyFault(_ fault: Fault?, _ request: ReceivedRequest, _ inner: inout Inner, act: (inout Inner) -> Void) -> Reply? {
+        switch fault {
+        case .echoKey?:
+            return error(400, "Invalid request made with \(request.headers["authorization"] ?? "no key"); check your key.")
+        case .htmlPage?:
+            return .html("<!DOCTYPE html><html><head><title>Sign in</title></head><body>Portal</body></html>")
+        case .httpErrorAfterActing(let status, _, _)?:
+            act(&inner)
+            return error(status, "The server had an error while processing your request.", type: "server_error")
+        case .httpError(let status, _, _, let retryAfter)?:
+            var reply = errorBody(
+                status == 429 ? "Rate limit reached for requests" : "The server had an error while processing your request.",
+                type: status == 429 ? "requests" : "server_error", code: status == 429 ? "rate_limit_exceeded" : nil)
+            if let retryAfter, case .object(var object) = reply {
+                object["retry_after"] = .string(retryAfter)
+                reply = .object(object)
+            }
+            return .json(status, reply)
+        default:
+            return nil
+        }
+    }
+
     /// A random fault for this request, or `nil`.
-    private func chaosFault(_ chaos: ChaosFaults, kind: RequestKind, _ inner: inout Inner) -> Fault? {
+    func chaosFault(_ chaos: ChaosFaults, kind: RequestKind, _ inner: inout Inner) -> Fault? {
         let roll = Double.random(in: 0..<1, using: &inner.random)
         let streaming = kind == .create || kind == .submit
         if roll < chaos.rateLimitRate { return .httpError(status: 429, on: kind, retryAfter: "0") }
@@ -296,7 +326,7 @@ final class FakeState: Sendable {
         ]
     }
 
-    private func errorBody(_ message: String, type: String, code: String?, param: String? = nil) -> JSONValue {
+    func errorBody(_ message: String, type: String, code: String?, param: String? = nil) -> JSONValue {
         [
             "error": [
                 "message": .string(message), "type": .string(type), "param": param.map(JSONValue.string) ?? .null,
@@ -305,8 +335,8 @@ final class FakeState: Sendable {
         ]
     }
 
-    private func error(_ status: Int, _ message: String, type: String = "invalid_request_error", code: String? = nil) -> Reply {
-        .json(status, errorBody(message, type: type, code: code))
+    func error(_ status: Int, _ message: String, type: String = "invalid_request_error", code: String? = nil, param: String? = nil) -> Reply {
+        .json(status, errorBody(message, type: type, code: code, param: param))
     }
 
     private func noRun(_ id: String) -> Reply { error(404, "No run found with id '\(id)'.") }
@@ -322,7 +352,7 @@ final class FakeState: Sendable {
 
     // MARK: Create, submit, cancel
 
-    private func create(_ p: [String], _ body: JSONValue?, _ fault: Fault?, _ inner: inout Inner) -> Reply {
+    func create(_ p: [String], _ body: JSONValue?, _ fault: Fault?, _ inner: inout Inner) -> Reply {
         guard let body, let assistantID = body["assistant_id"]?.stringValue else {
             return error(400, "Missing required parameter: 'assistant_id'.", code: "missing_required_parameter")
         }
@@ -389,7 +419,7 @@ final class FakeState: Sendable {
         ]
     }
 
-    private func submit(threadID: String, runID: String, _ body: JSONValue?, _ fault: Fault?, _ inner: inout Inner) -> Reply {
+    func submit(threadID: String, runID: String, _ body: JSONValue?, _ fault: Fault?, _ inner: inout Inner) -> Reply {
         guard var run = inner.runs[runID], run.threadID == threadID else { return noRun(runID) }
         expireIfDue(&run)
         inner.runs[runID] = run
@@ -601,7 +631,7 @@ final class FakeState: Sendable {
     }
 
     /// `text` in `pieces` nearly equal parts (by character), none empty; fewer only when the text is shorter.
-    private func split(_ text: String, _ pieces: Int) -> [String] {
+    func split(_ text: String, _ pieces: Int) -> [String] {
         let characters = Array(text)
         guard !characters.isEmpty else { return [] }
         let count = min(max(1, pieces), characters.count)

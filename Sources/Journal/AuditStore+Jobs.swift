@@ -14,8 +14,13 @@ public struct JobRecord: Sendable, Equatable {
     public var notBefore: Int64
     public var lastError: String?
     public var createdAt: Int64
+    /// `assistants` or `responses`.
+    public var protocolName: String
+    public var model: String?
 
     init(_ row: SQLRow) {
+        protocolName = row["protocol"].text ?? "assistants"
+        model = row["model"].text
         id = row["id"].int ?? 0
         assistantID = row["assistant_id"].text ?? ""
         threadID = row["thread_id"].text
@@ -35,18 +40,19 @@ extension AuditStore {
     /// Adds a job to the queue; returns its id once durable.
     public func enqueueJob(
         assistantID: String, threadID: String?, message: String?, instructions: String?, metadata: JSONValue?,
-        maxAttempts: Int = 3
+        maxAttempts: Int = 3, protocolName: String = "assistants", model: String? = nil
     ) async throws -> Int64 {
         let now = unixMilliseconds()
         return try await write { db in
             try db.execute(
                 """
-                INSERT INTO jobs (assistant_id, thread_id, message, instructions, metadata, max_attempts, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO jobs (assistant_id, thread_id, message, instructions, metadata, max_attempts, created_at, updated_at,
+                                  protocol, model)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .text(assistantID), .text(threadID), .text(message), .text(instructions), .json(metadata),
-                    .integer(Int64(maxAttempts)), .integer(now), .integer(now),
+                    .integer(Int64(maxAttempts)), .integer(now), .integer(now), .text(protocolName), .text(model),
                 ])
             return db.lastInsertRowID
         }

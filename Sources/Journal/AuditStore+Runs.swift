@@ -2,12 +2,18 @@ import WireFormat
 import WorkModel
 extension AuditStore {
     /// Records a run about to be started; returns its key. Durable on return.
-    public func createRun(assistantID: String, threadID: String?, jobID: Int64?, request: JSONValue) async throws -> Int64 {
+    public func createRun(
+        assistantID: String, threadID: String?, jobID: Int64?, request: JSONValue, protocolName: String = "assistants",
+        model: String? = nil
+    ) async throws -> Int64 {
         let now = unixMilliseconds()
         return try await write { db in
             try db.execute(
-                "INSERT INTO runs (assistant_id, thread_id, job_id, request, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [.text(assistantID), .text(threadID), .integer(jobID), .json(request), .integer(now), .integer(now)])
+                "INSERT INTO runs (assistant_id, thread_id, job_id, request, created_at, updated_at, protocol, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(assistantID), .text(threadID), .integer(jobID), .json(request), .integer(now), .integer(now),
+                    .text(protocolName), .text(model),
+                ])
             return db.lastInsertRowID
         }
     }

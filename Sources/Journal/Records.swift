@@ -114,8 +114,13 @@ public struct RunRecord: Sendable, Equatable {
     public var request: JSONValue?
     public var createdAt: Int64
     public var endedAt: Int64?
+    /// `assistants` or `responses`.
+    public var protocolName: String
+    public var model: String?
 
     init(_ row: SQLRow) {
+        protocolName = row["protocol"].text ?? "assistants"
+        model = row["model"].text
         key = row["id"].int ?? 0
         runID = row["run_id"].text
         threadID = row["thread_id"].text

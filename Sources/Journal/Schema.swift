@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2]
+    public static let migrations: [String] = [v1, v2, v3]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -162,5 +162,29 @@ public enum Schema {
                t.output_truncated, t.arguments, t.output, t.stderr_tail, t.handler, t.attempts,
                r.id AS run_key, t.submitted_via
         FROM tool_calls t JOIN runs r ON r.id = t.run;
+        """
+
+    /// v3: a second protocol. Which one drives a run (`assistants`, `responses`) and with which model, for runs and
+    /// queued jobs; `run_history` shows both as its last columns. Existing rows are Assistants runs.
+    static let v3 = """
+        ALTER TABLE runs ADD COLUMN protocol TEXT NOT NULL DEFAULT 'assistants' CHECK (protocol IN ('assistants','responses'));
+        ALTER TABLE runs ADD COLUMN model TEXT;
+        ALTER TABLE jobs ADD COLUMN protocol TEXT NOT NULL DEFAULT 'assistants' CHECK (protocol IN ('assistants','responses'));
+        ALTER TABLE jobs ADD COLUMN model TEXT;
+        DROP VIEW run_history;
+        CREATE VIEW run_history AS
+        SELECT r.run_id, r.thread_id, r.assistant_id, r.job_id, r.status,
+               \(iso("r.created_at")) AS created,
+               \(iso("r.ended_at")) AS ended,
+               round((coalesce(r.ended_at, CAST(strftime('%s','now') AS INTEGER) * 1000) - r.created_at) / 1000.0, 3) AS duration_s,
+               r.rounds,
+               (SELECT count(*) FROM tool_calls t WHERE t.run = r.id) AS tool_calls,
+               (SELECT count(*) FROM tool_calls t WHERE t.run = r.id AND t.state <> 'succeeded') AS tool_errors,
+               json_extract(r.last_error, '$.code') AS error_code,
+               json_extract(r.last_error, '$.message') AS error_message,
+               json_extract(r.incomplete_details, '$.reason') AS incomplete_reason,
+               json_extract(r.usage, '$.total_tokens') AS total_tokens,
+               r.id AS run_key, r.protocol, r.model
+        FROM runs r;
         """
 }

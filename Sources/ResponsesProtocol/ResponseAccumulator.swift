@@ -115,6 +115,11 @@ public struct ResponseAccumulator: Sendable {
         return texts.isEmpty ? nil : texts.joined(separator: "\n")
     }
 
+    /// A new response of the chain is about to stream: its `sequence_number`s start again at 0.
+    public mutating func startNextResponse() {
+        lastSequenceNumber = nil
+    }
+
     /// Replaces the snapshot with a response read back from the server (after a stream that ended early).
     public mutating func absorb(response: JSONObject) {
         apply(ResponseEvent(name: "response.retrieved", data: "", offset: 0, sequenceNumber: nil, kind: .lifecycle(response)))

@@ -125,3 +125,17 @@ public enum ResponseEventDecoder {
         }
     }
 }
+
+/// A Responses event stream that broke: the caller treats what it has as partial and reconciles.
+public enum ResponseStreamError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The body ended inside a frame; its bytes were dropped.
+    case endedMidFrame(pendingBytes: Int)
+    case frame(SSEError)
+
+    public var description: String {
+        switch self {
+        case .endedMidFrame(let pending): return "event stream ended inside an event (\(pending) bytes dropped)"
+        case .frame(let error): return error.description
+        }
+    }
+}

@@ -3,11 +3,15 @@
 // reach one above it.
 @_exported import AssistantsAPI
 @_exported import AssistantsBackend
+@_exported import BackendSupport
 @_exported import AssistantsProtocol
 @_exported import Configuration
 @_exported import HTTPTransport
 @_exported import Journal
 @_exported import Operations
+@_exported import ResponsesAPI
+@_exported import ResponsesBackend
+@_exported import ResponsesProtocol
 @_exported import ToolRunner
 @_exported import WireFormat
 @_exported import WorkModel

@@ -50,10 +50,10 @@ struct ShowCommand: AsyncParsableCommand {
             let runID = selection.run
             let summary = try db.query("SELECT * FROM run_history WHERE run_id = ?", [.text(runID)])
             let messages = try db.query(
-                "SELECT object_id AS message_id, status, json_extract(data, '$.content[0].text.value') AS text FROM snapshot_log WHERE run_id = ? AND object_type = 'message' AND is_latest ORDER BY snapshot_id",
+                "SELECT object_id AS message_id, status, coalesce(json_extract(data, '$.content[0].text.value'), json_extract(data, '$.content[0].text')) AS text FROM snapshot_log WHERE run_key = (SELECT run_key FROM run_history WHERE run_id = ?) AND object_type = 'message' AND is_latest ORDER BY snapshot_id",
                 [.text(runID)])
             let calls = try db.query(
-                "SELECT call_id, round, tool, state, error, exit_code, duration_ms, substr(output, 1, 200) AS output FROM tool_call_log WHERE run_id = ? ORDER BY round, call_id",
+                "SELECT call_id, round, tool, state, error, exit_code, duration_ms, substr(output, 1, 200) AS output FROM tool_call_log WHERE run_key = (SELECT run_key FROM run_history WHERE run_id = ?) ORDER BY round, call_id",
                 [.text(runID)])
             if selection.json {
                 print(JSONValue.object(["run": rowsJSON(summary)[0], "messages": .array(rowsJSON(messages)), "tool_calls": .array(rowsJSON(calls))]).serialized())

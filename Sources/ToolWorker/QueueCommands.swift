@@ -22,12 +22,12 @@ struct EnqueueCommand: AsyncParsableCommand {
             let config = try options.load()
             let store = try openStore(config)
             defer { store.close() }
-            let request = target.request
+            let request = try target.request(config)
             let meta = request.metadataJSON
             let id = try await store.enqueueJob(
                 assistantID: request.assistantID, threadID: request.threadID, message: request.message,
                 instructions: request.instructions, metadata: meta.isEmpty ? nil : .object(meta),
-                maxAttempts: maxAttempts ?? config.jobs.maxAttempts)
+                maxAttempts: maxAttempts ?? config.jobs.maxAttempts, protocolName: request.protocolName, model: request.model)
             print(id)
         }
     }
@@ -46,17 +46,31 @@ struct CancelCommand: AsyncParsableCommand {
             let clientConfiguration = try options.clientConfiguration(config)
             let store = try openStore(config)
             defer { store.close() }
-            guard let record = try await store.run(runID: run), let thread = record.threadID else {
+            guard let record = try await store.run(runID: run) else {
                 throw CommandFailure(message: "no run \(run) in \(config.database)", code: ExitStatus.usage)
             }
-            let backend = AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration))
+            let cancel: () async throws(LoopError) -> LoopState
+            let retrieve: () async throws(LoopError) -> LoopState
+            if record.protocolName == "responses" {
+                let backend = ResponsesBackend(
+                    client: ResponsesClient(configuration: clientConfiguration), tools: [], defaultModel: nil, defaultInstructions: nil)
+                cancel = { () async throws(LoopError) in try await backend.cancel(id: run) }
+                retrieve = { () async throws(LoopError) in try await backend.retrieve(id: run) }
+            } else {
+                guard let thread = record.threadID else {
+                    throw CommandFailure(message: "run \(run) has no thread in \(config.database)", code: ExitStatus.usage)
+                }
+                let backend = AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration))
+                cancel = { () async throws(LoopError) in try await backend.cancel(runID: run, threadID: thread) }
+                retrieve = { () async throws(LoopError) in try await backend.retrieve(runID: run, threadID: thread) }
+            }
             do {
-                let answer = try await backend.cancel(runID: run, threadID: thread)
+                let answer = try await cancel()
                 try await store.updateRun(runKey: record.key, run: answer.record)
                 print("\(run): \(answer.serverStatus)")
-            } catch let error as LoopError {
+            } catch {
                 // Already terminal, for example: record what the server says now.
-                if let current = try? await backend.retrieve(runID: run, threadID: thread) {
+                if let current = try? await retrieve() {
                     try await store.updateRun(runKey: record.key, run: current.record)
                 }
                 throw CommandFailure(message: "cancel refused: \(error)", code: ExitStatus.error)

@@ -25,14 +25,15 @@ struct RunCommand: AsyncParsableCommand {
             defer { store.close() }
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
             let driver = RunDriver(
-                backend: AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)), store: store,
+                backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
             let signalSources = RunCommand.stopHandlersOnSignals()
             defer { signalSources.forEach { $0.cancel() } }
+            let request = try target.request(config)
             let outcome: RunOutcome
             do {
-                outcome = try await driver.run(target.request)
+                outcome = try await driver.run(request)
             } catch where HandlerProcessGroups.isStopping {
                 await RunCommand.waitForSignalExit()
                 throw error

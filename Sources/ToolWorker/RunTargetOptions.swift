@@ -1,17 +1,24 @@
 import ArgumentParser
 import RunLoopCore
 
-/// What to run, shared by `run` and `enqueue`: an assistant and a thread or a first message.
+/// What to run, shared by `run` and `enqueue`: an assistant and a thread or a first message (Assistants), or a
+/// model and a message (Responses).
 struct RunTargetOptions: ParsableArguments {
-    @Option(help: "The assistant to run.") var assistant: String
+    @Option(help: "The protocol: assistants or responses (default: api.protocol).") var `protocol`: String?
+    @Option(help: "The assistant to run (Assistants).") var assistant: String?
+    @Option(help: "The model (Responses; default: model: in the configuration).") var model: String?
     @Option(help: "Run on this existing thread (runs on one thread never overlap).") var thread: String?
     @Option(help: "A user message to start with (a new thread when --thread is not given).") var message: String?
-    @Option(help: "Instructions overriding the assistant's.") var instructions: String?
+    @Option(help: "Instructions overriding the assistant's (Assistants) or the configuration's (Responses).") var instructions: String?
     @Option(help: "Run metadata as KEY=VALUE (repeatable).") var metadata: [String] = []
 
     func validate() throws {
+        if let protocolName = `protocol`, !["assistants", "responses"].contains(protocolName) {
+            throw ValidationError("--protocol takes assistants or responses, not '\(protocolName)'")
+        }
         if thread == nil && message == nil { throw ValidationError("give --thread ID or --message TEXT (or both)") }
-        if assistant.allSatisfy(\.isWhitespace) { throw ValidationError("--assistant is empty") }
+        if let assistant, assistant.allSatisfy(\.isWhitespace) { throw ValidationError("--assistant is empty") }
+        if let model, model.allSatisfy(\.isWhitespace) { throw ValidationError("--model is empty") }
         if let thread, thread.allSatisfy(\.isWhitespace) { throw ValidationError("--thread is empty") }
         if let message, message.allSatisfy(\.isWhitespace) { throw ValidationError("--message is empty") }
         for pair in metadata where !pair.contains("=") || pair.hasPrefix("=") {
@@ -39,7 +46,23 @@ struct RunTargetOptions: ParsableArguments {
         return pairs
     }
 
-    var request: RunRequest {
-        RunRequest(assistantID: assistant, threadID: thread, message: message, instructions: instructions, metadata: metadataPairs)
+    /// The request, with the protocol and model the configuration gives by default.
+    /// - Throws: a usage failure when the protocol's required options are missing.
+    func request(_ config: ToolWorkerConfig) throws -> RunRequest {
+        let protocolName = `protocol` ?? config.api.protocolName
+        switch protocolName {
+        case "responses":
+            guard model ?? config.model != nil else {
+                throw CommandFailure(message: "protocol responses needs --model (or model: in the configuration)", code: ExitStatus.usage)
+            }
+            if thread != nil { throw CommandFailure(message: "--thread is for the Assistants protocol", code: ExitStatus.usage) }
+            if assistant != nil { throw CommandFailure(message: "--assistant is for the Assistants protocol", code: ExitStatus.usage) }
+            guard message != nil else { throw CommandFailure(message: "protocol responses needs --message", code: ExitStatus.usage) }
+        default:
+            guard assistant != nil else { throw CommandFailure(message: "protocol assistants needs --assistant ID", code: ExitStatus.usage) }
+        }
+        return RunRequest(
+            assistantID: assistant ?? "", threadID: thread, message: message, instructions: instructions, metadata: metadataPairs,
+            protocolName: protocolName, model: model ?? (protocolName == "responses" ? config.model : nil))
     }
 }

@@ -28,7 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
             // Metrics first: every counter made from here on reports to the Prometheus registry.
             let metrics = MetricsExport()
             metrics.recordBuildInfo(
-                version: ToolWorkerVersion.string, protocolName: "assistants", sqlite: AuditStore.sqliteVersion,
+                version: ToolWorkerVersion.string, protocolName: config.api.protocolName, sqlite: AuditStore.sqliteVersion,
                 libcurl: CurlLibrary.version)
             var listener: MetricsListener?
             if let address = config.metrics.listen {
@@ -58,7 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
             let driver = RunDriver(
-                backend: AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)), store: store,
+                backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()

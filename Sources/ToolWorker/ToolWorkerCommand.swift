@@ -142,3 +142,15 @@ func openStore(_ config: ToolWorkerConfig) throws -> AuditStore {
     }
     return try AuditStore(path: config.database)
 }
+
+/// Every protocol's backend, sharing one HTTP client configuration: Assistants, and Responses with the registered
+/// tools as flat function tools and the configuration's model and instructions.
+func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, logger: Logger) -> [any ToolLoopBackend] {
+    let tools = config.tools.map { ResponsesBackend.functionTool(name: $0.name, description: $0.description, parameters: $0.parameters) }
+    return [
+        AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)),
+        ResponsesBackend(
+            client: ResponsesClient(configuration: clientConfiguration, logger: logger), tools: tools, defaultModel: config.model,
+            defaultInstructions: config.instructions),
+    ]
+}

@@ -184,7 +184,8 @@ public final class JobScheduler: Sendable {
             let alreadyPosted = try await store.jobHasServerRun(id: job.id)
             let request = RunRequest(
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted ? nil : job.message,
-                instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id)
+                instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id,
+                protocolName: job.protocolName, model: job.model)
             let outcome = try await currentDriver().run(request)
             try await finish(job, outcome: outcome, logger: log)
         } catch {

@@ -59,7 +59,12 @@ extension RunDriver {
             case .needsOutputs:
                 return try await answerRound(state: &state, logger: logger)
             case .working:
-                break
+                // A protocol that can re-attach to the live stream (Responses background mode) does so, after the
+                // last event it applied; after a few resumes that bring nothing, it is polled like any other.
+                if state.fruitlessResumes < 3, let stream = try? await state.session.resume(id: loopID) {
+                    state.fruitlessResumes += 1
+                    return .stream(stream)
+                }
             }
             // Queued, working, cancelling: no stream to re-attach to; poll. A loop that outlives its expires_at by
             // far, or that has none and has been polled that long, is not going anywhere: stop following it rather

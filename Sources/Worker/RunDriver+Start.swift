@@ -53,11 +53,11 @@ extension RunDriver {
                         code: "start_unknown", state: &state, logger: logger)
                 }
             }
-            guard failure.isPassing, attempt < backend.maxStartRetries else {
+            guard failure.isPassing, attempt < state.backend.maxStartRetries else {
                 return try await finishWithError(
                     "could not start the run: \(failure)", code: failure.startErrorCode, state: &state, logger: logger)
             }
-            let delay = backend.retryDelay(attempt: attempt)
+            let delay = state.backend.retryDelay(attempt: attempt)
             attempt += 1
             logger.notice(
                 "the server has no run for this key; creating it again",

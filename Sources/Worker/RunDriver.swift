@@ -13,7 +13,8 @@ import WorkModel
 /// except the store's own and cancellation: every outcome is recorded and returned. The protocol is behind
 /// ``ToolLoopBackend``; nothing here knows its wire types.
 public struct RunDriver: Sendable {
-    public let backend: any ToolLoopBackend
+    /// The protocols this driver speaks, by ``ToolLoopBackend/protocolName``.
+    public let backends: [String: any ToolLoopBackend]
     public let store: AuditStore
     public var dispatcher: ToolDispatcher
     public let policy: SnapshotPolicy
@@ -32,7 +33,11 @@ public struct RunDriver: Sendable {
     public var shutdown: ShutdownSignal?
 
     public init(backend: any ToolLoopBackend, store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
-        self.backend = backend
+        self.init(backends: [backend], store: store, dispatcher: dispatcher, policy: policy, logger: logger)
+    }
+
+    public init(backends: [any ToolLoopBackend], store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
+        self.backends = Dictionary(backends.map { ($0.protocolName, $0) }, uniquingKeysWith: { first, _ in first })
         self.store = store
         self.dispatcher = dispatcher
         self.policy = policy
@@ -43,23 +48,33 @@ public struct RunDriver: Sendable {
     public func run(_ request: RunRequest) async throws -> RunOutcome {
         let runKey = try await store.createRun(
             assistantID: request.assistantID, threadID: request.threadID, jobID: request.jobID,
-            request: .object(request.summary))
+            request: .object(request.summary), protocolName: request.protocolName, model: request.model)
+        let backend = backends[request.protocolName]
         var state = DriveState(
-            runKey: runKey, session: backend.makeSession(policy: policy),
+            runKey: runKey, backend: backend ?? UnavailableBackend(protocolName: request.protocolName),
+            session: (backend ?? UnavailableBackend(protocolName: request.protocolName)).makeSession(policy: policy),
             recorder: StreamRecorder(store: store, runKey: runKey))
         state.threadID = request.threadID
         WorkerMetrics.runsStarted.increment()
         var log = logger
         log[metadataKey: "run_key"] = "\(runKey)"
-        log.info("starting run", metadata: ["assistant": "\(request.assistantID)", "thread": "\(request.threadID ?? "new")"])
+        log.info("starting run", metadata: [
+            "protocol": "\(request.protocolName)", "assistant": "\(request.assistantID)", "model": "\(request.model ?? "-")",
+            "thread": "\(request.threadID ?? "new")",
+        ])
+        guard backend != nil else {
+            return try await finishWithError(
+                "this ToolWorker is not set up for protocol '\(request.protocolName)'", code: "unsupported_protocol", state: &state, logger: log)
+        }
         return try await start(request, state: &state, logger: log)
     }
 
     /// Follows a loop already known to the store (after a restart): reconcile with the server, then go on.
     public func resume(_ record: RunRecord) async throws -> RunOutcome {
         let nextSeq = try await store.lastEventSeq(runKey: record.key) + 1
+        let backend = backends[record.protocolName] ?? UnavailableBackend(protocolName: record.protocolName)
         var state = DriveState(
-            runKey: record.key, session: backend.makeSession(policy: policy),
+            runKey: record.key, backend: backend, session: backend.makeSession(policy: policy),
             recorder: StreamRecorder(store: store, runKey: record.key, nextSeq: nextSeq))
         state.threadID = record.threadID
         state.loopID = record.runID
@@ -92,6 +107,7 @@ public struct RunDriver: Sendable {
     /// What one drive knows; owned by the driving task.
     struct DriveState {
         var runKey: Int64
+        var backend: any ToolLoopBackend
         var session: any ToolLoopSession
         var recorder: StreamRecorder
         var threadID: String?
@@ -104,6 +120,8 @@ public struct RunDriver: Sendable {
         var sawRequiresAction = false
         /// When the last request for outputs arrived.
         var requiresActionAt: ContinuousClock.Instant?
+        /// Resumed streams in a row that brought no event (then the driver polls instead).
+        var fruitlessResumes = 0
         /// Set when ToolWorker ended the loop with an error of its own.
         var errorOutcome: RunOutcome?
     }
@@ -129,7 +147,9 @@ public struct RunDriver: Sendable {
                 if case .ended? = state.loop?.phase {
                     return try await finish(state: &state, logger: logger)
                 }
-                if case .needsOutputs? = state.loop?.phase, streamError == nil || state.sawRequiresAction {
+                // Outputs are answered straight away only when this stream asked for them; anything else (a stream
+                // that ended without a word) is checked with the server first, so a round is never answered twice.
+                if case .needsOutputs? = state.loop?.phase, state.sawRequiresAction {
                     step = try await answerRound(state: &state, logger: logger)
                     continue
                 }
@@ -154,12 +174,13 @@ public struct RunDriver: Sendable {
         defer { shutdown?.unregister(hook) }
         // A server that trickles bytes (a comment every few seconds, a frame byte by byte) never trips the HTTP
         // idle time-out: the stream is also a stall when no whole event arrives for as long.
-        let watchdog = StreamWatchdog(limit: backend.idleTimeout, onStall: abort)
+        let watchdog = StreamWatchdog(limit: state.backend.idleTimeout, onStall: abort)
         defer { watchdog.stop() }
         var failure: (any Error)?
         do {
             while let event = try await stream.next() {
                 watchdog.progressed()
+                state.fruitlessResumes = 0
                 state.recorder.record(event, stream: state.stream)
                 if let loop = event.state {
                     state.loop = loop

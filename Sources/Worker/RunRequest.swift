@@ -12,11 +12,17 @@ public struct RunRequest: Sendable, Equatable {
     /// Sent as the run's `metadata` (ToolWorker adds `toolworker_run`, and `toolworker_job` for queued jobs).
     public var metadata: [String: String]
     public var jobID: Int64?
+    /// The protocol that drives it (`assistants`, `responses`): the backend with this ``ToolLoopBackend/protocolName``.
+    public var protocolName: String
+    /// The model (Responses; Assistants runs use the assistant's unless given).
+    public var model: String?
 
     public init(
         assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,
-        metadata: [String: String] = [:], jobID: Int64? = nil
+        metadata: [String: String] = [:], jobID: Int64? = nil, protocolName: String = "assistants", model: String? = nil
     ) {
+        self.protocolName = protocolName
+        self.model = model
         self.assistantID = assistantID
         self.threadID = threadID
         self.message = message
@@ -47,7 +53,9 @@ public struct RunRequest: Sendable, Equatable {
 
     /// What the journal keeps of the request (`runs.request`).
     var summary: JSONObject {
-        var object: JSONObject = ["assistant_id": .string(assistantID)]
+        var object: JSONObject = ["protocol": .string(protocolName)]
+        if !assistantID.isEmpty { object["assistant_id"] = .string(assistantID) }
+        if let model { object["model"] = .string(model) }
         if let threadID { object["thread_id"] = .string(threadID) }
         if let message { object["message"] = .string(message) }
         if let instructions { object["instructions"] = .string(instructions) }

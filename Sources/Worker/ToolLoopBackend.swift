@@ -186,4 +186,11 @@ public protocol ToolLoopSession: AnyObject {
     func finalObjects(id: String, threadID: String?) async throws(LoopError) -> [SnapshotRecord]
     /// The loop's final answer text, from what the session accumulated.
     var finalText: String? { get }
+    /// Re-attaches to the loop's live stream after a drop, continuing after the last event applied (a Responses
+    /// background response); `nil` when the protocol cannot, and the driver polls instead.
+    func resume(id: String) async throws(LoopError) -> (any LoopEventStream)?
+}
+
+extension ToolLoopSession {
+    public func resume(id: String) async throws(LoopError) -> (any LoopEventStream)? { nil }
 }

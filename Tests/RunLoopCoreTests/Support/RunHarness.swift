@@ -39,8 +39,12 @@ final class RunHarness {
         var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
         configuration.http.idleTimeout = idleTimeout
+        let functionTools = tools.map { ResponsesBackend.functionTool(name: $0.name, description: $0.description, parameters: $0.parameters) }
         var driver = RunDriver(
-            backend: AssistantsBackend(client: AssistantsClient(configuration: configuration)), store: store,
+            backends: [
+                AssistantsBackend(client: AssistantsClient(configuration: configuration)),
+                ResponsesBackend(client: ResponsesClient(configuration: configuration), tools: functionTools, defaultModel: nil, defaultInstructions: nil),
+            ], store: store,
             dispatcher: ToolDispatcher(registry: ToolRegistry(tools), maxConcurrentCalls: 8), policy: policy,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         driver.maxPollInterval = .milliseconds(200)
@@ -49,6 +53,12 @@ final class RunHarness {
 
     func run(_ assistant: String, message: String = "hi", metadata: [String: String] = [:]) async throws -> RunOutcome {
         try await driver().run(RunRequest(assistantID: assistant, message: message, metadata: metadata))
+    }
+
+    /// A Responses loop: the fake server picks its scenario by model name.
+    func respond(_ model: String, message: String = "hi", metadata: [String: String] = [:], instructions: String? = nil) async throws -> RunOutcome {
+        try await driver().run(RunRequest(
+            assistantID: "", message: message, instructions: instructions, metadata: metadata, protocolName: "responses", model: model))
     }
 
     /// Rows of a query on the store (through the reader connection).

@@ -1,0 +1,16 @@
+import AssistantsAPI
+import Worker
+
+extension LoopError {
+    /// An Assistants client failure, in the worker's terms.
+    public init(_ error: AssistantsError) {
+        switch error {
+        case .api(let api): self.init(.http(status: api.status), code: api.code, message: api.description)
+        case .transport(let transport):
+            self.init(.transport(mayHaveBeenSent: transport.requestMayHaveBeenSent), message: "transport error: \(transport)")
+        case .invalidResponse: self.init(.invalidResponse, message: error.description)
+        case .invalidArgument: self.init(.invalidArgument, message: error.description)
+        case .cancelled: self.init(.cancelled, message: "cancelled")
+        }
+    }
+}

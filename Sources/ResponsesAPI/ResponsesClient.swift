@@ -1,0 +1,39 @@
+import AssistantsAPI
+import HTTPTransport
+import Logging
+import ResponsesProtocol
+import WireFormat
+
+/// A client for the Responses API (`/v1/responses`) over the shared ``OpenAIHTTPClient`` plumbing (no
+/// `OpenAI-Beta` header). Creating a response always streams; a background response's stream can be resumed by
+/// `sequence_number`.
+public final class ResponsesClient: Sendable {
+    public let core: OpenAIHTTPClient
+    public var configuration: AssistantsClientConfiguration { core.configuration }
+
+    public init(configuration: AssistantsClientConfiguration, http: HTTPClient? = nil, logger: Logger? = nil) {
+        core = OpenAIHTTPClient(configuration: configuration, http: http, logger: logger)
+    }
+
+    /// `POST /responses` with `stream: true`.
+    public func create(_ body: JSONObject) async throws(AssistantsError) -> EventStreamResponse {
+        try await core.stream(path: "/responses", body: body)
+    }
+
+    /// `GET /responses/{id}`.
+    public func retrieve(id: String) async throws(AssistantsError) -> JSONObject {
+        let value = try await core.json(.get, "/responses/\(try core.pathID(id))", idempotent: true)
+        return value.objectValue ?? [:]
+    }
+
+    /// `GET /responses/{id}?stream=true&starting_after=N`: a background response's events after `N`, then live.
+    public func resume(id: String, startingAfter sequenceNumber: Int) async throws(AssistantsError) -> EventStreamResponse {
+        try await core.stream(.get, path: "/responses/\(try core.pathID(id))", query: "stream=true&starting_after=\(sequenceNumber)")
+    }
+
+    /// `POST /responses/{id}/cancel` (background responses).
+    public func cancel(id: String) async throws(AssistantsError) -> JSONObject {
+        let value = try await core.json(.post, "/responses/\(try core.pathID(id))/cancel", body: [:], idempotent: true)
+        return value.objectValue ?? [:]
+    }
+}

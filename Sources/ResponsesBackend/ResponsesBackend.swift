@@ -1,0 +1,100 @@
+import AssistantsAPI
+import BackendSupport
+import Journal
+import ResponsesAPI
+import ResponsesProtocol
+import WireFormat
+import WorkModel
+import Worker
+
+/// The Responses API behind the worker's seam: a tool loop is a chain of responses. Each round's outputs go back
+/// as `function_call_output` items in a new streamed response with `previous_response_id`; the loop's id is the
+/// latest response's. Responses start in background mode (`background: true`, `store: true`) so a dropped stream
+/// is resumed by `sequence_number`; a server that refuses background mode gets foreground requests, and a drop is
+/// then followed by retrieving the response.
+public struct ResponsesBackend: ToolLoopBackend {
+    public let client: ResponsesClient
+    /// Flat function tools (`{"type":"function","name",…}`), sent with every request.
+    public let tools: [JSONValue]
+    /// `model:` and `instructions:` of the configuration, when a request names none.
+    public let defaultModel: String?
+    public let defaultInstructions: String?
+
+    public init(client: ResponsesClient, tools: [JSONValue], defaultModel: String?, defaultInstructions: String?) {
+        self.client = client
+        self.tools = tools
+        self.defaultModel = defaultModel
+        self.defaultInstructions = defaultInstructions
+    }
+
+    public var protocolName: String { "responses" }
+    public var maxStartRetries: Int { client.configuration.retry.maxRetries }
+    public var idleTimeout: Duration { client.configuration.http.idleTimeout }
+    public func retryDelay(attempt: Int) -> Duration { client.configuration.retry.delay(attempt: attempt, head: nil) }
+
+    public func makeSession(policy: SnapshotPolicy) -> any ToolLoopSession {
+        ResponsesSession(backend: self, policy: policy)
+    }
+
+    /// Cancels a background response (`toolworker cancel`).
+    public func cancel(id: String) async throws(LoopError) -> LoopState {
+        do {
+            return LoopState(response: try await client.cancel(id: id))
+        } catch {
+            throw LoopError(error)
+        }
+    }
+
+    /// A response's state now.
+    public func retrieve(id: String) async throws(LoopError) -> LoopState {
+        do {
+            return LoopState(response: try await client.retrieve(id: id))
+        } catch {
+            throw LoopError(error)
+        }
+    }
+
+    /// A registered tool as the Responses API wants it: flat, not nested under `function`.
+    public static func functionTool(name: String, description: String?, parameters: JSONValue?) -> JSONValue {
+        var tool: JSONObject = ["type": "function", "name": .string(name)]
+        if let description { tool["description"] = .string(description) }
+        tool["parameters"] = parameters ?? ["type": "object", "properties": [:]]
+        tool["strict"] = false
+        return .object(tool)
+    }
+}
+
+extension LoopState {
+    /// A response, as the worker sees it: `completed` with function calls is a round to answer.
+    public init(response: JSONObject, calls: [ToolCall]? = nil) {
+        let status = response["status"]?.stringValue
+        let functionCalls = calls ?? (response["output"]?.arrayValue ?? []).compactMap { item -> ToolCall? in
+            guard item["type"]?.stringValue == "function_call", let callID = item["call_id"]?.stringValue else { return nil }
+            return ToolCall(id: callID, name: item["name"]?.stringValue ?? "", arguments: item["arguments"]?.stringValue ?? "")
+        }
+        let phase: LoopPhase
+        switch status {
+        case "completed": phase = functionCalls.isEmpty ? .ended(.completed) : .needsOutputs(functionCalls)
+        case "incomplete": phase = .ended(.incomplete)
+        case "failed": phase = .ended(.failed)
+        case "cancelled": phase = .ended(.cancelled)
+        default: phase = .working
+        }
+        let error = response["error"].flatMap { $0.isNull ? nil : $0 }
+        let incomplete = response["incomplete_details"].flatMap { $0.isNull ? nil : $0 }
+        var detail: String?
+        if let error {
+            detail = [error["code"]?.stringValue, error["message"]?.stringValue].compactMap { $0 }.joined(separator: ": ")
+        } else if let incomplete {
+            detail = "incomplete: \(incomplete["reason"]?.stringValue ?? incomplete.serialized())"
+        }
+        var isEnded = false
+        if case .ended = phase { isEnded = true }
+        let id = response["id"]?.stringValue
+        self.init(
+            id: id, threadID: nil, phase: phase, expiresAt: nil, errorCode: error?["code"]?.stringValue, detail: detail,
+            record: RunStateRecord(
+                runID: id, threadID: nil, status: status, isTerminal: isEnded, snapshot: .object(response), lastError: error,
+                incompleteDetails: incomplete, usage: response["usage"].flatMap { $0.isNull ? nil : $0 }, expiresAt: nil))
+    }
+}

@@ -1,0 +1,159 @@
+import AssistantsAPI
+import BackendSupport
+import Journal
+import ResponsesAPI
+import ResponsesProtocol
+import WireFormat
+import WorkModel
+import Worker
+
+/// One loop's conversation with a Responses server: the accumulated response chain, the last applied
+/// `sequence_number` (for resuming), and what every follow-up request repeats (model, instructions, tools,
+/// metadata).
+final class ResponsesSession: ToolLoopSession {
+    let backend: ResponsesBackend
+    let policy: SnapshotPolicy
+    var accumulator = ResponseAccumulator()
+    /// Background mode, until a server refuses it.
+    var background = true
+    private var model: String?
+    private var instructions: String?
+    private var metadata: JSONObject = [:]
+
+    init(backend: ResponsesBackend, policy: SnapshotPolicy) {
+        self.backend = backend
+        self.policy = policy
+    }
+
+    var client: ResponsesClient { backend.client }
+
+    func prepare(_ request: RunRequest, runKey: Int64) async throws(LoopError) -> String? { nil }
+
+    func start(_ request: RunRequest, runKey: Int64, threadID: String?) async throws(LoopError) -> any LoopEventStream {
+        model = request.model ?? backend.defaultModel
+        instructions = request.instructions ?? backend.defaultInstructions
+        metadata = request.metadataObject(runKey: runKey)
+        guard let model, !model.isEmpty else {
+            throw LoopError(.invalidArgument, message: "the Responses API needs a model: give --model or set model: in the configuration")
+        }
+        _ = model
+        var input: [JSONValue] = []
+        if let message = request.message {
+            input.append(["type": "message", "role": "user", "content": [["type": "input_text", "text": .string(message)]]])
+        }
+        return try await post(input: input, previous: nil)
+    }
+
+    func submit(_ outputs: [ToolOutput], for loop: LoopState) async throws(LoopError) -> any LoopEventStream {
+        guard let previous = loop.id else { throw LoopError(.invalidArgument, message: "a response without an id cannot take outputs") }
+        let input: [JSONValue] = outputs.map {
+            ["type": "function_call_output", "call_id": .string($0.toolCallID), "output": .string($0.output)]
+        }
+        return try await post(input: input, previous: previous)
+    }
+
+    /// One streamed `POST /responses`, falling back to foreground once if the server refuses background mode.
+    private func post(input: [JSONValue], previous: String?) async throws(LoopError) -> any LoopEventStream {
+        while true {
+            var body: JSONObject = ["model": .string(model ?? "")]
+            body["input"] = .array(input)
+            if let instructions { body["instructions"] = .string(instructions) }
+            if let previous { body["previous_response_id"] = .string(previous) }
+            if !backend.tools.isEmpty { body["tools"] = .array(backend.tools) }
+            body["metadata"] = .object(metadata)
+            body["store"] = true
+            if background { body["background"] = true }
+            do {
+                let response = try await client.create(body)
+                accumulator.startNextResponse()
+                return ResponsesEventStream(response, session: self)
+            } catch let error {
+                if background, case .api(let api) = error, api.status == 400,
+                    api.param == "background" || api.message.lowercased().contains("background")
+                {
+                    background = false
+                    continue
+                }
+                throw LoopError(error)
+            }
+        }
+    }
+
+    func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState {
+        do {
+            let response = try await client.retrieve(id: id)
+            return LoopState(response: response)
+        } catch {
+            throw LoopError(error)
+        }
+    }
+
+    func find(runKey: Int64, threadID: String?) async throws(LoopError) -> LoopState? {
+        throw LoopError(.invalidArgument, message: "the Responses API cannot list responses by their metadata")
+    }
+
+    func acceptedOutputs(id: String, threadID: String?, among callIDs: Set<String>) async throws(LoopError) -> Set<String> {
+        // The response that took them would be a new one, whose id the lost answer carried: not knowable.
+        []
+    }
+
+    func finalObjects(id: String, threadID: String?) async throws(LoopError) -> [SnapshotRecord] {
+        let response: JSONObject
+        do {
+            response = try await client.retrieve(id: id)
+        } catch {
+            throw LoopError(error)
+        }
+        accumulator.absorb(response: response)
+        var snapshots = [SnapshotRecord(
+            eventSeq: nil, type: .run, objectID: id, status: response["status"]?.stringValue, data: .object(response))]
+        for item in response["output"]?.arrayValue ?? [] { snapshots += ResponsesSnapshots.item(item) }
+        return snapshots
+    }
+
+    var finalText: String? { accumulator.outputText }
+
+    func resume(id: String) async throws(LoopError) -> (any LoopEventStream)? {
+        guard background, let last = accumulator.lastSequenceNumber, accumulator.base?["id"]?.stringValue == id else { return nil }
+        do {
+            return ResponsesEventStream(try await client.resume(id: id, startingAfter: last), session: self)
+        } catch {
+            throw LoopError(error)
+        }
+    }
+}
+
+/// The snapshots the journal keeps of a Responses stream.
+enum ResponsesSnapshots {
+    /// An output item: a message (`message`), a function call (`tool_call`), anything else (reasoning, built-in
+    /// tools) as a step (`run_step`).
+    static func item(_ item: JSONValue) -> [SnapshotRecord] {
+        let type: SnapshotObjectType
+        switch item["type"]?.stringValue {
+        case "message": type = .message
+        case "function_call": type = .toolCall
+        default: type = .runStep
+        }
+        let id = item["call_id"]?.stringValue.flatMap { item["type"]?.stringValue == "function_call" ? $0 : nil }
+            ?? item["id"]?.stringValue ?? "?"
+        return [SnapshotRecord(eventSeq: nil, type: type, objectID: id, status: item["status"]?.stringValue, data: item)]
+    }
+
+    /// What `policy` keeps after `event` (already applied to `accumulator`).
+    static func after(_ event: ResponseEvent, accumulator: ResponseAccumulator, policy: SnapshotPolicy) -> [SnapshotRecord] {
+        switch event.kind {
+        case .lifecycle:
+            guard let response = accumulator.response else { return [] }
+            return [SnapshotRecord(
+                eventSeq: nil, type: .run, objectID: response["id"]?.stringValue ?? "?", status: response["status"]?.stringValue,
+                data: response)]
+        case .outputItemDone(let index, _):
+            return accumulator.outputItems.indices.contains(index) ? item(accumulator.outputItems[index]) : []
+        case .textDelta(let index, _, _, _), .argumentsDelta(let index, _):
+            guard policy == .all, accumulator.outputItems.indices.contains(index) else { return [] }
+            return item(accumulator.outputItems[index])
+        default:
+            return []
+        }
+    }
+}
