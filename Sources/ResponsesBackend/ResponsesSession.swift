@@ -29,10 +29,14 @@ final class ResponsesSession: ToolLoopSession {
 
     func prepare(_ request: RunRequest, runKey: Int64) async throws(LoopError) -> String? { nil }
 
-    func start(_ request: RunRequest, runKey: Int64, threadID: String?) async throws(LoopError) -> any LoopEventStream {
+    func restore(_ request: RunRequest, runKey: Int64) {
         model = request.model ?? backend.defaultModel
         instructions = request.instructions ?? backend.defaultInstructions
         metadata = request.metadataObject(runKey: runKey)
+    }
+
+    func start(_ request: RunRequest, runKey: Int64, threadID: String?) async throws(LoopError) -> any LoopEventStream {
+        restore(request, runKey: runKey)
         guard let model, !model.isEmpty else {
             throw LoopError(.invalidArgument, message: "the Responses API needs a model: give --model or set model: in the configuration")
         }

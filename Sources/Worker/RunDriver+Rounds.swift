@@ -84,10 +84,19 @@ extension RunDriver {
             stream = try await state.session.submit(outputs, for: loop)
         } catch {
             if error.kind == .cancelled { throw CancellationError() }
+            state.submitFailures += 1
             logger.warning("submitting tool outputs failed; reconciling", metadata: ["run_id": "\(loopID)", "error": "\(error)"])
             state.recorder.note("toolworker.submit_failed", ["error": .string("\(error)")], stream: state.stream)
+            if state.submitFailures >= 3 && !error.isPassing {
+                // The server keeps asking for these outputs and keeps refusing them: stop rather than loop.
+                _ = try await finishWithError(
+                    "the server refused the round's outputs \(state.submitFailures) times: \(error)", code: "submit_refused",
+                    state: &state, logger: logger)
+                return .stop
+            }
             return .reconcile(reason: "submit failed: \(error)")
         }
+        state.submitFailures = 0
         try await store.markSubmitted(runKey: state.runKey, callIDs: outputs.map(\.toolCallID))
         logger.info("submitted tool outputs", metadata: ["run_id": "\(loopID)", "outputs": "\(outputs.count)"])
         return .stream(stream)

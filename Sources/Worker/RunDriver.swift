@@ -84,6 +84,8 @@ public struct RunDriver: Sendable {
         log[metadataKey: "run_key"] = "\(record.key)"
         log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
         WorkerMetrics.recoveries.increment()
+        // What every later request of the loop repeats (a Responses model, instructions, metadata).
+        state.session.restore(RunRequest(record: record), runKey: record.key)
         if record.runID == nil, let found = try? await state.session.find(runKey: record.key, threadID: record.threadID) {
             // The start request had reached the server: follow that loop, never start a second one.
             log.notice("found the run created before the restart", metadata: ["run_id": "\(found.id ?? "?")"])
@@ -102,6 +104,8 @@ public struct RunDriver: Sendable {
     enum Step {
         case stream(any LoopEventStream)
         case reconcile(reason: String)
+        /// ToolWorker ended the loop itself (`state.errorOutcome`).
+        case stop
     }
 
     /// What one drive knows; owned by the driving task.
@@ -122,6 +126,8 @@ public struct RunDriver: Sendable {
         var requiresActionAt: ContinuousClock.Instant?
         /// Resumed streams in a row that brought no event (then the driver polls instead).
         var fruitlessResumes = 0
+        /// Submits of the current round that failed in a row.
+        var submitFailures = 0
         /// Set when ToolWorker ended the loop with an error of its own.
         var errorOutcome: RunOutcome?
     }
@@ -156,6 +162,9 @@ public struct RunDriver: Sendable {
                 let reason = streamError.map { "stream failed: \($0)" } ?? "stream ended before the run finished"
                 logger.warning("stream interrupted; reconciling with the server", metadata: ["run_id": "\(state.loopID ?? "?")", "reason": "\(reason)"])
                 step = .reconcile(reason: reason)
+            case .stop:
+                if let outcome = state.errorOutcome { return outcome }
+                return try await finish(state: &state, logger: logger)
             case .reconcile(let reason):
                 guard let next = try await reconcile(reason: reason, state: &state, logger: logger) else {
                     if let outcome = state.errorOutcome { return outcome }

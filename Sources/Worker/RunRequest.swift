@@ -1,3 +1,4 @@
+import Journal
 import WireFormat
 import WorkModel
 
@@ -29,6 +30,16 @@ public struct RunRequest: Sendable, Equatable {
         self.instructions = instructions
         self.metadata = metadata
         self.jobID = jobID
+    }
+
+    /// The request a stored run was started with (`runs.request`, its protocol and model).
+    public init(record: RunRecord) {
+        let summary = record.request
+        self.init(
+            assistantID: record.assistantID, threadID: record.threadID, message: summary?["message"]?.stringValue,
+            instructions: summary?["instructions"]?.stringValue,
+            metadata: RunRequest.metadataPairs(summary?["metadata"]).filter { !$0.key.hasPrefix("toolworker_") },
+            jobID: record.jobID, protocolName: record.protocolName, model: record.model)
     }
 
     /// The caller's metadata as a JSON object, keys sorted (as a job stores it).

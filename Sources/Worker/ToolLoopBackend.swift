@@ -189,8 +189,12 @@ public protocol ToolLoopSession: AnyObject {
     /// Re-attaches to the loop's live stream after a drop, continuing after the last event applied (a Responses
     /// background response); `nil` when the protocol cannot, and the driver polls instead.
     func resume(id: String) async throws(LoopError) -> (any LoopEventStream)?
+    /// After a restart: what the loop was started with (model, instructions, metadata), for the requests still to
+    /// come. Assistants runs need nothing (the server keeps it).
+    func restore(_ request: RunRequest, runKey: Int64)
 }
 
 extension ToolLoopSession {
     public func resume(id: String) async throws(LoopError) -> (any LoopEventStream)? { nil }
+    public func restore(_ request: RunRequest, runKey: Int64) {}
 }

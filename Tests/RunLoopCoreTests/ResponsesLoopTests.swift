@@ -114,3 +114,111 @@ struct ResponsesLoopTests {
         #expect(h.requests("POST", "/responses").count == 1)
     }
 }
+
+/// The Responses protocol through the command line and the daemon.
+@Suite("Responses API: command line, queue, crash recovery", .serialized)
+struct ResponsesDaemonTests {
+    @Test("toolworker run --protocol responses: exit statuses and usage errors")
+    func runCommandLine() async throws {
+        let dir = TempDirectory()
+        let server = try FakeAssistantsServer()
+        defer { server.stop() }
+        let handler = dir.path("weather.sh")
+        try "#!/bin/sh\ncat >/dev/null\necho sunny\n".write(toFile: handler, atomically: true, encoding: .utf8)
+        chmod(handler, 0o755)
+        let config = dir.path("toolworker.yaml")
+        try """
+            api: { base_url: "\(server.baseURL)", protocol: responses }
+            model: asst_weather
+            instructions: Answer briefly.
+            database: tw.db
+            tools:
+              get_weather: { command: ["weather.sh"], description: "Current weather" }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
+        let toolworker = builtProduct("toolworker")
+        let ok = try await runCommand(toolworker, ["run", "--config", config, "--message", "weather?"], environment: environment)
+        #expect(ok.status == 0, "\(ok.error)")
+        #expect(ok.output.contains("status: completed"))
+        #expect(ok.output.contains("answer: get_weather: sunny"))
+        let failed = try await runCommand(toolworker, ["run", "--config", config, "--model", "asst_failed", "--message", "x"], environment: environment)
+        #expect(failed.status == 10)
+        let assistants = try await runCommand(
+            toolworker, ["run", "--config", config, "--protocol", "assistants", "--assistant", "asst_text", "--message", "x"], environment: environment)
+        #expect(assistants.status == 0, "\(assistants.error)")
+        for (arguments, message) in [
+            (["--thread", "thread_1", "--message", "x"], "--thread is for the Assistants protocol"),
+            (["--assistant", "asst_text", "--message", "x"], "--assistant is for the Assistants protocol"),
+            (["--protocol", "assistants", "--message", "x"], "needs --assistant"),
+            (["--protocol", "other", "--message", "x"], "--protocol takes assistants or responses"),
+        ] {
+            let result = try await runCommand(toolworker, ["run", "--config", config] + arguments, environment: environment)
+            #expect(result.status == 64, "\(arguments): \(result)")
+            #expect(result.error.contains(message), "\(result.error)")
+        }
+        let history = try await runCommand("/usr/bin/sqlite3", [dir.path("tw.db"), "SELECT protocol, model, status FROM run_history ORDER BY run_key"])
+        #expect(history.output == "responses|asst_weather|completed\nresponses|asst_failed|failed\nassistants||completed\n")
+        let noModel = dir.path("nomodel.yaml")
+        try "api: { protocol: responses }\ntools: {}\n".write(toFile: noModel, atomically: true, encoding: .utf8)
+        let check = try await runCommand(toolworker, ["check-config", "--config", noModel], environment: environment)
+        #expect(check.status == 78)
+        #expect(check.error.contains("model: required when api.protocol is responses"))
+    }
+
+    @Test("serve drives queued Responses jobs; killed mid-handler (on_restart: fail) it resumes without running the call twice")
+    func serveAndRecover() async throws {
+        let h = try DaemonHarness(scenarios: [
+            "resp_once": Scenario(rounds: [[ScriptedToolCall("charge", "{}")]], finalText: "charged once")
+        ])
+        let ledger = h.directory.path("ledger")
+        let handler = try h.script("charge.sh", "cat >/dev/null; echo charged >> \(ledger); sleep 30; echo receipt")
+        try h.writeConfig(
+            extra: "model: asst_weather",
+            tools: "  charge: { command: [\"\(handler)\"], timeout: 60s, on_restart: fail }\n  get_weather: { command: [\"\(handler)\"] }")
+        let enqueue = try await runCommand(
+            h.toolworker, ["enqueue", "--config", h.configPath, "--protocol", "responses", "--model", "resp_once", "--message", "charge it"],
+            environment: h.environment)
+        #expect(enqueue.status == 0, "\(enqueue.error)")
+        try h.start()
+        try await h.waitUntil("the handler to start") { (try? String(contentsOfFile: ledger, encoding: .utf8)) == "charged\n" }
+        _ = try await h.stop(SIGKILL)
+        #expect(try h.query("SELECT state FROM tool_calls").first?["state"].text == "running")
+        try h.start()
+        try await h.waitUntil("the job to succeed") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1 }
+        _ = try await h.stop()
+        #expect(try String(contentsOfFile: ledger, encoding: .utf8) == "charged\n", "never run twice")
+        let call = try #require(try h.query("SELECT state, output, submitted FROM tool_call_log").first)
+        #expect(call["state"].text == "interrupted")
+        #expect(call["submitted"].text != nil)
+        let run = try #require(try h.query("SELECT protocol, status FROM run_history").first)
+        #expect(run["protocol"].text == "responses")
+        #expect(run["status"].text == "completed")
+        let posts = h.server.requests.filter { $0.method == "POST" && $0.path.hasSuffix("/responses") }
+        #expect(posts.count == 2, "one create, one answer")
+        #expect(try h.query("PRAGMA integrity_check").first?.values.first?.text == "ok")
+    }
+
+    @Test("a database written by the previous schema is migrated in place, its history kept")
+    func migratesOldDatabase() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("old.db")
+        let old = try SQLiteConnection(path: path)
+        try old.executeScript("PRAGMA journal_mode=WAL")
+        try old.executeScript(Schema.migrations[0])
+        try old.executeScript(Schema.migrations[1])
+        try old.executeScript("PRAGMA user_version=2; PRAGMA application_id=\(Schema.applicationID)")
+        try old.execute(
+            "INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, ended_at) VALUES ('run_old', 'thread_old', 'asst_old', 'completed', 1, 2, 3)")
+        try old.execute(
+            "INSERT INTO jobs (assistant_id, message, state, created_at, updated_at) VALUES ('asst_old', 'hi', 'succeeded', 1, 2)")
+        let store = try AuditStore(path: path)
+        defer { store.close() }
+        let row = try #require(try await store.read { db in try db.query("SELECT * FROM run_history").first })
+        #expect(row["run_id"].text == "run_old")
+        #expect(row["protocol"].text == "assistants")
+        #expect(row["model"].isNull)
+        let version = try await store.read { db in try db.scalar("PRAGMA user_version").int }
+        #expect(version == Int64(Schema.version))
+        #expect(try await store.jobs(state: .succeeded).first?.protocolName == "assistants")
+    }
+}
