@@ -43,3 +43,10 @@ sqlite3 -readonly -box "$work/toolworker.db" \
     "SELECT seq, stream, event FROM event_log ORDER BY seq;"
 sqlite3 -readonly "$work/toolworker.db" \
     "SELECT 'answer: ' || json_extract(data, '\$.content[0].text.value') FROM snapshot_log WHERE object_type = 'message' AND is_latest;"
+
+echo
+echo "== the same tool loop over the Responses API (POST /v1/responses; the fake server picks its script by model)"
+"$bin/toolworker" run --config "$work/toolworker.yaml" --protocol responses --model asst_parallel \
+    --message "What is the weather in Paris and Tokyo?"
+sqlite3 -readonly -box "$work/toolworker.db" \
+    "SELECT run_id, protocol, model, status, rounds, tool_calls FROM run_history ORDER BY run_key;"
