@@ -1,7 +1,11 @@
 -- Ready questions for the ToolWorker audit database. Run one with:
 --   sqlite3 -readonly -box /var/lib/toolworker/toolworker.db < deploy/queries.sql        (all of them)
 --   sqlite3 -readonly -box DB "SELECT … (copy one query)"
--- Replace 'run_XXX' with a run id. Times are UTC.
+-- Replace 'run_XXX' with a run id (for the Responses protocol, the loop's latest response id, as run_history shows
+-- it). Times are UTC. Every query works for both protocols.
+
+-- Runs by protocol and status, today.
+SELECT protocol, status, count(*) AS runs FROM run_history WHERE created >= date('now') GROUP BY protocol, status;
 
 -- Failed (or otherwise unsuccessful) runs today.
 SELECT run_id, status, error_code, error_message, created
@@ -27,8 +31,8 @@ FROM tool_call_log GROUP BY tool ORDER BY error_pct DESC;
 SELECT seq, stream, event, kind, received, error FROM event_log WHERE run_id = 'run_XXX' ORDER BY seq;
 SELECT round, tool, state, error, exit_code, duration_ms, submitted FROM tool_call_log WHERE run_id = 'run_XXX' ORDER BY round;
 
--- The final assistant message text of run X.
-SELECT json_extract(data, '$.content[0].text.value') AS answer
+-- The final assistant message text of run X (Assistants: content[0].text.value; Responses: content[0].text).
+SELECT coalesce(json_extract(data, '$.content[0].text.value'), json_extract(data, '$.content[0].text')) AS answer
 FROM snapshot_log
 WHERE run_id = 'run_XXX' AND object_type = 'message' AND is_latest
   AND json_extract(data, '$.role') = 'assistant'

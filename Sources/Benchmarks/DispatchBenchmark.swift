@@ -24,7 +24,19 @@ enum DispatchBenchmark {
 
     static func ms(_ d: Duration) -> Double { d.seconds * 1000 }
 
-    static func run(rounds: Int) async throws {
+    /// Both protocols' backends against the fake server, as `serve` has them.
+    static func backends(_ server: FakeAssistantsServer, tools: [ToolHandlerConfig]) -> [any ToolLoopBackend] {
+        let configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
+        return [
+            AssistantsBackend(client: AssistantsClient(configuration: configuration)),
+            ResponsesBackend(
+                client: ResponsesClient(configuration: configuration),
+                tools: tools.map { ResponsesBackend.functionTool(name: $0.name, description: nil, parameters: nil) },
+                defaultModel: nil, defaultInstructions: nil),
+        ]
+    }
+
+    static func run(rounds: Int, protocolName: String) async throws {
         signal(SIGPIPE, SIG_IGN)
         let directory = NSTemporaryDirectory() + "toolworker-dispatch-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -38,7 +50,7 @@ enum DispatchBenchmark {
         var tool = ToolHandlerConfig(name: "noop", command: ["/bin/true"])
         tool.timeout = .seconds(10)
         var driver = RunDriver(
-            backend: AssistantsBackend(client: AssistantsClient(configuration: AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey))),
+            backends: backends(server, tools: [tool]),
             store: store, dispatcher: ToolDispatcher(registry: ToolRegistry([tool]), maxConcurrentCalls: 4),
             policy: .lifecycle, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let overheads = Timings()
@@ -47,12 +59,15 @@ enum DispatchBenchmark {
             overheads.values.withLock { $0.append(timing.overhead) }
             handlers.values.withLock { $0.append(timing.longestHandler) }
         }
-        let outcome = try await driver.run(RunRequest(assistantID: "asst_rounds", message: "go"))
+        let outcome = try await driver.run(
+            protocolName == "responses"
+                ? RunRequest(assistantID: "", message: "go", protocolName: "responses", model: "asst_rounds")
+                : RunRequest(assistantID: "asst_rounds", message: "go"))
         precondition(outcome.status == .completed, "benchmark run ended \(outcome.status.rawValue): \(outcome.detail ?? "")")
         let o = overheads.values.withLock { $0 }
         let hd = handlers.values.withLock { $0 }
-        print(String(format: "dispatch overhead over %d rounds: median %.2f ms, p99 %.2f ms (handler /bin/true via subprocess: median %.2f ms)",
-                     o.count, ms(percentile(o, 0.5)), ms(percentile(o, 0.99)), ms(percentile(hd, 0.5))))
+        print(String(format: "dispatch overhead (%@) over %d rounds: median %.2f ms, p99 %.2f ms (handler /bin/true via subprocess: median %.2f ms)",
+                     protocolName, o.count, ms(percentile(o, 0.5)), ms(percentile(o, 0.99)), ms(percentile(hd, 0.5))))
 
         // Bare fork+exec of /bin/true: posix_spawn + waitpid, no pipes.
         var bare: [Duration] = []

@@ -1,11 +1,12 @@
 import FakeAssistants
 import Foundation
+import Logging
 import RunLoopCore
 
 /// ToolWorker benchmarks, reported as rates and ratios (never asserted in tests).
 /// Run: swift run -c release Benchmarks [engine|all]
 let which = CommandLine.arguments.dropFirst().first ?? "all"
-let validBenchmarks = ["engine", "client", "store", "dispatch", "all"]
+let validBenchmarks = ["engine", "client", "store", "dispatch", "loop", "all"]
 guard validBenchmarks.contains(which) else {
     FileHandle.standardError.write(Data("usage: Benchmarks [\(validBenchmarks.joined(separator: "|"))]\n".utf8))
     exit(64)
@@ -136,5 +137,38 @@ if which == "store" || which == "all" {
 }
 
 if which == "dispatch" || which == "all" {
-    try await DispatchBenchmark.run(rounds: Int(ProcessInfo.processInfo.environment["ROUNDS"] ?? "") ?? 1000)
+    for protocolName in ["assistants", "responses"] {
+        try await DispatchBenchmark.run(rounds: Int(ProcessInfo.processInfo.environment["ROUNDS"] ?? "") ?? 1000, protocolName: protocolName)
+    }
+}
+
+if which == "loop" || which == "all" {
+    // A whole tool loop through RunDriver (stream, engine, journal with lifecycle snapshots) for a 20,000-delta
+    // answer, per protocol: ingest in events per second.
+    let deltas = 20_000
+    let text = (0..<deltas).map { " tok\($0 % 97)" }.joined()
+    let server = try FakeAssistantsServer(scenarios: ["asst_long": Scenario(finalText: text, deltaPieces: deltas)])
+    let directory = NSTemporaryDirectory() + "toolworker-loop-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    for protocolName in ["assistants", "responses"] {
+        let store = try AuditStore(path: "\(directory)/\(protocolName).db")
+        let driver = RunDriver(
+            backends: DispatchBenchmark.backends(server, tools: []), store: store,
+            dispatcher: ToolDispatcher(registry: ToolRegistry([]), maxConcurrentCalls: 1), policy: .lifecycle,
+            logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+        let request = protocolName == "responses"
+            ? RunRequest(assistantID: "", message: "go", protocolName: "responses", model: "asst_long")
+            : RunRequest(assistantID: "asst_long", message: "go")
+        let (outcome, seconds) = try await Task.detached {
+            let start = ContinuousClock.now
+            let outcome = try await driver.run(request)
+            return (outcome, (ContinuousClock.now - start).seconds)
+        }.value
+        precondition(outcome.status == .completed && outcome.finalText?.count == text.count, "loop benchmark: \(outcome)")
+        let events = try await store.lastEventSeq(runKey: outcome.runKey)
+        print(String(format: "loop (%@): %d events, stored with lifecycle snapshots, in %.3f s = %.0f events/s", protocolName, events, seconds, Double(events) / seconds))
+        store.close()
+    }
+    try? FileManager.default.removeItem(atPath: directory)
+    server.stop()
 }

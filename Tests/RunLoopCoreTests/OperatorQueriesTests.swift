@@ -13,6 +13,21 @@ struct OperatorQueriesTests {
     static let queries = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("deploy/queries.sql")
 
+    @Test("the ready questions answer for a Responses tool loop too")
+    func queriesForResponses() async throws {
+        let h = try RunHarness()
+        try h.handler("get_weather", RunDriverTests.weatherScript)
+        let outcome = try await h.respond("asst_weather")
+        #expect(outcome.status == .completed)
+        let runID = try #require(outcome.runID)
+        let sql = try String(contentsOf: Self.queries, encoding: .utf8).replacingOccurrences(of: "run_XXX", with: runID)
+        let result = try await runCommand("/usr/bin/sqlite3", ["-readonly", "-bail", "-separator", "|", h.directory.path("audit.db")], input: sql)
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("responses|completed|1"), "runs by protocol")
+        #expect(result.output.contains("get_weather: sunny in Paris"), "final assistant message")
+        #expect(result.output.contains("response.function_call_arguments.delta"), "everything in run X")
+    }
+
     @Test("every ready question runs and answers from a recorded run")
     func queriesRun() async throws {
         let h = try RunHarness(scenarios: [
