@@ -12,9 +12,9 @@ let swiftSettings: [SwiftSetting] = [
 /// supplies their `main`.
 let fuzzTargets: [Target] = ProcessInfo.processInfo.environment["TOOLWORKER_FUZZ"] == nil ? [] : [
     ("FuzzSSE", "Fuzz/SSE"), ("FuzzJSON", "Fuzz/JSON"), ("FuzzConfig", "Fuzz/Config"),
-].map { name, path in
-    .executableTarget(name: name, dependencies: ["RunLoopCore"], path: path, swiftSettings: swiftSettings)
-}
+].map { name, path -> Target in
+    .executableTarget(name: name, dependencies: ["RunLoopCore", "FuzzDriver"], path: path, swiftSettings: swiftSettings)
+} + [.target(name: "FuzzDriver", path: "Fuzz/Driver", swiftSettings: swiftSettings)]
 
 let package = Package(
     name: "ToolWorker",

@@ -1,3 +1,4 @@
+import FuzzDriver
 import RunLoopCore
 
 /// libFuzzer target: bytes → SSE parser (chunked at offsets the input's first bytes choose) → event decoder →
@@ -27,16 +28,7 @@ public func fuzzSSE(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     return 0
 }
 
-// SwiftPM links an executable target's entry point as `<Target>_main`; hand control to libFuzzer's driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
-) -> Int32
-
 @_cdecl("FuzzSSE_main")
 func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzSSE(data, size) }
+    runFuzzer(argc, argv) { data, size in fuzzSSE(data, size) }
 }

@@ -12,15 +12,13 @@ import Worker
 /// lost answer can be checked by listing the thread's runs; a server without `POST /threads` gets
 /// create-thread-and-run. Outputs go back with `submit_tool_outputs`, the run's steps tell which outputs the server
 /// took, and the final snapshots are its steps and messages.
-public struct AssistantsBackend: ToolLoopBackend {
+public struct AssistantsBackend: HTTPClientBackend {
     public let client: AssistantsClient
 
     public init(client: AssistantsClient) { self.client = client }
 
     public var protocolName: String { "assistants" }
-    public var maxStartRetries: Int { client.configuration.retry.maxRetries }
-    public var idleTimeout: Duration { client.configuration.http.idleTimeout }
-    public func retryDelay(attempt: Int) -> Duration { client.configuration.retry.delay(attempt: attempt, head: nil) }
+    public var clientConfiguration: AssistantsClientConfiguration { client.configuration }
 
     public func makeSession(policy: SnapshotPolicy) -> any ToolLoopSession {
         AssistantsSession(client: client, policy: policy)

@@ -14,3 +14,15 @@ extension LoopError {
         }
     }
 }
+
+/// A backend over one of the OpenAI-style HTTP clients: its start retries, back-off and stall limit come from the
+/// client's configuration.
+public protocol HTTPClientBackend: ToolLoopBackend {
+    var clientConfiguration: AssistantsClientConfiguration { get }
+}
+
+extension HTTPClientBackend {
+    public var maxStartRetries: Int { clientConfiguration.retry.maxRetries }
+    public var idleTimeout: Duration { clientConfiguration.http.idleTimeout }
+    public func retryDelay(attempt: Int) -> Duration { clientConfiguration.retry.delay(attempt: attempt, head: nil) }
+}

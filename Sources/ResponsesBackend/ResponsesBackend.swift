@@ -12,7 +12,7 @@ import Worker
 /// latest response's. Responses start in background mode (`background: true`, `store: true`) so a dropped stream
 /// is resumed by `sequence_number`; a server that refuses background mode gets foreground requests, and a drop is
 /// then followed by retrieving the response.
-public struct ResponsesBackend: ToolLoopBackend {
+public struct ResponsesBackend: HTTPClientBackend {
     public let client: ResponsesClient
     /// Flat function tools (`{"type":"function","name",…}`), sent with every request.
     public let tools: [JSONValue]
@@ -28,9 +28,7 @@ public struct ResponsesBackend: ToolLoopBackend {
     }
 
     public var protocolName: String { "responses" }
-    public var maxStartRetries: Int { client.configuration.retry.maxRetries }
-    public var idleTimeout: Duration { client.configuration.http.idleTimeout }
-    public func retryDelay(attempt: Int) -> Duration { client.configuration.retry.delay(attempt: attempt, head: nil) }
+    public var clientConfiguration: AssistantsClientConfiguration { client.configuration }
 
     public func makeSession(policy: SnapshotPolicy) -> any ToolLoopSession {
         ResponsesSession(backend: self, policy: policy)
