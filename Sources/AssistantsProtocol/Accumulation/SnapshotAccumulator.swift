@@ -205,7 +205,7 @@ public struct SnapshotAccumulator: Sendable {
         let snapshotContent = snapshot.json["content"]?.arrayValue ?? []
         var pendingTextDone: [StreamHelperEvent] = []
         for block in content.arrayValue ?? [] {
-            guard let index = block["index"]?.intValue.map(Int.init), index < snapshotContent.count else { continue }
+            guard let index = block["index"]?.intValue.map(Int.init), snapshotContent.indices.contains(index) else { continue }
             let isNew = newIndices.contains(index)
             let blockSnapshot = snapshotContent[index]
             if isNew, blockSnapshot["type"]?.stringValue == "text", let text = blockSnapshot["text"] {
@@ -214,15 +214,17 @@ public struct SnapshotAccumulator: Sendable {
         }
         out.append(.messageDelta(delta: delta.delta, snapshot: snapshot))
         for block in content.arrayValue ?? [] {
-            guard let index = block["index"]?.intValue.map(Int.init), index < snapshotContent.count else { continue }
+            guard let index = block["index"]?.intValue.map(Int.init), snapshotContent.indices.contains(index) else { continue }
             let blockSnapshot = snapshotContent[index]
             if blockSnapshot["type"]?.stringValue == "text", let textDelta = block["text"],
                 let textSnapshot = blockSnapshot["text"]
             {
                 out.append(.textDelta(delta: textDelta, snapshot: textSnapshot))
             }
+            // The snapshot may have been replaced meanwhile (a `completed` object with fewer blocks): only a block that
+            // is still there can be reported done.
             if currentMessageID == id, let current = currentContentIndex, current != index,
-                let previous = snapshotContent[current]["text"]
+                snapshotContent.indices.contains(current), let previous = snapshotContent[current]["text"]
             {
                 pendingTextDone.append(.textDone(text: previous, message: snapshot))
             }
