@@ -11,7 +11,7 @@ let swiftSettings: [SwiftSetting] = [
 /// libFuzzer targets exist only for `scripts/fuzz.sh` (TOOLWORKER_FUZZ=1): they need `-sanitize=fuzzer`, which
 /// supplies their `main`.
 let fuzzTargets: [Target] = ProcessInfo.processInfo.environment["TOOLWORKER_FUZZ"] == nil ? [] : [
-    ("FuzzSSE", "Fuzz/SSE"), ("FuzzJSON", "Fuzz/JSON"), ("FuzzConfig", "Fuzz/Config"),
+    ("FuzzSSE", "Fuzz/SSE"), ("FuzzJSON", "Fuzz/JSON"), ("FuzzConfig", "Fuzz/Config"), ("FuzzResponses", "Fuzz/Responses"),
 ].map { name, path -> Target in
     .executableTarget(name: name, dependencies: ["RunLoopCore", "FuzzDriver"], path: path, swiftSettings: swiftSettings)
 } + [.target(name: "FuzzDriver", path: "Fuzz/Driver", swiftSettings: swiftSettings)]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/fuzz.sh [SSE] [JSON] [Config]   (all three by default)
+# Usage: scripts/fuzz.sh [SSE] [JSON] [Config] [Responses]   (all four by default)
 # Runs each libFuzzer target for a bounded time (default 60 s each; FUZZ_SECONDS=N to change), starting from the
 # committed corpus and every regression input. A crash leaves its input in Fuzz/crashes/<target>/: add it to
 # Fuzz/regressions/ (and a test) once fixed. Build: a separate scratch folder, with -sanitize=fuzzer.
@@ -10,7 +10,7 @@ seconds="${FUZZ_SECONDS:-60}"
 scratch=.build-fuzz
 export TOOLWORKER_FUZZ=1
 status=0
-for target in ${*:-SSE JSON Config}; do
+for target in ${*:-SSE JSON Config Responses}; do
     lower=$(echo "$target" | tr '[:upper:]' '[:lower:]')
     swift build -c release --scratch-path "$scratch" --product "Fuzz$target" \
         -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | tail -2

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ResponsesProtocol
 @testable import AssistantsAPI
 @testable import AssistantsBackend
 @testable import HTTPTransport
@@ -51,6 +52,15 @@ struct FuzzRegressionTests {
                 for frame in frames { _ = accumulator.apply(EventDecoder.decode(frame).event, helpers: true) }
                 index = end
             }
+        }
+        for name in Self.inputs("responses") {
+            var parser = SSEParser(maxFrameBytes: 64 * 1024)
+            var accumulator = ResponseAccumulator()
+            let bytes = Array(try Data(contentsOf: Self.folder.appendingPathComponent(name)).dropFirst())
+            if let frames = try? parser.feed(bytes) {
+                for frame in frames { accumulator.apply(ResponseEventDecoder.decode(frame)) }
+            }
+            _ = (accumulator.response, accumulator.functionCalls, accumulator.outputText)
         }
         for name in Self.inputs("config") {
             let text = try String(contentsOf: Self.folder.appendingPathComponent(name), encoding: .utf8)
