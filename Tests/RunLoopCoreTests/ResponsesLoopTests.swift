@@ -105,6 +105,27 @@ struct ResponsesLoopTests {
         #expect(try await h.rows("SELECT incomplete_reason FROM run_history WHERE status = 'incomplete'").first?["incomplete_reason"].text == "max_output_tokens")
     }
 
+    @Test("cancelling a background response: the loop following it ends cancelled")
+    func cancelResponse() async throws {
+        let h = try RunHarness(scenarios: ["resp_hang": Scenario(ending: .hangs())])
+        let driver = h.driver()
+        let task = Task { try await driver.run(RunRequest(assistantID: "", message: "x", protocolName: "responses", model: "resp_hang")) }
+        // Polled while it hangs in progress: the run's id is stored by then.
+        try await waitFor("the response to be polled") { h.server.requests.contains { $0.method == "GET" } }
+        var id: String?
+        for _ in 0..<3000 where id == nil {
+            id = try await h.rows("SELECT run_id FROM run_history WHERE run_id IS NOT NULL").first?["run_id"].text
+            if id == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let responseID = try #require(id)
+        let backend = try #require(driver.backends["responses"] as? ResponsesBackend)
+        let cancelled = try await backend.cancel(id: responseID)
+        #expect(cancelled.phase == .ended(.cancelled))
+        let outcome = try await task.value
+        #expect(outcome.status == .cancelled)
+        #expect(try await h.rows("SELECT status FROM run_history").first?["status"].text == "cancelled")
+    }
+
     @Test("an unknown model is a clear error; nothing is retried blind")
     func unknownModel() async throws {
         let h = try RunHarness()
