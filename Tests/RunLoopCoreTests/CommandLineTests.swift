@@ -90,11 +90,11 @@ struct CommandLineTests {
         let slow = dir.path("slow.sh")
         let release = dir.path("release")
         // The handler holds its round open until the test has cancelled the run (a handshake, not a race).
-        try "#!/bin/sh\ncat >/dev/null\ntouch \(marker)\ni=0\nwhile [ ! -f \(release) ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\necho late\n"
+        try "#!/bin/sh\ncat >/dev/null\ntouch \(marker)\ni=0\nwhile [ ! -f \(release) ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done\necho late\n"
             .write(toFile: slow, atomically: true, encoding: .utf8)
         chmod(slow, 0o755)
         let config = dir.path("cancel.yaml")
-        try "api: { base_url: \"\(server.baseURL)\" }\ndatabase: tw.db\ntools:\n  slow: { command: [\"slow.sh\"] }\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "api: { base_url: \"\(server.baseURL)\" }\ndatabase: tw.db\ntools:\n  slow: { command: [\"slow.sh\"], timeout: 300s }\n".write(toFile: config, atomically: true, encoding: .utf8)
         let run = Process()
         run.executableURL = URL(fileURLWithPath: toolworker)
         run.arguments = ["run", "--config", config, "--assistant", "asst_cancel", "--message", "hi"]
@@ -103,8 +103,7 @@ struct CommandLineTests {
         run.standardOutput = output
         run.standardError = FileHandle.nullDevice
         try run.run()
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !FileManager.default.fileExists(atPath: marker) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitFor("the handler to start", timeout: .seconds(120)) { FileManager.default.fileExists(atPath: marker) }
         let runID = try #require(server.requests.first { $0.path.hasSuffix("/runs") || $0.path.hasSuffix("/threads/runs") }.flatMap { _ in
             try? SQLiteConnection(path: dir.path("tw.db"), readOnly: true).scalar("SELECT run_id FROM runs WHERE run_id IS NOT NULL").text
         })
