@@ -96,15 +96,15 @@ struct DaemonTests {
         let h = try DaemonHarness(scenarios: ["asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], finalText: "done")])
         let marks = h.directory.path("marks")
         let slow = try h.script("slow.sh", "cat >/dev/null; echo start >> \(marks); sleep 1.5; echo end >> \(marks); echo finished")
-        try h.writeConfig(tools: "  slow: { command: [\"\(slow)\"], timeout: 30s, on_restart: fail }")
+        try h.writeConfig(grace: "120s", tools: "  slow: { command: [\"\(slow)\"], timeout: 30s, on_restart: fail }")
         let job = try await h.enqueue("asst_slow")
         try h.start()
         try await h.waitUntil("the handler to start") { (try? String(contentsOfFile: marks, encoding: .utf8))?.contains("start") == true }
         let start = ContinuousClock.now
         let stop = try await h.stop(SIGTERM)
         #expect(stop.status == 0 && stop.reason == .exit, "\(h.log())")
-        // Well within the 30 s grace: the daemon stopped once the handler ended, not at the end of the grace.
-        #expect(ContinuousClock.now - start < .seconds(25))
+        // Well within the 120 s grace: the daemon stopped once the handler ended, not at the end of the grace.
+        #expect(ContinuousClock.now - start < .seconds(100))
         #expect(try String(contentsOfFile: marks, encoding: .utf8) == "start\nend\n", "the handler finished")
         let call = try #require(try h.query("SELECT * FROM tool_call_log").first)
         #expect(call["state"].text == "succeeded")
