@@ -12,12 +12,6 @@ enum StoreBenchmark {
         return events
     }
 
-    static func fileBytes(_ path: String) -> Int {
-        [path, path + "-wal"].reduce(0) { total, file in
-            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
-        }
-    }
-
     static func run() async throws {
         let deltas = 20_000
         let events = try events(deltas: deltas)
@@ -42,7 +36,7 @@ enum StoreBenchmark {
                 try await recorder.flush()
             }
             try await store.maintenance()
-            let bytes = fileBytes(path)
+            let bytes = AuditStore.fileSize(path: path)
             store.close()
             rates[policy.rawValue] = Double(events.count) / seconds
             print(String(format: "store, group commit, snapshots=%@: %d events in %.3f s = %.0f events/s; %.1f MB, %.0f bytes/event",

@@ -22,7 +22,7 @@ struct SecretRedactor: Sendable {
         var input = held
         input += chunk
         held.removeAll(keepingCapacity: true)
-        guard input.count >= 1 else { return [] }
+        guard !input.isEmpty else { return [] }
         var output: [UInt8] = []
         output.reserveCapacity(input.count)
         var index = 0

@@ -38,7 +38,10 @@ public final class AuditStore: Sendable {
     }
 
     /// Bytes on disk: the database file and its write-ahead log.
-    public var fileSize: Int {
+    public var fileSize: Int { AuditStore.fileSize(path: path) }
+
+    /// Bytes on disk of the database at `path` and its write-ahead log (also after it was closed).
+    public static func fileSize(path: String) -> Int {
         [path, path + "-wal"].reduce(0) { total, file in
             total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
         }

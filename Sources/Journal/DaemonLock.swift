@@ -22,7 +22,7 @@ public final class DaemonLock: Sendable {
     private let descriptor: Int32
 
     /// Takes the lock for `database`, without waiting.
-    /// - Throws: ``HeldElsewhere`` when another process holds it; ``SQLiteError``-free `POSIXError` otherwise.
+    /// - Throws: ``HeldElsewhere`` when another process holds it; `POSIXError` when the lock file cannot be opened.
     public init(database: String) throws {
         path = database + ".serve-lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)

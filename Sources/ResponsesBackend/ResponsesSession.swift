@@ -37,10 +37,9 @@ final class ResponsesSession: ToolLoopSession {
 
     func start(_ request: RunRequest, runKey: Int64, threadID: String?) async throws(LoopError) -> any LoopEventStream {
         restore(request, runKey: runKey)
-        guard let model, !model.isEmpty else {
+        guard model?.isEmpty == false else {
             throw LoopError(.invalidArgument, message: "the Responses API needs a model: give --model or set model: in the configuration")
         }
-        _ = model
         var input: [JSONValue] = []
         if let message = request.message {
             input.append(["type": "message", "role": "user", "content": [["type": "input_text", "text": .string(message)]]])
@@ -138,8 +137,8 @@ enum ResponsesSnapshots {
         case "function_call": type = .toolCall
         default: type = .runStep
         }
-        let id = item["call_id"]?.stringValue.flatMap { item["type"]?.stringValue == "function_call" ? $0 : nil }
-            ?? item["id"]?.stringValue ?? "?"
+        // A function call is known by its call_id (the key its output is submitted under), anything else by its id.
+        let id = (type == .toolCall ? item["call_id"]?.stringValue : nil) ?? item["id"]?.stringValue ?? "?"
         return [SnapshotRecord(eventSeq: nil, type: type, objectID: id, status: item["status"]?.stringValue, data: item)]
     }
 

@@ -65,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
             schedulerConfiguration.maxRuns = config.concurrency.runs
             schedulerConfiguration.retryBackoff = config.jobs.retryBackoff
             schedulerConfiguration.shutdownGrace = config.shutdownGrace
+            schedulerConfiguration.recordsGauges = config.metrics.listen != nil || config.metrics.textfile != nil
             let scheduler = JobScheduler(configuration: schedulerConfiguration, driver: driver, notifier: notifier, shutdown: shutdown)
             let worker = WorkerService(
                 scheduler: scheduler, notifier: notifier, configFile: config.file, maxToolCalls: config.concurrency.toolCalls,

@@ -18,6 +18,9 @@ public final class JobScheduler: Sendable {
         /// How long running work may take to finish after shutdown is triggered.
         public var shutdownGrace: Duration = .seconds(30)
         public var pollInterval: Duration = .milliseconds(250)
+        /// Whether the intake loop refreshes the queue and capacity gauges (only when metrics are exported: they
+        /// cost a journal query and a stat every two seconds).
+        public var recordsGauges = false
         /// `last_error.code`s after which a failed run is started again.
         public var retryableCodes: Set<String> = ["rate_limit_exceeded", "server_error"]
 
@@ -91,7 +94,7 @@ public final class JobScheduler: Sendable {
                 if now - lastStatus >= .seconds(2) {
                     let counts = (try? await store.jobCounts()) ?? [:]
                     notifier.status(statusLine(queued: counts[.queued] ?? 0))
-                    await updateGauges(jobCounts: counts)
+                    if configuration.recordsGauges { await updateGauges(jobCounts: counts) }
                     lastStatus = now
                 }
                 try? await Task.sleep(for: configuration.pollInterval)

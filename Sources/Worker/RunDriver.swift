@@ -49,10 +49,8 @@ public struct RunDriver: Sendable {
         let runKey = try await store.createRun(
             assistantID: request.assistantID, threadID: request.threadID, jobID: request.jobID,
             request: .object(request.summary), protocolName: request.protocolName, model: request.model)
-        let backend = backends[request.protocolName]
         var state = DriveState(
-            runKey: runKey, backend: backend ?? UnavailableBackend(protocolName: request.protocolName),
-            session: (backend ?? UnavailableBackend(protocolName: request.protocolName)).makeSession(policy: policy),
+            runKey: runKey, backend: backend(for: request.protocolName), policy: policy,
             recorder: StreamRecorder(store: store, runKey: runKey))
         state.threadID = request.threadID
         WorkerMetrics.runsStarted.increment()
@@ -62,7 +60,7 @@ public struct RunDriver: Sendable {
             "protocol": "\(request.protocolName)", "assistant": "\(request.assistantID)", "model": "\(request.model ?? "-")",
             "thread": "\(request.threadID ?? "new")",
         ])
-        guard backend != nil else {
+        guard backends[request.protocolName] != nil else {
             return try await finishWithError(
                 "this ToolWorker is not set up for protocol '\(request.protocolName)'", code: "unsupported_protocol", state: &state, logger: log)
         }
@@ -72,9 +70,8 @@ public struct RunDriver: Sendable {
     /// Follows a loop already known to the store (after a restart): reconcile with the server, then go on.
     public func resume(_ record: RunRecord) async throws -> RunOutcome {
         let nextSeq = try await store.lastEventSeq(runKey: record.key) + 1
-        let backend = backends[record.protocolName] ?? UnavailableBackend(protocolName: record.protocolName)
         var state = DriveState(
-            runKey: record.key, backend: backend, session: backend.makeSession(policy: policy),
+            runKey: record.key, backend: backend(for: record.protocolName), policy: policy,
             recorder: StreamRecorder(store: store, runKey: record.key, nextSeq: nextSeq))
         state.threadID = record.threadID
         state.loopID = record.runID
@@ -97,6 +94,12 @@ public struct RunDriver: Sendable {
                 code: "interrupted_start", state: &state, logger: log)
         }
         return try await follow(first: .reconcile(reason: "resumed after restart"), state: &state, logger: log)
+    }
+
+    /// The backend of `protocolName`, or one whose every request fails clearly (a run whose protocol this process
+    /// was not set up for).
+    func backend(for protocolName: String) -> any ToolLoopBackend {
+        backends[protocolName] ?? UnavailableBackend(protocolName: protocolName)
     }
 
     // MARK: The loop
@@ -130,6 +133,13 @@ public struct RunDriver: Sendable {
         var submitFailures = 0
         /// Set when ToolWorker ended the loop with an error of its own.
         var errorOutcome: RunOutcome?
+
+        init(runKey: Int64, backend: any ToolLoopBackend, policy: SnapshotPolicy, recorder: StreamRecorder) {
+            self.runKey = runKey
+            self.backend = backend
+            self.session = backend.makeSession(policy: policy)
+            self.recorder = recorder
+        }
     }
 
     func follow(first: Step, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
