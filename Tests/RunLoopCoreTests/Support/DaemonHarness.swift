@@ -80,7 +80,7 @@ final class DaemonHarness {
     func writeConfig(runs: Int = 4, toolCalls: Int = 8, grace: String = "10s", extra: String = "", tools: String) throws {
         try """
             \(extra)
-            api: { base_url: "\(server.baseURL)", idle_timeout: 5s }
+            api: { base_url: "\(server.baseURL)", idle_timeout: 60s }
             database: tw.db
             concurrency: { runs: \(runs), tool_calls: \(toolCalls) }
             jobs: { max_attempts: 3, retry_backoff: 200ms }

@@ -12,7 +12,8 @@ struct ClientHarness {
         var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
         configuration.http.connectTimeout = .seconds(5)
-        configuration.http.idleTimeout = .seconds(5)
+        // Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.
+        configuration.http.idleTimeout = .seconds(60)
         configure(&configuration)
         client = AssistantsClient(configuration: configuration)
     }

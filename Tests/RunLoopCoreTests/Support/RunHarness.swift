@@ -10,7 +10,8 @@ final class RunHarness {
     let store: AuditStore
     var tools: [ToolHandlerConfig] = []
     var policy = SnapshotPolicy.lifecycle
-    var idleTimeout: Duration = .seconds(5)
+    /// Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.
+    var idleTimeout: Duration = .seconds(60)
 
     init(scenarios: [String: Scenario] = [:]) throws {
         server = try FakeAssistantsServer(scenarios: scenarios)
