@@ -46,6 +46,11 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         // The library's layers, lowest first; each may import only the ones listed as its dependencies.
         .target(name: "WireFormat", swiftSettings: swiftSettings),
         .target(name: "AssistantsProtocol", dependencies: ["WireFormat", "WorkModel"], swiftSettings: swiftSettings),
@@ -65,6 +70,8 @@ let package = Package(
         .target(
             name: "Journal", dependencies: ["CSQLite", "WorkModel", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: swiftSettings),
+        // The journal on PostgreSQL (libpq), for fleets: the same store behind the same seam.
+        .target(name: "PostgresJournal", dependencies: ["CLibPQ", "Journal", "WorkModel"], swiftSettings: swiftSettings),
         .target(
             name: "ToolRunner",
             dependencies: ["WorkModel", .product(name: "Subprocess", package: "swift-subprocess")],
@@ -102,7 +109,7 @@ let package = Package(
             dependencies: [
                 "WireFormat", "AssistantsProtocol", "HTTPTransport", "AssistantsAPI", "WorkModel", "Journal", "ToolRunner",
                 "Operations", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol", "ResponsesAPI",
-                "ResponsesBackend", "BackendSupport",
+                "ResponsesBackend", "BackendSupport", "PostgresJournal",
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
@@ -146,7 +153,7 @@ let package = Package(
             dependencies: [
                 "RunLoopCore", "WireFormat", "AssistantsProtocol", "HTTPTransport", "AssistantsAPI", "WorkModel", "Journal",
                 "ToolRunner", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol",
-                "FakeAssistants",
+                "FakeAssistants", "PostgresJournal",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"],

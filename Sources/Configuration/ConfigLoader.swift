@@ -141,11 +141,31 @@ private struct Reader {
     }
 
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
-        let keys = ["api", "model", "instructions", "database", "snapshots", "concurrency", "jobs", "shutdown_grace", "metrics", "log", "tools"]
+        let keys = [
+            "api", "model", "instructions", "database", "database_password_file", "fleet", "snapshots", "concurrency", "jobs",
+            "shutdown_grace", "metrics", "log", "tools",
+        ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
             case "api": readAPI(value, &config.api)
-            case "database": if let path = string(value, key) { config.database = resolve(path) }
+            case "database":
+                if let text = string(value, key) {
+                    // A PostgreSQL URL is kept as written; anything else is a SQLite file path.
+                    config.database = ToolWorkerConfig.isPostgresURL(text) ? text : resolve(text)
+                    if text.isEmpty { problem(key, value, "an empty database path") }
+                }
+            case "database_password_file":
+                if let path = string(value, key) {
+                    let resolved = resolve(path)
+                    if FileManager.default.isReadableFile(atPath: resolved) { config.databasePasswordFile = resolved } else {
+                        problem(key, value, "cannot read \(resolved)")
+                    }
+                }
+            case "fleet":
+                for (k, v) in mapping(value, key, allowed: ["heartbeat", "lease_expiry"]) ?? [] {
+                    if k == "heartbeat", let d = duration(v, "fleet.heartbeat") { config.fleet.heartbeat = d }
+                    if k == "lease_expiry", let d = duration(v, "fleet.lease_expiry") { config.fleet.leaseExpiry = d }
+                }
             case "snapshots":
                 if let text = string(value, key) {
                     if let policy = SnapshotPolicy(rawValue: text) { config.snapshots = policy } else {
@@ -196,6 +216,14 @@ private struct Reader {
             case "instructions": config.instructions = string(value, key)
             default: break
             }
+        }
+        if config.fleet.leaseExpiry < config.fleet.heartbeat * 2 {
+            problems.append(ConfigProblem(
+                path: "fleet.lease_expiry", line: nil,
+                message: "must be at least twice fleet.heartbeat (\(config.fleet.heartbeat)), or one late heartbeat hands a live daemon's runs to another"))
+        }
+        if config.databasePasswordFile != nil && !ToolWorkerConfig.isPostgresURL(config.database) {
+            problems.append(ConfigProblem(path: "database_password_file", line: nil, message: "only used with a PostgreSQL database URL"))
         }
         if config.api.protocolName == "responses" && config.model == nil {
             problem("model", nil, "required when api.protocol is responses (the model every request names)")

@@ -46,7 +46,11 @@ public struct ToolWorkerConfig: Sendable {
     /// The file it was read from.
     public var file: String
     public var api = API()
+    /// A SQLite file path, or a PostgreSQL URL (`postgres://user@host:5432/db?sslmode=require`).
     public var database = "/var/lib/toolworker/toolworker.db"
+    /// `database_password_file:`: the PostgreSQL password (first line); else libpq's `PGPASSFILE` or `~/.pgpass`.
+    public var databasePasswordFile: String?
+    public var fleet = Fleet()
     public var snapshots = SnapshotPolicy.lifecycle
     public var concurrency = Concurrency()
     public var jobs = Jobs()
@@ -63,6 +67,24 @@ public struct ToolWorkerConfig: Sendable {
     public var tools: [ToolHandlerConfig] = []
 
     public init(file: String) { self.file = file }
+
+    /// `fleet:`: how daemons sharing a PostgreSQL journal hold their runs.
+    public struct Fleet: Sendable, Equatable {
+        /// How often a daemon renews the leases on the runs it drives (and looks for expired ones to take over).
+        public var heartbeat: Duration = .seconds(5)
+        /// How long a lease lasts without renewal: after it, another daemon takes the run over.
+        public var leaseExpiry: Duration = .seconds(30)
+        public init() {}
+    }
+
+    /// Whether `database` names a PostgreSQL database rather than a SQLite file.
+    public static func isPostgresURL(_ database: String) -> Bool {
+        let lower = database.lowercased()
+        return lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://")
+    }
+
+    /// Whether the journal is a PostgreSQL database.
+    public var usesPostgres: Bool { Self.isPostgresURL(database) }
 
     /// The client configuration: base URL and key resolved from the file, the key file or the environment.
     /// - Throws: ``ConfigError`` when no API key can be found.

@@ -44,17 +44,17 @@ extension AuditStore {
     ) async throws -> Int64 {
         let now = unixMilliseconds()
         return try await write { db in
-            try db.execute(
+            try db.scalar(
                 """
                 INSERT INTO jobs (assistant_id, thread_id, message, instructions, metadata, max_attempts, created_at, updated_at,
                                   protocol, model)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                 """,
                 [
                     .text(assistantID), .text(threadID), .text(message), .text(instructions), .json(metadata),
                     .integer(Int64(maxAttempts)), .integer(now), .integer(now), .text(protocolName), .text(model),
-                ])
-            return db.lastInsertRowID
+                ]
+            ).int ?? 0
         }
     }
 

@@ -35,10 +35,13 @@ extension AuditStore {
         return result
     }
 
-    /// Returns free pages to the file system and truncates the WAL (after large deletions).
+    /// After large deletions: SQLite returns free pages to the file system and truncates the WAL; PostgreSQL
+    /// refreshes the planner's statistics (its autovacuum reclaims the space).
     public func maintenance() async throws {
-        try await writer.perform(standalone: true) { db in
-            try db.executeScript("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")
+        let script = switch dialect {
+        case .sqlite: "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;"
+        case .postgres: "ANALYZE runs; ANALYZE jobs; ANALYZE events; ANALYZE snapshots; ANALYZE tool_calls;"
         }
+        try await writer.perform(standalone: true) { db in try db.executeScript(script) }
     }
 }

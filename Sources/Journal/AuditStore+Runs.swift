@@ -7,14 +7,20 @@ extension AuditStore {
         model: String? = nil
     ) async throws -> Int64 {
         let now = unixMilliseconds()
+        let owner = leaseOwner
         return try await write { db in
-            try db.execute(
-                "INSERT INTO runs (assistant_id, thread_id, job_id, request, created_at, updated_at, protocol, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            let expiry = "\(db.dialect.nowMilliseconds) + ?"
+            return try db.scalar(
+                """
+                INSERT INTO runs (assistant_id, thread_id, job_id, request, created_at, updated_at, protocol, model,
+                                  lease_owner, lease_expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN CAST(? AS TEXT) IS NULL THEN NULL ELSE \(expiry) END) RETURNING id
+                """,
                 [
                     .text(assistantID), .text(threadID), .integer(jobID), .json(request), .integer(now), .integer(now),
-                    .text(protocolName), .text(model),
-                ])
-            return db.lastInsertRowID
+                    .text(protocolName), .text(model), .text(owner?.id), .text(owner?.id), .integer(owner?.expiryMilliseconds),
+                ]
+            ).int ?? 0
         }
     }
 
@@ -24,28 +30,28 @@ extension AuditStore {
         guard !events.isEmpty || !snapshots.isEmpty || run != nil else { return }
         let now = unixMilliseconds()
         enqueue { db in
-            for record in events {
-                try db.execute(
-                    "INSERT INTO events (run, seq, stream, name, kind, data, byte_offset, error, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            try db.insertRows(
+                into: "events", columns: ["run", "seq", "stream", "name", "kind", "data", "byte_offset", "error", "received_at"],
+                rows: events.map { record in
                     [
                         .integer(runKey), .integer(Int64(record.seq)), .integer(Int64(record.stream)), .text(record.name),
                         .text(record.kind.rawValue), .text(record.data), .integer(Int64(record.byteOffset)), .text(record.error),
                         .integer(record.receivedAt),
-                    ])
-            }
-            for snapshot in snapshots {
-                try db.execute(
-                    "INSERT INTO snapshots (run, event_seq, object_type, object_id, status, data, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    ]
+                })
+            try db.insertRows(
+                into: "snapshots", columns: ["run", "event_seq", "object_type", "object_id", "status", "data", "taken_at"],
+                rows: snapshots.map { snapshot in
                     [
                         .integer(runKey), .integer(snapshot.eventSeq.map(Int64.init)), .text(snapshot.type.rawValue),
                         .text(snapshot.objectID), .text(snapshot.status), .json(snapshot.data), .integer(now),
-                    ])
-            }
+                    ]
+                })
             if let run { try AuditStore.updateRun(db, runKey: runKey, run: run, now: now) }
         }
     }
 
-    static func updateRun(_ db: SQLiteConnection, runKey: Int64, run: RunStateRecord, now: Int64) throws {
+    static func updateRun(_ db: any JournalConnection, runKey: Int64, run: RunStateRecord, now: Int64) throws {
         let terminal = run.isTerminal
         try db.execute(
             """

@@ -11,7 +11,7 @@ extension AuditStore {
         try await write { db in
             for (call, handler) in calls {
                 try db.execute(
-                    "INSERT OR IGNORE INTO tool_calls (run, call_id, round, tool, arguments, handler) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO tool_calls (run, call_id, round, tool, arguments, handler) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [.integer(runKey), .text(call.id), .integer(Int64(round)), .text(call.name), .text(call.arguments), .text(handler)])
             }
             for callID in startingNow {

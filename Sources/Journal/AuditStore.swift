@@ -3,42 +3,57 @@ import WorkModel
 import CSQLite
 import Foundation
 
-/// The audit database: every event, snapshot, tool call, run and job, in one SQLite file.
+/// The audit database: every event, snapshot, tool call, run and job, in one SQLite file or one PostgreSQL
+/// database (``JournalConnector``).
 ///
 /// One writer thread commits in groups (one transaction for whatever queued meanwhile, each piece under its own
-/// savepoint); one reader thread answers queries on its own connection, so reads never wait on the writer (WAL).
-/// Awaited writes return once committed with `synchronous=FULL`: what the caller acts on is on disk.
+/// savepoint); one reader thread answers queries on its own connection, so reads never wait on the writer.
+/// Awaited writes return once committed (SQLite with `synchronous=FULL`, PostgreSQL's commit): what the caller
+/// acts on is durable.
 public final class AuditStore: Sendable {
+    /// The SQLite file's path, or the PostgreSQL URL without its password.
     public let path: String
-    let writer: SQLiteWorker
-    let reader: SQLiteWorker
+    public let dialect: SQLDialect
+    /// Who holds the runs this store creates and the jobs it claims (`nil`: no leases, as for one-off commands).
+    public let leaseOwner: LeaseOwner?
+    let writer: JournalWorker
+    let reader: JournalWorker
 
-    /// Opens (creating and migrating when needed) the database at `path`.
+    /// Opens (creating and migrating when needed) the SQLite database at `path`.
     /// - Throws: ``StoreCompatibilityError`` for a file that is not ToolWorker's or is from a newer version,
     ///   ``SQLiteError`` when it cannot be opened or written.
-    public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
-        self.path = path
+    public convenience init(path: String, busyTimeout: Duration = .seconds(5), leaseOwner: LeaseOwner? = nil) throws {
         try AuditStore.checkLibraryVersion()
         try AuditStore.createFileIfMissing(path)
-        writer = try SQLiteWorker(name: "toolworker-store-writer", groupCommit: true) {
-            let connection = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
-            try AuditStore.prepareWriter(connection)
-            return connection
-        }
+        try self.init(connector: SQLiteConnector(path: path, busyTimeout: busyTimeout), leaseOwner: leaseOwner)
+    }
+
+    /// Opens the database `connector` reaches, migrating it when needed.
+    public init(connector: any JournalConnector, leaseOwner: LeaseOwner? = nil) throws {
+        path = connector.location
+        dialect = connector.dialect
+        self.leaseOwner = leaseOwner
+        writer = try JournalWorker(name: "toolworker-store-writer", groupCommit: true) { try connector.openWriter() }
         do {
-            reader = try SQLiteWorker(name: "toolworker-store-reader", groupCommit: false) {
-                let connection = try SQLiteConnection(path: path, readOnly: true, busyTimeout: busyTimeout)
-                try connection.executeScript("PRAGMA foreign_keys=ON; PRAGMA query_only=ON;")
-                return connection
-            }
+            reader = try JournalWorker(name: "toolworker-store-reader", groupCommit: false) { try connector.openReader() }
         } catch {
             writer.close()
             throw error
         }
     }
 
-    /// Bytes on disk: the database file and its write-ahead log.
-    public var fileSize: Int { AuditStore.fileSize(path: path) }
+    /// Whether several daemons may share this journal (PostgreSQL): runs are then held by leases, and a run whose
+    /// lease expired is taken over by another daemon.
+    public var isShared: Bool { dialect == .postgres }
+
+    /// Bytes on disk: the database file and its write-ahead log (SQLite), or the database's size (PostgreSQL).
+    public func databaseSize() async -> Int {
+        switch dialect {
+        case .sqlite: return AuditStore.fileSize(path: path)
+        case .postgres:
+            return Int((try? await read { db in try db.scalar("SELECT pg_database_size(current_database())").int }) ?? nil ?? 0)
+        }
+    }
 
     /// Bytes on disk of the database at `path` and its write-ahead log (also after it was closed).
     public static func fileSize(path: String) -> Int {
@@ -54,13 +69,13 @@ public final class AuditStore: Sendable {
     }
 
     /// Runs `body` in the next group commit and returns once it is durable.
-    public func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any JournalConnection) throws -> T) async throws -> T {
         try await writer.perform(body)
     }
 
     /// Queues `body` for the next group commit without waiting. Order is kept; a failure is thrown by the next
     /// awaited ``write(_:)`` or ``flush()``.
-    public func enqueue(_ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
+    public func enqueue(_ body: @escaping @Sendable (any JournalConnection) throws -> Void) {
         writer.enqueue(body)
     }
 
@@ -77,11 +92,31 @@ public final class AuditStore: Sendable {
     }
 
     /// Runs a query on the reader connection.
-    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any JournalConnection) throws -> T) async throws -> T {
         try await reader.perform(body)
     }
 
-    // MARK: Opening
+    // MARK: Opening SQLite
+
+    /// Opens SQLite files: the writer in WAL mode with `synchronous=FULL`, migrated; the reader read-only.
+    struct SQLiteConnector: JournalConnector {
+        let path: String
+        let busyTimeout: Duration
+        var dialect: SQLDialect { .sqlite }
+        var location: String { path }
+
+        func openWriter() throws -> any JournalConnection {
+            let connection = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
+            try AuditStore.prepareWriter(connection)
+            return connection
+        }
+
+        func openReader() throws -> any JournalConnection {
+            let connection = try SQLiteConnection(path: path, readOnly: true, busyTimeout: busyTimeout)
+            try connection.executeScript("PRAGMA foreign_keys=ON; PRAGMA query_only=ON;")
+            return connection
+        }
+    }
 
     static func prepareWriter(_ connection: SQLiteConnection) throws {
         // SQLite falls back to a read-only open when the file cannot be written (permissions, an immutable file,
@@ -93,7 +128,7 @@ public final class AuditStore: Sendable {
         }
         // Nothing may change a file that is not ours or is from a newer version: check before the first pragma
         // that writes (auto-vacuum, the WAL switch).
-        try retryingBusy { try checkCompatibility(connection) }
+        _ = try retryingBusy { try checkCompatibility(connection) }
         try retryingBusy {
             // A brand-new file: incremental auto-vacuum must be chosen before the first table.
             if try connection.scalar("SELECT count(*) FROM sqlite_schema").int == 0 {

@@ -53,6 +53,11 @@ public struct SQLRow: Sendable {
     public let columns: [String]
     public let values: [SQLValue]
 
+    public init(columns: [String], values: [SQLValue]) {
+        self.columns = columns
+        self.values = values
+    }
+
     public subscript(_ name: String) -> SQLValue {
         guard let index = columns.firstIndex(of: name) else { return .null }
         return values[index]

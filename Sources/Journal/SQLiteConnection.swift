@@ -6,7 +6,7 @@ import Foundation
 /// One SQLite connection with a cache of prepared statements.
 ///
 /// Not `Sendable`: a connection belongs to the one thread of the ``SQLiteWorker`` that opened it.
-public final class SQLiteConnection {
+public final class SQLiteConnection: JournalConnection {
     let handle: OpaquePointer
     public let path: String
     private var statements: [String: OpaquePointer] = [:]
@@ -50,9 +50,12 @@ public final class SQLiteConnection {
         }
     }
 
+    public var dialect: SQLDialect { .sqlite }
+    public var location: String { path }
+
     /// Runs one statement with parameters and returns its rows.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> [SQLRow] {
+    public func query(_ sql: String, _ parameters: [SQLValue]) throws -> [SQLRow] {
         let statement = try prepared(sql)
         defer {
             sqlite3_reset(statement)
@@ -71,32 +74,23 @@ public final class SQLiteConnection {
         return rows
     }
 
-    /// Runs one statement for its effect.
-    public func execute(_ sql: String, _ parameters: [SQLValue] = []) throws {
-        try query(sql, parameters)
-    }
-
-    /// The first column of the first row.
-    public func scalar(_ sql: String, _ parameters: [SQLValue] = []) throws -> SQLValue {
-        try query(sql, parameters).first?.values.first ?? .null
-    }
-
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
     /// `true` when no transaction is open (also after SQLite rolled one back on its own).
     public var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
-    /// Runs `body` in a `BEGIN IMMEDIATE` transaction: committed if it returns, rolled back if it throws.
-    public func transaction<T>(_ body: () throws -> T) throws -> T {
+    public var isInTransaction: Bool { !isAutocommit }
+
+    /// `BEGIN IMMEDIATE`: the write lock is taken now, so a busy database waits here (busy_timeout), not mid-way.
+    public func beginWrite() throws {
         try executeScript("BEGIN IMMEDIATE")
-        do {
-            let result = try body()
-            try executeScript("COMMIT")
-            return result
-        } catch {
-            try? executeScript("ROLLBACK")
-            throw error
-        }
+    }
+
+    /// One cached statement per row: SQLite's inserts are in-process calls, so a multi-row statement gains nothing.
+    public func insertRows(into table: String, columns: [String], rows: [[SQLValue]]) throws {
+        guard !rows.isEmpty else { return }
+        let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+        for row in rows { try query(sql, row) }
     }
 
     private func prepared(_ sql: String) throws -> OpaquePointer {

@@ -28,6 +28,11 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+extension SQLiteError: JournalConstraintError {
+    /// SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_PRIMARYKEY (macros Swift does not import).
+    public var isUniqueViolation: Bool { code == 2067 || code == 1555 }
+}
+
 /// A database this build cannot use: not ToolWorker's, or written by a newer version.
 public struct StoreCompatibilityError: Error, Sendable, Equatable, CustomStringConvertible {
     public let path: String

@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3]
+    public static let migrations: [String] = [v1, v2, v3, v4]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -186,5 +186,15 @@ public enum Schema {
                json_extract(r.usage, '$.total_tokens') AS total_tokens,
                r.id AS run_key, r.protocol, r.model
         FROM runs r;
+        """
+
+    /// v4: leases. The daemon driving a run (or holding a claimed job) and until when, renewed by its heartbeat;
+    /// with a shared PostgreSQL journal another daemon takes over a run whose lease expired. Times in the database's
+    /// clock.
+    static let v4 = """
+        ALTER TABLE runs ADD COLUMN lease_owner TEXT;
+        ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER;
+        ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+        ALTER TABLE jobs ADD COLUMN lease_expires_at INTEGER;
         """
 }

@@ -9,6 +9,7 @@
 @_exported import HTTPTransport
 @_exported import Journal
 @_exported import Operations
+@_exported import PostgresJournal
 @_exported import ResponsesAPI
 @_exported import ResponsesBackend
 @_exported import ResponsesProtocol

@@ -19,8 +19,19 @@ struct CheckConfigCommand: AsyncParsableCommand {
             } catch let error as ConfigError {
                 notes.append("warning: \(error.problems.map(\.description).joined(separator: "; "))")
             }
+            if config.usesPostgres {
+                // A shared journal is checked for real: reachable, authenticated, and ToolWorker's (or empty).
+                let connection = try PostgresConnection(
+                    url: config.database, passwordFile: config.databasePasswordFile, readOnly: true)
+                let version = try PostgresSchema.checkVersion(connection)
+                let server = connection.serverVersion
+                notes.insert(
+                    "database: PostgreSQL \(server / 10000).\(server % 10000) reachable; "
+                        + (version == 0 ? "no journal yet (the daemon or `toolworker migrate` creates it)" : "schema version \(version) of \(PostgresSchema.version)"),
+                    at: 0)
+            }
             print("configuration \(config.file) is valid")
-            print("database: \(config.database)")
+            print("database: \(databaseLabel(config))")
             print("snapshots: \(config.snapshots.rawValue); concurrency: \(config.concurrency.runs) runs, \(config.concurrency.toolCalls) tool calls")
             print("tools: \(config.tools.map(\.name).joined(separator: ", "))")
             for note in notes { print(note) }

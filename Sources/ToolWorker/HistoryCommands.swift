@@ -28,11 +28,11 @@ struct RunSelection: ParsableArguments {
     @Flag(help: "Print JSON.") var json = false
 
     /// The history, read-only, after checking the run is in it (exit 64 when it is not).
-    func openRun() throws -> SQLiteConnection {
+    func openRun() throws -> any JournalConnection {
         let config = try options.load()
         let db = try openHistory(config)
         guard try !db.query("SELECT 1 FROM run_history WHERE run_id = ?", [.text(run)]).isEmpty else {
-            throw CommandFailure(message: "no run \(run) in \(config.database)", code: ExitStatus.usage)
+            throw CommandFailure(message: "no run \(run) in \(databaseLabel(config))", code: ExitStatus.usage)
         }
         return db
     }
@@ -50,7 +50,7 @@ struct ShowCommand: AsyncParsableCommand {
             let runID = selection.run
             let summary = try db.query("SELECT * FROM run_history WHERE run_id = ?", [.text(runID)])
             let messages = try db.query(
-                "SELECT object_id AS message_id, status, coalesce(json_extract(data, '$.content[0].text.value'), json_extract(data, '$.content[0].text')) AS text FROM snapshot_log WHERE run_key = (SELECT run_key FROM run_history WHERE run_id = ?) AND object_type = 'message' AND is_latest ORDER BY snapshot_id",
+                "SELECT object_id AS message_id, status, coalesce(\(db.dialect.jsonText("data", ["content", "0", "text", "value"])), \(db.dialect.jsonText("data", ["content", "0", "text"]))) AS text FROM snapshot_log WHERE run_key = (SELECT run_key FROM run_history WHERE run_id = ?) AND object_type = 'message' AND is_latest ORDER BY snapshot_id",
                 [.text(runID)])
             let calls = try db.query(
                 "SELECT call_id, round, tool, state, error, exit_code, duration_ms, substr(output, 1, 200) AS output FROM tool_call_log WHERE run_key = (SELECT run_key FROM run_history WHERE run_id = ?) ORDER BY round, call_id",

@@ -47,7 +47,7 @@ struct CancelCommand: AsyncParsableCommand {
             let store = try openStore(config)
             defer { store.close() }
             guard let record = try await store.run(runID: run) else {
-                throw CommandFailure(message: "no run \(run) in \(config.database)", code: ExitStatus.usage)
+                throw CommandFailure(message: "no run \(run) in \(databaseLabel(config))", code: ExitStatus.usage)
             }
             let cancel: () async throws(LoopError) -> LoopState
             let retrieve: () async throws(LoopError) -> LoopState
@@ -58,7 +58,7 @@ struct CancelCommand: AsyncParsableCommand {
                 retrieve = { () async throws(LoopError) in try await backend.retrieve(id: run) }
             } else {
                 guard let thread = record.threadID else {
-                    throw CommandFailure(message: "run \(run) has no thread in \(config.database)", code: ExitStatus.usage)
+                    throw CommandFailure(message: "run \(run) has no thread in \(databaseLabel(config))", code: ExitStatus.usage)
                 }
                 let backend = AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration))
                 cancel = { () async throws(LoopError) in try await backend.cancel(runID: run, threadID: thread) }

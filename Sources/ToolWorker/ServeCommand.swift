@@ -40,16 +40,21 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.info("serving metrics", metadata: ["listen": "\(address.host):\(listener?.port ?? 0)"])
             }
             defer { listener?.stop() }
-            let store = try openStore(config)
-            let lock: DaemonLock
-            do {
-                lock = try DaemonLock(database: config.database)
-            } catch let held as DaemonLock.HeldElsewhere {
-                store.close()
-                throw CommandFailure(message: "\(held)", code: ExitStatus.alreadyRunning)
-            } catch {
-                store.close()
-                throw CommandFailure(message: "cannot take the daemon lock beside \(config.database): \(error)", code: ExitStatus.ioError)
+            // Every run this daemon drives carries its lease (renewed each heartbeat); a SQLite journal also takes the
+            // daemon lock (one serve per file), a PostgreSQL one is shared by a fleet.
+            let owner = LeaseOwner(id: LeaseOwner.makeID(host: ProcessInfo.processInfo.hostName), expiry: config.fleet.leaseExpiry)
+            let store = try openStore(config, leaseOwner: owner)
+            var lock: DaemonLock?
+            if !config.usesPostgres {
+                do {
+                    lock = try DaemonLock(database: config.database)
+                } catch let held as DaemonLock.HeldElsewhere {
+                    store.close()
+                    throw CommandFailure(message: "\(held)", code: ExitStatus.alreadyRunning)
+                } catch {
+                    store.close()
+                    throw CommandFailure(message: "cannot take the daemon lock beside \(config.database): \(error)", code: ExitStatus.ioError)
+                }
             }
             defer {
                 store.close()
@@ -65,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
             schedulerConfiguration.maxRuns = config.concurrency.runs
             schedulerConfiguration.retryBackoff = config.jobs.retryBackoff
             schedulerConfiguration.shutdownGrace = config.shutdownGrace
+            schedulerConfiguration.heartbeat = config.fleet.heartbeat
             schedulerConfiguration.recordsGauges = config.metrics.listen != nil || config.metrics.textfile != nil
             let scheduler = JobScheduler(configuration: schedulerConfiguration, driver: driver, notifier: notifier, shutdown: shutdown)
             let worker = WorkerService(
@@ -75,7 +81,7 @@ struct ServeCommand: AsyncParsableCommand {
             groupConfiguration.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(10)
             let group = ServiceGroup(configuration: groupConfiguration)
             logger.info("toolworker serve starting", metadata: [
-                "database": "\(config.database)", "base_url": "\(BaseURL.masked(clientConfiguration.baseURL))", "tools": "\(config.tools.count)",
+                "database": "\(databaseLabel(config))", "lease_owner": "\(owner.id)", "base_url": "\(BaseURL.masked(clientConfiguration.baseURL))", "tools": "\(config.tools.count)",
             ])
             try await group.run()
             logger.info("toolworker serve stopped")

@@ -15,7 +15,10 @@ struct StatusCommand: AsyncParsableCommand {
         try await guarded {
             let config = try options.load()
             let db = try openHistory(config)
-            let daemon = DaemonLock.holder(database: config.database)
+            // A SQLite journal has at most one daemon (its lock file names it); a PostgreSQL one has a fleet,
+            // known by the leases its daemons hold.
+            let holders = config.usesPostgres ? try fleetLeases(db) : []
+            let daemon = config.usesPostgres ? (holders.isEmpty ? nil : holders.map(\.owner).joined(separator: ", ")) : DaemonLock.holder(database: config.database)
             let active = try db.query(
                 """
                 SELECT r.run_id, r.status, r.duration_s AS age_s, r.rounds,
@@ -29,7 +32,7 @@ struct StatusCommand: AsyncParsableCommand {
                 queue[row["state"].text ?? "?"] = row["n"].int ?? 0
             }
             let oldest = try db.scalar(
-                "SELECT (CAST(strftime('%s','now') AS INTEGER) * 1000 - min(created_at)) / 1000.0 FROM jobs WHERE state = 'queued'").double
+                "SELECT (\(db.dialect.nowMilliseconds) - min(created_at)) / 1000.0 FROM jobs WHERE state = 'queued'").double
             let hourAgo = unixMilliseconds() - 3_600_000
             let failures = try db.query(
                 """
@@ -43,7 +46,11 @@ struct StatusCommand: AsyncParsableCommand {
 
             if json {
                 var daemonJSON: JSONObject = ["running": .bool(daemon != nil)]
-                if let daemon { daemonJSON["pid"] = .string(daemon) }
+                if config.usesPostgres {
+                    daemonJSON["leases"] = .array(holders.map { .object(["owner": .string($0.owner), "runs": .int(Int64($0.runs))]) })
+                } else if let daemon {
+                    daemonJSON["pid"] = .string(daemon)
+                }
                 let queueJSON = JSONObject(JobState.allCases.map { ($0.rawValue, JSONValue.int(queue[$0.rawValue] ?? 0)) })
                 let document: JSONObject = [
                     "daemon": .object(daemonJSON),
@@ -59,7 +66,11 @@ struct StatusCommand: AsyncParsableCommand {
                 print(JSONValue.object(document).serialized())
                 return
             }
-            print("daemon: " + (daemon.map { "running (pid \($0))" } ?? "not running (no serve holds \(config.database).serve-lock)"))
+            if config.usesPostgres {
+                print("daemons holding runs: " + (holders.isEmpty ? "none" : holders.map { "\($0.owner) (\($0.runs) runs)" }.joined(separator: ", ")))
+            } else {
+                print("daemon: " + (daemon.map { "running (pid \($0))" } ?? "not running (no serve holds \(config.database).serve-lock)"))
+            }
             print("active runs: \(active.count)")
             if !active.isEmpty { printRows(active, json: false) }
             let queueText = JobState.allCases.map { "\($0.rawValue) \(queue[$0.rawValue] ?? 0)" }.joined(separator: ", ")
@@ -69,4 +80,15 @@ struct StatusCommand: AsyncParsableCommand {
             if !failures.isEmpty { printRows(Array(failures.prefix(10)), json: false) }
         }
     }
+}
+
+/// Daemons with unexpired leases on open runs, and how many runs each holds.
+func fleetLeases(_ db: any JournalConnection) throws -> [(owner: String, runs: Int)] {
+    try db.query(
+        """
+        SELECT lease_owner, count(*) AS n FROM runs
+        WHERE ended_at IS NULL AND lease_owner IS NOT NULL AND lease_expires_at >= \(db.dialect.nowMilliseconds)
+        GROUP BY lease_owner ORDER BY lease_owner
+        """
+    ).map { ($0["lease_owner"].text ?? "?", Int($0["n"].int ?? 0)) }
 }

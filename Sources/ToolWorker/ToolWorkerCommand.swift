@@ -13,7 +13,7 @@ struct ToolWorkerCommand: AsyncParsableCommand {
             ServeCommand.self, RunCommand.self, EnqueueCommand.self, RunsCommand.self, ShowCommand.self,
             EventsCommand.self, StatusCommand.self, CancelCommand.self, ToolsCommand.self, CheckConfigCommand.self,
             SyncToolsCommand.self,
-            PruneCommand.self, DemoCommand.self,
+            PruneCommand.self, MigrateCommand.self, CopyJournalCommand.self, DemoCommand.self,
         ])
 
     /// The entry point: the library's, after masking the signals `serve` takes through Dispatch.
@@ -113,6 +113,9 @@ extension AsyncParsableCommand {
         } catch let error as SQLiteError {
             FileHandle.standardError.write(Data("toolworker: database: \(error)\n".utf8))
             throw ExitCode(ExitStatus.ioError)
+        } catch let error as PostgresError {
+            FileHandle.standardError.write(Data("toolworker: database: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.ioError)
         }
     }
 }
@@ -123,16 +126,29 @@ func makeLogger(verbose: Bool = false, format: LogFormat = .text) -> Logger {
     return logger
 }
 
+/// The database as messages and logs show it: the SQLite path, or the PostgreSQL URL without its password.
+func databaseLabel(_ config: ToolWorkerConfig) -> String {
+    config.usesPostgres ? PostgresURL.masked(config.database) : config.database
+}
+
 /// The history for reading only (operators in the `toolworker` group need no write access).
-func openHistory(_ config: ToolWorkerConfig) throws -> SQLiteConnection {
+func openHistory(_ config: ToolWorkerConfig) throws -> any JournalConnection {
+    if config.usesPostgres {
+        return try PostgresConnector(url: config.database, passwordFile: config.databasePasswordFile).openHistory()
+    }
     guard FileManager.default.fileExists(atPath: config.database) else {
         throw CommandFailure(message: "no database at \(config.database) (nothing has run yet?)", code: ExitStatus.ioError)
     }
     return try AuditStore.openHistory(path: config.database)
 }
 
-/// The journal for writing. The database's folder must exist: a typo in `database:` is reported, not created.
-func openStore(_ config: ToolWorkerConfig) throws -> AuditStore {
+/// The journal for writing (created and migrated when needed). A SQLite file's folder must exist: a typo in
+/// `database:` is reported, not created.
+func openStore(_ config: ToolWorkerConfig, leaseOwner: LeaseOwner? = nil) throws -> AuditStore {
+    if config.usesPostgres {
+        return try AuditStore(
+            connector: PostgresConnector(url: config.database, passwordFile: config.databasePasswordFile), leaseOwner: leaseOwner)
+    }
     let folder = URL(fileURLWithPath: config.database).deletingLastPathComponent().path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -140,7 +156,7 @@ func openStore(_ config: ToolWorkerConfig) throws -> AuditStore {
             message: "\(config.file): database: the folder \(folder) does not exist (create it, or fix the path)",
             code: ExitStatus.config)
     }
-    return try AuditStore(path: config.database)
+    return try AuditStore(path: config.database, leaseOwner: leaseOwner)
 }
 
 /// Every protocol's backend, sharing one HTTP client configuration: Assistants, and Responses with the registered

@@ -11,6 +11,10 @@ import Synchronization
 /// Takes jobs from the store's queue and drives their runs, up to `maxRuns` at once, one run per thread at a
 /// time; resumes every open run after a restart; retries runs that fail for a retryable reason; and drains on
 /// shutdown. The loop that does this work is the one that pets the systemd watchdog.
+///
+/// With a shared (PostgreSQL) journal several schedulers serve one queue: each claims jobs with `SKIP LOCKED`,
+/// holds leases on the runs it drives (renewed every heartbeat), and takes over runs and claimed jobs whose lease
+/// expired, resuming them exactly as a restart does.
 public final class JobScheduler: Sendable {
     public struct Configuration: Sendable {
         public var maxRuns = 64
@@ -18,6 +22,8 @@ public final class JobScheduler: Sendable {
         /// How long running work may take to finish after shutdown is triggered.
         public var shutdownGrace: Duration = .seconds(30)
         public var pollInterval: Duration = .milliseconds(250)
+        /// How often leases are renewed and expired ones looked for.
+        public var heartbeat: Duration = .seconds(5)
         /// Whether the intake loop refreshes the queue and capacity gauges (only when metrics are exported: they
         /// cost a journal query and a stat every two seconds).
         public var recordsGauges = false
@@ -41,6 +47,10 @@ public final class JobScheduler: Sendable {
     let logger: Logger
     public let shutdown: ShutdownSignal
     private let state: Mutex<State>
+    /// The leases of the runs driven here (`nil` when the store holds none: one-off use without a daemon owner).
+    let leases: LeaseKeeper?
+    /// Who takes runs over at recovery (the store's lease owner, or a local stand-in).
+    let owner: LeaseOwner
 
     public init(
         configuration: Configuration, driver: RunDriver, notifier: SystemdNotifier, shutdown: ShutdownSignal
@@ -50,8 +60,12 @@ public final class JobScheduler: Sendable {
         self.notifier = notifier
         self.logger = driver.logger
         self.shutdown = shutdown
+        let leases = driver.store.leaseOwner.map { LeaseKeeper(owner: $0, heartbeat: configuration.heartbeat) }
+        self.leases = leases
+        self.owner = driver.store.leaseOwner ?? LeaseOwner(id: "local", expiry: .seconds(30))
         var driver = driver
         driver.shutdown = shutdown
+        driver.leases = leases
         self.state = Mutex(State(driver: driver))
     }
 
@@ -79,12 +93,17 @@ public final class JobScheduler: Sendable {
             try await recover(into: &group)
             var lastPet = ContinuousClock.now - .seconds(3600)
             var lastStatus = ContinuousClock.now - .seconds(3600)
+            var lastBeat = ContinuousClock.now
             var healthy = true
             while !shutdown.isTriggered {
                 let now = ContinuousClock.now
                 // Pet the watchdog only while the loop works: a store that keeps failing lets systemd restart us.
                 if healthy { petWatchdog(last: &lastPet) }
                 do {
+                    if now - lastBeat >= configuration.heartbeat {
+                        lastBeat = now
+                        try await heartbeat(into: &group)
+                    }
                     try await intake(into: &group)
                     healthy = true
                 } catch {
@@ -127,7 +146,7 @@ public final class JobScheduler: Sendable {
         Gauge(label: "toolworker_runs_limit").record(configuration.maxRuns)
         Gauge(label: "toolworker_running_handlers").record(HandlerProcessGroups.current.count)
         Gauge(label: "toolworker_tool_calls_limit").record(driver.dispatcher.maxConcurrentCalls)
-        Gauge(label: "toolworker_database_size_bytes").record(store.fileSize)
+        Gauge(label: "toolworker_database_size_bytes").record(await store.databaseSize())
     }
 
     /// `WATCHDOG=1` when a watchdog interval has passed since `last`.
@@ -140,13 +159,12 @@ public final class JobScheduler: Sendable {
     // MARK: Intake
 
     private func intake(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
-        let capacity = configuration.maxRuns - state.withLock { $0.active }
-        guard capacity > 0 else { return }
-        let busy = state.withLock { $0.busyThreads }
-        let jobs = try await store.dueJobs(limit: capacity + 16, excludingThreads: busy)
-        var started = 0
-        for job in jobs where started < capacity {
-            // One active run per thread: the API refuses a second one, so we never ask.
+        var capacity = configuration.maxRuns - state.withLock { $0.active }
+        while capacity > 0, !shutdown.isTriggered {
+            let busy = state.withLock { $0.busyThreads }
+            // Claimed in the journal (durable, `SKIP LOCKED` among daemons), one job at a time: the journal also
+            // refuses a job whose thread has a running job or an open run anywhere in the fleet.
+            guard let job = try await store.claimNextJob(excludingThreads: busy) else { return }
             let reserved = state.withLock { state -> Bool in
                 if let thread = job.threadID {
                     if state.busyThreads.contains(thread) { return false }
@@ -155,15 +173,13 @@ public final class JobScheduler: Sendable {
                 state.active += 1
                 return true
             }
-            guard reserved else { continue }
-            guard try await store.claimJob(id: job.id) else {
-                release(thread: job.threadID)
+            guard reserved else {
+                // Cannot happen (the claim left out busy threads); hand the job back rather than run it twice.
+                try await store.updateJob(id: job.id, state: .queued)
                 continue
             }
-            started += 1
-            var claimed = job
-            claimed.attempts += 1
-            group.addTask { [self] in await self.drive(claimed) }
+            capacity -= 1
+            group.addTask { [self] in await self.drive(job) }
         }
     }
 
@@ -249,42 +265,84 @@ public final class JobScheduler: Sendable {
 
     // MARK: Recovery
 
+    /// After a restart: with a private (SQLite) journal every open run and stranded job is this process's to
+    /// resume (the daemon lock proves no one else drives them); with a shared one only those whose lease expired.
     private func recover(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
-        for (job, lastRun) in try await store.strandedJobs() {
-            if let lastRun, lastRun.endedAt != nil, lastRun.status != OutcomeStatus.error.rawValue || lastRun.runID != nil {
-                logger.notice("finishing a job whose run ended before the restart", metadata: ["job": "\(job.id)"])
-                let outcome = RunOutcome(
-                    runKey: lastRun.key, runID: lastRun.runID, threadID: lastRun.threadID,
-                    status: OutcomeStatus(rawValue: lastRun.status) ?? .error,
-                    detail: lastRun.snapshot?["last_error"]?["message"]?.stringValue, rounds: lastRun.rounds, finalText: nil,
-                    errorCode: lastRun.snapshot?["last_error"]?["code"]?.stringValue)
-                try await finish(job, outcome: outcome, logger: logger)
-            } else {
-                logger.notice("requeueing a job that had not started its run before the restart", metadata: ["job": "\(job.id)"])
-                try await store.updateJob(id: job.id, state: .queued)
-            }
+        if store.isShared {
+            try await takeOverExpired(into: &group)
+            return
         }
-        for record in try await store.openRuns() {
-            let job = try await record.jobID.asyncMap { try await store.job(id: $0) } ?? nil
-            state.withLock { state in
-                if let thread = record.threadID { state.busyThreads.insert(thread) }
-                state.active += 1
-            }
-            group.addTask { [self] in
-                defer { release(thread: record.threadID) }
-                do {
-                    let outcome = try await currentDriver().resume(record)
-                    if let job {
-                        if outcome.status == .error, outcome.runID == nil {
-                            // The create never reached the server: the job starts over.
-                            try await store.updateJob(id: job.id, state: .queued)
-                        } else {
-                            try await finish(job, outcome: outcome, logger: logger)
-                        }
+        for (job, lastRun) in try await store.takeOverStrandedJobs(owner, all: true) {
+            try await settleStranded(job, lastRun: lastRun)
+        }
+        for record in try await store.takeOverRuns(owner, limit: Int.max, all: true) {
+            startResuming(record, into: &group)
+        }
+    }
+
+    /// One heartbeat: renew this daemon's leases (runs taken over elsewhere stop here), then take over what other
+    /// daemons left behind.
+    private func heartbeat(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
+        if let leases {
+            let lost = try await leases.beat(store)
+            if !lost.isEmpty { logger.warning("leases lost to other daemons", metadata: ["run_keys": "\(lost)"]) }
+        }
+        if store.isShared { try await takeOverExpired(into: &group) }
+    }
+
+    /// Takes over stranded jobs and, up to the free capacity, runs whose lease expired.
+    private func takeOverExpired(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
+        for (job, lastRun) in try await store.takeOverStrandedJobs(owner) {
+            logger.notice("took over a job its daemon left claimed", metadata: ["job": "\(job.id)"])
+            try await settleStranded(job, lastRun: lastRun)
+        }
+        let capacity = configuration.maxRuns - state.withLock { $0.active }
+        guard capacity > 0 else { return }
+        for record in try await store.takeOverRuns(owner, limit: capacity) {
+            logger.notice("took over a run whose lease expired", metadata: ["run_key": "\(record.key)", "run_id": "\(record.runID ?? "?")"])
+            WorkerMetrics.takeovers.increment()
+            startResuming(record, into: &group)
+        }
+    }
+
+    /// A job marked running with no open run: its run ended before the process stopped (finish the job from it),
+    /// or never started (queue it again).
+    private func settleStranded(_ job: JobRecord, lastRun: RunRecord?) async throws {
+        if let lastRun, lastRun.endedAt != nil, lastRun.status != OutcomeStatus.error.rawValue || lastRun.runID != nil {
+            logger.notice("finishing a job whose run ended before the restart", metadata: ["job": "\(job.id)"])
+            let outcome = RunOutcome(
+                runKey: lastRun.key, runID: lastRun.runID, threadID: lastRun.threadID,
+                status: OutcomeStatus(rawValue: lastRun.status) ?? .error,
+                detail: lastRun.snapshot?["last_error"]?["message"]?.stringValue, rounds: lastRun.rounds, finalText: nil,
+                errorCode: lastRun.snapshot?["last_error"]?["code"]?.stringValue)
+            try await finish(job, outcome: outcome, logger: logger)
+        } else {
+            logger.notice("requeueing a job that had not started its run before the restart", metadata: ["job": "\(job.id)"])
+            try await store.updateJob(id: job.id, state: .queued)
+        }
+    }
+
+    /// Resumes a run this process now holds, and finishes its job when it ends.
+    private func startResuming(_ record: RunRecord, into group: inout ThrowingTaskGroup<Void, any Error>) {
+        state.withLock { state in
+            if let thread = record.threadID { state.busyThreads.insert(thread) }
+            state.active += 1
+        }
+        group.addTask { [self] in
+            defer { release(thread: record.threadID) }
+            do {
+                let job = try await record.jobID.asyncMap { try await store.job(id: $0) } ?? nil
+                let outcome = try await currentDriver().resume(record)
+                if let job {
+                    if outcome.status == .error, outcome.runID == nil {
+                        // The create never reached the server: the job starts over.
+                        try await store.updateJob(id: job.id, state: .queued)
+                    } else {
+                        try await finish(job, outcome: outcome, logger: logger)
                     }
-                } catch {
-                    logger.error("resuming a run failed", metadata: ["run_key": "\(record.key)", "error": "\(error)"])
                 }
+            } catch {
+                logger.error("resuming a run failed", metadata: ["run_key": "\(record.key)", "error": "\(error)"])
             }
         }
     }

@@ -79,6 +79,10 @@ extension RunDriver {
         if let onRound, let received = state.requiresActionAt {
             onRound(RoundTiming(requiresActionAt: received, submitAt: .now, longestHandler: handlerTimes.longest, calls: calls.count))
         }
+        if leases?.isLost(state.runKey) == true {
+            // Another daemon holds the run now: it answers the round from the journal, not us.
+            return .leaseLost
+        }
         let stream: any LoopEventStream
         do {
             stream = try await state.session.submit(outputs, for: loop)

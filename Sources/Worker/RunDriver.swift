@@ -31,6 +31,8 @@ public struct RunDriver: Sendable {
     /// When triggered, the driver aborts its stream, lets a running round finish and submit, and returns a
     /// `suspended` outcome; the loop stays open in the store and is resumed at the next start.
     public var shutdown: ShutdownSignal?
+    /// The leases of the runs this process drives: a run taken over by another daemon stops being driven here.
+    public var leases: LeaseKeeper?
 
     public init(backend: any ToolLoopBackend, store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
         self.init(backends: [backend], store: store, dispatcher: dispatcher, policy: policy, logger: logger)
@@ -54,6 +56,8 @@ public struct RunDriver: Sendable {
             recorder: StreamRecorder(store: store, runKey: runKey))
         state.threadID = request.threadID
         WorkerMetrics.runsStarted.increment()
+        leases?.register(runKey)
+        defer { leases?.unregister(runKey) }
         var log = logger
         log[metadataKey: "run_key"] = "\(runKey)"
         log.info("starting run", metadata: [
@@ -69,6 +73,8 @@ public struct RunDriver: Sendable {
 
     /// Follows a loop already known to the store (after a restart): reconcile with the server, then go on.
     public func resume(_ record: RunRecord) async throws -> RunOutcome {
+        leases?.register(record.key)
+        defer { leases?.unregister(record.key) }
         let nextSeq = try await store.lastEventSeq(runKey: record.key) + 1
         var state = DriveState(
             runKey: record.key, backend: backend(for: record.protocolName), policy: policy,
@@ -109,6 +115,8 @@ public struct RunDriver: Sendable {
         case reconcile(reason: String)
         /// ToolWorker ended the loop itself (`state.errorOutcome`).
         case stop
+        /// Another daemon took the run over: stop driving it, touching nothing.
+        case leaseLost
     }
 
     /// What one drive knows; owned by the driving task.
@@ -145,6 +153,15 @@ public struct RunDriver: Sendable {
     func follow(first: Step, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
         var step = first
         while true {
+            if leases?.isLost(state.runKey) == true {
+                logger.warning(
+                    "lease lost: another daemon took this run over; no longer driving it",
+                    metadata: ["run_id": "\(state.loopID ?? "?")"])
+                WorkerMetrics.leasesLost.increment()
+                return RunOutcome(
+                    runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: .suspended,
+                    detail: "lease lost to another daemon", rounds: state.rounds, finalText: nil)
+            }
             if shutdown?.isTriggered == true {
                 try await state.recorder.flush()
                 logger.notice("run suspended for shutdown; it resumes at the next start", metadata: ["run_id": "\(state.loopID ?? "?")"])
@@ -172,6 +189,8 @@ public struct RunDriver: Sendable {
                 let reason = streamError.map { "stream failed: \($0)" } ?? "stream ended before the run finished"
                 logger.warning("stream interrupted; reconciling with the server", metadata: ["run_id": "\(state.loopID ?? "?")", "reason": "\(reason)"])
                 step = .reconcile(reason: reason)
+            case .leaseLost:
+                continue  // the check at the top of the loop returns
             case .stop:
                 if let outcome = state.errorOutcome { return outcome }
                 return try await finish(state: &state, logger: logger)
@@ -191,6 +210,8 @@ public struct RunDriver: Sendable {
         let abort = stream.abort
         let hook = shutdown?.register(abort)
         defer { shutdown?.unregister(hook) }
+        leases?.setAbort(state.runKey, abort)
+        defer { leases?.setAbort(state.runKey, nil) }
         // A server that trickles bytes (a comment every few seconds, a frame byte by byte) never trips the HTTP
         // idle time-out: the stream is also a stall when no whole event arrives for as long.
         let watchdog = StreamWatchdog(limit: state.backend.idleTimeout, onStall: abort)

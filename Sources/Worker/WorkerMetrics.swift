@@ -10,6 +10,8 @@ enum WorkerMetrics {
     static let recoveries = Counter(label: "toolworker_recoveries_total")
     static let reconciliations = Counter(label: "toolworker_reconciliations_total")
     static let eventsIngested = Counter(label: "toolworker_events_ingested_total")
+    static let leasesLost = Counter(label: "toolworker_leases_lost_total")
+    static let takeovers = Counter(label: "toolworker_runs_taken_over_total")
     static let eventBytes = Counter(label: "toolworker_event_bytes_received_total")
 
     static func runEnded(_ status: OutcomeStatus, rounds: Int) {

@@ -4,17 +4,17 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// A thread that owns one ``SQLiteConnection`` and runs queued work on it, so blocking SQLite calls never run on
-/// Swift's cooperative pool.
+/// A thread that owns one ``JournalConnection`` and runs queued work on it, so blocking database calls (SQLite's,
+/// libpq's) never run on Swift's cooperative pool.
 ///
 /// In group-commit mode every batch of queued work runs in one transaction, each piece under its own savepoint (a
 /// piece that throws is rolled back alone), and every waiter is resumed only after `COMMIT` returned: whoever
 /// awaits a write knows it is durable. Work that nobody awaits (``enqueue(_:)``) keeps its order; its failure is
 /// remembered and thrown by the next awaited write, so nothing fails silently.
-final class SQLiteWorker: Sendable {
+final class JournalWorker: Sendable {
     struct Item: Sendable {
         /// The work itself; throwing rolls back this piece only.
-        let body: @Sendable (SQLiteConnection) throws -> Void
+        let body: @Sendable (any JournalConnection) throws -> Void
         /// Called once the piece's fate is known (after the batch's `COMMIT`, or with its error).
         let finish: @Sendable (Result<Void, any Error>) -> Void
         /// Runs alone, outside any transaction (checkpoints, vacuum).
@@ -31,13 +31,13 @@ final class SQLiteWorker: Sendable {
     let maxBatch: Int
 
     /// Opens the connection on the new thread (through `open`) and returns once it is open or has failed.
-    init(name: String, groupCommit: Bool, maxBatch: Int = 4096, open: @escaping @Sendable () throws -> SQLiteConnection) throws {
+    init(name: String, groupCommit: Bool, maxBatch: Int = 4096, open: @escaping @Sendable () throws -> any JournalConnection) throws {
         self.groupCommit = groupCommit
         self.maxBatch = maxBatch
         let opened = Mutex<Result<Void, any Error>?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
-            let connection: SQLiteConnection
+            let connection: any JournalConnection
             do {
                 connection = try open()
                 opened.withLock { $0 = .success(()) }
@@ -59,7 +59,7 @@ final class SQLiteWorker: Sendable {
 
     /// Queues work and waits until it has run (and, in group-commit mode, been committed).
     /// - Parameter standalone: run it alone, outside any transaction (for `wal_checkpoint`, `VACUUM`, …).
-    func perform<T: Sendable>(standalone: Bool = false, _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    func perform<T: Sendable>(standalone: Bool = false, _ body: @escaping @Sendable (any JournalConnection) throws -> T) async throws -> T {
         if let error = takeStickyError() { throw error }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let box = Mutex<T?>(nil)
@@ -82,7 +82,7 @@ final class SQLiteWorker: Sendable {
     }
 
     /// Queues work without waiting; a failure is thrown by the next ``perform(_:)``.
-    func enqueue(_ body: @escaping @Sendable (SQLiteConnection) throws -> Void) {
+    func enqueue(_ body: @escaping @Sendable (any JournalConnection) throws -> Void) {
         let item = Item(body: body) { [self] result in
             if case .failure(let error) = result { stickyError.withLock { if $0 == nil { $0 = error } } }
         }
@@ -113,7 +113,7 @@ final class SQLiteWorker: Sendable {
         done.wait()
     }
 
-    private func loop(_ connection: SQLiteConnection) {
+    private func loop(_ connection: any JournalConnection) {
         while true {
             signal.wait()
             while true {
@@ -134,7 +134,7 @@ final class SQLiteWorker: Sendable {
         }
     }
 
-    private func run(_ batch: [Item], on connection: SQLiteConnection) {
+    private func run(_ batch: [Item], on connection: any JournalConnection) {
         guard groupCommit, !(batch.count == 1 && batch[0].standalone) else {
             for item in batch {
                 do {
@@ -152,7 +152,7 @@ final class SQLiteWorker: Sendable {
         let commitStarted = ContinuousClock.now
         defer { JournalMetrics.commit.recordNanoseconds(Int64((ContinuousClock.now - commitStarted).nanoseconds)) }
         do {
-            try connection.execute("BEGIN IMMEDIATE")
+            try connection.beginWrite()
         } catch {
             // Could not start (locked past busy_timeout, read-only file, full disk): nothing ran.
             for item in batch { item.finish(.failure(error)) }
@@ -165,14 +165,14 @@ final class SQLiteWorker: Sendable {
                 try connection.execute("RELEASE piece")
                 results.append(.success(()))
             } catch {
-                if connection.isAutocommit {
-                    // SQLite rolled the whole transaction back (SQLITE_FULL, I/O error): every piece of it is
+                if !connection.isInTransaction {
+                    // The database rolled the whole transaction back (SQLite on SQLITE_FULL or an I/O error; PostgreSQL when the connection broke): every piece of it is
                     // lost, not just this one. Fail them all and start a new transaction for the rest.
                     for index in transactionStart..<results.count { results[index] = .failure(error) }
                     results.append(.failure(error))
                     transactionStart = results.count
                     do {
-                        try connection.execute("BEGIN IMMEDIATE")
+                        try connection.beginWrite()
                     } catch {
                         while results.count < batch.count { results.append(.failure(error)) }
                         break
@@ -183,7 +183,7 @@ final class SQLiteWorker: Sendable {
                 }
             }
         }
-        if !connection.isAutocommit {
+        if connection.isInTransaction {
             do {
                 try connection.execute("COMMIT")
             } catch {

@@ -1,0 +1,148 @@
+import WireFormat
+import WorkModel
+import Foundation
+
+/// Who holds the runs and jobs a daemon drives, and for how long a lease lasts without a heartbeat.
+public struct LeaseOwner: Sendable, Equatable {
+    /// Unique per process: host, pid and a random part (a restarted daemon is a new owner).
+    public let id: String
+    /// How long a lease lasts after its last renewal; a few heartbeats.
+    public let expiry: Duration
+
+    public init(id: String, expiry: Duration) {
+        self.id = id
+        self.expiry = expiry
+    }
+
+    /// An owner id for this process: `host:pid:random`.
+    public static func makeID(host: String) -> String {
+        "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    }
+
+    var expiryMilliseconds: Int64 { Int64(expiry.milliseconds) }
+}
+
+extension AuditStore {
+    /// What a heartbeat found.
+    public struct LeaseRenewal: Sendable, Equatable {
+        /// Open runs this owner still holds (their leases were extended).
+        public var held: Set<Int64>
+    }
+
+    /// Extends the leases of every open run and running job `owner` holds, durably, and returns the runs it still
+    /// holds: a run it drives that is missing was taken over by another daemon after its lease expired.
+    public func renewLeases(_ owner: LeaseOwner) async throws -> LeaseRenewal {
+        try await write { db in
+            let expiry = "\(db.dialect.nowMilliseconds) + ?"
+            let held = try db.query(
+                "UPDATE runs SET lease_expires_at = \(expiry) WHERE lease_owner = ? AND ended_at IS NULL RETURNING id",
+                [.integer(owner.expiryMilliseconds), .text(owner.id)])
+            try db.execute(
+                "UPDATE jobs SET lease_expires_at = \(expiry) WHERE lease_owner = ? AND state = 'running'",
+                [.integer(owner.expiryMilliseconds), .text(owner.id)])
+            return LeaseRenewal(held: Set(held.compactMap { $0["id"].int }))
+        }
+    }
+
+    /// Takes over up to `limit` open runs whose lease expired (their daemon died or lost the database), with the
+    /// jobs they belong to, durably; `all` takes every open run whatever its lease (one daemon per SQLite file,
+    /// after a restart). Rows another daemon is taking at the same moment are skipped, never waited for.
+    public func takeOverRuns(_ owner: LeaseOwner, limit: Int, all: Bool = false) async throws -> [RunRecord] {
+        try await write { db in
+            let now = db.dialect.nowMilliseconds
+            let expired = all ? "" : " AND (lease_expires_at IS NULL OR lease_expires_at < \(now))"
+            let taken = try db.query(
+                """
+                UPDATE runs SET lease_owner = ?, lease_expires_at = \(now) + ?
+                WHERE id IN (SELECT id FROM runs WHERE ended_at IS NULL\(expired) ORDER BY id LIMIT ?\(db.dialect.skipLocked))
+                RETURNING *
+                """,
+                [.text(owner.id), .integer(owner.expiryMilliseconds), .integer(Int64(limit))]
+            ).map(RunRecord.init).sorted { $0.key < $1.key }
+            for run in taken {
+                guard let job = run.jobID else { continue }
+                try db.execute(
+                    "UPDATE jobs SET lease_owner = ?, lease_expires_at = \(now) + ? WHERE id = ? AND state = 'running'",
+                    [.text(owner.id), .integer(owner.expiryMilliseconds), .integer(job)])
+            }
+            return taken
+        }
+    }
+
+    /// Takes over jobs marked running whose lease expired and that have no open run: their daemon stopped between
+    /// claiming them and starting (or after finishing) their run. `all` takes every such job (after a restart of
+    /// the one daemon of a SQLite file). Returns each with its latest run.
+    public func takeOverStrandedJobs(_ owner: LeaseOwner, all: Bool = false) async throws -> [(job: JobRecord, lastRun: RunRecord?)] {
+        try await write { db in
+            let now = db.dialect.nowMilliseconds
+            let expired = all ? "" : " AND (j.lease_expires_at IS NULL OR j.lease_expires_at < \(now))"
+            let jobs = try db.query(
+                """
+                UPDATE jobs SET lease_owner = ?, lease_expires_at = \(now) + ?
+                WHERE id IN (
+                    SELECT j.id FROM jobs j WHERE j.state = 'running'\(expired)
+                      AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = j.id AND runs.ended_at IS NULL)
+                    ORDER BY j.id\(db.dialect.skipLocked))
+                RETURNING *
+                """,
+                [.text(owner.id), .integer(owner.expiryMilliseconds)]
+            ).map(JobRecord.init).sorted { $0.id < $1.id }
+            return try jobs.map { job in
+                let run = try db.query("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC LIMIT 1", [.integer(job.id)]).first.map(RunRecord.init)
+                return (job, run)
+            }
+        }
+    }
+
+    /// Claims the oldest due queued job, durably: `running`, the attempt counted, the lease taken. Leaves out jobs
+    /// on threads in `busy` and on threads where a job is running or a run is open anywhere in the fleet (one
+    /// active run per thread); a job another daemon is claiming at the same moment is skipped. `nil` when none.
+    public func claimNextJob(excludingThreads busy: Set<String> = [], now: Int64 = unixMilliseconds()) async throws -> JobRecord? {
+        let owner = leaseOwner
+        let threads = busy.sorted()
+        // Only the number of placeholders is built into the SQL; the thread ids are bound.
+        let exclusion = threads.isEmpty ? "" : " AND (j.thread_id IS NULL OR j.thread_id NOT IN (\(Array(repeating: "?", count: threads.count).joined(separator: ","))))"
+        do {
+            return try await write { db in
+                try db.query(
+                    """
+                    UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?, lease_owner = ?,
+                        lease_expires_at = CASE WHEN CAST(? AS TEXT) IS NULL THEN NULL ELSE \(db.dialect.nowMilliseconds) + ? END
+                    WHERE id = (
+                        SELECT j.id FROM jobs j
+                        WHERE j.state = 'queued' AND j.not_before <= ?\(exclusion)
+                          AND (j.thread_id IS NULL OR (
+                                NOT EXISTS (SELECT 1 FROM jobs k WHERE k.thread_id = j.thread_id AND k.state = 'running')
+                            AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = j.thread_id AND r.ended_at IS NULL)))
+                        ORDER BY j.id LIMIT 1\(db.dialect.skipLocked))
+                    RETURNING *
+                    """,
+                    [.integer(now), .text(owner?.id), .text(owner?.id), .integer(owner?.expiryMilliseconds), .integer(now)]
+                        + threads.map { .text($0) }
+                ).first.map(JobRecord.init)
+            }
+        } catch let error as any JournalConstraintError where error.isUniqueViolation {
+            // Another daemon claimed a job of the same thread in the same instant: none for us this time.
+            return nil
+        }
+    }
+
+    /// The daemons holding unexpired leases on open runs, with how many each holds.
+    public func leaseHolders() async throws -> [(owner: String, runs: Int)] {
+        try await read { db in
+            try db.query(
+                """
+                SELECT lease_owner, count(*) AS n FROM runs
+                WHERE ended_at IS NULL AND lease_owner IS NOT NULL AND lease_expires_at >= \(db.dialect.nowMilliseconds)
+                GROUP BY lease_owner ORDER BY lease_owner
+                """
+            ).map { ($0["lease_owner"].text ?? "?", Int($0["n"].int ?? 0)) }
+        }
+    }
+}
+
+/// A statement broke a constraint (the PostgreSQL journal reports unique violations this way, so a race between
+/// daemons is told apart from a failure).
+public protocol JournalConstraintError: Error {
+    var isUniqueViolation: Bool { get }
+}

@@ -1,0 +1,72 @@
+import Journal
+import Synchronization
+
+/// The runs this process drives and their leases in the journal.
+///
+/// Every heartbeat extends the leases of the runs (and claimed jobs) it holds. A run whose lease another daemon
+/// took over (this process stalled, or lost the database, for longer than the lease) is marked lost: its stream is
+/// aborted and its driver stops at the next step without submitting, so two daemons never drive one run.
+public final class LeaseKeeper: Sendable {
+    public let owner: LeaseOwner
+    public let heartbeat: Duration
+
+    private struct Entry {
+        var lost = false
+        var abort: (@Sendable () -> Void)?
+    }
+
+    private let runs = Mutex<[Int64: Entry]>([:])
+
+    public init(owner: LeaseOwner, heartbeat: Duration) {
+        self.owner = owner
+        self.heartbeat = heartbeat
+    }
+
+    /// Starts tracking a run this process now holds (created or taken over with its lease).
+    public func register(_ runKey: Int64) {
+        runs.withLock { $0[runKey] = Entry() }
+    }
+
+    /// Stops tracking a run (its drive ended).
+    public func unregister(_ runKey: Int64) {
+        _ = runs.withLock { $0.removeValue(forKey: runKey) }
+    }
+
+    /// Whether another daemon took the run over.
+    public func isLost(_ runKey: Int64) -> Bool {
+        runs.withLock { $0[runKey]?.lost ?? false }
+    }
+
+    /// What stops the run's current stream when its lease is lost (`nil` between streams).
+    func setAbort(_ runKey: Int64, _ abort: (@Sendable () -> Void)?) {
+        let lostAlready = runs.withLock { runs -> Bool in
+            runs[runKey]?.abort = abort
+            return runs[runKey]?.lost ?? false
+        }
+        if lostAlready { abort?() }
+    }
+
+    /// Runs tracked now.
+    public var count: Int { runs.withLock { $0.count } }
+
+    /// One heartbeat: extends the leases, then marks lost every run tracked since before it that the journal no
+    /// longer shows as held, and aborts its stream. Returns the run keys lost this time.
+    @discardableResult
+    public func beat(_ store: AuditStore) async throws -> [Int64] {
+        // Only runs registered before the renewal was queued can be judged by it (their lease row is committed).
+        let tracked = runs.withLock { Set($0.keys) }
+        let renewal = try await store.renewLeases(owner)
+        let lost = runs.withLock { runs -> [(Int64, (@Sendable () -> Void)?)] in
+            var lost: [(Int64, (@Sendable () -> Void)?)] = []
+            for key in tracked where !renewal.held.contains(key) {
+                guard var entry = runs[key], !entry.lost else { continue }
+                entry.lost = true
+                runs[key] = entry
+                lost.append((key, entry.abort))
+            }
+            return lost
+        }
+        for (_, abort) in lost { abort?() }
+        return lost.map(\.0)
+    }
+}
