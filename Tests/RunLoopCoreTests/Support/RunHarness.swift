@@ -13,9 +13,14 @@ final class RunHarness {
     /// Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.
     var idleTimeout: Duration = .seconds(60)
 
-    init(scenarios: [String: Scenario] = [:]) throws {
+    /// - Parameter postgresURL: the journal's PostgreSQL database; `nil` for a SQLite file in the folder.
+    init(scenarios: [String: Scenario] = [:], postgresURL: String? = nil) throws {
         server = try FakeAssistantsServer(scenarios: scenarios)
-        store = try AuditStore(path: directory.path("audit.db"))
+        if let postgresURL {
+            store = try AuditStore(connector: PostgresConnector(url: postgresURL))
+        } else {
+            store = try AuditStore(path: directory.path("audit.db"))
+        }
     }
 
     deinit {
