@@ -1,0 +1,132 @@
+import FakeAssistants
+import Foundation
+import Testing
+@testable import Journal
+@testable import PostgresJournal
+import RunLoopCore
+
+/// Several `serve` processes sharing one PostgreSQL journal and queue, as daemons on several hosts would.
+@Suite("A fleet of daemons on one PostgreSQL journal", .serialized, .enabled("PostgreSQL could not be started") { PostgresTestCluster.isAvailable })
+struct FleetTests {
+    @Test("three daemons, 200 jobs, one SIGKILLed mid-run and one mid-handler: every job completes, no call runs twice, every round answered once")
+    func threeDaemons() async throws {
+        let directory = TempDirectory()
+        let server = try FakeAssistantsServer(scenarios: [
+            "asst_fleet": Scenario(
+                rounds: [
+                    [ScriptedToolCall("charge", #"{"n":1}"#), ScriptedToolCall("charge", #"{"n":2}"#)],
+                    [ScriptedToolCall("charge", #"{"n":3}"#)],
+                ],
+                finalText: "all charged", deltaPieces: 4, frameDelay: .milliseconds(1))
+        ])
+        defer { server.stop() }
+        let url = try PostgresTestCluster.makeDatabase()
+        let ledger = directory.path("ledger")
+        let handler = directory.path("charge.sh")
+        try """
+            #!/bin/sh
+            cat >/dev/null
+            echo "$TOOLWORKER_TOOL_CALL_ID" >> \(ledger)
+            sleep 0.3
+            echo charged
+            """.write(toFile: handler, atomically: true, encoding: .utf8)
+        chmod(handler, 0o755)
+        let config = directory.path("toolworker.yaml")
+        try """
+            api: { base_url: "\(server.baseURL)", idle_timeout: 60s }
+            database: "\(url)"
+            fleet: { heartbeat: 250ms, lease_expiry: 1500ms }
+            concurrency: { runs: 12, tool_calls: 24 }
+            jobs: { max_attempts: 3, retry_backoff: 200ms }
+            shutdown_grace: 10s
+            tools:
+              charge: { command: ["\(handler)"], timeout: 30s, on_restart: fail }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+
+        let store = try AuditStore(connector: PostgresConnector(url: url))
+        defer { store.close() }
+        let jobCount = 200
+        for i in 0..<jobCount {
+            _ = try await store.enqueueJob(assistantID: "asst_fleet", threadID: nil, message: "job \(i)", instructions: nil, metadata: nil)
+        }
+        let environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
+        var daemons: [Process] = []
+        for index in 0..<3 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: builtProduct("toolworker"))
+            process.arguments = ["serve", "--config", config]
+            process.environment = environment
+            let log = directory.path("serve-\(index).log")
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: log)
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            daemons.append(process)
+        }
+        defer { for process in daemons where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let reader = try PostgresConnection(url: url)
+        func count(_ sql: String) throws -> Int64 { try reader.scalar(sql).int ?? 0 }
+        func logs() -> String {
+            (0..<3).map { (try? String(contentsOfFile: directory.path("serve-\($0).log"), encoding: .utf8)) ?? "" }.joined(separator: "\n---\n")
+        }
+
+        // Daemon 0 dies while it drives a run on the server; daemon 1 while one of its handlers runs.
+        let first = daemons[0].processIdentifier
+        try await waitFor("daemon 0 driving a run", timeout: .seconds(120)) {
+            try count("SELECT count(*) FROM runs WHERE ended_at IS NULL AND run_id IS NOT NULL AND lease_owner LIKE '%:\(first):%'") > 0
+        }
+        kill(first, SIGKILL)
+        let second = daemons[1].processIdentifier
+        try await waitFor("daemon 1 running a handler", timeout: .seconds(120)) {
+            try count("""
+                SELECT count(*) FROM tool_calls t JOIN runs r ON r.id = t.run
+                WHERE t.state = 'running' AND r.ended_at IS NULL AND r.lease_owner LIKE '%:\(second):%'
+                """) > 0
+        }
+        kill(second, SIGKILL)
+        let orphaned = try count("SELECT count(*) FROM runs WHERE ended_at IS NULL AND (lease_owner LIKE '%:\(first):%' OR lease_owner LIKE '%:\(second):%')")
+
+        do {
+            try await waitFor("all jobs finished", timeout: .seconds(300)) {
+                try count("SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')") == Int64(jobCount)
+            }
+        } catch {
+            Issue.record("\(error)\n\(logs().suffix(4000))")
+            return
+        }
+        kill(daemons[2].processIdentifier, SIGTERM)
+        await waitForExit(daemons[2])
+        #expect(daemons[2].terminationStatus == 0, "the surviving daemon stops cleanly")
+
+        let states = try reader.query("SELECT state, count(*) AS n FROM jobs GROUP BY state").map { "\($0["state"].text!)=\($0["n"].int!)" }
+        #expect(states == ["succeeded=\(jobCount)"], "jobs: \(states)")
+        #expect(orphaned > 0, "the killed daemons left open runs behind")
+        #expect(logs().contains("took over a run whose lease expired"), "the survivor took runs over")
+        // No call executed twice: the handler appends its call id to the ledger once per execution.
+        let executions = try String(contentsOfFile: ledger, encoding: .utf8).split(separator: "\n").map(String.init)
+        var seen: [String: Int] = [:]
+        for id in executions { seen[id, default: 0] += 1 }
+        #expect(seen.filter { $0.value > 1 }.isEmpty, "executed twice: \(seen.filter { $0.value > 1 })")
+        #expect(try count("SELECT count(*) FROM tool_calls WHERE state = 'interrupted'") >= 1, "the call killed mid-handler was answered interrupted")
+        // Every round answered exactly once, as the server saw it, and the journal agrees with the server.
+        let runs = try reader.query("SELECT run_id, status FROM run_history WHERE run_id IS NOT NULL")
+        #expect(runs.filter { $0["status"].text == "completed" }.count >= jobCount)
+        for run in runs {
+            let id = run["run_id"].text!
+            #expect(server.run(id)?["status"]?.stringValue == run["status"].text, "\(id): journal and server disagree")
+            guard run["status"].text == "completed" else { continue }
+            let (accepted, refused) = server.submissions(id)
+            #expect(accepted == 3 && refused == 0, "\(id): the server took \(accepted) outputs and refused \(refused)")
+        }
+        #expect(try count("""
+            SELECT count(*) FROM tool_call_log t JOIN run_history r ON r.run_key = t.run_key
+            WHERE r.status = 'completed' AND (t.output IS NULL OR t.submitted IS NULL)
+            """) == 0, "stored but not submitted")
+        #expect(try count("""
+            SELECT count(*) FROM run_history r WHERE r.status = 'completed' AND NOT EXISTS (
+                SELECT 1 FROM snapshot_log s WHERE s.run_key = r.run_key AND s.object_type = 'message' AND s.status = 'completed'
+                AND s.data::jsonb #>> '{content,0,text,value}' = 'all charged')
+            """) == 0, "completed runs without their final message")
+        #expect(try count("SELECT count(*) FROM runs WHERE ended_at IS NULL") == 0)
+    }
+}
