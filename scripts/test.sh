@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: system packages, build, the Debian package and its checks, tests.
 # TOOLWORKER_SKIP_PACKAGE=1 leaves out the package (a release build) for quick local runs.
+# The PostgreSQL tests run against a throw-away cluster started here (initdb + pg_ctl on a free loopback port, owned
+# by an unprivileged user) and removed at exit; without one they are skipped with a message saying why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="systemd lintian man-db dpkg-dev" scripts/ensure-deps.sh
+EXTRA_PACKAGES="systemd lintian man-db dpkg-dev postgresql postgresql-client" scripts/ensure-deps.sh
+if [ -z "${TOOLWORKER_TEST_POSTGRES_URL:-}" ]; then
+    pg_dir=$(mktemp -d /tmp/toolworker-test-pg.XXXXXX)
+    trap 'scripts/postgres-cluster.sh stop "$pg_dir"' EXIT
+    if url=$(scripts/postgres-cluster.sh start "$pg_dir"); then
+        export TOOLWORKER_TEST_POSTGRES_URL="$url"
+        echo "PostgreSQL test cluster: $url" >&2
+    else
+        echo "WARNING: PostgreSQL could not be started; the PostgreSQL tests will be skipped" >&2
+        export TOOLWORKER_TEST_POSTGRES_URL=""
+        export TOOLWORKER_TEST_NO_POSTGRES=1
+    fi
+fi
 swift build --build-tests
 if [ -z "${TOOLWORKER_SKIP_PACKAGE:-}" ]; then
     deb=$(scripts/package-deb.sh .build-deb | tail -1)

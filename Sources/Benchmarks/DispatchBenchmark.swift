@@ -37,6 +37,13 @@ enum DispatchBenchmark {
     }
 
     static func run(rounds: Int, protocolName: String) async throws {
+        try await run(rounds: rounds, protocolName: protocolName, postgresURL: nil)
+        if let url = StoreBenchmark.postgresURL {
+            try await run(rounds: rounds, protocolName: protocolName, postgresURL: url)
+        }
+    }
+
+    static func run(rounds: Int, protocolName: String, postgresURL: String?) async throws {
         signal(SIGPIPE, SIG_IGN)
         let directory = NSTemporaryDirectory() + "toolworker-dispatch-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -45,7 +52,7 @@ enum DispatchBenchmark {
             "asst_rounds": Scenario(rounds: Array(repeating: [ScriptedToolCall("noop", "{}")], count: rounds), finalText: "done", expiresAfter: 36000, deltaPieces: 1)
         ])
         defer { server.stop() }
-        let store = try AuditStore(path: "\(directory)/audit.db")
+        let store = try postgresURL.map { try AuditStore(connector: PostgresConnector(url: $0)) } ?? AuditStore(path: "\(directory)/audit.db")
         defer { store.close() }
         var tool = ToolHandlerConfig(name: "noop", command: ["/bin/true"])
         tool.timeout = .seconds(10)
@@ -66,8 +73,8 @@ enum DispatchBenchmark {
         precondition(outcome.status == .completed, "benchmark run ended \(outcome.status.rawValue): \(outcome.detail ?? "")")
         let o = overheads.values.withLock { $0 }
         let hd = handlers.values.withLock { $0 }
-        print(String(format: "dispatch overhead (%@) over %d rounds: median %.2f ms, p99 %.2f ms (handler /bin/true via subprocess: median %.2f ms)",
-                     protocolName, o.count, ms(percentile(o, 0.5)), ms(percentile(o, 0.99)), ms(percentile(hd, 0.5))))
+        print(String(format: "dispatch overhead (%@, journal on %@) over %d rounds: median %.2f ms, p99 %.2f ms (handler /bin/true via subprocess: median %.2f ms)",
+                     protocolName, postgresURL == nil ? "SQLite" : "PostgreSQL", o.count, ms(percentile(o, 0.5)), ms(percentile(o, 0.99)), ms(percentile(hd, 0.5))))
 
         // Bare fork+exec of /bin/true: posix_spawn + waitpid, no pipes.
         var bare: [Duration] = []

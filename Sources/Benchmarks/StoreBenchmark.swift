@@ -60,5 +60,28 @@ enum StoreBenchmark {
         let single = Double(sample.count) / seconds
         print(String(format: "store, one transaction per event (first %d events): %.0f events/s; group commit is %.0fx faster",
                      sample.count, single, (rates["lifecycle"] ?? 0) / single))
+
+        // The same ingest into PostgreSQL, next to SQLite's figure from this run (TOOLWORKER_BENCH_POSTGRES_URL).
+        guard let url = postgresURL else { return }
+        let pg = try AuditStore(connector: PostgresConnector(url: url))
+        let pgRun = try await pg.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
+        var recorder = StreamRecorder(store: pg, runKey: pgRun)
+        var accumulator = SnapshotAccumulator()
+        let pgSeconds = try await measureAsync {
+            for event in events {
+                accumulator.apply(event.event, helpers: false)
+                recorder.record(LoopEvent(event, accumulator: accumulator, policy: .lifecycle), stream: 1)
+            }
+            try await recorder.flush()
+        }
+        pg.close()
+        let pgRate = Double(events.count) / pgSeconds
+        print(String(format: "store on PostgreSQL, group commit, snapshots=lifecycle: %d events in %.3f s = %.0f events/s; SQLite is %.2fx that",
+                     events.count, pgSeconds, pgRate, (rates["lifecycle"] ?? 0) / pgRate))
+    }
+
+    /// A PostgreSQL database for the journal benchmarks, when `TOOLWORKER_BENCH_POSTGRES_URL` names one.
+    static var postgresURL: String? {
+        ProcessInfo.processInfo.environment["TOOLWORKER_BENCH_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 }

@@ -44,6 +44,16 @@ extension AuditStore {
         }
     }
 
+    /// Extends the lease on one run if `owner` still holds it, durably; `false` when another daemon took it over.
+    public func renewLease(runKey: Int64, _ owner: LeaseOwner) async throws -> Bool {
+        try await write { db in
+            !(try db.query(
+                "UPDATE runs SET lease_expires_at = \(db.dialect.nowMilliseconds) + ? WHERE id = ? AND lease_owner = ? RETURNING id",
+                [.integer(owner.expiryMilliseconds), .integer(runKey), .text(owner.id)]
+            ).isEmpty)
+        }
+    }
+
     /// Takes over up to `limit` open runs whose lease expired (their daemon died or lost the database), with the
     /// jobs they belong to, durably; `all` takes every open run whatever its lease (one daemon per SQLite file,
     /// after a restart). Rows another daemon is taking at the same moment are skipped, never waited for.

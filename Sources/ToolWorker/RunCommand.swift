@@ -21,13 +21,30 @@ struct RunCommand: AsyncParsableCommand {
             let config = try options.load()
             let clientConfiguration = try options.clientConfiguration(config)
             signal(SIGPIPE, SIG_IGN)
-            let store = try openStore(config)
+            // On a shared (PostgreSQL) journal the run holds a lease like a daemon's, renewed while it is driven
+            // here, so no daemon of the fleet takes it over.
+            let owner = config.usesPostgres
+                ? LeaseOwner(id: LeaseOwner.makeID(host: ProcessInfo.processInfo.hostName), expiry: config.fleet.leaseExpiry) : nil
+            let store = try openStore(config, leaseOwner: owner)
             defer { store.close() }
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
-            let driver = RunDriver(
+            var driver = RunDriver(
                 backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
                 dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
                 policy: config.snapshots, logger: logger)
+            let leases = owner.map { LeaseKeeper(owner: $0, heartbeat: config.fleet.heartbeat) }
+            driver.leases = leases
+            let heartbeat = leases.map { keeper in
+                Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: keeper.heartbeat)
+                        do { try await keeper.beat(store) } catch {
+                            logger.warning("renewing the run's lease failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
+            }
+            defer { heartbeat?.cancel() }
             let signalSources = RunCommand.stopHandlersOnSignals()
             defer { signalSources.forEach { $0.cancel() } }
             let request = try target.request(config)

@@ -46,6 +46,15 @@ public final class LeaseKeeper: Sendable {
         if lostAlready { abort?() }
     }
 
+    /// Checks (and extends) the run's lease in the journal right now; marks it lost when another daemon holds it.
+    /// Called before acting on the server (a submit), so a takeover between two heartbeats is seen in time.
+    public func confirm(_ runKey: Int64, _ store: AuditStore) async throws -> Bool {
+        guard !isLost(runKey) else { return false }
+        if try await store.renewLease(runKey: runKey, owner) { return true }
+        runs.withLock { $0[runKey]?.lost = true }
+        return false
+    }
+
     /// Runs tracked now.
     public var count: Int { runs.withLock { $0.count } }
 

@@ -79,7 +79,7 @@ extension RunDriver {
         if let onRound, let received = state.requiresActionAt {
             onRound(RoundTiming(requiresActionAt: received, submitAt: .now, longestHandler: handlerTimes.longest, calls: calls.count))
         }
-        if leases?.isLost(state.runKey) == true {
+        if let leases, try await !leases.confirm(state.runKey, store) {
             // Another daemon holds the run now: it answers the round from the journal, not us.
             return .leaseLost
         }

@@ -35,7 +35,7 @@ struct FleetTests {
         try """
             api: { base_url: "\(server.baseURL)", idle_timeout: 60s }
             database: "\(url)"
-            fleet: { heartbeat: 250ms, lease_expiry: 1500ms }
+            fleet: { heartbeat: 500ms, lease_expiry: 5s }
             concurrency: { runs: 12, tool_calls: 24 }
             jobs: { max_attempts: 3, retry_backoff: 200ms }
             shutdown_grace: 10s

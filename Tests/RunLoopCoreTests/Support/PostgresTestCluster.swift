@@ -22,7 +22,11 @@ enum PostgresTestCluster {
     }
 
     private static func start() -> Result<String, ClusterUnavailable> {
-        if let url = ProcessInfo.processInfo.environment["TOOLWORKER_TEST_POSTGRES_URL"], !url.isEmpty { return .success(url) }
+        let environment = ProcessInfo.processInfo.environment
+        if let url = environment["TOOLWORKER_TEST_POSTGRES_URL"], !url.isEmpty { return .success(url) }
+        if environment["TOOLWORKER_TEST_NO_POSTGRES"] != nil {
+            return .failure(ClusterUnavailable(description: "the test command could not start PostgreSQL (see its warning)"))
+        }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
         let script = root.appendingPathComponent("scripts/postgres-cluster.sh").path
