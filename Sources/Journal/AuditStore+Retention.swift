@@ -14,9 +14,23 @@ extension AuditStore {
         var result = PruneResult()
         while true {
             let deleted = try await write { db -> Int in
-                try db.execute(
-                    "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < ? ORDER BY id LIMIT ?)",
-                    [.integer(cutoff), .integer(Int64(batchSize))])
+                switch db.dialect {
+                case .sqlite:
+                    // Events, snapshots and tool calls go with their run (ON DELETE CASCADE).
+                    try db.execute(
+                        "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < ? ORDER BY id LIMIT ?)",
+                        [.integer(cutoff), .integer(Int64(batchSize))])
+                case .postgres:
+                    // PostgreSQL's events and snapshots have no foreign key (for ingest speed): deleted explicitly.
+                    try db.execute(
+                        """
+                        WITH doomed AS (SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < ? ORDER BY id LIMIT ? FOR UPDATE),
+                             gone_events AS (DELETE FROM events WHERE run IN (SELECT id FROM doomed)),
+                             gone_snapshots AS (DELETE FROM snapshots WHERE run IN (SELECT id FROM doomed))
+                        DELETE FROM runs WHERE id IN (SELECT id FROM doomed)
+                        """,
+                        [.integer(cutoff), .integer(Int64(batchSize))])
+                }
                 return db.changes
             }
             result.runs += deleted

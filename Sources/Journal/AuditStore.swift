@@ -81,7 +81,8 @@ public final class AuditStore: Sendable {
 
     /// Waits until everything queued so far is durable; throws the first failure of un-awaited writes.
     public func flush() async throws {
-        try await writer.perform { _ in }
+        if let error = writer.takeStickyError() { throw error }
+        try await writer.barrier()
         if let error = writer.takeStickyError() { throw error }
     }
 

@@ -19,6 +19,8 @@ final class JournalWorker: Sendable {
         let finish: @Sendable (Result<Void, any Error>) -> Void
         /// Runs alone, outside any transaction (checkpoints, vacuum).
         var standalone = false
+        /// Runs no SQL: finished once everything queued before it is committed (``flush()``).
+        var barrier = false
     }
 
     private let queue = Mutex<[Item]>([])
@@ -81,6 +83,17 @@ final class JournalWorker: Sendable {
         }
     }
 
+    /// Waits until everything queued before it has been committed (or failed), without a transaction of its own.
+    /// - Throws: when the worker is closed.
+    func barrier() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let item = Item(body: { _ in }, finish: { _ in continuation.resume() }, barrier: true)
+            if !submit(item) {
+                continuation.resume(throwing: SQLiteError(code: 21, message: "the store is closed", context: "waiting for queued writes"))
+            }
+        }
+    }
+
     /// Queues work without waiting; a failure is thrown by the next ``perform(_:)``.
     func enqueue(_ body: @escaping @Sendable (any JournalConnection) throws -> Void) {
         let item = Item(body: body) { [self] result in
@@ -135,6 +148,11 @@ final class JournalWorker: Sendable {
     }
 
     private func run(_ batch: [Item], on connection: any JournalConnection) {
+        // Barriers run no SQL: they are finished after the rest of their batch.
+        let barriers = batch.filter(\.barrier)
+        defer { for item in barriers { item.finish(.success(())) } }
+        let batch = barriers.isEmpty ? batch : batch.filter { !$0.barrier }
+        guard !batch.isEmpty else { return }
         guard groupCommit, !(batch.count == 1 && batch[0].standalone) else {
             for item in batch {
                 do {
@@ -158,11 +176,13 @@ final class JournalWorker: Sendable {
             for item in batch { item.finish(.failure(error)) }
             return
         }
+        // A piece alone is its transaction: no savepoint needed (two round trips fewer on a networked database).
+        let savepoints = batch.count > 1
         for item in batch {
             do {
-                try connection.execute("SAVEPOINT piece")
+                if savepoints { try connection.execute("SAVEPOINT piece") }
                 try item.body(connection)
-                try connection.execute("RELEASE piece")
+                if savepoints { try connection.execute("RELEASE piece") }
                 results.append(.success(()))
             } catch {
                 if !connection.isInTransaction {
@@ -177,8 +197,12 @@ final class JournalWorker: Sendable {
                         while results.count < batch.count { results.append(.failure(error)) }
                         break
                     }
-                } else {
+                } else if savepoints {
                     try? connection.executeScript("ROLLBACK TO piece; RELEASE piece")
+                    results.append(.failure(error))
+                } else {
+                    // The only piece failed: its transaction goes with it.
+                    try? connection.executeScript("ROLLBACK")
                     results.append(.failure(error))
                 }
             }

@@ -239,6 +239,27 @@ struct PostgresJournalTests {
         #expect(after.output.contains("schema version \(PostgresSchema.version) of \(PostgresSchema.version)"), "\(after.output)")
         let prune = try await runCommand(tw, ["prune", "--config", dir.path("tw.yaml"), "--older-than", "1d"])
         #expect(prune.status == 0 && prune.output.contains("pruned 0 runs"), "\(prune.output) \(prune.error)")
+        // A finished run with events and snapshots: prune takes them all (PostgreSQL's events and snapshots have
+        // no foreign key to cascade; prune deletes them itself). An open run stays.
+        let store = try AuditStore(connector: PostgresConnector(url: url))
+        let ended = try await store.createRun(assistantID: "asst", threadID: nil, jobID: nil, request: .object([:]))
+        let open = try await store.createRun(assistantID: "asst", threadID: nil, jobID: nil, request: .object([:]))
+        for run in [ended, open] {
+            store.enqueueProgress(
+                runKey: run,
+                events: (1...3).map { EventRecord(seq: $0, stream: 1, name: "e", kind: .event, data: "{}", byteOffset: 0, error: nil, receivedAt: 0) },
+                snapshots: [SnapshotRecord(eventSeq: 1, type: .run, objectID: "r", status: "x", data: .object([:]))], run: nil)
+        }
+        try await store.flush()
+        try await store.endRun(runKey: ended, status: .error, lastError: nil)
+        store.close()
+        try await Task.sleep(for: .milliseconds(5))  // ended strictly before the cut-off
+        let pruned = try await runCommand(tw, ["prune", "--config", dir.path("tw.yaml"), "--older-than", "0s"])
+        #expect(pruned.output.contains("pruned 1 runs"), "\(pruned.output) \(pruned.error)")
+        let check = try PostgresConnection(url: url)
+        #expect(try check.scalar("SELECT count(*) FROM events WHERE run = ?", [.integer(ended)]).int == 0)
+        #expect(try check.scalar("SELECT count(*) FROM snapshots WHERE run = ?", [.integer(ended)]).int == 0)
+        #expect(try check.scalar("SELECT count(*) FROM events WHERE run = ?", [.integer(open)]).int == 3)
 
         // Nothing listens on this port: a clear database error, EX_IOERR.
         let closed = url.replacingOccurrences(of: #":\d+/"#, with: ":1/", options: .regularExpression)
