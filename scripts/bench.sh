@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# ToolWorker's benchmark, side by side: every figure is printed next to a reference measured in the same run, as a
+# ratio (never as an absolute pass/fail). Release build; needs hyperfine, curl, python3 (the official openai SDK is
+# installed into a virtualenv under .build-bench). Takes a few minutes on 2 cores.
+#   scripts/bench.sh            everything
+#   BENCH_RUNS=3 scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRA_PACKAGES="hyperfine curl python3-venv" scripts/ensure-deps.sh
+runs=${BENCH_RUNS:-5}
+work=$(mktemp -d /tmp/toolworker-bench.XXXXXX)
+mkdir -p .build-bench
+swift build -c release --product toolworker >&2
+swift build -c release --product fake-assistants >&2
+swift build -c release --product Benchmarks >&2
+bin=$(swift build -c release --show-bin-path)
+if [ ! -x .build-bench/venv/bin/python ]; then
+    python3 -m venv .build-bench/venv
+    .build-bench/venv/bin/pip install -q 'openai>=1.40,<2' >&2
+fi
+export OPENAI_API_KEY="sk-fake-bench-key"
+"$bin/fake-assistants" --port-file "$work/port" --api-key "$OPENAI_API_KEY" >"$work/fake.log" 2>&1 &
+fake=$!
+trap 'kill $fake 2>/dev/null || true; rm -rf "$work"' EXIT INT TERM
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+base="http://127.0.0.1:$(cat "$work/port")/v1"
+
+cat >"$work/sdk.py" <<'PY'
+# The official openai SDK consuming the same stream: AssistantEventHandler, no persistence.
+import sys
+from openai import OpenAI, AssistantEventHandler
+class Count(AssistantEventHandler):
+    events = 0
+    def on_event(self, event):
+        Count.events += 1
+client = OpenAI(base_url=sys.argv[1], api_key=sys.argv[2])
+thread = client.beta.threads.create(messages=[{"role": "user", "content": "go"}])
+with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=sys.argv[3], event_handler=Count()) as stream:
+    stream.until_done()
+assert Count.events > 1000, Count.events
+PY
+
+for snapshots in lifecycle all; do
+    cat >"$work/$snapshots.yaml" <<YAML
+api: { base_url: "$base", api_key_env: OPENAI_API_KEY }
+database: $work/$snapshots.db
+snapshots: $snapshots
+tools: {}
+YAML
+done
+
+echo "# ToolWorker benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# ingest: the same stream from the same local server, read by curl (the floor), by the openai SDK, and by toolworker run (every event persisted)"
+for deltas in 20k 100k; do
+    curl_cmd="curl -sS -N -o /dev/null -X POST $base/threads/runs -H 'Authorization: Bearer $OPENAI_API_KEY' -H 'OpenAI-Beta: assistants=v2' -H 'Content-Type: application/json' -d '{\"assistant_id\":\"asst_stream_$deltas\",\"stream\":true}'"
+    hyperfine --style none --runs "$runs" --warmup 1 --export-json "$work/ingest-$deltas.json" \
+        -n curl "$curl_cmd" \
+        -n openai-sdk ".build-bench/venv/bin/python $work/sdk.py $base $OPENAI_API_KEY asst_stream_$deltas" \
+        -n toolworker "rm -f $work/lifecycle.db*; $bin/toolworker run --config $work/lifecycle.yaml --assistant asst_stream_$deltas --message go" \
+        >/dev/null
+    python3 - "$work/ingest-$deltas.json" "$deltas" <<'PY'
+import json, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+floor = results["curl"]["median"]
+events = {"20k": 20000, "100k": 100000}[sys.argv[2]]
+for name in ("curl", "openai-sdk", "toolworker"):
+    r = results[name]
+    print(f"ingest {sys.argv[2]:>4} deltas  {name:<11} median {r['median']:7.3f} s  ({events / r['median']:9.0f} deltas/s)  {r['median'] / floor:5.2f}x curl")
+PY
+done
+
+echo "# engine: SSE parse + decode + accumulate, no I/O"
+"$bin/Benchmarks" engine | grep -E "engine|events/s" | head -3
+echo "# dispatch: requires_action received -> submit sent, minus the handler; next to a bare posix_spawn+waitpid of /bin/true"
+ROUNDS=500 "$bin/Benchmarks" dispatch | grep -E "overhead|bare"
+echo "# bytes stored per event, both snapshot policies (2,000 deltas)"
+for snapshots in lifecycle all; do
+    rm -f "$work/$snapshots.db"*
+    "$bin/toolworker" run --config "$work/$snapshots.yaml" --assistant asst_stream_2k --message go >/dev/null
+    events=$(sqlite3 -readonly "$work/$snapshots.db" "SELECT count(*) FROM events")
+    bytes=$(sqlite3 -readonly "$work/$snapshots.db" "SELECT sum(length(CAST(data AS BLOB))) FROM events")
+    snapbytes=$(sqlite3 -readonly "$work/$snapshots.db" "SELECT coalesce(sum(length(CAST(data AS BLOB))), 0) FROM snapshots")
+    file=$(du -b "$work/$snapshots.db" | cut -f1)
+    echo "snapshots=$snapshots: $events events; event data $((bytes / events)) B/event, snapshot data $((snapbytes / events)) B/event, file $((file / events)) B/event"
+done
+
+echo "# 500 concurrent runs in one serve (asst_stream_20k is too long for 500 at once on 2 cores: asst_two_rounds with handlers)"
+mkdir -p "$work/tools"
+printf '#!/bin/sh\ncat >/dev/null\necho ok\n' >"$work/tools/get_weather.sh"; chmod +x "$work/tools/get_weather.sh"
+cat >"$work/serve.yaml" <<YAML
+api: { base_url: "$base", api_key_env: OPENAI_API_KEY }
+database: $work/serve.db
+concurrency: { runs: 500, tool_calls: 64 }
+tools:
+  get_weather: { command: ["$work/tools/get_weather.sh"], timeout: 30s }
+YAML
+# One run alone first: how many events a run of this scenario has (what each of the 500 must have stored).
+sed "s|$work/serve.db|$work/one.db|" "$work/serve.yaml" >"$work/one.yaml"
+"$bin/toolworker" run --config "$work/one.yaml" --assistant asst_two_rounds --message go >/dev/null
+expected=$(sqlite3 -readonly "$work/one.db" "SELECT count(*) FROM events")
+"$bin/toolworker" migrate --config "$work/serve.yaml" >/dev/null
+sqlite3 "$work/serve.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+  INSERT INTO jobs (assistant_id, message, created_at, updated_at) SELECT 'asst_two_rounds', 'go', 0, 0 FROM n"
+start=$(date +%s.%N)
+/usr/bin/time -f "%M %U %S" -o "$work/serve.time" "$bin/toolworker" serve --config "$work/serve.yaml" 2>"$work/serve.log" &
+serve=$!
+until [ "$(sqlite3 -readonly "$work/serve.db" "SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')" 2>/dev/null || echo 0)" = 500 ]; do sleep 0.2; done
+end=$(date +%s.%N)
+kill -TERM $serve; wait $serve || true
+read -r rss user sys <"$work/serve.time"
+lost=$(sqlite3 -readonly "$work/serve.db" "SELECT 500 * $expected - count(*) FROM events")
+ok=$(sqlite3 -readonly "$work/serve.db" "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+python3 -c "print(f'500 runs: {$ok} succeeded in {$end - $start:.1f} s wall; peak RSS {$rss / 1024:.0f} MiB; {($user + $sys) / 500 * 1000:.1f} ms CPU per run; events lost: {$lost}')"
