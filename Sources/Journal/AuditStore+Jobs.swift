@@ -83,32 +83,6 @@ extension AuditStore {
 }
 
 extension AuditStore {
-    /// Queued jobs whose time has come, oldest first, leaving out jobs on threads that are busy (so a long
-    /// queue on one thread never holds back jobs on others).
-    public func dueJobs(limit: Int, excludingThreads busy: Set<String> = [], now: Int64 = unixMilliseconds()) async throws -> [JobRecord] {
-        let threads = busy.sorted()
-        // Only the number of placeholders is built into the SQL; the thread ids are bound.
-        let exclusion = threads.isEmpty ? "" : " AND (thread_id IS NULL OR thread_id NOT IN (\(Array(repeating: "?", count: threads.count).joined(separator: ","))))"
-        let parameters: [SQLValue] = [.integer(now)] + threads.map { .text($0) } + [.integer(Int64(limit))]
-        return try await read { db in
-            try db.query(
-                "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ?\(exclusion) ORDER BY id LIMIT ?",
-                parameters
-            ).map(JobRecord.init)
-        }
-    }
-
-    /// Moves a job from `queued` to `running` and counts the attempt; `false` if someone else took it.
-    public func claimJob(id: Int64) async throws -> Bool {
-        let now = unixMilliseconds()
-        return try await write { db in
-            try db.execute(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'queued'",
-                [.integer(now), .integer(id)])
-            return db.changes == 1
-        }
-    }
-
     /// Records the thread created for a job (before its run is created, so a restart finds it).
     public func setJobThread(id: Int64, threadID: String) async throws {
         try await write { db in
@@ -120,24 +94,6 @@ extension AuditStore {
     public func jobHasServerRun(id: Int64) async throws -> Bool {
         try await read { db in
             (try db.scalar("SELECT count(*) FROM runs WHERE job_id = ? AND run_id IS NOT NULL", [.integer(id)]).int ?? 0) > 0
-        }
-    }
-
-    /// Jobs marked running with no open run: the process stopped between claiming them and starting (or after
-    /// finishing) their run.
-    public func strandedJobs() async throws -> [(job: JobRecord, lastRun: RunRecord?)] {
-        try await read { db in
-            let jobs = try db.query(
-                """
-                SELECT * FROM jobs WHERE state = 'running'
-                  AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id AND runs.ended_at IS NULL)
-                ORDER BY id
-                """
-            ).map(JobRecord.init)
-            return try jobs.map { job in
-                let run = try db.query("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC LIMIT 1", [.integer(job.id)]).first.map(RunRecord.init)
-                return (job, run)
-            }
         }
     }
 

@@ -136,23 +136,10 @@ extension AuditStore {
             return nil
         }
     }
-
-    /// The daemons holding unexpired leases on open runs, with how many each holds.
-    public func leaseHolders() async throws -> [(owner: String, runs: Int)] {
-        try await read { db in
-            try db.query(
-                """
-                SELECT lease_owner, count(*) AS n FROM runs
-                WHERE ended_at IS NULL AND lease_owner IS NOT NULL AND lease_expires_at >= \(db.dialect.nowMilliseconds)
-                GROUP BY lease_owner ORDER BY lease_owner
-                """
-            ).map { ($0["lease_owner"].text ?? "?", Int($0["n"].int ?? 0)) }
-        }
-    }
 }
 
-/// A statement broke a constraint (the PostgreSQL journal reports unique violations this way, so a race between
-/// daemons is told apart from a failure).
+/// An error that can say whether a statement broke a uniqueness constraint (SQLite's and PostgreSQL's errors both
+/// can), so a race between daemons is told apart from a failure.
 public protocol JournalConstraintError: Error {
     var isUniqueViolation: Bool { get }
 }

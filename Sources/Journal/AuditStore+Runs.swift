@@ -113,13 +113,6 @@ extension AuditStore {
         try await read { db in try db.query("SELECT * FROM runs WHERE run_id = ?", [.text(runID)]).first.map(RunRecord.init) }
     }
 
-    /// Runs that have not reached a terminal state, oldest first (what a restart must resume).
-    public func openRuns() async throws -> [RunRecord] {
-        try await read { db in
-            try db.query("SELECT * FROM runs WHERE ended_at IS NULL ORDER BY id").map(RunRecord.init)
-        }
-    }
-
     /// The number of the last stream whose events are stored for a run (0 when none).
     public func lastStream(runKey: Int64) async throws -> Int {
         try await read { db in Int(try db.scalar("SELECT coalesce(max(stream), 0) FROM events WHERE run = ?", [.integer(runKey)]).int ?? 0) }

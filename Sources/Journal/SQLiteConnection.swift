@@ -5,7 +5,7 @@ import Foundation
 
 /// One SQLite connection with a cache of prepared statements.
 ///
-/// Not `Sendable`: a connection belongs to the one thread of the ``SQLiteWorker`` that opened it.
+/// Not `Sendable`: a connection belongs to the one thread of the ``JournalWorker`` that opened it.
 public final class SQLiteConnection: JournalConnection {
     let handle: OpaquePointer
     public let path: String
