@@ -29,17 +29,21 @@ extension AuditStore {
         public var held: Set<Int64>
     }
 
-    /// Extends the leases of every open run and running job `owner` holds, durably, and returns the runs it still
-    /// holds: a run it drives that is missing was taken over by another daemon after its lease expired.
-    public func renewLeases(_ owner: LeaseOwner) async throws -> LeaseRenewal {
+    /// Extends `owner`'s leases on the open runs and running jobs it is driving (`runs`, `jobs`), durably, and
+    /// returns which of those runs it still holds: one missing was taken over by another daemon after its lease
+    /// expired. A run or job this process holds but no longer drives (its drive failed on a database error) is not
+    /// renewed, so its lease runs out and it is taken over and resumed rather than left open.
+    public func renewLeases(_ owner: LeaseOwner, runs: Set<Int64>, jobs: Set<Int64>) async throws -> LeaseRenewal {
         try await write { db in
             let expiry = "\(db.dialect.nowMilliseconds) + ?"
-            let held = try db.query(
-                "UPDATE runs SET lease_expires_at = \(expiry) WHERE lease_owner = ? AND ended_at IS NULL RETURNING id",
-                [.integer(owner.expiryMilliseconds), .text(owner.id)])
-            try db.execute(
-                "UPDATE jobs SET lease_expires_at = \(expiry) WHERE lease_owner = ? AND state = 'running'",
-                [.integer(owner.expiryMilliseconds), .text(owner.id)])
+            let held = runs.isEmpty ? [] : try db.query(
+                "UPDATE runs SET lease_expires_at = \(expiry) WHERE lease_owner = ? AND ended_at IS NULL AND \(db.dialect.column("id", inIntegerList: "?")) RETURNING id",
+                [.integer(owner.expiryMilliseconds), .text(owner.id), db.dialect.integerList(runs)])
+            if !jobs.isEmpty {
+                try db.execute(
+                    "UPDATE jobs SET lease_expires_at = \(expiry) WHERE lease_owner = ? AND state = 'running' AND \(db.dialect.column("id", inIntegerList: "?"))",
+                    [.integer(owner.expiryMilliseconds), .text(owner.id), db.dialect.integerList(jobs)])
+            }
             return LeaseRenewal(held: Set(held.compactMap { $0["id"].int }))
         }
     }

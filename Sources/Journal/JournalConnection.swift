@@ -23,6 +23,24 @@ public enum SQLDialect: String, Sendable {
         }
     }
 
+    /// A condition that `column` is one of the integers in the parameter bound at its `?`, given as text by
+    /// ``integerList(_:)`` (one parameter however many values: no SQL is built from the list).
+    public func column(_ column: String, inIntegerList placeholder: String = "?") -> String {
+        switch self {
+        case .sqlite: "\(column) IN (SELECT value FROM json_each(\(placeholder)))"
+        case .postgres: "\(column) = ANY(CAST(\(placeholder) AS bigint[]))"
+        }
+    }
+
+    /// The parameter for ``column(_:inIntegerList:)``.
+    public func integerList<S: Sequence<Int64>>(_ values: S) -> SQLValue {
+        let items = values.map(String.init).joined(separator: ",")
+        switch self {
+        case .sqlite: return .text("[\(items)]")
+        case .postgres: return .text("{\(items)}")
+        }
+    }
+
     /// An expression for the text at `path` (object keys and array indexes) inside the JSON text `column`.
     public func jsonText(_ column: String, _ path: [String]) -> String {
         switch self {

@@ -18,11 +18,14 @@ public final class PostgresConnection: JournalConnection {
     private var prepared: [String: String] = [:]
     /// Statements whose placeholders were rewritten, by SQL text.
     private var rewritten: [String: String] = [:]
+    /// A read-only session: a statement that failed because the connection broke is retried once on a new one.
+    private let readOnly: Bool
 
     /// Connects to `url` (`postgres://user@host:port/db?sslmode=…`); the password comes from `passwordFile` (the file's
     /// first line), else from libpq's own sources (`PGPASSFILE`, `~/.pgpass`, `PGPASSWORD`).
     public init(url: String, passwordFile: String? = nil, readOnly: Bool = false) throws {
         location = PostgresURL.masked(url)
+        self.readOnly = readOnly
         var keywords = ["dbname", "application_name", "connect_timeout"]
         var values = [url, "toolworker", "10"]
         if let passwordFile {
@@ -79,9 +82,16 @@ public final class PostgresConnection: JournalConnection {
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
     }
 
+    /// `BEGIN`; when the connection turns out to be broken (the server restarted, a fail-over, the session was
+    /// terminated) nothing has run yet, so it reconnects and begins once more.
     public func beginWrite() throws {
         try reconnectIfBroken()
-        try executeScript("BEGIN")
+        do {
+            try executeScript("BEGIN")
+        } catch where PQstatus(handle) != CONNECTION_OK {
+            try reconnectIfBroken()
+            try executeScript("BEGIN")
+        }
     }
 
     public func executeScript(_ sql: String) throws {
@@ -94,6 +104,15 @@ public final class PostgresConnection: JournalConnection {
 
     @discardableResult
     public func query(_ sql: String, _ parameters: [SQLValue]) throws -> [SQLRow] {
+        do {
+            return try run(sql, parameters)
+        } catch where readOnly && PQstatus(handle) != CONNECTION_OK {
+            // Reads change nothing: try once more on a new connection.
+            return try run(sql, parameters)
+        }
+    }
+
+    private func run(_ sql: String, _ parameters: [SQLValue]) throws -> [SQLRow] {
         if !isInTransaction { try reconnectIfBroken() }
         let name = try statementName(for: sql, parameterCount: parameters.count)
         return try withParameters(parameters) { values, count in

@@ -194,7 +194,11 @@ public final class JobScheduler: Sendable {
 
     private func drive(_ job: JobRecord) async {
         let thread = job.threadID
-        defer { release(thread: thread) }
+        leases?.registerJob(job.id)
+        defer {
+            leases?.unregisterJob(job.id)
+            release(thread: thread)
+        }
         var log = logger
         log[metadataKey: "job"] = "\(job.id)"
         do {
@@ -208,7 +212,9 @@ public final class JobScheduler: Sendable {
             let outcome = try await currentDriver().run(request)
             try await finish(job, outcome: outcome, logger: log)
         } catch {
-            // The store failed (or we were cancelled): the job stays 'running' and is recovered at the next start.
+            // The store failed (or we were cancelled): the job stays 'running'. Its leases are no longer renewed, so
+            // on a shared journal it is taken over (by any daemon, this one included) once they expire; on SQLite it
+            // is recovered at the next start.
             log.error("job interrupted", metadata: ["error": "\(error)"])
         }
     }
@@ -328,8 +334,12 @@ public final class JobScheduler: Sendable {
             if let thread = record.threadID { state.busyThreads.insert(thread) }
             state.active += 1
         }
+        if let job = record.jobID { leases?.registerJob(job) }
         group.addTask { [self] in
-            defer { release(thread: record.threadID) }
+            defer {
+                if let job = record.jobID { leases?.unregisterJob(job) }
+                release(thread: record.threadID)
+            }
             do {
                 let job = try await record.jobID.asyncMap { try await store.job(id: $0) } ?? nil
                 let outcome = try await currentDriver().resume(record)

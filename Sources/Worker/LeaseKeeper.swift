@@ -16,6 +16,8 @@ public final class LeaseKeeper: Sendable {
     }
 
     private let runs = Mutex<[Int64: Entry]>([:])
+    /// Jobs claimed and being driven here (their leases are renewed with the runs').
+    private let jobs = Mutex<Set<Int64>>([])
 
     public init(owner: LeaseOwner, heartbeat: Duration) {
         self.owner = owner
@@ -30,6 +32,16 @@ public final class LeaseKeeper: Sendable {
     /// Stops tracking a run (its drive ended).
     public func unregister(_ runKey: Int64) {
         _ = runs.withLock { $0.removeValue(forKey: runKey) }
+    }
+
+    /// Starts tracking a job this process claimed or took over.
+    public func registerJob(_ id: Int64) {
+        _ = jobs.withLock { $0.insert(id) }
+    }
+
+    /// Stops tracking a job (its drive ended, whatever the outcome).
+    public func unregisterJob(_ id: Int64) {
+        _ = jobs.withLock { $0.remove(id) }
     }
 
     /// Whether another daemon took the run over.
@@ -64,7 +76,7 @@ public final class LeaseKeeper: Sendable {
     public func beat(_ store: AuditStore) async throws -> [Int64] {
         // Only runs registered before the renewal was queued can be judged by it (their lease row is committed).
         let tracked = runs.withLock { Set($0.keys) }
-        let renewal = try await store.renewLeases(owner)
+        let renewal = try await store.renewLeases(owner, runs: tracked, jobs: jobs.withLock { $0 })
         let lost = runs.withLock { runs -> [(Int64, (@Sendable () -> Void)?)] in
             var lost: [(Int64, (@Sendable () -> Void)?)] = []
             for key in tracked where !renewal.held.contains(key) {

@@ -129,4 +129,75 @@ struct FleetTests {
             """) == 0, "completed runs without their final message")
         #expect(try count("SELECT count(*) FROM runs WHERE ended_at IS NULL") == 0)
     }
+
+    @Test("PostgreSQL drops every connection of the daemon mid-handler: it reconnects, the job completes, the handler ran once")
+    func connectionsTerminated() async throws {
+        let directory = TempDirectory()
+        let server = try FakeAssistantsServer(scenarios: [
+            "asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")], [ScriptedToolCall("slow", #"{"again":true}"#)]], finalText: "done")
+        ])
+        defer { server.stop() }
+        let url = try PostgresTestCluster.makeDatabase()
+        let ledger = directory.path("ledger")
+        let started = directory.path("started")
+        let release = directory.path("release")
+        let handler = directory.path("slow.sh")
+        // The handler waits for the test's go-ahead, so the connections are dropped while it runs, whatever the load.
+        try """
+            #!/bin/sh
+            cat >/dev/null
+            echo "$TOOLWORKER_TOOL_CALL_ID" >> \(ledger)
+            touch \(started)
+            while [ ! -e \(release) ]; do sleep 0.05; done
+            echo ok
+            """.write(toFile: handler, atomically: true, encoding: .utf8)
+        chmod(handler, 0o755)
+        let config = directory.path("toolworker.yaml")
+        try """
+            api: { base_url: "\(server.baseURL)", idle_timeout: 60s }
+            database: "\(url)"
+            fleet: { heartbeat: 200ms, lease_expiry: 2s }
+            tools:
+              slow: { command: ["\(handler)"], timeout: 120s, on_restart: fail }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let store = try AuditStore(connector: PostgresConnector(url: url))
+        _ = try await store.enqueueJob(assistantID: "asst_slow", threadID: nil, message: "go", instructions: nil, metadata: nil)
+        store.close()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtProduct("toolworker"))
+        process.arguments = ["serve", "--config", config]
+        process.environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
+        let log = directory.path("serve.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+        try await waitFor("the first handler running", timeout: .seconds(120)) { FileManager.default.fileExists(atPath: started) }
+        let admin = try PostgresConnection(url: url)
+        let terminated = try admin.scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()) t").int ?? 0
+        #expect(terminated >= 2, "the daemon's writer and reader connections were dropped")
+        FileManager.default.createFile(atPath: release, contents: nil)
+        let reader = try PostgresConnection(url: url)
+        do {
+            try await waitFor("the job finished", timeout: .seconds(120)) {
+                try reader.scalar("SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')").int == 1
+            }
+        } catch {
+            Issue.record("\(error)\n\((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(3000) ?? "")")
+            return
+        }
+        kill(process.processIdentifier, SIGTERM)
+        await waitForExit(process)
+        #expect(try reader.scalar("SELECT state FROM jobs").text == "succeeded")
+        let runID = try #require(try reader.scalar("SELECT run_id FROM run_history WHERE status = 'completed'").text)
+        let (accepted, refused) = server.submissions(runID)
+        #expect(accepted == 2 && refused == 0, "the server took \(accepted) outputs and refused \(refused)")
+        let executions = try String(contentsOfFile: ledger, encoding: .utf8).split(separator: "\n")
+        #expect(executions.count == Set(executions).count, "a call ran twice: \(executions)")
+        #expect(try reader.scalar("SELECT count(*) FROM runs WHERE ended_at IS NULL").int == 0)
+    }
 }
+
