@@ -22,6 +22,10 @@ public final class JobScheduler: Sendable {
         /// How long running work may take to finish after shutdown is triggered.
         public var shutdownGrace: Duration = .seconds(30)
         public var pollInterval: Duration = .milliseconds(250)
+        /// The longest wait between two looks at an empty queue: the wait doubles from `pollInterval` while the
+        /// queue stays empty (an idle daemon wakes a few times a second, not four times plus every query), and is
+        /// back to `pollInterval` as soon as a job is claimed. Never longer than the watchdog allows.
+        public var idlePollInterval: Duration = .seconds(2)
         /// How often leases are renewed and expired ones looked for.
         public var heartbeat: Duration = .seconds(5)
         /// Whether the intake loop refreshes the queue and capacity gauges (only when metrics are exported: they
@@ -95,6 +99,8 @@ public final class JobScheduler: Sendable {
             var lastStatus = ContinuousClock.now - .seconds(3600)
             var lastBeat = ContinuousClock.now
             var healthy = true
+            var wait = configuration.pollInterval
+            let longestWait = min(configuration.idlePollInterval, notifier.watchdogInterval ?? configuration.idlePollInterval)
             while !shutdown.isTriggered {
                 let now = ContinuousClock.now
                 // Pet the watchdog only while the loop works: a store that keeps failing lets systemd restart us.
@@ -104,7 +110,10 @@ public final class JobScheduler: Sendable {
                         lastBeat = now
                         try await heartbeat(into: &group)
                     }
-                    try await intake(into: &group)
+                    switch try await intake(into: &group) {
+                    case .claimed, .full: wait = configuration.pollInterval
+                    case .empty: wait = max(configuration.pollInterval, min(wait * 2, longestWait))
+                    }
                     healthy = true
                 } catch {
                     if healthy { logger.error("taking jobs failed; retrying", metadata: ["error": "\(error)"]) }
@@ -116,7 +125,7 @@ public final class JobScheduler: Sendable {
                     if configuration.recordsGauges { await updateGauges(jobCounts: counts) }
                     lastStatus = now
                 }
-                try? await Task.sleep(for: configuration.pollInterval)
+                try? await Task.sleep(for: wait)
             }
             // Draining: streams were aborted by the shutdown hooks; rounds in progress finish and submit.
             let deadline = ContinuousClock.now + configuration.shutdownGrace
@@ -158,13 +167,26 @@ public final class JobScheduler: Sendable {
 
     // MARK: Intake
 
-    private func intake(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
+    /// What one look at the queue found.
+    enum Intake {
+        /// At least one job was claimed.
+        case claimed
+        /// No capacity was free (runs finishing free it: look again soon).
+        case full
+        /// Capacity was free and no job was due.
+        case empty
+    }
+
+    private func intake(into group: inout ThrowingTaskGroup<Void, any Error>) async throws -> Intake {
         var capacity = configuration.maxRuns - state.withLock { $0.active }
+        guard capacity > 0 else { return .full }
+        var claimed = false
         while capacity > 0, !shutdown.isTriggered {
             let busy = state.withLock { $0.busyThreads }
             // Claimed in the journal (durable, `SKIP LOCKED` among daemons), one job at a time: the journal also
             // refuses a job whose thread has a running job or an open run anywhere in the fleet.
-            guard let job = try await store.claimNextJob(excludingThreads: busy) else { return }
+            guard let job = try await store.claimNextJob(excludingThreads: busy) else { return claimed ? .claimed : .empty }
+            claimed = true
             let reserved = state.withLock { state -> Bool in
                 if let thread = job.threadID {
                     if state.busyThreads.contains(thread) { return false }
@@ -181,6 +203,7 @@ public final class JobScheduler: Sendable {
             capacity -= 1
             group.addTask { [self] in await self.drive(job) }
         }
+        return claimed ? .claimed : .full
     }
 
     private func release(thread: String?) {
