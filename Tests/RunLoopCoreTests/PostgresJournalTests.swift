@@ -273,6 +273,48 @@ struct PostgresJournalTests {
     }
 }
 
+extension PostgresJournalTests {
+    @Test("a password from database_password_file logs in; a wrong one is refused (74) and never printed")
+    func passwordFile() async throws {
+        let url = try PostgresTestCluster.makeDatabase()
+        let admin = try PostgresConnection(url: url)
+        let role = "pw_" + UUID().uuidString.prefix(8).lowercased()
+        try admin.executeScript("CREATE ROLE \(role) LOGIN PASSWORD 'right-horse-battery'; GRANT ALL ON SCHEMA public TO \(role)")
+        // This role must authenticate with its password (the test cluster trusts everyone else on loopback).
+        let hbaFile = try #require(try admin.scalar("SHOW hba_file").text)
+        guard FileManager.default.isWritableFile(atPath: hbaFile) else {
+            Issue.record("cannot write \(hbaFile) to require a password (an outside cluster?)")
+            return
+        }
+        let hba = try String(contentsOfFile: hbaFile, encoding: .utf8)
+        try ("host all \(role) 127.0.0.1/32 scram-sha-256\n" + hba).write(toFile: hbaFile, atomically: false, encoding: .utf8)
+        _ = try admin.scalar("SELECT pg_reload_conf()")
+        let dir = TempDirectory()
+        let roleURL = url.replacingOccurrences(of: "toolworker@", with: "\(role)@")
+        try "right-horse-battery\n".write(toFile: dir.path("right"), atomically: true, encoding: .utf8)
+        try "wrong-horse-battery\n".write(toFile: dir.path("wrong"), atomically: true, encoding: .utf8)
+        for name in ["right", "wrong", "none"] {
+            let file = name == "none" ? "" : "database_password_file: \(dir.path(name))\n"
+            try "database: \"\(roleURL)\"\n\(file)tools: {}\n".write(toFile: dir.path("\(name).yaml"), atomically: true, encoding: .utf8)
+        }
+        let tw = builtProduct("toolworker")
+        // pg_reload_conf() only signals the server: wait until the new rule is in force (the password is asked for).
+        try await waitFor("the password rule in force") {
+            (try? runCommandBlocking(tw, ["check-config", "--config", dir.path("none.yaml")], environment: ["PATH": "/usr/bin:/bin", "PGPASSFILE": "/nonexistent"]))?.status == 74
+        }
+        let right = try await runCommand(tw, ["check-config", "--config", dir.path("right.yaml")])
+        #expect(right.status == 0, "\(right.error)")
+        #expect(right.output.contains("reachable"), "\(right.output)")
+        let wrong = try await runCommand(tw, ["check-config", "--config", dir.path("wrong.yaml")])
+        #expect(wrong.status == 74, "\(wrong.output) \(wrong.error)")
+        #expect(wrong.error.contains("password authentication failed"), "\(wrong.error)")
+        #expect(!(wrong.output + wrong.error + right.output + right.error).contains("horse-battery"))
+        // And the daemon's store opens with it.
+        let migrate = try await runCommand(tw, ["migrate", "--config", dir.path("right.yaml")])
+        #expect(migrate.status == 0, "\(migrate.error)")
+    }
+}
+
 /// Runs blocking work (libpq calls) on a thread of its own, off the cooperative pool.
 func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
