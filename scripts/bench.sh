@@ -112,3 +112,27 @@ read -r rss user sys <"$work/serve.time"
 lost=$(sqlite3 -readonly "$work/serve.db" "SELECT 500 * $expected - count(*) FROM events")
 ok=$(sqlite3 -readonly "$work/serve.db" "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
 python3 -c "print(f'500 runs: {$ok} succeeded in {$end - $start:.1f} s wall; peak RSS {$rss / 1024:.0f} MiB; {($user + $sys) / 500 * 1000:.1f} ms CPU per run; events lost: {$lost}')"
+
+echo "# 2,000 concurrent streaming runs in one serve (asst_slow_stream: 200 deltas 20 ms apart, all open at once), soft open-file limit 1024 as under systemd"
+sed -e "s|$work/serve.db|$work/many.db|" -e "s|runs: 500|runs: 2000|" "$work/serve.yaml" >"$work/many.yaml"
+"$bin/toolworker" run --config "$work/one.yaml" --assistant asst_slow_stream --message go >/dev/null
+expected=$(sqlite3 -readonly "$work/one.db" "SELECT count(*) FROM events WHERE run = (SELECT max(id) FROM runs)")
+"$bin/toolworker" migrate --config "$work/many.yaml" >/dev/null
+sqlite3 "$work/many.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+  INSERT INTO jobs (assistant_id, message, created_at, updated_at) SELECT 'asst_slow_stream', 'go', 0, 0 FROM n"
+start=$(date +%s.%N)
+(ulimit -Sn 1024; exec /usr/bin/time -f "%M %U %S" -o "$work/many.time" "$bin/toolworker" serve --config "$work/many.yaml" 2>"$work/many.log") &
+serve=$!
+peak=0
+until [ "$(sqlite3 -readonly "$work/many.db" "SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')" 2>/dev/null || echo 0)" = 2000 ]; do
+    open=$(sqlite3 -readonly "$work/many.db" "SELECT count(*) FROM runs WHERE ended_at IS NULL" 2>/dev/null || echo 0)
+    [ "$open" -gt "$peak" ] && peak=$open
+    sleep 0.2
+done
+end=$(date +%s.%N)
+pkill -TERM -P $serve toolworker
+wait $serve || true
+read -r rss user sys <"$work/many.time"
+lost=$(sqlite3 -readonly "$work/many.db" "SELECT 2000 * $expected - count(*) FROM events")
+ok=$(sqlite3 -readonly "$work/many.db" "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+python3 -c "print(f'2,000 streaming runs: {$ok} succeeded in {$end - $start:.1f} s wall, up to {$peak} open at once; peak RSS {$rss / 1024:.0f} MiB; {($user + $sys) / 2000 * 1000:.1f} ms CPU per run; events lost: {$lost}')"

@@ -144,6 +144,8 @@ public struct Scenario: Sendable {
         "asst_failed": Scenario(ending: .failed(code: "server_error", message: "Sorry, something went wrong.")),
         "asst_expired": Scenario(ending: .expired),
         // Long answers for scripts/bench.sh: 2,000, 20,000 and 100,000 message deltas of 5 characters each.
+        // A stream that lasts ~4 s (200 deltas, 20 ms apart): many of them are open at once.
+        "asst_slow_stream": Scenario(finalText: String(repeating: "word ", count: 200), deltaPieces: 200, frameDelay: .milliseconds(20)),
         "asst_stream_2k": Scenario(finalText: String(repeating: "word ", count: 2_000), deltaPieces: 2_000),
         "asst_stream_20k": Scenario(finalText: String(repeating: "word ", count: 20_000), deltaPieces: 20_000),
         "asst_stream_100k": Scenario(finalText: String(repeating: "word ", count: 100_000), deltaPieces: 100_000),

@@ -36,8 +36,12 @@ extension AuditStore {
     public func renewLeases(_ owner: LeaseOwner, runs: Set<Int64>, jobs: Set<Int64>) async throws -> LeaseRenewal {
         try await write { db in
             let expiry = "\(db.dialect.nowMilliseconds) + ?"
+            // Runs that ended meanwhile are still held (their drive is finishing): returned, not extended.
             let held = runs.isEmpty ? [] : try db.query(
-                "UPDATE runs SET lease_expires_at = \(expiry) WHERE lease_owner = ? AND ended_at IS NULL AND \(db.dialect.column("id", inIntegerList: "?")) RETURNING id",
+                """
+                UPDATE runs SET lease_expires_at = CASE WHEN ended_at IS NULL THEN \(expiry) ELSE lease_expires_at END
+                WHERE lease_owner = ? AND \(db.dialect.column("id", inIntegerList: "?")) RETURNING id
+                """,
                 [.integer(owner.expiryMilliseconds), .text(owner.id), db.dialect.integerList(runs)])
             if !jobs.isEmpty {
                 try db.execute(
@@ -108,10 +112,16 @@ extension AuditStore {
         }
     }
 
-    /// Claims the oldest due queued job, durably: `running`, the attempt counted, the lease taken. Leaves out jobs
-    /// on threads in `busy` and on threads where a job is running or a run is open anywhere in the fleet (one
-    /// active run per thread); a job another daemon is claiming at the same moment is skipped. `nil` when none.
+    /// Claims the oldest due queued job, durably (see ``claimJobs(limit:excludingThreads:now:)``); `nil` when none.
     public func claimNextJob(excludingThreads busy: Set<String> = [], now: Int64 = unixMilliseconds()) async throws -> JobRecord? {
+        try await claimJobs(limit: 1, excludingThreads: busy, now: now).first
+    }
+
+    /// Claims up to `limit` of the oldest due queued jobs in one durable transaction: `running`, the attempt counted,
+    /// the lease taken. Leaves out jobs on threads in `busy` and on threads where a job is running or a run is open
+    /// anywhere in the fleet, and takes at most one job per thread (the oldest due); jobs another daemon is claiming
+    /// at the same moment are skipped. Oldest first; empty when none is due.
+    public func claimJobs(limit: Int, excludingThreads busy: Set<String> = [], now: Int64 = unixMilliseconds()) async throws -> [JobRecord] {
         let owner = leaseOwner
         let threads = busy.sorted()
         // Only the number of placeholders is built into the SQL; the thread ids are bound.
@@ -122,22 +132,23 @@ extension AuditStore {
                     """
                     UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?, lease_owner = ?,
                         lease_expires_at = CASE WHEN CAST(? AS TEXT) IS NULL THEN NULL ELSE \(db.dialect.nowMilliseconds) + ? END
-                    WHERE id = (
+                    WHERE id IN (
                         SELECT j.id FROM jobs j
                         WHERE j.state = 'queued' AND j.not_before <= ?\(exclusion)
                           AND (j.thread_id IS NULL OR (
-                                NOT EXISTS (SELECT 1 FROM jobs k WHERE k.thread_id = j.thread_id AND k.state = 'running')
+                                j.id = (SELECT min(q.id) FROM jobs q WHERE q.thread_id = j.thread_id AND q.state = 'queued' AND q.not_before <= ?)
+                            AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.thread_id = j.thread_id AND k.state = 'running')
                             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = j.thread_id AND r.ended_at IS NULL)))
-                        ORDER BY j.id LIMIT 1\(db.dialect.skipLocked))
+                        ORDER BY j.id LIMIT ?\(db.dialect.skipLocked))
                     RETURNING *
                     """,
                     [.integer(now), .text(owner?.id), .text(owner?.id), .integer(owner?.expiryMilliseconds), .integer(now)]
-                        + threads.map { .text($0) }
-                ).first.map(JobRecord.init)
+                        + threads.map { .text($0) } + [.integer(now), .integer(Int64(max(limit, 0)))]
+                ).map(JobRecord.init).sorted { $0.id < $1.id }
             }
         } catch let error as any JournalConstraintError where error.isUniqueViolation {
             // Another daemon claimed a job of the same thread in the same instant: none for us this time.
-            return nil
+            return []
         }
     }
 }

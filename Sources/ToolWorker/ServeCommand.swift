@@ -22,6 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             signal(SIGPIPE, SIG_IGN)
+            let openFiles = raiseOpenFileLimit()
             let config = try options.load()
             let clientConfiguration = try options.clientConfiguration(config)
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
@@ -68,6 +69,14 @@ struct ServeCommand: AsyncParsableCommand {
                 policy: config.snapshots, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()
             schedulerConfiguration.maxRuns = config.concurrency.runs
+            let fitting = runsWithinOpenFileLimit(openFiles)
+            if config.concurrency.runs > fitting {
+                // Past the descriptor limit, connections and the journal would fail at random: run fewer at once.
+                logger.warning("concurrency.runs is more than the open-file limit allows; running fewer at once", metadata: [
+                    "concurrency_runs": "\(config.concurrency.runs)", "open_file_limit": "\(openFiles)", "runs": "\(fitting)",
+                ])
+                schedulerConfiguration.maxRuns = fitting
+            }
             schedulerConfiguration.retryBackoff = config.jobs.retryBackoff
             schedulerConfiguration.shutdownGrace = config.shutdownGrace
             schedulerConfiguration.heartbeat = config.fleet.heartbeat
@@ -163,3 +172,25 @@ struct WorkerService: Service {
         }
     }
 }
+
+/// Raises the soft limit on open files to the hard one: every streaming run holds a socket, and systemd's default
+/// soft limit (1024) is far below `concurrency.runs`' range, while its hard limit (524288) is not.
+/// - Returns: the soft limit now in force.
+@discardableResult
+func raiseOpenFileLimit() -> Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+    if limit.rlim_cur < limit.rlim_max {
+        var raised = limit
+        raised.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+    }
+    return Int(clamping: limit.rlim_cur)
+}
+
+/// How many runs fit in `openFiles` descriptors: each holds a connection or two (a stream, a request beside it)
+/// and its handlers' pipes; 64 are kept for the journal, the metrics listener and the rest.
+func runsWithinOpenFileLimit(_ openFiles: Int) -> Int {
+    max(1, (openFiles - 64) / 4)
+}
+

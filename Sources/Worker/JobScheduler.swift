@@ -183,25 +183,28 @@ public final class JobScheduler: Sendable {
         var claimed = false
         while capacity > 0, !shutdown.isTriggered {
             let busy = state.withLock { $0.busyThreads }
-            // Claimed in the journal (durable, `SKIP LOCKED` among daemons), one job at a time: the journal also
-            // refuses a job whose thread has a running job or an open run anywhere in the fleet.
-            guard let job = try await store.claimNextJob(excludingThreads: busy) else { return claimed ? .claimed : .empty }
+            // Claimed in the journal (durable, `SKIP LOCKED` among daemons), up to 64 in one transaction: the journal
+            // also refuses a job whose thread has a running job or an open run anywhere in the fleet.
+            let jobs = try await store.claimJobs(limit: min(capacity, 64), excludingThreads: busy)
+            if jobs.isEmpty { return claimed ? .claimed : .empty }
             claimed = true
-            let reserved = state.withLock { state -> Bool in
-                if let thread = job.threadID {
-                    if state.busyThreads.contains(thread) { return false }
-                    state.busyThreads.insert(thread)
+            for job in jobs {
+                let reserved = state.withLock { state -> Bool in
+                    if let thread = job.threadID {
+                        if state.busyThreads.contains(thread) { return false }
+                        state.busyThreads.insert(thread)
+                    }
+                    state.active += 1
+                    return true
                 }
-                state.active += 1
-                return true
+                guard reserved else {
+                    // Cannot happen (the claim left out busy threads); hand the job back rather than run it twice.
+                    try await store.updateJob(id: job.id, state: .queued)
+                    continue
+                }
+                capacity -= 1
+                group.addTask { [self] in await self.drive(job) }
             }
-            guard reserved else {
-                // Cannot happen (the claim left out busy threads); hand the job back rather than run it twice.
-                try await store.updateJob(id: job.id, state: .queued)
-                continue
-            }
-            capacity -= 1
-            group.addTask { [self] in await self.drive(job) }
         }
         return claimed ? .claimed : .full
     }

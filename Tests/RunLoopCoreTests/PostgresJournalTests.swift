@@ -315,6 +315,29 @@ extension PostgresJournalTests {
     }
 }
 
+extension PostgresJournalTests {
+    @Test("a batch claim takes at most one job per thread, the oldest due one, on SQLite and on PostgreSQL")
+    func batchClaims() async throws {
+        let dir = TempDirectory()
+        let stores = [
+            try AuditStore(path: dir.path("claims.db"), leaseOwner: LeaseOwner(id: "a", expiry: .seconds(60))),
+            try AuditStore(connector: PostgresConnector(url: try PostgresTestCluster.makeDatabase()), leaseOwner: LeaseOwner(id: "a", expiry: .seconds(60))),
+        ]
+        for store in stores {
+            defer { store.close() }
+            var onThread: [Int64] = []
+            for _ in 0..<5 { onThread.append(try await store.enqueueJob(assistantID: "asst", threadID: "thread_x", message: "m", instructions: nil, metadata: nil)) }
+            var free: [Int64] = []
+            for _ in 0..<3 { free.append(try await store.enqueueJob(assistantID: "asst", threadID: nil, message: "m", instructions: nil, metadata: nil)) }
+            let first = try await store.claimJobs(limit: 100)
+            #expect(first.map(\.id) == [onThread[0]] + free, "\(store.dialect): \(first.map(\.id))")
+            #expect(try await store.claimJobs(limit: 100).isEmpty, "\(store.dialect): the thread is busy with its running job")
+            try await store.updateJob(id: onThread[0], state: .succeeded)
+            #expect(try await store.claimJobs(limit: 100).map(\.id) == [onThread[1]], "\(store.dialect): the next one of the thread")
+        }
+    }
+}
+
 /// Runs blocking work (libpq calls) on a thread of its own, off the cooperative pool.
 func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
