@@ -176,15 +176,7 @@ public final class AuditStore: Sendable {
                 path: connection.path,
                 reason: "not a ToolWorker database (application_id \(applicationID), \(tables) schema objects)")
         }
-        if version > Int64(Schema.version) {
-            throw StoreCompatibilityError(
-                path: connection.path,
-                reason: "schema version \(version) was written by a newer ToolWorker (this build knows \(Schema.version))")
-        }
-        if version < 0 {
-            throw StoreCompatibilityError(path: connection.path, reason: "schema version \(version) is not one ToolWorker writes")
-        }
-        return Int(version)
+        return try StoreCompatibilityError.checkVersion(version, known: Schema.version, path: connection.path)
     }
 
     /// Opens the history read-only after the same compatibility check (operators need no write access).

@@ -43,4 +43,17 @@ public struct StoreCompatibilityError: Error, Sendable, Equatable, CustomStringC
         self.path = path
         self.reason = reason
     }
+
+    /// Refuses a schema version this build does not know (newer than `known`, or negative), for any engine.
+    /// - Returns: the version, for a database this build can use.
+    public static func checkVersion(_ version: Int64, known: Int, path: String) throws -> Int {
+        if version > Int64(known) {
+            throw StoreCompatibilityError(
+                path: path, reason: "schema version \(version) was written by a newer ToolWorker (this build knows \(known))")
+        }
+        if version < 0 {
+            throw StoreCompatibilityError(path: path, reason: "schema version \(version) is not one ToolWorker writes")
+        }
+        return Int(version)
+    }
 }

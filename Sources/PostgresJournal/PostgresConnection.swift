@@ -45,13 +45,17 @@ public final class PostgresConnection: JournalConnection {
             throw PostgresError(sqlState: nil, message: message, context: "connecting to \(location)")
         }
         handle = connection
-        try executeScript(
-            "SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'; SET lock_timeout = '30s'"
-                + (readOnly ? "; SET default_transaction_read_only = on" : ""))
+        try executeScript(sessionSettings)
     }
 
     deinit {
         PQfinish(handle)
+    }
+
+    /// What every session (the first, and each after a reconnect) is set to.
+    private var sessionSettings: String {
+        "SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'; SET lock_timeout = '30s'"
+            + (readOnly ? "; SET default_transaction_read_only = on" : "")
     }
 
     private static func connect(keywords: [String], values: [String]) -> OpaquePointer? {
@@ -163,26 +167,32 @@ public final class PostgresConnection: JournalConnection {
         if let failure { throw failure }
     }
 
-    /// One value in COPY's text format: `\N` for NULL; backslash, tab, newline and carriage return escaped; NUL
-    /// (which PostgreSQL text cannot hold) as U+FFFD.
-    static func appendCopyText(_ value: SQLValue, to buffer: inout [UInt8]) {
+    /// A value in PostgreSQL's text format (`nil` for NULL): numbers as literals, bytea as `\\x` hex, text with NUL
+    /// (which PostgreSQL text cannot hold) as U+FFFD. Parameters and COPY rows both use it.
+    static func textForm(_ value: SQLValue) -> String? {
         switch value {
-        case .null: buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
-        case .integer(let number): buffer.append(contentsOf: String(number).utf8)
-        case .real(let number): buffer.append(contentsOf: (number.isFinite ? "\(number)" : (number.isNaN ? "NaN" : (number > 0 ? "Infinity" : "-Infinity"))).utf8)
-        case .blob(let bytes):
-            buffer.append(contentsOf: Array("\\\\x".utf8))
-            for byte in bytes { buffer.append(contentsOf: String(format: "%02x", byte).utf8) }
-        case .text(let text):
-            for byte in text.utf8 {
-                switch byte {
-                case UInt8(ascii: "\\"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case UInt8(ascii: "\t"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                case UInt8(ascii: "\n"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case UInt8(ascii: "\r"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                case 0: buffer.append(contentsOf: [0xEF, 0xBF, 0xBD])
-                default: buffer.append(byte)
-                }
+        case .null: return nil
+        case .integer(let number): return String(number)
+        case .real(let number): return number.isFinite ? "\(number)" : (number.isNaN ? "NaN" : (number > 0 ? "Infinity" : "-Infinity"))
+        case .text(let text): return text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+        case .blob(let bytes): return "\\x" + bytes.map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
+    /// One value in COPY's text format: `\N` for NULL, else its text form with backslash, tab, newline and carriage
+    /// return escaped.
+    static func appendCopyText(_ value: SQLValue, to buffer: inout [UInt8]) {
+        guard let text = textForm(value) else {
+            buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
+            return
+        }
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\t"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case UInt8(ascii: "\n"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            default: buffer.append(byte)
             }
         }
     }
@@ -197,7 +207,7 @@ public final class PostgresConnection: JournalConnection {
         guard PQstatus(handle) == CONNECTION_OK else {
             throw PostgresError(sqlState: nil, message: PostgresConnection.trimmed(PQerrorMessage(handle)), context: "reconnecting to \(location)")
         }
-        try executeScript("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'; SET lock_timeout = '30s'")
+        try executeScript(sessionSettings)
     }
 
     private func statementName(for sql: String, parameterCount: Int) throws -> String {
@@ -223,16 +233,7 @@ public final class PostgresConnection: JournalConnection {
     /// Calls `body` with the parameters as C strings (text format; `NULL` for `.null`). PostgreSQL text cannot hold
     /// NUL: a NUL character is stored as U+FFFD (the one byte SQLite keeps and PostgreSQL cannot).
     private func withParameters<T>(_ parameters: [SQLValue], _ body: (UnsafePointer<UnsafePointer<CChar>?>?, Int32) throws -> T) throws -> T {
-        let strings: [UnsafeMutablePointer<CChar>?] = parameters.map { value in
-            switch value {
-            case .null: return nil
-            case .integer(let number): return strdup(String(number))
-            case .real(let number): return strdup(number.isFinite ? "\(number)" : (number.isNaN ? "NaN" : (number > 0 ? "Infinity" : "-Infinity")))
-            case .text(let text):
-                return text.utf8.contains(0) ? strdup(text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")) : strdup(text)
-            case .blob(let bytes): return strdup("\\x" + bytes.map { String(format: "%02x", $0) }.joined())
-            }
-        }
+        let strings: [UnsafeMutablePointer<CChar>?] = parameters.map { PostgresConnection.textForm($0).map { strdup($0) } ?? nil }
         defer { strings.forEach { free($0) } }
         return try strings.map { UnsafePointer($0) }.withUnsafeBufferPointer { buffer in
             try body(buffer.baseAddress, Int32(parameters.count))

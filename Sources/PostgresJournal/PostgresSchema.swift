@@ -181,7 +181,7 @@ public enum PostgresSchema {
     /// Refuses a database whose tables are not ToolWorker's or whose schema version this build does not know.
     /// Reads only. - Returns: the schema version (0 for a database without ToolWorker's tables).
     @discardableResult
-    static func checkCompatibility(_ connection: PostgresConnection) throws -> Int {
+    public static func checkCompatibility(_ connection: PostgresConnection) throws -> Int {
         let hasMarker = try connection.scalar("SELECT to_regclass('toolworker_schema') IS NOT NULL").int == 1
         if !hasMarker {
             let clashing = try connection.scalar(
@@ -202,20 +202,7 @@ public enum PostgresSchema {
         guard let row, row["application"].text == "toolworker", let version = row["version"].int else {
             throw StoreCompatibilityError(path: connection.location, reason: "toolworker_schema does not describe a ToolWorker journal")
         }
-        if version > Int64(PostgresSchema.version) {
-            throw StoreCompatibilityError(
-                path: connection.location,
-                reason: "schema version \(version) was written by a newer ToolWorker (this build knows \(PostgresSchema.version))")
-        }
-        if version < 0 {
-            throw StoreCompatibilityError(path: connection.location, reason: "schema version \(version) is not one ToolWorker writes")
-        }
-        return Int(version)
-    }
-
-    /// The schema version of the database (0 when it has no journal yet), after the compatibility check.
-    public static func checkVersion(_ connection: PostgresConnection) throws -> Int {
-        try checkCompatibility(connection)
+        return try StoreCompatibilityError.checkVersion(version, known: PostgresSchema.version, path: connection.location)
     }
 
     /// Brings the schema to the current version under a transaction-scoped advisory lock: a second daemon waits

@@ -1,13 +1,7 @@
 import Foundation
 
-/// Recognising, masking and authenticating PostgreSQL URLs.
+/// Masking PostgreSQL URLs for messages and logs, and reading their password file.
 public enum PostgresURL {
-    /// Whether `database` names a PostgreSQL database (`postgres://` or `postgresql://`) rather than a SQLite file.
-    public static func matches(_ database: String) -> Bool {
-        let lower = database.lowercased()
-        return lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://")
-    }
-
     /// The URL with any password replaced by `***` (for logs, messages and status lines).
     public static func masked(_ url: String) -> String {
         guard let scheme = url.range(of: "://") else { return url }
@@ -19,9 +13,6 @@ public enum PostgresURL {
         guard let colon = userInfo.firstIndex(of: ":") else { return maskQuery(url) }
         return maskQuery(String(url[..<colon]) + ":***" + String(url[at...]))
     }
-
-    /// Whether the URL carries a password itself (in its user part or a `password=` parameter).
-    public static func hasInlinePassword(_ url: String) -> Bool { masked(url) != url }
 
     /// A `password=` query parameter masked too.
     private static func maskQuery(_ url: String) -> String {

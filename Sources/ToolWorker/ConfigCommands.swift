@@ -23,7 +23,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 // A shared journal is checked for real: reachable, authenticated, and ToolWorker's (or empty).
                 let connection = try PostgresConnection(
                     url: config.database, passwordFile: config.databasePasswordFile, readOnly: true)
-                let version = try PostgresSchema.checkVersion(connection)
+                let version = try PostgresSchema.checkCompatibility(connection)
                 let server = connection.serverVersion
                 notes.insert(
                     "database: PostgreSQL \(server / 10000).\(server % 10000) reachable; "
