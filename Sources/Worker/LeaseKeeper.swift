@@ -60,15 +60,15 @@ public final class LeaseKeeper: Sendable {
 
     /// Checks (and extends) the run's lease in the journal right now; marks it lost when another daemon holds it.
     /// Called before acting on the server (a submit), so a takeover between two heartbeats is seen in time.
+    /// On a private journal only the heartbeat's verdict counts.
     public func confirm(_ runKey: Int64, _ store: AuditStore) async throws -> Bool {
         guard !isLost(runKey) else { return false }
+        // A private (SQLite) journal has one daemon: nobody else can hold the lease, so no write is spent on it.
+        guard store.isShared else { return true }
         if try await store.renewLease(runKey: runKey, owner) { return true }
         runs.withLock { $0[runKey]?.lost = true }
         return false
     }
-
-    /// Runs tracked now.
-    public var count: Int { runs.withLock { $0.count } }
 
     /// One heartbeat: extends the leases, then marks lost every run tracked since before it that the journal no
     /// longer shows as held, and aborts its stream. Returns the run keys lost this time.
