@@ -84,7 +84,37 @@ for snapshots in lifecycle all; do
     echo "snapshots=$snapshots: $events events; event data $((bytes / events)) B/event, snapshot data $((snapbytes / events)) B/event, database and WAL $((file / events)) B/event"
 done
 
-echo "# 500 concurrent runs in one serve (asst_stream_20k is too long for 500 at once on 2 cores: asst_two_rounds with handlers)"
+# many_runs COUNT ASSISTANT NAME: COUNT jobs of ASSISTANT through one `serve` (concurrency.runs COUNT, soft open-file
+# limit 1024 as under systemd); prints "NAME: … succeeded in … s wall, up to … open at once; peak RSS; CPU per run;
+# events lost" (each run must have stored as many events as one run of ASSISTANT alone).
+many_runs() {
+    local count=$1 assistant=$2 name=$3
+    local db="$work/$assistant.db"
+    sed -e "s|$work/serve.db|$db|" -e "s|runs: 500|runs: $count|" "$work/serve.yaml" >"$work/$assistant.yaml"
+    "$bin/toolworker" run --config "$work/one.yaml" --assistant "$assistant" --message go >/dev/null
+    local expected
+    expected=$(sqlite3 -readonly "$work/one.db" "SELECT count(*) FROM events WHERE run = (SELECT max(id) FROM runs)")
+    "$bin/toolworker" migrate --config "$work/$assistant.yaml" >/dev/null
+    sqlite3 "$db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $count)
+      INSERT INTO jobs (assistant_id, message, created_at, updated_at) SELECT '$assistant', 'go', 0, 0 FROM n"
+    local start end serve peak=0 open rss user sys lost ok
+    start=$(date +%s.%N)
+    (ulimit -Sn 1024; exec /usr/bin/time -f "%M %U %S" -o "$work/$assistant.time" "$bin/toolworker" serve --config "$work/$assistant.yaml" 2>"$work/$assistant.log") &
+    serve=$!
+    until [ "$(sqlite3 -readonly "$db" "SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')" 2>/dev/null || echo 0)" = "$count" ]; do
+        open=$(sqlite3 -readonly "$db" "SELECT count(*) FROM runs WHERE ended_at IS NULL" 2>/dev/null || echo 0)
+        [ "$open" -gt "$peak" ] && peak=$open
+        sleep 0.2
+    done
+    end=$(date +%s.%N)
+    pkill -TERM -P $serve toolworker  # the daemon under /usr/bin/time, which then writes its figures
+    wait $serve || true
+    read -r rss user sys <"$work/$assistant.time"
+    lost=$(sqlite3 -readonly "$db" "SELECT $count * $expected - count(*) FROM events")
+    ok=$(sqlite3 -readonly "$db" "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+    python3 -c "print(f'$name: {$ok} succeeded in {$end - $start:.1f} s wall, up to {$peak} open at once; peak RSS {$rss / 1024:.0f} MiB; {($user + $sys) / $count * 1000:.1f} ms CPU per run; events lost: {$lost}')"
+}
+
 mkdir -p "$work/tools"
 printf '#!/bin/sh\ncat >/dev/null\necho ok\n' >"$work/tools/get_weather.sh"; chmod +x "$work/tools/get_weather.sh"
 cat >"$work/serve.yaml" <<YAML
@@ -94,45 +124,8 @@ concurrency: { runs: 500, tool_calls: 64 }
 tools:
   get_weather: { command: ["$work/tools/get_weather.sh"], timeout: 30s }
 YAML
-# One run alone first: how many events a run of this scenario has (what each of the 500 must have stored).
 sed "s|$work/serve.db|$work/one.db|" "$work/serve.yaml" >"$work/one.yaml"
-"$bin/toolworker" run --config "$work/one.yaml" --assistant asst_two_rounds --message go >/dev/null
-expected=$(sqlite3 -readonly "$work/one.db" "SELECT count(*) FROM events")
-"$bin/toolworker" migrate --config "$work/serve.yaml" >/dev/null
-sqlite3 "$work/serve.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
-  INSERT INTO jobs (assistant_id, message, created_at, updated_at) SELECT 'asst_two_rounds', 'go', 0, 0 FROM n"
-start=$(date +%s.%N)
-/usr/bin/time -f "%M %U %S" -o "$work/serve.time" "$bin/toolworker" serve --config "$work/serve.yaml" 2>"$work/serve.log" &
-serve=$!
-until [ "$(sqlite3 -readonly "$work/serve.db" "SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')" 2>/dev/null || echo 0)" = 500 ]; do sleep 0.2; done
-end=$(date +%s.%N)
-pkill -TERM -P $serve toolworker  # the daemon under /usr/bin/time, which then writes its figures
-wait $serve || true
-read -r rss user sys <"$work/serve.time"
-lost=$(sqlite3 -readonly "$work/serve.db" "SELECT 500 * $expected - count(*) FROM events")
-ok=$(sqlite3 -readonly "$work/serve.db" "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
-python3 -c "print(f'500 runs: {$ok} succeeded in {$end - $start:.1f} s wall; peak RSS {$rss / 1024:.0f} MiB; {($user + $sys) / 500 * 1000:.1f} ms CPU per run; events lost: {$lost}')"
-
+echo "# 500 concurrent runs in one serve (asst_stream_20k is too long for 500 at once on 2 cores: asst_two_rounds with handlers)"
+many_runs 500 asst_two_rounds "500 runs"
 echo "# 2,000 concurrent streaming runs in one serve (asst_slow_stream: 200 deltas 20 ms apart, all open at once), soft open-file limit 1024 as under systemd"
-sed -e "s|$work/serve.db|$work/many.db|" -e "s|runs: 500|runs: 2000|" "$work/serve.yaml" >"$work/many.yaml"
-"$bin/toolworker" run --config "$work/one.yaml" --assistant asst_slow_stream --message go >/dev/null
-expected=$(sqlite3 -readonly "$work/one.db" "SELECT count(*) FROM events WHERE run = (SELECT max(id) FROM runs)")
-"$bin/toolworker" migrate --config "$work/many.yaml" >/dev/null
-sqlite3 "$work/many.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
-  INSERT INTO jobs (assistant_id, message, created_at, updated_at) SELECT 'asst_slow_stream', 'go', 0, 0 FROM n"
-start=$(date +%s.%N)
-(ulimit -Sn 1024; exec /usr/bin/time -f "%M %U %S" -o "$work/many.time" "$bin/toolworker" serve --config "$work/many.yaml" 2>"$work/many.log") &
-serve=$!
-peak=0
-until [ "$(sqlite3 -readonly "$work/many.db" "SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')" 2>/dev/null || echo 0)" = 2000 ]; do
-    open=$(sqlite3 -readonly "$work/many.db" "SELECT count(*) FROM runs WHERE ended_at IS NULL" 2>/dev/null || echo 0)
-    [ "$open" -gt "$peak" ] && peak=$open
-    sleep 0.2
-done
-end=$(date +%s.%N)
-pkill -TERM -P $serve toolworker
-wait $serve || true
-read -r rss user sys <"$work/many.time"
-lost=$(sqlite3 -readonly "$work/many.db" "SELECT 2000 * $expected - count(*) FROM events")
-ok=$(sqlite3 -readonly "$work/many.db" "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
-python3 -c "print(f'2,000 streaming runs: {$ok} succeeded in {$end - $start:.1f} s wall, up to {$peak} open at once; peak RSS {$rss / 1024:.0f} MiB; {($user + $sys) / 2000 * 1000:.1f} ms CPU per run; events lost: {$lost}')"
+many_runs 2000 asst_slow_stream "2,000 streaming runs"

@@ -25,16 +25,7 @@ enum StoreBenchmark {
         for policy in SnapshotPolicy.allCases where wanted?.contains(policy.rawValue) ?? true {
             let path = "\(directory)/group-\(policy.rawValue).db"
             let store = try AuditStore(path: path)
-            let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
-            var recorder = StreamRecorder(store: store, runKey: runKey)
-            var accumulator = SnapshotAccumulator()
-            let seconds = try await measureAsync {
-                for event in events {
-                    accumulator.apply(event.event, helpers: false)
-                    recorder.record(LoopEvent(event, accumulator: accumulator, policy: policy), stream: 1)
-                }
-                try await recorder.flush()
-            }
+            let seconds = try await ingest(events, into: store, policy: policy)
             try await store.maintenance()
             let bytes = AuditStore.fileSize(path: path)
             store.close()
@@ -64,20 +55,25 @@ enum StoreBenchmark {
         // The same ingest into PostgreSQL, next to SQLite's figure from this run (TOOLWORKER_BENCH_POSTGRES_URL).
         guard let url = postgresURL else { return }
         let pg = try AuditStore(connector: PostgresConnector(url: url))
-        let pgRun = try await pg.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
-        var recorder = StreamRecorder(store: pg, runKey: pgRun)
-        var accumulator = SnapshotAccumulator()
-        let pgSeconds = try await measureAsync {
-            for event in events {
-                accumulator.apply(event.event, helpers: false)
-                recorder.record(LoopEvent(event, accumulator: accumulator, policy: .lifecycle), stream: 1)
-            }
-            try await recorder.flush()
-        }
+        let pgSeconds = try await ingest(events, into: pg, policy: .lifecycle)
         pg.close()
         let pgRate = Double(events.count) / pgSeconds
         print(String(format: "store on PostgreSQL, group commit, snapshots=lifecycle: %d events in %.3f s = %.0f events/s; SQLite is %.2fx that",
                      events.count, pgSeconds, pgRate, (rates["lifecycle"] ?? 0) / pgRate))
+    }
+
+    /// Seconds to accumulate and durably record `events` as one run in `store` (group commit, `policy` snapshots).
+    static func ingest(_ events: [ServerEvent], into store: AuditStore, policy: SnapshotPolicy) async throws -> Double {
+        let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
+        var recorder = StreamRecorder(store: store, runKey: runKey)
+        var accumulator = SnapshotAccumulator()
+        return try await measureAsync {
+            for event in events {
+                accumulator.apply(event.event, helpers: false)
+                recorder.record(LoopEvent(event, accumulator: accumulator, policy: policy), stream: 1)
+            }
+            try await recorder.flush()
+        }
     }
 
     /// A PostgreSQL database for the journal benchmarks, when `TOOLWORKER_BENCH_POSTGRES_URL` names one.
