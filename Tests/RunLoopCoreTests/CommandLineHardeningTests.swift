@@ -234,4 +234,34 @@ struct DaemonHardeningTests {
         let lines = try String(contentsOfFile: marks, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ")[0] }
         #expect(lines == ["start", "end", "start", "end"], "never two handlers at once: \(lines)")
     }
+
+    @Test("concurrency.runs beyond the open-file limit: serve warns and runs fewer at once instead of failing on EMFILE")
+    func openFileLimit() async throws {
+        let dir = TempDirectory()
+        try """
+            api: { base_url: "http://127.0.0.1:9/v1" }
+            database: tw.db
+            concurrency: { runs: 5000 }
+            tools: {}
+            """.write(toFile: dir.path("tw.yaml"), atomically: true, encoding: .utf8)
+        let log = dir.path("serve.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // A hard limit of 512 descriptors: the soft limit cannot be raised past it.
+        process.arguments = ["-c", "ulimit -n 512 && exec \"$0\" serve --config \"$1\"", builtProduct("toolworker"), dir.path("tw.yaml")]
+        process.environment = ["OPENAI_API_KEY": "sk-test-key-123456", "PATH": "/usr/bin:/bin"]
+        process.standardError = FileHandle(forWritingAtPath: log)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        try await waitFor("serve ready") { text().contains("INFO ready") }
+        #expect(text().contains("concurrency.runs is more than the open-file limit allows; running fewer at once"), "\(text())")
+        #expect(text().contains("open_file_limit=512") && text().contains("runs=112"), "\(text())")
+        kill(process.processIdentifier, SIGTERM)
+        await waitForExit(process)
+        #expect(process.terminationStatus == 0, "\(text())")
+    }
 }
+
