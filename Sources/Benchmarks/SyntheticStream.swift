@@ -5,15 +5,16 @@ enum SyntheticStream {
     static func frame(_ event: String, _ data: String) -> String { "event: \(event)\ndata: \(data)\n\n" }
 
     /// A text answer of `deltas` message deltas, framed exactly as the API frames it.
+    /// Ids are as long as the API's (`msg_` and 24 characters), so they cost what real ones cost.
     static func messageStream(deltas: Int) -> [UInt8] {
         var text = ""
-        let run = #"{"id":"run_B","object":"thread.run","thread_id":"thread_B","assistant_id":"asst_B","status":"in_progress","created_at":1764100000,"expires_at":1764100600}"#
+        let run = #"{"id":"run_abc123DEF456ghi789JKL0","object":"thread.run","thread_id":"thread_abc123DEF456ghi789JKL0","assistant_id":"asst_abc123DEF456ghi789JKL0","status":"in_progress","created_at":1764100000,"expires_at":1764100600}"#
         text += frame("thread.run.created", run)
         text += frame("thread.run.in_progress", run)
-        text += frame("thread.message.created", #"{"id":"msg_B","object":"thread.message","run_id":"run_B","thread_id":"thread_B","role":"assistant","status":"in_progress","content":[]}"#)
+        text += frame("thread.message.created", #"{"id":"msg_abc123DEF456ghi789JKL0","object":"thread.message","run_id":"run_abc123DEF456ghi789JKL0","thread_id":"thread_abc123DEF456ghi789JKL0","role":"assistant","status":"in_progress","content":[]}"#)
         for i in 0..<deltas {
             let first = i == 0 ? #","annotations":[]"# : ""
-            text += frame("thread.message.delta", #"{"id":"msg_B","object":"thread.message.delta","delta":{"content":[{"index":0,"type":"text","text":{"value":" token\#(i % 97)"\#(first)}}]}}"#)
+            text += frame("thread.message.delta", #"{"id":"msg_abc123DEF456ghi789JKL0","object":"thread.message.delta","delta":{"content":[{"index":0,"type":"text","text":{"value":" token\#(i % 97)"\#(first)}}]}}"#)
         }
         text += frame("thread.run.completed", run.split(separator: "in_progress").joined(separator: "completed"))
         text += frame("done", "[DONE]")

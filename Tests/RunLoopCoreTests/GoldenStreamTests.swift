@@ -18,13 +18,20 @@ struct GoldenStreamTests {
         #expect(actual == expected, "\(name): \(actual)")
     }
 
-    @Test("split at every byte boundary gives identical results", arguments: fixtures)
-    func everySplit(name: String) async throws {
+    @Test("accumulates to the same snapshots without helper events (the text fast path)", arguments: fixtures)
+    func matchesExpectedWithoutHelpers(name: String) async throws {
+        let actual = try await accumulateFixture(try Fixtures.streams(name), helpers: false)
+        let expected = try Fixtures.json("\(name).expected.json")
+        #expect(actual == expected, "\(name): \(actual)")
+    }
+
+    @Test("split at every byte boundary gives identical results", arguments: fixtures, [true, false])
+    func everySplit(name: String, helpers: Bool) async throws {
         let streams = try Fixtures.streams(name)
         let expected = try Fixtures.json("\(name).expected.json")
         let longest = streams.map(\.count).max() ?? 0
         for cut in 1..<longest {
-            let actual = try await accumulateFixture(streams) { _ in [cut] }
+            let actual = try await accumulateFixture(streams, helpers: helpers) { _ in [cut] }
             #expect(actual == expected, "\(name) split at \(cut)")
             if actual != expected { return }
         }

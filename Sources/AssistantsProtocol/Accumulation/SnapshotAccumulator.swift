@@ -193,6 +193,12 @@ public struct SnapshotAccumulator: Sendable {
             anomalies.append("message delta for \(id) before its thread.message.created")
             messages[id] = ["id": .string(id), "object": "thread.message", "content": []]
         }
+        // The common text piece appends in place, without a JSON tree (when nobody wants helper events).
+        if !helpers, let piece = delta.textPiece {
+            var appended = false
+            messages.modifyValue(forKey: id) { appended = piece.append(to: &$0) }
+            if appended { return }
+        }
         guard let content = delta.delta["content"] else { return }
         // Which content blocks this delta opens, decided before merging. Hold no reference into the snapshot
         // across the merge: a second reference would make the merge copy the accumulated text.

@@ -7,6 +7,9 @@ public enum EventDecoder {
     }
 
     private static func classify(_ name: String, _ frame: SSEFrame) -> AssistantEvent {
+        if name == "thread.message.delta", let piece = MessageDelta.scanTextPiece(frame.data) {
+            return .messageDelta(MessageDelta(text: piece))
+        }
         if name == "done" || frame.data == "[DONE]" { return .done }
         let json: JSONValue
         do {

@@ -85,14 +85,6 @@ public struct Message: Sendable, Equatable {
     }
 }
 
-/// A `thread.message.delta` object: the message id and a `delta` whose `content` entries carry an `index`.
-public struct MessageDelta: Sendable, Equatable {
-    public var json: JSONValue
-    public init(json: JSONValue) { self.json = json }
-    public var id: String? { json["id"]?.stringValue }
-    public var delta: JSONValue { json["delta"] ?? .object(JSONObject()) }
-}
-
 /// The error object of an `error` event or of an HTTP error body (`{"error": {...}}` or the bare object).
 public struct APIErrorObject: Sendable, Equatable, CustomStringConvertible {
     public var message: String

@@ -21,9 +21,9 @@ extension JSONValue {
 
 /// A single-pass recursive-descent parser over UTF-8 bytes (RFC 8259).
 struct JSONParser {
-    private let bytes: UnsafeBufferPointer<UInt8>
+    let bytes: UnsafeBufferPointer<UInt8>
     private let maxDepth: Int
-    private var position = 0
+    var position = 0
     private var depth = 0
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
@@ -126,7 +126,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseNumber() throws(JSONParseError) -> JSONValue {
+    mutating func parseNumber() throws(JSONParseError) -> JSONValue {
         let start = position
         var isInteger = true
         if bytes[position] == UInt8(ascii: "-") { position += 1 }
@@ -159,7 +159,7 @@ struct JSONParser {
 
     private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
-    private mutating func parseString() throws(JSONParseError) -> String {
+    mutating func parseString() throws(JSONParseError) -> String {
         position += 1  // opening quote
         let start = position
         // Fast path: no escapes.
@@ -212,10 +212,28 @@ struct JSONParser {
     }
 
     private func validatedString(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONParseError) -> String {
+        // ASCII is valid UTF-8 as it stands (and `String(validating:as:)` is a generic call that costs more than the
+        // check); only other text takes the validating initialiser.
+        if Self.isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
         guard let string = String(validating: bytes, as: UTF8.self) else {
             throw JSONParseError(offset: offset, reason: "string is not valid UTF-8")
         }
         return string
+    }
+
+    private static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        var index = 0
+        var combined: UInt64 = 0
+        while index + 8 <= bytes.count {
+            combined |= UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            index += 8
+        }
+        while index < bytes.count {
+            combined |= UInt64(base[index])
+            index += 1
+        }
+        return combined & 0x8080_8080_8080_8080 == 0
     }
 
     private mutating func parseHex4() throws(JSONParseError) -> UInt32 {

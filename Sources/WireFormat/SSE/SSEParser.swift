@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// An incremental parser for `text/event-stream` bytes.
 ///
 /// Feed it chunks as they arrive, split anywhere (inside a line, inside a CRLF pair, inside a UTF-8 sequence);
@@ -15,6 +21,7 @@ public struct SSEParser: Sendable {
     private var frameBytes = 0
     private var sawField = false
     private var eventName: String?
+    private var lastEventName: String?
     private var data: [UInt8] = []
     private var hasData = false
     private var lastEventID: String?
@@ -44,11 +51,9 @@ public struct SSEParser: Sendable {
         var index = 0
         let count = bytes.count
         while index < count {
+            index = Self.lineEnd(in: bytes, from: index)
+            if index == count { break }
             let byte = bytes[index]
-            if byte != 0x0A && byte != 0x0D {
-                index += 1
-                continue
-            }
             // A line end. An LF right after a CR (possibly in an earlier chunk) completes the CRLF pair.
             if byte == 0x0A && lastByteWasCR && index == start && line.isEmpty {
                 lastByteWasCR = false
@@ -58,12 +63,21 @@ public struct SSEParser: Sendable {
                 start = index
                 continue
             }
-            line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
             consumed += index - start + 1
             frameBytes += index - start + 1
             try checkFrameSize()
             lastByteWasCR = byte == 0x0D
-            processLine(into: &frames)
+            if line.isEmpty {
+                // The whole line is in this chunk: read it where it is.
+                processLine(UnsafeBufferPointer(rebasing: bytes[start..<index]), into: &frames)
+            } else {
+                line.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                var carried = line
+                line = []
+                carried.withUnsafeBufferPointer { processLine($0, into: &frames) }
+                carried.removeAll(keepingCapacity: true)
+                line = carried
+            }
             index += 1
             start = index
         }
@@ -74,6 +88,16 @@ public struct SSEParser: Sendable {
             lastByteWasCR = false
             try checkFrameSize()
         }
+    }
+
+    /// The position of the first CR or LF at or after `start`, or `bytes.count` (memchr's vector search: lines are
+    /// ~150 bytes, and looking at them a byte at a time was the parser's main cost).
+    private static func lineEnd(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        let base = bytes.baseAddress!
+        let remaining = bytes.count - start
+        let lineFeed = memchr(base + start, 0x0A, remaining).map { UnsafePointer<UInt8>($0.assumingMemoryBound(to: UInt8.self)) - base } ?? bytes.count
+        let carriageReturn = memchr(base + start, 0x0D, lineFeed - start).map { UnsafePointer<UInt8>($0.assumingMemoryBound(to: UInt8.self)) - base }
+        return carriageReturn ?? lineFeed
     }
 
     /// Ends the stream. A frame without its closing blank line is not dispatched (as the SSE standard and the
@@ -104,8 +128,7 @@ public struct SSEParser: Sendable {
         frameStart = consumed
     }
 
-    private mutating func processLine(into frames: inout [SSEFrame]) {
-        defer { line.removeAll(keepingCapacity: true) }
+    private mutating func processLine(_ line: UnsafeBufferPointer<UInt8>, into frames: inout [SSEFrame]) {
         if line.isEmpty {
             if sawField {
                 frames.append(
@@ -117,32 +140,47 @@ public struct SSEParser: Sendable {
             return
         }
         if line[0] == UInt8(ascii: ":") { return }  // comment
-        let colon = line.firstIndex(of: UInt8(ascii: ":"))
-        let nameBytes = colon.map { line[..<$0] } ?? line[...]
-        var valueStart = colon.map { $0 + 1 } ?? line.count
+        let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.count
+        let name = UnsafeBufferPointer(rebasing: line[..<colon])
+        var valueStart = min(colon + 1, line.count)
         if valueStart < line.count, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
-        let value = line[valueStart...]
-        switch String(decoding: nameBytes, as: UTF8.self) {
-        case "event":
-            sawField = true
-            eventName = String(decoding: value, as: UTF8.self)
-        case "data":
+        let value = UnsafeBufferPointer(rebasing: line[valueStart...])
+        if Self.matches(name, "data") {
             sawField = true
             if hasData { data.append(0x0A) }
             data.append(contentsOf: value)
             hasData = true
-        case "id":
+        } else if Self.matches(name, "event") {
+            sawField = true
+            eventName = internedEventName(value)
+        } else if Self.matches(name, "id") {
             if !value.contains(0) {
                 sawField = true
                 lastEventID = String(decoding: value, as: UTF8.self)
             }
-        case "retry":
+        } else if Self.matches(name, "retry") {
             if !value.isEmpty, value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
                 sawField = true
                 retry = Int(String(decoding: value, as: UTF8.self))
             }
-        default:
-            break  // unknown fields are ignored, as the standard says
         }
+        // Unknown fields are ignored, as the standard says.
+    }
+
+    private static func matches(_ bytes: UnsafeBufferPointer<UInt8>, _ field: StaticString) -> Bool {
+        bytes.count == field.utf8CodeUnitCount && bytes.elementsEqual(UnsafeBufferPointer(start: field.utf8Start, count: field.utf8CodeUnitCount))
+    }
+
+    /// The event name as a string, reusing the last one when it repeats (a stream repeats a handful of names
+    /// thousands of times; sharing them saves an allocation per frame).
+    private mutating func internedEventName(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        if var last = lastEventName, last.utf8.count == bytes.count,
+            bytes.isEmpty || last.withUTF8({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
+        {
+            return last
+        }
+        let name = String(decoding: bytes, as: UTF8.self)
+        lastEventName = name
+        return name
     }
 }

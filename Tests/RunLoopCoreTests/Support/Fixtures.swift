@@ -54,11 +54,14 @@ struct ChunkSequence: AsyncSequence, Sendable {
 }
 
 /// What a fixture's streams accumulate to, in the shape of `*.expected.json`.
-func accumulateFixture(_ streams: [[UInt8]], cutsFor: ([UInt8]) -> [Int] = { _ in [] }) async throws -> JSONValue {
+/// - Parameter helpers: with helper events (the general merge) or without (the worker's way, with the text fast path).
+func accumulateFixture(
+    _ streams: [[UInt8]], helpers: Bool = true, cutsFor: ([UInt8]) -> [Int] = { _ in [] }
+) async throws -> JSONValue {
     var accumulator = SnapshotAccumulator()
     var names: [JSONValue] = []
     for bytes in streams {
-        let stream = AssistantStream(ChunkSequence(bytes, cuts: cutsFor(bytes)), accumulator: accumulator, helpers: true)
+        let stream = AssistantStream(ChunkSequence(bytes, cuts: cutsFor(bytes)), accumulator: accumulator, helpers: helpers)
         for try await element in stream {
             if case .event(let event) = element { names.append(.string(event.name)) }
         }
