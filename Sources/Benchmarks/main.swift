@@ -63,6 +63,38 @@ if which == "engine" || which == "all" {
     }
 }
 
+if which == "engine" || which == "all" {
+    for deltas in [20_000, 100_000] {
+        let body = SyntheticStream.responseStream(deltas: deltas)
+        let chunks = SyntheticStream.chunked(body, size: 1_400)
+        var events = 0
+        var textLength = 0
+        var times: [Double] = []
+        for _ in 0..<5 {
+            events = 0
+            times.append(try measure {
+                var parser = SSEParser()
+                var accumulator = ResponseAccumulator()
+                var frames: [SSEFrame] = []
+                for chunk in chunks {
+                    frames.removeAll(keepingCapacity: true)
+                    try chunk.withUnsafeBufferPointer { try parser.feed($0, into: &frames) }
+                    for frame in frames {
+                        accumulator.apply(ResponseEventDecoder.decode(frame))
+                        events += 1
+                    }
+                }
+                textLength = accumulator.outputText?.count ?? 0
+            })
+        }
+        times.sort()
+        print(
+            String(
+                format: "engine (responses): %d deltas, %d events, %.1f MB: best of 5 %.3f s = %.0f events/s; median %.0f events/s (text %d chars)",
+                deltas, events, Double(body.count) / 1e6, times[0], Double(events) / times[0], Double(events) / times[2], textLength))
+    }
+}
+
 if which == "stream" || which == "all" {
     for deltas in [20_000, 100_000] {
         let chunks = SyntheticStream.chunked(SyntheticStream.messageStream(deltas: deltas), size: 1_400)

@@ -68,11 +68,11 @@ public struct ResponseAccumulator: Sendable {
                 item.summary[summary] = Self.part(value)
             }
         case .textDelta(let index, let part, let field, let delta):
-            withPart(index, part, field, event.name) { $0.text = ($0.text ?? "") + delta }
+            withPart(index, part, field, event.name) { Self.append(delta, to: &$0.text) }
         case .textDone(let index, let part, let field, let text):
             withPart(index, part, field, event.name) { $0.text = text }
         case .argumentsDelta(let index, let delta):
-            withItem(index, event.name) { $0.arguments = ($0.arguments ?? "") + delta }
+            withItem(index, event.name) { Self.append(delta, to: &$0.arguments) }
         case .argumentsDone(let index, let arguments):
             withItem(index, event.name) { $0.arguments = arguments }
         case .error, .unknown, .malformed:
@@ -126,6 +126,15 @@ public struct ResponseAccumulator: Sendable {
     }
 
     // MARK: Building
+
+    /// Appends in place: `text = (text ?? "") + delta` would copy the whole text for every delta (quadratic).
+    private static func append(_ delta: String, to text: inout String?) {
+        if text == nil {
+            text = delta
+        } else {
+            text!.append(delta)
+        }
+    }
 
     private mutating func place(_ index: Int) {
         guard index >= 0, index < 65_536 else { return }

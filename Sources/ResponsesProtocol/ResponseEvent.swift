@@ -67,6 +67,7 @@ public struct ResponseEvent: Sendable, Equatable {
 /// Turns SSE frames into ``ResponseEvent``s.
 public enum ResponseEventDecoder {
     public static func decode(_ frame: SSEFrame) -> ResponseEvent {
+        if let event = decodeDelta(frame) { return event }
         let json: JSONValue
         do {
             json = try JSONValue(parsing: frame.data)
@@ -79,6 +80,41 @@ public enum ResponseEventDecoder {
         let name = frame.event ?? json["type"]?.stringValue ?? "message"
         let sequence = json["sequence_number"]?.intValue.map(Int.init)
         return ResponseEvent(name: name, data: frame.data, offset: frame.offset, sequenceNumber: sequence, kind: classify(name, json))
+    }
+
+    /// A text or arguments delta read without a JSON tree (``ResponseDeltaScanner``), or `nil` for the full path.
+    /// Gives exactly what ``classify(_:_:)`` gives for the same frame.
+    static func decodeDelta(_ frame: SSEFrame) -> ResponseEvent? {
+        if let event = frame.event, deltaKind(event) == nil { return nil }
+        guard let members = ResponseDeltaScanner.scan(frame.data) else { return nil }
+        let name = frame.event ?? members.type ?? "message"
+        guard let deltaKind = deltaKind(name) else { return nil }
+        let index = members.outputIndex.map(Int.init) ?? 0
+        let part = (members.contentIndex ?? members.summaryIndex).map(Int.init) ?? 0
+        let delta = members.delta ?? ""
+        let kind: ResponseEvent.Kind
+        switch deltaKind {
+        case .arguments: kind = .argumentsDelta(index: index, delta: delta)
+        case .text(let field): kind = .textDelta(index: index, part: part, field: field, delta: delta)
+        }
+        return ResponseEvent(
+            name: name, data: frame.data, offset: frame.offset, sequenceNumber: members.sequenceNumber.map(Int.init), kind: kind)
+    }
+
+    private enum DeltaKind {
+        case text(ResponseEvent.TextField)
+        case arguments
+    }
+
+    private static func deltaKind(_ name: String) -> DeltaKind? {
+        switch name {
+        case "response.output_text.delta": return .text(.outputText)
+        case "response.refusal.delta": return .text(.refusal)
+        case "response.reasoning_text.delta": return .text(.reasoningText)
+        case "response.reasoning_summary_text.delta": return .text(.reasoningSummary)
+        case "response.function_call_arguments.delta": return .arguments
+        default: return nil
+        }
     }
 
     static func classify(_ name: String, _ json: JSONValue) -> ResponseEvent.Kind {

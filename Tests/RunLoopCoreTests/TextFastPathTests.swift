@@ -1,5 +1,6 @@
 import Testing
 import RunLoopCore
+@testable import ResponsesProtocol
 
 /// The text-delta fast path (`MessageDelta.scanTextPiece` in the decoder, `TextPiece.append` in the accumulator)
 /// may only ever decline: whatever it accepts must decode and accumulate exactly as the general parser and merge do.
@@ -170,5 +171,86 @@ struct JSONObjectTests {
         for i in 0..<100 { big["k\(i)"] = .int(Int64(i)) }
         for i in (0..<100).reversed() { reversed["k\(i)"] = .int(Int64(i)) }
         #expect(big == reversed && big.hashValue == reversed.hashValue)
+    }
+}
+
+/// The Responses delta fast path (`ResponseDeltaScanner`) against the full decoder.
+@Suite("Responses delta fast path")
+struct ResponsesDeltaFastPathTests {
+    static let names = [
+        "response.output_text.delta", "response.refusal.delta", "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta", "response.function_call_arguments.delta",
+    ]
+
+    /// What the decoder gives without the fast path.
+    static func fullDecode(_ frame: SSEFrame) throws -> ResponseEvent {
+        let json = try JSONValue(parsing: frame.data)
+        let name = frame.event ?? json["type"]?.stringValue ?? "message"
+        return ResponseEvent(
+            name: name, data: frame.data, offset: frame.offset, sequenceNumber: json["sequence_number"]?.intValue.map(Int.init),
+            kind: ResponseEventDecoder.classify(name, json))
+    }
+
+    @Test("property: delta frames in any member order, spacing and extras decode as the full decoder decodes them")
+    func decodesAlike() throws {
+        var generator = SplitMix64(seed: 0x5E0)
+        var recognised = 0
+        for _ in 0..<600 {
+            let name = Self.names.randomElement(using: &generator)!
+            var members: [(String, String)] = [
+                ("type", JSONValue.string(name).serialized()),
+                ("sequence_number", "\(Int.random(in: 0...100_000, using: &generator))"),
+                ("item_id", #""msg_abc123DEF456ghi789JKL0""#),
+                ("output_index", "\(Int.random(in: 0...3, using: &generator))"),
+                (Bool.random(using: &generator) ? "content_index" : "summary_index", "\(Int.random(in: 0...2, using: &generator))"),
+                ("delta", JSONValue.string(TextFastPathTests.randomText(&generator)).serialized()),
+                ("logprobs", "[]"),
+                ("obfuscation", #""a\"b\\c\u00e9""#),
+            ]
+            // Sometimes a member the fast path must decline (nested, non-empty array, fraction, wrong type, literal).
+            let declining = [
+                ("logprobs", #"[{"token":"a"}]"#), ("output_index", "1.0"), ("delta", "5"), ("extra", "true"), ("extra", "null"),
+                ("extra", #"{"a":1}"#), ("sequence_number", #""7""#), ("content_index", "-0.5"),
+            ]
+            if Int.random(in: 0..<4, using: &generator) == 0 { members.append(declining.randomElement(using: &generator)!) }
+            if Bool.random(using: &generator) { members.removeAll { $0.0 == "sequence_number" } }
+            members.shuffle(using: &generator)
+            let space = Bool.random(using: &generator) ? " " : ""
+            let data = "{" + members.map { "\"\($0.0)\":\(space)\($0.1)" }.joined(separator: ",\(space)") + "}"
+            let frame = SSEFrame(event: Bool.random(using: &generator) ? name : nil, data: data, offset: 42)
+            let expected = try Self.fullDecode(frame)
+            #expect(ResponseEventDecoder.decode(frame) == expected, "\(data)")
+            if let fast = ResponseEventDecoder.decodeDelta(frame) {
+                recognised += 1
+                #expect(fast == expected, "\(data)")
+            }
+        }
+        #expect(recognised > 300, "the fast path took most of the frames")
+    }
+
+    @Test(
+        "frames that are not plain deltas are declined",
+        arguments: [
+            #"{"type":"response.output_text.delta","delta":"x","logprobs":[{"token":"x"}]}"#,
+            #"{"type":"response.output_text.delta","delta":"x\q"}"#,
+            #"{"type":"response.output_text.delta","delta":"x","item_id":"bad\u12"}"#,
+            #"{"type":"response.output_text.delta","delta":"x","output_index":1e0}"#,
+            #"{"type":"response.output_text.delta","delta":"x"} x"#,
+            #"{"type":"response.output_text.delta","delta":"x",}"#,
+            #"{"type":"response.completed","response":{"id":"r"}}"#,
+            #"{"type":"response.output_text.done","text":"x"}"#,
+            #"{"delta":"x"}"#,
+            "{}",
+            "[DONE]",
+        ])
+    func declines(data: String) {
+        #expect(ResponseEventDecoder.decodeDelta(SSEFrame(event: nil, data: data)) == nil)
+    }
+
+    @Test("a named non-delta frame is not scanned at all, whatever its data says")
+    func nameDecides() {
+        let data = #"{"type":"response.output_text.delta","delta":"x"}"#
+        #expect(ResponseEventDecoder.decodeDelta(SSEFrame(event: "response.output_text.done", data: data)) == nil)
+        #expect(ResponseEventDecoder.decodeDelta(SSEFrame(event: "response.output_text.delta", data: data)) != nil)
     }
 }

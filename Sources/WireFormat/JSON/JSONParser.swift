@@ -211,6 +211,30 @@ struct JSONParser {
         throw fail("unterminated string")
     }
 
+    /// Moves past a string exactly when ``parseString()`` would accept it, without building it. (The text handed
+    /// to the parser is a Swift `String`, so its UTF-8 is already valid; what can fail is escapes and control bytes.)
+    mutating func skipString() throws(JSONParseError) {
+        position += 1  // opening quote
+        while position < bytes.count {
+            let byte = bytes[position]
+            position += 1
+            if byte == UInt8(ascii: "\"") { return }
+            if byte < 0x20 { position -= 1; throw fail("control character in a string") }
+            guard byte == UInt8(ascii: "\\") else { continue }
+            guard position < bytes.count else { throw fail("unterminated escape") }
+            let escape = bytes[position]
+            position += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                continue
+            case UInt8(ascii: "u"): _ = try parseHex4()
+            default: throw fail("invalid escape")
+            }
+        }
+        throw fail("unterminated string")
+    }
+
     private func validatedString(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONParseError) -> String {
         // ASCII is valid UTF-8 as it stands (and `String(validating:as:)` is a generic call that costs more than the
         // check); only other text takes the validating initialiser.

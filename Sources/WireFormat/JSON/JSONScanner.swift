@@ -37,6 +37,18 @@ public struct JSONScanner {
         return try? parser.parseString()
     }
 
+    /// Moves past a JSON string that ``string()`` would read, without building it; `false` (cursor unspecified)
+    /// when it would not.
+    public mutating func skipString() -> Bool {
+        guard peek == UInt8(ascii: "\"") else { return false }
+        do {
+            try parser.skipString()
+            return true
+        } catch {
+            return false
+        }
+    }
+
     /// Reads a JSON integer at the cursor (a number with a fraction or exponent declines).
     public mutating func integer() -> Int64? {
         guard parser.position < parser.bytes.count else { return nil }
@@ -45,6 +57,14 @@ public struct JSONScanner {
         guard case .int(let value)? = try? parser.parseNumber() else { return nil }
         return value
     }
+
+    /// Skips JSON white space.
+    public mutating func skipWhitespace() {
+        while let byte = peek, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { parser.position += 1 }
+    }
+
+    /// The byte at the cursor, `nil` at the end.
+    public var peek: UInt8? { parser.position < parser.bytes.count ? parser.bytes[parser.position] : nil }
 
     /// Whether the whole text has been consumed.
     public var isAtEnd: Bool { parser.position == parser.bytes.count }
