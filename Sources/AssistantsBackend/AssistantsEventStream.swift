@@ -49,16 +49,19 @@ final class AssistantsEventStream: LoopEventStream {
     }
 
     private func loopEvent(_ event: ServerEvent) -> LoopEvent {
-        LoopEvent(event, accumulator: events.accumulator, policy: session.policy, requestID: requestID)
+        LoopEvent(event, accumulator: events.accumulator, policy: session.policy, sampler: &session.deltaSnapshots, requestID: requestID)
     }
 }
 
 extension LoopEvent {
     /// An Assistants event (already applied to `accumulator`), normalized for the worker and the journal.
-    public init(_ event: ServerEvent, accumulator: SnapshotAccumulator, policy: SnapshotPolicy, requestID: String? = nil) {
+    public init(
+        _ event: ServerEvent, accumulator: SnapshotAccumulator, policy: SnapshotPolicy, sampler: inout DeltaSnapshotSampler,
+        requestID: String? = nil
+    ) {
         self.init(
             name: event.name, kind: .event, data: event.data, byteOffset: event.offset,
-            snapshots: policy.snapshots(after: event.event, accumulator: accumulator))
+            snapshots: policy.snapshots(after: event.event, accumulator: accumulator, sampler: &sampler))
         switch event.event {
         case .run(_, let run):
             state = LoopState(run)

@@ -12,6 +12,8 @@ final class AssistantsSession: ToolLoopSession {
     let policy: SnapshotPolicy
     /// Handed to each stream while it reads (so merges stay in place) and taken back when it ends.
     var accumulator = SnapshotAccumulator()
+    /// Which deltas get a snapshot under `snapshots: all`, across the run's streams.
+    var deltaSnapshots = DeltaSnapshotSampler()
     /// The server answered `POST /threads` with 404/405/501: use create-thread-and-run.
     private var createsThreads = true
 

@@ -4,9 +4,11 @@ import WireFormat
 import WorkModel
 
 extension SnapshotPolicy {
-    /// The snapshots to store after `event` (already applied to `accumulator`).
-    /// (Their `eventSeq` is set when the event is numbered.)
-    public func snapshots(after event: AssistantEvent, accumulator: SnapshotAccumulator) -> [SnapshotRecord] {
+    /// The snapshots to store after `event` (already applied to `accumulator`); under `all`, `sampler` picks the
+    /// deltas that get one. (Their `eventSeq` is set when the event is numbered.)
+    public func snapshots(
+        after event: AssistantEvent, accumulator: SnapshotAccumulator, sampler: inout DeltaSnapshotSampler
+    ) -> [SnapshotRecord] {
         let seq: Int? = nil
         switch event {
         case .run(let kind, let run):
@@ -27,10 +29,10 @@ extension SnapshotPolicy {
         case .message(_, let message):
             return [SnapshotRecord(eventSeq: seq, type: .message, objectID: message.id ?? "?", status: message.status, data: message.json)]
         case .runStepDelta(let delta) where self == .all:
-            guard let id = delta.id, let step = accumulator.runSteps[id] else { return [] }
+            guard let id = delta.id, sampler.shouldSnapshot(id), let step = accumulator.runSteps[id] else { return [] }
             return [SnapshotRecord(eventSeq: seq, type: .runStep, objectID: id, status: step["status"]?.stringValue, data: step)]
         case .messageDelta(let delta) where self == .all:
-            guard let id = delta.id, let message = accumulator.messages[id] else { return [] }
+            guard let id = delta.id, sampler.shouldSnapshot(id), let message = accumulator.messages[id] else { return [] }
             return [SnapshotRecord(eventSeq: seq, type: .message, objectID: id, status: message["status"]?.stringValue, data: message)]
         default:
             return []

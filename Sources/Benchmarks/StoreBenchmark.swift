@@ -67,10 +67,11 @@ enum StoreBenchmark {
         let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
         var recorder = StreamRecorder(store: store, runKey: runKey)
         var accumulator = SnapshotAccumulator()
+        var sampler = DeltaSnapshotSampler()
         return try await measureAsync {
             for event in events {
                 accumulator.apply(event.event, helpers: false)
-                recorder.record(LoopEvent(event, accumulator: accumulator, policy: policy), stream: 1)
+                recorder.record(LoopEvent(event, accumulator: accumulator, policy: policy, sampler: &sampler), stream: 1)
             }
             try await recorder.flush()
         }

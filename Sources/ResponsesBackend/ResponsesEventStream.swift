@@ -51,7 +51,8 @@ final class ResponsesEventStream: LoopEventStream {
     private func loopEvent(_ event: ResponseEvent) -> LoopEvent {
         var loop = LoopEvent(
             name: event.name, kind: .event, data: event.data, byteOffset: event.offset,
-            snapshots: ResponsesSnapshots.after(event, accumulator: session.accumulator, policy: session.policy),
+            snapshots: ResponsesSnapshots.after(
+                event, accumulator: session.accumulator, policy: session.policy, sampler: &session.deltaSnapshots),
             isDelta: event.isDelta)
         switch event.kind {
         case .lifecycle:

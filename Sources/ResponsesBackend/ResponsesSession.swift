@@ -13,6 +13,8 @@ import Worker
 final class ResponsesSession: ToolLoopSession {
     let backend: ResponsesBackend
     let policy: SnapshotPolicy
+    /// Which deltas get a snapshot under `snapshots: all`, across the chain's streams.
+    var deltaSnapshots = DeltaSnapshotSampler()
     var accumulator = ResponseAccumulator()
     /// Background mode, until a server refuses it.
     var background = true
@@ -142,8 +144,11 @@ enum ResponsesSnapshots {
         return [SnapshotRecord(eventSeq: nil, type: type, objectID: id, status: item["status"]?.stringValue, data: item)]
     }
 
-    /// What `policy` keeps after `event` (already applied to `accumulator`).
-    static func after(_ event: ResponseEvent, accumulator: ResponseAccumulator, policy: SnapshotPolicy) -> [SnapshotRecord] {
+    /// What `policy` keeps after `event` (already applied to `accumulator`); under `all`, `sampler` picks the deltas
+    /// that get one.
+    static func after(
+        _ event: ResponseEvent, accumulator: ResponseAccumulator, policy: SnapshotPolicy, sampler: inout DeltaSnapshotSampler
+    ) -> [SnapshotRecord] {
         switch event.kind {
         case .lifecycle:
             guard let response = accumulator.response else { return [] }
@@ -154,7 +159,9 @@ enum ResponsesSnapshots {
             return accumulator.outputItems.indices.contains(index) ? item(accumulator.outputItems[index]) : []
         case .textDelta(let index, _, _, _), .argumentsDelta(let index, _):
             guard policy == .all, accumulator.outputItems.indices.contains(index) else { return [] }
-            return item(accumulator.outputItems[index])
+            let records = item(accumulator.outputItems[index])
+            guard let objectID = records.first?.objectID, sampler.shouldSnapshot(objectID) else { return [] }
+            return records
         default:
             return []
         }

@@ -32,10 +32,12 @@ public enum OutcomeStatus: String, Sendable, CaseIterable {
     case suspended
 }
 
-/// When snapshots are stored: at lifecycle events only (the default), or after every delta too.
+/// When snapshots are stored: at lifecycle events only (the default), or after deltas too.
 ///
-/// `all` stores the whole object after each delta, so its cost grows with the square of a message's length:
-/// meant for debugging short runs, not for production.
+/// `all` adds, for each object, its accumulated snapshot after its 1st, 2nd, 4th, 8th … delta
+/// (``DeltaSnapshotSampler``): every state in between is that snapshot plus the deltas after it in the event log,
+/// and the bytes stay within about twice the object's final size however long the answer (a snapshot after every
+/// delta would grow with the square of its length).
 public enum SnapshotPolicy: String, Sendable, CaseIterable {
     case lifecycle
     case all

@@ -272,3 +272,53 @@ struct RunDriverTests {
         #expect(try await h.rows("SELECT status FROM run_history").first?["status"].text == "error")
     }
 }
+
+@Suite("snapshots: all")
+struct SnapshotsAllTests {
+    /// Runs a 300-delta answer under `snapshots: all` and checks the delta snapshots: after the 1st, 2nd, 4th … 256th
+    /// delta of the message, each equal to the text the deltas up to it make, their text within twice the final text.
+    @Test("delta snapshots are sampled at doubling counts, each the exact accumulated state", arguments: ["assistants", "responses"])
+    func doublingSamples(protocolName: String) async throws {
+        let words = (0..<300).map { "w\($0) " }
+        let h = try RunHarness(scenarios: ["long": Scenario(finalText: words.joined(), deltaPieces: 300)])
+        h.policy = .all
+        let outcome = protocolName == "assistants" ? try await h.run("long") : try await h.respond("long")
+        #expect(outcome.status == .completed)
+        let deltaName = protocolName == "assistants" ? "thread.message.delta" : "response.output_text.delta"
+        let events = try await h.rows("SELECT seq, data FROM events WHERE name = ? ORDER BY seq", [.text(deltaName)])
+        #expect(events.count == 300)
+        var textAfter: [Int64: (ordinal: Int, text: String)] = [:]
+        var text = ""
+        for (ordinal, event) in events.enumerated() {
+            let json = try JSONValue(parsing: try #require(event["data"].text))
+            let piece = protocolName == "assistants" ? json[path: "delta.content.0.text.value"] : json["delta"]
+            text += try #require(piece?.stringValue)
+            textAfter[try #require(event["seq"].int)] = (ordinal + 1, text)
+        }
+        #expect(text == words.joined())
+        let snapshots = try await h.rows("SELECT event_seq, data FROM snapshots WHERE object_type = 'message' ORDER BY id")
+        var sampled: [Int] = []
+        var deltaSnapshotBytes = 0
+        var finalSize = 0
+        for snapshot in snapshots {
+            let data = try #require(snapshot["data"].text)
+            let message = try JSONValue(parsing: data)
+            let snapshotText = protocolName == "assistants" ? Message(json: message).text : message[path: "content.0.text"]?.stringValue
+            guard let seq = snapshot["event_seq"].int, let after = textAfter[seq] else {
+                finalSize = max(finalSize, data.utf8.count)  // a lifecycle snapshot
+                continue
+            }
+            sampled.append(after.ordinal)
+            deltaSnapshotBytes += data.utf8.count
+            #expect(snapshotText == after.text, "snapshot after delta \(after.ordinal)")
+        }
+        #expect(sampled == [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        #expect(finalSize >= words.joined().utf8.count)
+        // Doubling keeps their text under twice the final text; each also carries the message's envelope once.
+        let finalText = words.joined().utf8.count
+        let envelope = finalSize - finalText
+        #expect(
+            deltaSnapshotBytes <= 2 * finalText + sampled.count * envelope,
+            "\(deltaSnapshotBytes) bytes of delta snapshots; final text \(finalText), envelope \(envelope)")
+    }
+}
