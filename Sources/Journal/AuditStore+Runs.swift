@@ -99,11 +99,6 @@ extension AuditStore {
         }
     }
 
-    /// Counts a `requires_action` round.
-    public func incrementRounds(runKey: Int64) {
-        enqueue { db in try db.execute("UPDATE runs SET rounds = rounds + 1 WHERE id = ?", [.integer(runKey)]) }
-    }
-
     /// A run by its key, or by the server's run id.
     public func run(key: Int64) async throws -> RunRecord? {
         try await read { db in try db.query("SELECT * FROM runs WHERE id = ?", [.integer(key)]).first.map(RunRecord.init) }

@@ -9,16 +9,65 @@ extension AuditStore {
     ) async throws {
         let now = unixMilliseconds()
         try await write { db in
-            for (call, handler) in calls {
-                try db.execute(
-                    "INSERT INTO tool_calls (run, call_id, round, tool, arguments, handler) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [.integer(runKey), .text(call.id), .integer(Int64(round)), .text(call.name), .text(call.arguments), .text(handler)])
+            try Self.insertCalls(db, runKey: runKey, round: round, calls: calls, startingNow: startingNow, now: now)
+        }
+    }
+
+    /// What to record of a `requires_action` round, decided from what the journal already holds of its calls.
+    public struct RoundDecision: Sendable, Equatable {
+        /// The round number the new calls are recorded under.
+        public var round: Int
+        /// Whether this is a round the journal has not seen (then the run's round count goes up with it).
+        public var isNew: Bool
+        /// The calls whose handler starts now: marked `running` in the same transaction.
+        public var startingNow: [String]
+
+        public init(round: Int, isNew: Bool, startingNow: [String]) {
+            self.round = round
+            self.isNew = isNew
+            self.startingNow = startingNow
+        }
+    }
+
+    /// Records a `requires_action` round in one durable transaction on the writer: reads what the journal holds of
+    /// these calls (a round interrupted by a crash has them), lets `decide` choose the round number and the calls
+    /// that start now, inserts the new calls as `pending`, marks the chosen ones `running` and counts a new round.
+    /// One trip to the writer, where a read and then a write took two.
+    /// - Returns: the records the journal held before, by call id, and the decision taken from them.
+    public func recordRound(
+        runKey: Int64, calls: [(call: ToolCall, handler: String?)],
+        decide: @escaping @Sendable (_ known: [String: ToolCallRecord]) -> RoundDecision
+    ) async throws -> (known: [String: ToolCallRecord], decision: RoundDecision) {
+        let now = unixMilliseconds()
+        return try await write { db in
+            var known: [String: ToolCallRecord] = [:]
+            if !calls.isEmpty {
+                let placeholders = Array(repeating: "?", count: calls.count).joined(separator: ", ")
+                let rows = try db.query(
+                    "SELECT * FROM tool_calls WHERE run = ? AND call_id IN (\(placeholders))",
+                    [.integer(runKey)] + calls.map { .text($0.call.id) })
+                for record in rows.map(ToolCallRecord.init) where known[record.callID] == nil { known[record.callID] = record }
             }
-            for callID in startingNow {
-                try db.execute(
-                    "UPDATE tool_calls SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE run = ? AND call_id = ?",
-                    [.integer(now), .integer(runKey), .text(callID)])
-            }
+            let decision = decide(known)
+            try Self.insertCalls(db, runKey: runKey, round: decision.round, calls: calls, startingNow: decision.startingNow, now: now)
+            if decision.isNew { try db.execute("UPDATE runs SET rounds = rounds + 1 WHERE id = ?", [.integer(runKey)]) }
+            return (known, decision)
+        }
+    }
+
+    private static func insertCalls(
+        _ db: any JournalConnection, runKey: Int64, round: Int, calls: [(call: ToolCall, handler: String?)],
+        startingNow: [String], now: Int64
+    ) throws {
+        for (call, handler) in calls {
+            try db.execute(
+                "INSERT INTO tool_calls (run, call_id, round, tool, arguments, handler) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [.integer(runKey), .text(call.id), .integer(Int64(round)), .text(call.name), .text(call.arguments), .text(handler)])
+        }
+        for callID in startingNow {
+            try db.execute(
+                "UPDATE tool_calls SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE run = ? AND call_id = ?",
+                [.integer(now), .integer(runKey), .text(callID)])
         }
     }
 

@@ -21,6 +21,8 @@ final class JournalWorker: Sendable {
         var standalone = false
         /// Runs no SQL: finished once everything queued before it is committed (``flush()``).
         var barrier = false
+        /// Somebody waits for it (``perform(standalone:_:)``, ``barrier()``); ``enqueue(_:)``'s work nobody does.
+        var awaited = true
     }
 
     private let queue = Mutex<[Item]>([])
@@ -31,11 +33,17 @@ final class JournalWorker: Sendable {
     let groupCommit: Bool
     /// Largest number of pieces committed in one transaction.
     let maxBatch: Int
+    /// How long work that nobody awaits may wait for more before it is committed (``loop(_:)``).
+    let commitDelay: Duration
 
     /// Opens the connection on the new thread (through `open`) and returns once it is open or has failed.
-    init(name: String, groupCommit: Bool, maxBatch: Int = 4096, open: @escaping @Sendable () throws -> any JournalConnection) throws {
+    init(
+        name: String, groupCommit: Bool, maxBatch: Int = 4096, commitDelay: Duration = .milliseconds(2),
+        open: @escaping @Sendable () throws -> any JournalConnection
+    ) throws {
         self.groupCommit = groupCommit
         self.maxBatch = maxBatch
+        self.commitDelay = commitDelay
         let opened = Mutex<Result<Void, any Error>?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
@@ -96,9 +104,10 @@ final class JournalWorker: Sendable {
 
     /// Queues work without waiting; a failure is thrown by the next ``perform(_:)``.
     func enqueue(_ body: @escaping @Sendable (any JournalConnection) throws -> Void) {
-        let item = Item(body: body) { [self] result in
+        var item = Item(body: body) { [self] result in
             if case .failure(let error) = result { stickyError.withLock { if $0 == nil { $0 = error } } }
         }
+        item.awaited = false
         if !submit(item) {
             stickyError.withLock { if $0 == nil { $0 = SQLiteError(code: 21, message: "the store is closed", context: "queueing work") } }
         }
@@ -130,16 +139,7 @@ final class JournalWorker: Sendable {
         while true {
             signal.wait()
             while true {
-                let batch: [Item] = queue.withLock { items in
-                    // A standalone item goes alone; a batch stops before the next one.
-                    var count = 0
-                    while count < items.count, count < (groupCommit ? maxBatch : 1) {
-                        if items[count].standalone { count = count == 0 ? 1 : count; break }
-                        count += 1
-                    }
-                    defer { items.removeFirst(count) }
-                    return Array(items.prefix(count))
-                }
+                let batch = takeBatch(limit: groupCommit ? maxBatch : 1)
                 if batch.isEmpty { break }
                 run(batch, on: connection)
             }
@@ -147,38 +147,99 @@ final class JournalWorker: Sendable {
         }
     }
 
-    private func run(_ batch: [Item], on connection: any JournalConnection) {
-        // Barriers run no SQL: they are finished after the rest of their batch.
-        let barriers = batch.filter(\.barrier)
-        defer { for item in barriers { item.finish(.success(())) } }
-        let batch = barriers.isEmpty ? batch : batch.filter { !$0.barrier }
-        guard !batch.isEmpty else { return }
-        guard groupCommit, !(batch.count == 1 && batch[0].standalone) else {
-            for item in batch {
-                do {
-                    try item.body(connection)
-                    item.finish(.success(()))
-                } catch {
-                    item.finish(.failure(error))
-                }
+    /// Up to `limit` queued items; a standalone item goes alone, and a batch stops before the next one.
+    private func takeBatch(limit: Int) -> [Item] {
+        queue.withLock { items in
+            var count = 0
+            while count < items.count, count < limit {
+                if items[count].standalone { count = count == 0 ? 1 : count; break }
+                count += 1
             }
+            defer { items.removeFirst(count) }
+            return Array(items.prefix(count))
+        }
+    }
+
+    private func run(_ batch: [Item], on connection: any JournalConnection) {
+        guard groupCommit, !(batch.count == 1 && batch[0].standalone) else {
+            runWithoutTransaction(batch, on: connection)
             return
         }
-        var results: [Result<Void, any Error>] = []
-        results.reserveCapacity(batch.count)
-        var transactionStart = 0
+        var transaction = GroupTransaction(connection: connection)
         let commitStarted = ContinuousClock.now
         defer { JournalMetrics.commit.recordNanoseconds(Int64((ContinuousClock.now - commitStarted).nanoseconds)) }
-        do {
-            try connection.beginWrite()
-        } catch {
-            // Could not start (locked past busy_timeout, read-only file, full disk): nothing ran.
-            for item in batch { item.finish(.failure(error)) }
-            return
+        transaction.run(batch)
+        // Nobody waits for this transaction yet (a stream's events): keep it open a little for more work, running
+        // each piece as it comes. A round's durable write then commits with the events before it in one `fsync`,
+        // and their statements have already run by the time it arrives.
+        let deadline = DispatchTime.now() + .nanoseconds(Int(commitDelay.nanoseconds))
+        while commitDelay > .zero, !transaction.hasWaiters, transaction.pieceCount < maxBatch, !stopped.load(ordering: .relaxed) {
+            if queue.withLock({ $0.first?.standalone ?? false }) { break }
+            if queue.withLock({ $0.isEmpty }), signal.wait(timeout: deadline) == .timedOut { break }
+            let more = takeBatch(limit: maxBatch - transaction.pieceCount)
+            if more.contains(where: \.standalone) {
+                // Raced with a standalone item: it runs on its own after this commit.
+                queue.withLock { $0.insert(contentsOf: more, at: 0) }
+                break
+            }
+            transaction.run(more)
         }
-        // A piece alone is its transaction: no savepoint needed (two round trips fewer on a networked database).
-        let savepoints = batch.count > 1
+        transaction.commit()
+    }
+
+    /// Items run one by one in autocommit: the reader's queries, and standalone work (checkpoints, vacuum).
+    private func runWithoutTransaction(_ batch: [Item], on connection: any JournalConnection) {
         for item in batch {
+            if item.barrier {
+                item.finish(.success(()))
+                continue
+            }
+            do {
+                try item.body(connection)
+                item.finish(.success(()))
+            } catch {
+                item.finish(.failure(error))
+            }
+        }
+    }
+}
+
+/// One group-commit transaction: pieces run under savepoints as they are added, and every piece is finished only
+/// after `COMMIT` returned (or with the error that lost it).
+private struct GroupTransaction {
+    let connection: any JournalConnection
+    private var pieces: [JournalWorker.Item] = []
+    private var results: [Result<Void, any Error>] = []
+    private var barriers: [JournalWorker.Item] = []
+    /// The first piece of the transaction now open (pieces before it were lost with an earlier one).
+    private var transactionStart = 0
+    /// Whether someone awaits a piece or a barrier of it: then it commits without waiting for more.
+    private(set) var hasWaiters = false
+
+    init(connection: any JournalConnection) { self.connection = connection }
+
+    var pieceCount: Int { pieces.count }
+
+    mutating func run(_ items: [JournalWorker.Item]) {
+        for item in items where item.awaited { hasWaiters = true }
+        barriers += items.filter(\.barrier)
+        let work = items.filter { !$0.barrier }
+        guard !work.isEmpty else { return }
+        // A piece alone is its transaction: no savepoint needed (two round trips fewer on a networked database).
+        // Once a transaction has more than one piece, each gets a savepoint so it can fail alone.
+        let savepoints = work.count > 1 || connection.isInTransaction
+        for item in work {
+            pieces.append(item)
+            if !connection.isInTransaction {
+                do {
+                    try connection.beginWrite()
+                } catch {
+                    // Could not start (locked past busy_timeout, read-only file, full disk): the piece did not run.
+                    results.append(.failure(error))
+                    transactionStart = results.count
+                    continue
+                }
+            }
             do {
                 if savepoints { try connection.execute("SAVEPOINT piece") }
                 try item.body(connection)
@@ -186,17 +247,11 @@ final class JournalWorker: Sendable {
                 results.append(.success(()))
             } catch {
                 if !connection.isInTransaction {
-                    // The database rolled the whole transaction back (SQLite on SQLITE_FULL or an I/O error; PostgreSQL when the connection broke): every piece of it is
-                    // lost, not just this one. Fail them all and start a new transaction for the rest.
+                    // The database rolled the whole transaction back (SQLite on SQLITE_FULL or an I/O error;
+                    // PostgreSQL when the connection broke): every piece of it is lost, not just this one.
                     for index in transactionStart..<results.count { results[index] = .failure(error) }
                     results.append(.failure(error))
                     transactionStart = results.count
-                    do {
-                        try connection.beginWrite()
-                    } catch {
-                        while results.count < batch.count { results.append(.failure(error)) }
-                        break
-                    }
                 } else if savepoints {
                     try? connection.executeScript("ROLLBACK TO piece; RELEASE piece")
                     results.append(.failure(error))
@@ -204,9 +259,14 @@ final class JournalWorker: Sendable {
                     // The only piece failed: its transaction goes with it.
                     try? connection.executeScript("ROLLBACK")
                     results.append(.failure(error))
+                    transactionStart = results.count
                 }
             }
         }
+    }
+
+    /// Commits what is open, then finishes every piece and barrier.
+    mutating func commit() {
         if connection.isInTransaction {
             do {
                 try connection.execute("COMMIT")
@@ -215,6 +275,7 @@ final class JournalWorker: Sendable {
                 for index in transactionStart..<results.count { results[index] = .failure(error) }
             }
         }
-        for (item, result) in zip(batch, results) { item.finish(result) }
+        for (item, result) in zip(pieces, results) { item.finish(result) }
+        for item in barriers { item.finish(.success(())) }
     }
 }

@@ -16,22 +16,24 @@ extension RunDriver {
         guard let loop = state.loop, case .needsOutputs(let calls) = loop.phase, let loopID = loop.id ?? state.loopID else {
             return .reconcile(reason: "outputs requested without a run id")
         }
-        let known = Dictionary(
-            (try await store.toolCalls(runKey: state.runKey)).map { ($0.callID, $0) }, uniquingKeysWith: { first, _ in first })
-        let isNewRound = calls.contains { known[$0.id] == nil }
-        if isNewRound {
-            state.rounds += 1
-            store.incrementRounds(runKey: state.runKey)
-        }
-        let round = known[calls.first?.id ?? ""]?.round ?? state.rounds
+        // One durable transaction reads what the journal has of these calls (after a crash), decides, records the
+        // new ones and marks the handlers about to run as `running`.
         let dispatcher = self.dispatcher
+        let roundsSoFar = state.rounds
+        let handlers = calls.map { ($0, dispatcher.registry.handler(for: $0.name)?.command.joined(separator: " ")) }
+        let (known, decision) = try await store.recordRound(runKey: state.runKey, calls: handlers) { known in
+            let isNew = calls.contains { known[$0.id] == nil }
+            let round = known[calls.first?.id ?? ""]?.round ?? (isNew ? roundsSoFar + 1 : roundsSoFar)
+            let starting = calls.filter { call in
+                dispatcher.plan(call, previous: known[call.id].map { PreviousAttempt(state: $0.state, output: $0.output) }).runsHandler
+            }
+            return AuditStore.RoundDecision(round: round, isNew: isNew, startingNow: starting.map(\.id))
+        }
+        if decision.isNew { state.rounds += 1 }
+        let round = decision.round
         let plans = calls.map { call in
             dispatcher.plan(call, previous: known[call.id].map { PreviousAttempt(state: $0.state, output: $0.output) })
         }
-        try await store.recordToolCalls(
-            runKey: state.runKey, round: round,
-            calls: calls.map { ($0, dispatcher.registry.handler(for: $0.name)?.command.joined(separator: " ")) },
-            startingNow: zip(calls, plans).filter { $0.1.runsHandler }.map(\.0.id))
         try store.throwIfEnqueuedWritesFailed()
         logger.info("dispatching tool calls", metadata: ["run_id": "\(loopID)", "round": "\(round)", "calls": "\(calls.count)"])
 

@@ -198,6 +198,50 @@ struct AuditStoreTests {
         #expect(key > 0)
     }
 
+    @Test("a round is read, decided and recorded in one transaction; the same calls again are no new round")
+    func recordRound() async throws {
+        let dir = TempDirectory()
+        let store = try AuditStore(path: dir.path("audit.db"))
+        defer { store.close() }
+        let key = try await store.createRun(assistantID: "a", threadID: "t", jobID: nil, request: [:])
+        let calls = [(ToolCall(id: "call_a", name: "t", arguments: "{}"), "h"), (ToolCall(id: "call_b", name: "t", arguments: "{}"), nil)]
+        let first = try await store.recordRound(runKey: key, calls: calls) { known in
+            #expect(known.isEmpty)
+            return AuditStore.RoundDecision(round: 1, isNew: true, startingNow: ["call_a"])
+        }
+        #expect(first.known.isEmpty && first.decision.round == 1)
+        // As after a crash: the same calls come back; the journal knows them, one of them running.
+        let second = try await store.recordRound(runKey: key, calls: calls) { known in
+            #expect(known["call_a"]?.state == .running && known["call_a"]?.attempts == 1)
+            #expect(known["call_b"]?.state == .pending)
+            return AuditStore.RoundDecision(round: known["call_a"]?.round ?? 0, isNew: false, startingNow: ["call_b"])
+        }
+        #expect(second.known.count == 2)
+        let rows = try await store.read { db in try db.query("SELECT call_id, state, attempts, round FROM tool_calls ORDER BY id", []) }
+        #expect(rows.map { $0["state"].text } == ["running", "running"])
+        #expect(rows.map { $0["attempts"].int } == [1, 1])
+        #expect(rows.map { $0["round"].int } == [1, 1])
+        #expect(try await store.run(key: key)?.rounds == 1)
+    }
+
+    @Test("work nobody awaits is committed on its own after the commit delay, and a failing piece fails alone")
+    func heldTransaction() async throws {
+        let dir = TempDirectory()
+        let store = try AuditStore(path: dir.path("audit.db"))
+        defer { store.close() }
+        let key = try await store.createRun(assistantID: "a", threadID: "t", jobID: nil, request: [:])
+        store.enqueue { db in try db.execute("UPDATE runs SET status = 'in_progress' WHERE id = ?", [.integer(key)]) }
+        // No awaited write follows: the row still becomes visible to the reader (committed once the delay passed).
+        while try await store.run(key: key)?.status != "in_progress" { try await Task.sleep(for: .milliseconds(5)) }
+        // A failing piece nobody awaits, then an awaited one, in what is likely one held transaction: the awaited
+        // piece commits, and the failure is reported by the next awaited write.
+        store.enqueue { db in try db.execute("INSERT INTO no_such_table VALUES (1)", []) }
+        try await store.write { db in try db.execute("UPDATE runs SET status = 'queued' WHERE id = ?", [.integer(key)]) }
+        #expect(try await store.run(key: key)?.status == "queued")
+        await #expect(throws: (any Error).self) { try await store.flush() }
+        try await store.flush()
+    }
+
     @Test("prune deletes finished old runs with everything under them and keeps the rest")
     func prune() async throws {
         let dir = TempDirectory()

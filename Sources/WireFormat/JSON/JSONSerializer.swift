@@ -1,72 +1,67 @@
 extension JSONValue {
     /// Compact JSON text (no insignificant white space), object keys in their stored order.
     public func serialized() -> String {
-        var output = ""
-        output.reserveCapacity(64)
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
         write(to: &output)
-        return output
+        return String(decoding: output, as: UTF8.self)
     }
 
-    func write(to output: inout String) {
+    func write(to output: inout [UInt8]) {
         switch self {
-        case .null: output += "null"
-        case .bool(let b): output += b ? "true" : "false"
-        case .int(let i): output += String(i)
-        case .double(let d): output += d.isFinite ? "\(d)" : "null"
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let b): output.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): output.append(contentsOf: String(i).utf8)
+        case .double(let d): output.append(contentsOf: (d.isFinite ? "\(d)" : "null").utf8)
         case .string(let s): JSONValue.writeString(s, to: &output)
         case .array(let array):
-            output += "["
+            output.append(UInt8(ascii: "["))
             for (i, element) in array.enumerated() {
-                if i > 0 { output += "," }
+                if i > 0 { output.append(UInt8(ascii: ",")) }
                 element.write(to: &output)
             }
-            output += "]"
+            output.append(UInt8(ascii: "]"))
         case .object(let object):
-            output += "{"
+            output.append(UInt8(ascii: "{"))
             var first = true
             for (key, value) in object {
-                if !first { output += "," }
+                if !first { output.append(UInt8(ascii: ",")) }
                 first = false
                 JSONValue.writeString(key, to: &output)
-                output += ":"
+                output.append(UInt8(ascii: ":"))
                 value.write(to: &output)
             }
-            output += "}"
+            output.append(UInt8(ascii: "}"))
         }
     }
 
-    static func writeString(_ string: String, to output: inout String) {
-        output += "\""
-        var pendingStart = string.unicodeScalars.startIndex
-        let scalars = string.unicodeScalars
-        var index = scalars.startIndex
-        while index < scalars.endIndex {
-            let scalar = scalars[index]
-            let escape: String?
-            switch scalar {
-            case "\"": escape = "\\\""
-            case "\\": escape = "\\\\"
-            case "\n": escape = "\\n"
-            case "\r": escape = "\\r"
-            case "\t": escape = "\\t"
-            case "\u{08}": escape = "\\b"
-            case "\u{0C}": escape = "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    escape = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    escape = nil
+    /// Writes `string` quoted, escaping `"`, `\` and control characters; everything else (multi-byte UTF-8
+    /// included) is copied as it is, a run of bytes at a time.
+    static func writeString(_ string: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        var string = string
+        string.withUTF8 { bytes in
+            var pending = 0
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[pending..<index]))
+                pending = index + 1
+                output.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): output.append(byte)
+                case 0x0A: output.append(UInt8(ascii: "n"))
+                case 0x0D: output.append(UInt8(ascii: "r"))
+                case 0x09: output.append(UInt8(ascii: "t"))
+                case 0x08: output.append(UInt8(ascii: "b"))
+                case 0x0C: output.append(UInt8(ascii: "f"))
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    output.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
                 }
             }
-            if let escape {
-                output.unicodeScalars.append(contentsOf: scalars[pendingStart..<index])
-                output += escape
-                pendingStart = scalars.index(after: index)
-            }
-            index = scalars.index(after: index)
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[pending..<bytes.count]))
         }
-        output.unicodeScalars.append(contentsOf: scalars[pendingStart..<scalars.endIndex])
-        output += "\""
+        output.append(UInt8(ascii: "\""))
     }
 }
