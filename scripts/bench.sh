@@ -70,7 +70,7 @@ PY
 done
 
 echo "# engine: SSE parse + decode + accumulate, no I/O"
-"$bin/Benchmarks" engine | grep -E "engine|events/s" | head -3
+"$bin/Benchmarks" engine | grep -E "^engine"
 echo "# dispatch: requires_action received -> submit sent, minus the handler; next to a bare posix_spawn+waitpid of /bin/true"
 ROUNDS=500 "$bin/Benchmarks" dispatch | grep -E "overhead|bare"
 echo "# bytes stored per event, both snapshot policies (2,000 deltas)"

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import WireFormat
 /// Replaces every occurrence of a secret in a byte stream, across any chunking, without delaying bytes that cannot
 /// be part of it.
@@ -17,36 +22,49 @@ struct SecretRedactor: Sendable {
         self.secret = Array(secret.utf8)
     }
 
-    /// The bytes of `chunk` (after those held from before) that are safe to pass on.
+    /// The bytes of `chunk` (after those held from before) that are safe to pass on. A chunk without any part of
+    /// the secret is passed on as it is, without a copy (`memchr` finds the candidates).
     mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
-        var input = held
-        input += chunk
-        held.removeAll(keepingCapacity: true)
+        var input = chunk
+        if !held.isEmpty {
+            input = held + chunk
+            held.removeAll(keepingCapacity: true)
+        }
         guard !input.isEmpty else { return [] }
-        var output: [UInt8] = []
-        output.reserveCapacity(input.count)
-        var index = 0
-        let first = secret[0]
-        while index < input.count {
-            let byte = input[index]
-            if byte == first {
-                let remaining = input.count - index
+        let secret = self.secret
+        var heldTail: [UInt8]?
+        let redacted: [UInt8]? = input.withUnsafeBufferPointer { bytes -> [UInt8]? in
+            let base = bytes.baseAddress!
+            var output: [UInt8]?
+            var copied = 0
+            var index = 0
+            while index < bytes.count, let found = memchr(base + index, Int32(secret[0]), bytes.count - index) {
+                let at = UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
+                let remaining = bytes.count - at
                 if remaining >= secret.count {
-                    if input[index..<(index + secret.count)].elementsEqual(secret) {
-                        output += SecretRedactor.replacement
-                        index += secret.count
+                    if memcmp(base + at, secret, secret.count) == 0 {
+                        if output == nil { output = []; output!.reserveCapacity(bytes.count) }
+                        output!.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<at]))
+                        output!.append(contentsOf: SecretRedactor.replacement)
+                        index = at + secret.count
+                        copied = index
                         continue
                     }
-                } else if input[index...].elementsEqual(secret[0..<remaining]) {
+                } else if memcmp(base + at, secret, remaining) == 0 {
                     // A possible start of the secret at the end: wait for the next bytes.
-                    held = Array(input[index...])
-                    return output
+                    heldTail = Array(UnsafeBufferPointer(rebasing: bytes[at...]))
+                    var out = output ?? []
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<at]))
+                    return out
                 }
+                index = at + 1
             }
-            output.append(byte)
-            index += 1
+            guard var output else { return nil }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied...]))
+            return output
         }
-        return output
+        if let heldTail { held = heldTail }
+        return redacted ?? input
     }
 
     /// The bytes still held at the end of the stream (a prefix of the secret that never completed).

@@ -163,7 +163,12 @@ final class Transfer: Sendable {
                 var resume = false
                 let immediate: Result<[UInt8]?, TransportError>? = state.withLock { state in
                     if !state.chunks.isEmpty {
-                        let joined = state.chunks.count == 1 ? state.chunks[0] : Array(state.chunks.joined())
+                        var joined = state.chunks[0]
+                        if state.chunks.count > 1 {
+                            // One copy per chunk (`Array(chunks.joined())` copied byte by byte).
+                            joined.reserveCapacity(state.buffered)
+                            for chunk in state.chunks.dropFirst() { joined.append(contentsOf: chunk) }
+                        }
                         state.chunks.removeAll(keepingCapacity: true)
                         state.buffered = 0
                         if state.paused && !state.resumeRequested {

@@ -29,7 +29,7 @@ extension AuditStore {
     public func enqueueProgress(runKey: Int64, events: [EventRecord], snapshots: [SnapshotRecord], run: RunStateRecord?) {
         guard !events.isEmpty || !snapshots.isEmpty || run != nil else { return }
         let now = unixMilliseconds()
-        enqueue { db in
+        enqueue(weight: events.count + snapshots.count) { db in
             try db.insertRows(
                 into: "events", columns: ["run", "seq", "stream", "name", "kind", "data", "byte_offset", "error", "received_at"],
                 rows: events.map { record in

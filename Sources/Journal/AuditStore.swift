@@ -75,8 +75,9 @@ public final class AuditStore: Sendable {
 
     /// Queues `body` for the next group commit without waiting. Order is kept; a failure is thrown by the next
     /// awaited ``write(_:)`` or ``flush()``.
-    public func enqueue(_ body: @escaping @Sendable (any JournalConnection) throws -> Void) {
-        writer.enqueue(body)
+    /// - Parameter weight: the rows it writes (for the bound ``waitForRoom()`` keeps).
+    public func enqueue(weight: Int = 1, _ body: @escaping @Sendable (any JournalConnection) throws -> Void) {
+        writer.enqueue(weight: weight, body)
     }
 
     /// Waits until everything queued so far is durable; throws the first failure of un-awaited writes.
@@ -84,6 +85,13 @@ public final class AuditStore: Sendable {
         if let error = writer.takeStickyError() { throw error }
         try await writer.barrier()
         if let error = writer.takeStickyError() { throw error }
+    }
+
+    /// Returns at once unless the writer has fallen far behind (over 8,192 rows queued), then once it has
+    /// caught up: callers that record a stream wait here, so a database slower than the streams slows the streams
+    /// down instead of holding their events in memory.
+    public func waitForRoom() async {
+        await writer.waitForRoom()
     }
 
     /// Throws the first failure of un-awaited writes, without waiting for anything. After any awaited write has
@@ -143,7 +151,7 @@ public final class AuditStore: Sendable {
             throw SQLiteError(code: SQLITE_ERROR, message: "journal_mode is \(mode ?? "?"), expected wal", context: "opening \(connection.path)")
         }
         try connection.executeScript(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;")
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864; PRAGMA temp_store=MEMORY;")
         _ = tw_sqlite_persist_wal(connection.handle)
         try retryingBusy { try migrate(connection) }
     }

@@ -23,11 +23,19 @@ final class JournalWorker: Sendable {
         var barrier = false
         /// Somebody waits for it (``perform(standalone:_:)``, ``barrier()``); ``enqueue(_:)``'s work nobody does.
         var awaited = true
+        /// How much it weighs in the queue's bound (rows it writes; at least 1).
+        var weight = 1
     }
 
     private let queue = Mutex<[Item]>([])
     private let signal = DispatchSemaphore(value: 0)
     private let stopped = Atomic<Bool>(false)
+    /// The weight of the queued items (read without the queue's lock by ``waitForRoom()``).
+    private let depth = Atomic<Int>(0)
+    /// Tasks waiting in ``waitForRoom()``.
+    private let roomWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    /// Past this much queued weight (rows), ``waitForRoom()`` holds its callers back.
+    let maxQueued: Int
     private let stickyError = Mutex<(any Error)?>(nil)
     private let done = DispatchSemaphore(value: 0)
     let groupCommit: Bool
@@ -38,12 +46,13 @@ final class JournalWorker: Sendable {
 
     /// Opens the connection on the new thread (through `open`) and returns once it is open or has failed.
     init(
-        name: String, groupCommit: Bool, maxBatch: Int = 4096, commitDelay: Duration = .milliseconds(2),
+        name: String, groupCommit: Bool, maxBatch: Int = 4096, commitDelay: Duration = .milliseconds(2), maxQueued: Int = 8192,
         open: @escaping @Sendable () throws -> any JournalConnection
     ) throws {
         self.groupCommit = groupCommit
         self.maxBatch = maxBatch
         self.commitDelay = commitDelay
+        self.maxQueued = maxQueued
         let opened = Mutex<Result<Void, any Error>?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
@@ -103,11 +112,13 @@ final class JournalWorker: Sendable {
     }
 
     /// Queues work without waiting; a failure is thrown by the next ``perform(_:)``.
-    func enqueue(_ body: @escaping @Sendable (any JournalConnection) throws -> Void) {
+    /// - Parameter weight: the rows it writes, for the queue's bound (``waitForRoom()``).
+    func enqueue(weight: Int = 1, _ body: @escaping @Sendable (any JournalConnection) throws -> Void) {
         var item = Item(body: body) { [self] result in
             if case .failure(let error) = result { stickyError.withLock { if $0 == nil { $0 = error } } }
         }
         item.awaited = false
+        item.weight = max(1, weight)
         if !submit(item) {
             stickyError.withLock { if $0 == nil { $0 = SQLiteError(code: 21, message: "the store is closed", context: "queueing work") } }
         }
@@ -123,7 +134,10 @@ final class JournalWorker: Sendable {
 
     private func submit(_ item: Item) -> Bool {
         guard !stopped.load(ordering: .relaxed) else { return false }
-        queue.withLock { $0.append(item) }
+        queue.withLock { items in
+            items.append(item)
+            depth.add(item.weight, ordering: .relaxed)
+        }
         signal.signal()
         return true
     }
@@ -131,6 +145,7 @@ final class JournalWorker: Sendable {
     /// Finishes queued work, then closes the connection.
     func close() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        resumeRoomWaiters()
         signal.signal()
         done.wait()
     }
@@ -149,15 +164,44 @@ final class JournalWorker: Sendable {
 
     /// Up to `limit` queued items; a standalone item goes alone, and a batch stops before the next one.
     private func takeBatch(limit: Int) -> [Item] {
-        queue.withLock { items in
+        let batch: [Item] = queue.withLock { items in
             var count = 0
             while count < items.count, count < limit {
                 if items[count].standalone { count = count == 0 ? 1 : count; break }
                 count += 1
             }
-            defer { items.removeFirst(count) }
+            defer {
+                depth.subtract(items.prefix(count).reduce(0) { $0 + $1.weight }, ordering: .relaxed)
+                items.removeFirst(count)
+            }
             return Array(items.prefix(count))
         }
+        if !batch.isEmpty { resumeRoomWaiters() }
+        return batch
+    }
+
+    /// Returns at once while at most ``maxQueued`` rows wait; past that, once the writer has caught up. A stream
+    /// that records faster than the database commits is slowed down here (and the server, through TCP), instead of
+    /// its events piling up in memory.
+    func waitForRoom() async {
+        guard depth.load(ordering: .relaxed) > maxQueued else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = roomWaiters.withLock { waiters -> Bool in
+                if depth.load(ordering: .relaxed) <= maxQueued || stopped.load(ordering: .relaxed) { return true }
+                waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    private func resumeRoomWaiters() {
+        let waiting = roomWaiters.withLock { waiters -> [CheckedContinuation<Void, Never>] in
+            guard !waiters.isEmpty, depth.load(ordering: .relaxed) <= maxQueued || stopped.load(ordering: .relaxed) else { return [] }
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        for continuation in waiting { continuation.resume() }
     }
 
     private func run(_ batch: [Item], on connection: any JournalConnection) {
@@ -179,7 +223,10 @@ final class JournalWorker: Sendable {
             let more = takeBatch(limit: maxBatch - transaction.pieceCount)
             if more.contains(where: \.standalone) {
                 // Raced with a standalone item: it runs on its own after this commit.
-                queue.withLock { $0.insert(contentsOf: more, at: 0) }
+                queue.withLock { items in
+                    items.insert(contentsOf: more, at: 0)
+                    depth.add(more.reduce(0) { $0 + $1.weight }, ordering: .relaxed)
+                }
                 break
             }
             transaction.run(more)

@@ -222,6 +222,7 @@ public struct RunDriver: Sendable {
                 watchdog.progressed()
                 state.fruitlessResumes = 0
                 state.recorder.record(event, stream: state.stream)
+                await store.waitForRoom()
                 if let loop = event.state {
                     state.loop = loop
                     state.loopID = loop.id ?? state.loopID

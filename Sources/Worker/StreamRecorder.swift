@@ -11,7 +11,7 @@ public struct StreamRecorder: Sendable {
     public let store: AuditStore
     public let runKey: Int64
     public private(set) var nextSeq: Int
-    public var maxBuffered = 256
+    public var maxBuffered = 32
     public var maxDelay: Duration = .milliseconds(100)
 
     private var events: [EventRecord] = []

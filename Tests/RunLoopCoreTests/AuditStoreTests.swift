@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import Testing
+import Synchronization
 @testable import AssistantsAPI
 @testable import AssistantsBackend
 @testable import HTTPTransport
@@ -233,13 +234,15 @@ struct AuditStoreTests {
         store.enqueue { db in try db.execute("UPDATE runs SET status = 'in_progress' WHERE id = ?", [.integer(key)]) }
         // No awaited write follows: the row still becomes visible to the reader (committed once the delay passed).
         while try await store.run(key: key)?.status != "in_progress" { try await Task.sleep(for: .milliseconds(5)) }
-        // A failing piece nobody awaits, then an awaited one, in what is likely one held transaction: the awaited
-        // piece commits, and the failure is reported by the next awaited write.
+        // Pieces nobody awaits around a failing one (likely one held transaction): the failure is reported once, by
+        // the next awaited call, and the pieces around it are committed.
+        store.enqueue { db in try db.execute("UPDATE runs SET thread_id = 'before' WHERE id = ?", [.integer(key)]) }
         store.enqueue { db in try db.execute("INSERT INTO no_such_table VALUES (1)", []) }
-        try await store.write { db in try db.execute("UPDATE runs SET status = 'queued' WHERE id = ?", [.integer(key)]) }
-        #expect(try await store.run(key: key)?.status == "queued")
+        store.enqueue { db in try db.execute("UPDATE runs SET status = 'queued' WHERE id = ?", [.integer(key)]) }
         await #expect(throws: (any Error).self) { try await store.flush() }
         try await store.flush()
+        let run = try await store.run(key: key)
+        #expect(run?.threadID == "before" && run?.status == "queued")
     }
 
     @Test("prune deletes finished old runs with everything under them and keeps the rest")
@@ -287,5 +290,46 @@ struct AuditStoreTests {
             guard let error = error as? SQLiteError else { return false }
             return error.isReadOnly && error.description.contains("readonly")
         }
+    }
+}
+
+@Suite("Journal writer backpressure")
+struct JournalBackpressureTests {
+    /// A writer stuck in a piece with more rows queued than its bound holds `waitForRoom()` back until it has caught
+    /// up; with room to spare it returns at once.
+    @Test("waitForRoom waits while the queue is over its bound, and only then")
+    func waitsForRoom() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("audit.db")
+        let worker = try JournalWorker(name: "test-writer", groupCommit: true, maxQueued: 4) { try SQLiteConnection(path: path) }
+        defer { worker.close() }
+        await worker.waitForRoom()  // empty: returns at once
+        let release = DispatchSemaphore(value: 0)
+        let inBody = DispatchSemaphore(value: 0)
+        let log = Mutex<[String]>([])
+        worker.enqueue { _ in
+            inBody.signal()
+            release.wait()
+            log.withLock { $0.append("first piece done") }
+        }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                inBody.wait()
+                continuation.resume()
+            }
+        }
+        for _ in 0..<10 { worker.enqueue(weight: 1) { _ in } }  // 10 rows queued behind the stuck piece: over 4
+        let started = Mutex(false)
+        let waiter = Task {
+            started.withLock { $0 = true }
+            await worker.waitForRoom()
+            log.withLock { $0.append("room") }
+        }
+        while !started.withLock({ $0 }) { await Task.yield() }
+        try await Task.sleep(for: .milliseconds(50))  // time for a wrong waitForRoom to return early (never a pass condition)
+        #expect(log.withLock { $0 }.isEmpty)
+        release.signal()
+        await waiter.value
+        #expect(log.withLock { $0 } == ["first piece done", "room"])
     }
 }
