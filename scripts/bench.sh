@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # ToolWorker's benchmark, side by side: every figure is printed next to a reference measured in the same run, as a
-# ratio (never as an absolute pass/fail). Release build; needs hyperfine, curl, python3 (the official openai SDK is
+# ratio (never as an absolute pass/fail). Release build; needs curl, python3 (the official openai SDK is
 # installed into a virtualenv under .build-bench). Takes a few minutes on 2 cores.
 #   scripts/bench.sh            everything
 #   BENCH_RUNS=3 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="hyperfine curl python3-venv" scripts/ensure-deps.sh
+EXTRA_PACKAGES="curl python3-venv" scripts/ensure-deps.sh
 runs=${BENCH_RUNS:-5}
 work=$(mktemp -d /tmp/toolworker-bench.XXXXXX)
 mkdir -p .build-bench
@@ -51,22 +51,31 @@ done
 
 echo "# ToolWorker benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# ingest: the same stream from the same local server, read by curl (the floor), by the openai SDK, and by toolworker run (every event persisted)"
+cat >"$work/interleave.py" <<'PY'
+# Runs the commands of one ingest size in turn, round after round (curl, the SDK, toolworker, then again), so each
+# round's figures share the machine's state of that moment; prints each command's median and its median ratio to
+# curl's time in the same round (this shared, noisy machine moves absolute times by ±30 % between minutes).
+import json, statistics, subprocess, sys, time
+deltas, runs, commands = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+times = {name: [] for name, _ in commands}
+for round_ in range(runs + 1):
+    for name, command in commands:
+        start = time.perf_counter()
+        subprocess.run(command, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if round_ > 0:  # the first round warms up
+            times[name].append(time.perf_counter() - start)
+events = {"20k": 20000, "100k": 100000}[deltas]
+for name, _ in commands:
+    median = statistics.median(times[name])
+    ratio = statistics.median(t / c for t, c in zip(times[name], times["curl"]))
+    print(f"ingest {deltas:>4} deltas  {name:<11} median {median:7.3f} s  ({events / median:9.0f} deltas/s)  {ratio:5.2f}x curl")
+PY
 for deltas in 20k 100k; do
     curl_cmd="curl -sS -N -o /dev/null -X POST $base/threads/runs -H 'Authorization: Bearer $OPENAI_API_KEY' -H 'OpenAI-Beta: assistants=v2' -H 'Content-Type: application/json' -d '{\"assistant_id\":\"asst_stream_$deltas\",\"stream\":true}'"
-    hyperfine --style none --runs "$runs" --warmup 1 --export-json "$work/ingest-$deltas.json" \
-        -n curl "$curl_cmd" \
-        -n openai-sdk ".build-bench/venv/bin/python $work/sdk.py $base $OPENAI_API_KEY asst_stream_$deltas" \
-        -n toolworker "rm -f $work/lifecycle.db*; $bin/toolworker run --config $work/lifecycle.yaml --assistant asst_stream_$deltas --message go" \
-        >/dev/null
-    python3 - "$work/ingest-$deltas.json" "$deltas" <<'PY'
-import json, sys
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-floor = results["curl"]["median"]
-events = {"20k": 20000, "100k": 100000}[sys.argv[2]]
-for name in ("curl", "openai-sdk", "toolworker"):
-    r = results[name]
-    print(f"ingest {sys.argv[2]:>4} deltas  {name:<11} median {r['median']:7.3f} s  ({events / r['median']:9.0f} deltas/s)  {r['median'] / floor:5.2f}x curl")
-PY
+    python3 "$work/interleave.py" "$deltas" "$runs" "$(python3 -c 'import json, sys; print(json.dumps([["curl", sys.argv[1]], ["openai-sdk", sys.argv[2]], ["toolworker", sys.argv[3]]]))' \
+        "$curl_cmd" \
+        ".build-bench/venv/bin/python $work/sdk.py $base $OPENAI_API_KEY asst_stream_$deltas" \
+        "rm -f $work/lifecycle.db*; $bin/toolworker run --config $work/lifecycle.yaml --assistant asst_stream_$deltas --message go")"
 done
 
 echo "# engine: SSE parse + decode + accumulate, no I/O"

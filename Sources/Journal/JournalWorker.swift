@@ -251,15 +251,22 @@ final class JournalWorker: Sendable {
     }
 }
 
-/// One group-commit transaction: pieces run under savepoints as they are added, and every piece is finished only
-/// after `COMMIT` returned (or with the error that lost it).
+/// One group-commit transaction: pieces run as they are added, and every piece is finished only after `COMMIT`
+/// returned (or with the error that lost it).
+///
+/// Pieces run optimistically, without savepoints (each costs two statements, two round trips on PostgreSQL). When
+/// one fails, the transaction is rolled back and its pieces run again, each under a savepoint, so the failing piece
+/// fails alone; the rest of the transaction keeps the savepoints. A piece may therefore run twice: piece bodies
+/// only write to the database (and set what their waiter gets), so the rollback undoes the first run.
 private struct GroupTransaction {
     let connection: any JournalConnection
     private var pieces: [JournalWorker.Item] = []
     private var results: [Result<Void, any Error>] = []
     private var barriers: [JournalWorker.Item] = []
-    /// The first piece of the transaction now open (pieces before it were lost with an earlier one).
+    /// The first piece of the transaction now open (pieces before it were committed or lost with an earlier one).
     private var transactionStart = 0
+    /// No piece has failed yet: run without savepoints.
+    private var optimistic = true
     /// Whether someone awaits a piece or a barrier of it: then it commits without waiting for more.
     private(set) var hasWaiters = false
 
@@ -270,44 +277,59 @@ private struct GroupTransaction {
     mutating func run(_ items: [JournalWorker.Item]) {
         for item in items where item.awaited { hasWaiters = true }
         barriers += items.filter(\.barrier)
-        let work = items.filter { !$0.barrier }
-        guard !work.isEmpty else { return }
-        // A piece alone is its transaction: no savepoint needed (two round trips fewer on a networked database).
-        // Once a transaction has more than one piece, each gets a savepoint so it can fail alone.
-        let savepoints = work.count > 1 || connection.isInTransaction
-        for item in work {
+        for item in items where !item.barrier {
             pieces.append(item)
-            if !connection.isInTransaction {
-                do {
-                    try connection.beginWrite()
-                } catch {
-                    // Could not start (locked past busy_timeout, read-only file, full disk): the piece did not run.
-                    results.append(.failure(error))
-                    transactionStart = results.count
-                    continue
-                }
+            results.append(.success(()))
+            let index = pieces.count - 1
+            guard optimistic else {
+                runGuarded(index)
+                continue
             }
+            guard begin(at: index) else { continue }
             do {
-                if savepoints { try connection.execute("SAVEPOINT piece") }
                 try item.body(connection)
-                if savepoints { try connection.execute("RELEASE piece") }
-                results.append(.success(()))
             } catch {
-                if !connection.isInTransaction {
-                    // The database rolled the whole transaction back (SQLite on SQLITE_FULL or an I/O error;
-                    // PostgreSQL when the connection broke): every piece of it is lost, not just this one.
-                    for index in transactionStart..<results.count { results[index] = .failure(error) }
-                    results.append(.failure(error))
-                    transactionStart = results.count
-                } else if savepoints {
-                    try? connection.executeScript("ROLLBACK TO piece; RELEASE piece")
-                    results.append(.failure(error))
-                } else {
-                    // The only piece failed: its transaction goes with it.
-                    try? connection.executeScript("ROLLBACK")
-                    results.append(.failure(error))
-                    transactionStart = results.count
-                }
+                // Undo the transaction and run its pieces again, each under a savepoint, so this one fails alone.
+                if connection.isInTransaction { try? connection.executeScript("ROLLBACK") }
+                optimistic = false
+                for replay in transactionStart...index { runGuarded(replay) }
+            }
+        }
+    }
+
+    /// Opens a transaction for the piece at `index` when none is open; `false` (the piece failed) when that fails.
+    private mutating func begin(at index: Int) -> Bool {
+        guard !connection.isInTransaction else { return true }
+        do {
+            try connection.beginWrite()
+            transactionStart = index
+            return true
+        } catch {
+            // Could not start (locked past busy_timeout, read-only file, full disk): the piece did not run.
+            results[index] = .failure(error)
+            transactionStart = index + 1
+            return false
+        }
+    }
+
+    /// Runs the piece at `index` under a savepoint.
+    private mutating func runGuarded(_ index: Int) {
+        guard begin(at: index) else { return }
+        do {
+            try connection.execute("SAVEPOINT piece")
+            try pieces[index].body(connection)
+            try connection.execute("RELEASE piece")
+            results[index] = .success(())
+        } catch {
+            if !connection.isInTransaction {
+                // The database rolled the whole transaction back (SQLite on SQLITE_FULL or an I/O error;
+                // PostgreSQL when the connection broke): every piece of it is lost, not just this one.
+                for lost in transactionStart..<index { results[lost] = .failure(error) }
+                results[index] = .failure(error)
+                transactionStart = index + 1
+            } else {
+                try? connection.executeScript("ROLLBACK TO piece; RELEASE piece")
+                results[index] = .failure(error)
             }
         }
     }

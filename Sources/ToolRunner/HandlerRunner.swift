@@ -34,8 +34,14 @@ public struct HandlerRunner: Sendable {
     public struct SpawnError: Error, Sendable, CustomStringConvertible {
         public let command: String
         public let reason: String
+        /// exec failed with ETXTBSY: the file is open for writing somewhere (being deployed), worth another try.
+        var isTextFileBusy = false
         public var description: String { "could not start \(command): \(reason)" }
     }
+
+    /// Delays between attempts when exec finds the handler's file busy (ETXTBSY: open for writing, a deploy
+    /// replacing it): ~0.6 s in all, then the spawn failure stands.
+    public var busyRetryDelays: [Duration] = [.milliseconds(20), .milliseconds(40), .milliseconds(80), .milliseconds(160), .milliseconds(320)]
 
     public var killGrace: Duration = .seconds(2)
     public var stderrTailBytes = 4096
@@ -43,6 +49,24 @@ public struct HandlerRunner: Sendable {
     public init() {}
 
     public func run(
+        command: [String], stdin: String, environment: [String: String], workingDirectory: String?,
+        timeout: Duration, maxOutputBytes: Int
+    ) async throws -> Result {
+        for delay in busyRetryDelays {
+            do {
+                return try await runOnce(
+                    command: command, stdin: stdin, environment: environment, workingDirectory: workingDirectory,
+                    timeout: timeout, maxOutputBytes: maxOutputBytes)
+            } catch let error as SpawnError where error.isTextFileBusy {
+                try await Task.sleep(for: delay)
+            }
+        }
+        return try await runOnce(
+            command: command, stdin: stdin, environment: environment, workingDirectory: workingDirectory,
+            timeout: timeout, maxOutputBytes: maxOutputBytes)
+    }
+
+    private func runOnce(
         command: [String], stdin: String, environment: [String: String], workingDirectory: String?,
         timeout: Duration, maxOutputBytes: Int
     ) async throws -> Result {
@@ -102,7 +126,9 @@ public struct HandlerRunner: Sendable {
                     return .finished(Result(termination: termination, stdout: out, stdoutTruncated: truncated, stderrTail: errorTail))
                 } catch {
                     if Task.isCancelled { return .cancelled }
-                    throw SpawnError(command: executable, reason: "\(error)")
+                    throw SpawnError(
+                        command: executable, reason: "\(error)",
+                        isTextFileBusy: (error as? SubprocessError)?.underlyingError == Errno.textFileBusy)
                 }
             }
             group.addTask {

@@ -97,16 +97,16 @@ struct AuditStoreTests {
         process.standardInput = input
         process.standardOutput = output
         try process.run()
-        input.fileHandleForWriting.write(Data("BEGIN;\nSELECT 'before', count(*) FROM events;\n".utf8))
+        try input.fileHandleForWriting.write(contentsOf: Data("BEGIN;\nSELECT 'before', count(*) FROM events;\n".utf8))
         try await Task.sleep(for: .milliseconds(200))
         var recorder = StreamRecorder(store: store, runKey: runKey)
         for i in 0..<50 {
             recorder.record(LoopEvent(name: "x", kind: .unknown, data: "{}", byteOffset: i), stream: 1)
         }
         try await recorder.flush()  // would time out (busy) if the CLI blocked the writer
-        input.fileHandleForWriting.write(Data("SELECT 'inside', count(*) FROM events;\nCOMMIT;\nSELECT 'after', count(*) FROM events;\n.quit\n".utf8))
+        try input.fileHandleForWriting.write(contentsOf: Data("SELECT 'inside', count(*) FROM events;\nCOMMIT;\nSELECT 'after', count(*) FROM events;\n.quit\n".utf8))
         try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = String(decoding: readAll(output.fileHandleForReading), as: UTF8.self)
         await waitForExit(process)
         #expect(text.split(separator: "\n") == ["before|0", "inside|0", "after|50"])
     }
@@ -127,7 +127,7 @@ struct AuditStoreTests {
             var buffer = ""
             let target = 200 + round * 137
             while lastAcked < target {
-                let data = output.fileHandleForReading.availableData
+                let data = readSome(output.fileHandleForReading)
                 if data.isEmpty { break }
                 buffer += String(decoding: data, as: UTF8.self)
                 while let newline = buffer.firstIndex(of: "\n") {

@@ -125,7 +125,7 @@ struct CommandLineHardeningTests {
         defer { server.stop() }
         let pids = dir.path("pids")
         let script = dir.path("slow.sh")
-        try "#!/bin/sh\ncat >/dev/null\nsleep 60 & echo $! >> \(pids)\necho $$ >> \(pids)\nwait\n".write(toFile: script, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\ncat >/dev/null\nsleep 60 & echo $! >> \(pids)\necho $$ >> \(pids)\nwait\n".writeScript(toFile: script)
         chmod(script, 0o755)
         let path = dir.path("toolworker.yaml")
         try "api: { base_url: \"\(server.baseURL)\" }\ndatabase: tw.db\ntools:\n  slow: { command: [\"slow.sh\"], timeout: 120s }\n"
@@ -144,7 +144,7 @@ struct CommandLineHardeningTests {
         kill(process.processIdentifier, SIGTERM)
         await waitForExit(process)
         #expect(process.terminationStatus == 128 + SIGTERM)
-        try await waitFor("the handler's processes to be gone") { !started.contains { kill($0, 0) == 0 } }
+        try await waitFor("the handler's processes to be gone") { !started.contains(where: HandlerFailureTests.isRunning) }
         let state = try await runCommand("/usr/bin/sqlite3", [dir.path("tw.db"), "SELECT state FROM tool_calls"])
         #expect(state.output == "running\n", "left for on_restart to decide")
     }

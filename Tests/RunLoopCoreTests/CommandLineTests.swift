@@ -16,7 +16,7 @@ struct CommandLineTests {
         let dir = TempDirectory()
         let server = try FakeAssistantsServer()
         let handler = dir.path("weather.sh")
-        try "#!/bin/sh\ncat >/dev/null\necho sunny\n".write(toFile: handler, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\ncat >/dev/null\necho sunny\n".writeScript(toFile: handler)
         chmod(handler, 0o755)
         let config = dir.path("toolworker.yaml")
         try """
@@ -91,7 +91,7 @@ struct CommandLineTests {
         let release = dir.path("release")
         // The handler holds its round open until the test has cancelled the run (a handshake, not a race).
         try "#!/bin/sh\ncat >/dev/null\ntouch \(marker)\ni=0\nwhile [ ! -f \(release) ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done\necho late\n"
-            .write(toFile: slow, atomically: true, encoding: .utf8)
+            .writeScript(toFile: slow)
         chmod(slow, 0o755)
         let config = dir.path("cancel.yaml")
         try "api: { base_url: \"\(server.baseURL)\" }\ndatabase: tw.db\ntools:\n  slow: { command: [\"slow.sh\"], timeout: 300s }\n".write(toFile: config, atomically: true, encoding: .utf8)
@@ -113,7 +113,7 @@ struct CommandLineTests {
         _ = FileManager.default.createFile(atPath: release, contents: nil)
         await waitForExit(run)
         #expect(run.terminationStatus == 13)
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let printed = String(decoding: readAll(output.fileHandleForReading), as: UTF8.self)
         #expect(printed.contains("status: cancelled"))
         let again = try await runCommand(toolworker, ["cancel", "--config", config, runID], environment: environment)
         #expect(again.status == 14)

@@ -17,7 +17,7 @@ struct ConfigTests {
 
     func script(_ dir: TempDirectory, _ name: String, mode: mode_t = 0o755) throws -> String {
         let path = dir.path(name)
-        try "#!/bin/sh\necho ok\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\necho ok\n".writeScript(toFile: path)
         chmod(path, mode)
         return path
     }

@@ -42,7 +42,7 @@ struct FleetTests {
             echo "$TOOLWORKER_TOOL_CALL_ID" >> \(ledger)
             sleep 0.3
             echo charged
-            """.write(toFile: handler, atomically: true, encoding: .utf8)
+            """.writeScript(toFile: handler)
         chmod(handler, 0o755)
         let config = directory.path("toolworker.yaml")
         try """
@@ -154,7 +154,7 @@ struct FleetTests {
             touch \(started)
             while [ ! -e \(release) ]; do sleep 0.05; done
             echo ok
-            """.write(toFile: handler, atomically: true, encoding: .utf8)
+            """.writeScript(toFile: handler)
         chmod(handler, 0o755)
         let config = directory.path("toolworker.yaml")
         try """

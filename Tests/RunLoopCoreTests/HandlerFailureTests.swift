@@ -1,5 +1,6 @@
 import FakeAssistants
 import Foundation
+import Synchronization
 import Testing
 @testable import AssistantsAPI
 @testable import AssistantsBackend
@@ -160,5 +161,52 @@ struct StdinTests {
         let states = try await h.rows("SELECT state, output FROM tool_call_log ORDER BY round")
         #expect(states.map { $0["state"].text } == ["succeeded", "succeeded"])
         #expect(states.map { $0["output"].text } == ["quick\n", "quick\n"])
+    }
+}
+
+@Suite("A handler file that is busy (ETXTBSY)")
+struct BusyHandlerFileTests {
+    /// A script held open for writing (a deploy replacing it) cannot be executed; the runner tries again.
+    static func busyScript(_ dir: TempDirectory) throws -> (path: String, writer: Int32) {
+        let path = dir.path("busy.sh")
+        try "#!/bin/sh\ncat >/dev/null\necho ran\n".writeScript(toFile: path)
+        let writer = open(path, O_WRONLY | O_CLOEXEC)
+        #expect(writer >= 0)
+        return (path, writer)
+    }
+
+    @Test("a handler whose file is released while the runner retries runs")
+    func runsOnceReleased() async throws {
+        let dir = TempDirectory()
+        let (path, writer) = try Self.busyScript(dir)
+        var runner = HandlerRunner()
+        runner.busyRetryDelays = Array(repeating: .milliseconds(500), count: 60)  // 30 s of retrying: far beyond any load
+        let started = Mutex(false)
+        let task = Task {
+            started.withLock { $0 = true }
+            return try await runner.run(
+                command: [path], stdin: "{}", environment: [:], workingDirectory: nil, timeout: .seconds(30), maxOutputBytes: 1024)
+        }
+        while !started.withLock({ $0 }) { await Task.yield() }
+        try await Task.sleep(for: .milliseconds(100))  // lets the first attempts meet the busy file (not a pass condition)
+        close(writer)
+        let result = try await task.value
+        #expect(result.termination == .exited(0))
+        #expect(String(decoding: result.stdout, as: UTF8.self) == "ran\n")
+    }
+
+    @Test("a file that stays busy ends in a clear spawn failure after the retries")
+    func staysBusy() async throws {
+        let dir = TempDirectory()
+        let (path, writer) = try Self.busyScript(dir)
+        defer { close(writer) }
+        var runner = HandlerRunner()
+        runner.busyRetryDelays = [.milliseconds(5), .milliseconds(5)]
+        await #expect {
+            try await runner.run(
+                command: [path], stdin: "{}", environment: [:], workingDirectory: nil, timeout: .seconds(30), maxOutputBytes: 1024)
+        } throws: { error in
+            (error as? HandlerRunner.SpawnError)?.description.contains("busy") == true
+        }
     }
 }

@@ -327,7 +327,7 @@ struct HardeningTests {
         let dir = TempDirectory()
         let started = dir.path("started")
         let script = dir.path("slow.sh")
-        try "#!/bin/sh\ncat >/dev/null\ntouch \(started)\nsleep 60\n".write(toFile: script, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\ncat >/dev/null\ntouch \(started)\nsleep 60\n".writeScript(toFile: script)
         chmod(script, 0o755)
         var tool = ToolHandlerConfig(name: "slow", command: [script])
         tool.timeout = .seconds(120)

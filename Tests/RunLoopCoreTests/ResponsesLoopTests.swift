@@ -145,7 +145,7 @@ struct ResponsesDaemonTests {
         let server = try FakeAssistantsServer()
         defer { server.stop() }
         let handler = dir.path("weather.sh")
-        try "#!/bin/sh\ncat >/dev/null\necho sunny\n".write(toFile: handler, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\ncat >/dev/null\necho sunny\n".writeScript(toFile: handler)
         chmod(handler, 0o755)
         let config = dir.path("toolworker.yaml")
         try """

@@ -94,7 +94,7 @@ final class DaemonHarness {
     @discardableResult
     func script(_ name: String, _ body: String) throws -> String {
         let path = directory.path(name)
-        try ("#!/bin/sh\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
+        try ("#!/bin/sh\n" + body).writeScript(toFile: path)
         chmod(path, 0o755)
         return path
     }

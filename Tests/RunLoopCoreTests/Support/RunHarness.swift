@@ -32,7 +32,7 @@ final class RunHarness {
     @discardableResult
     func handler(_ name: String, _ script: String, configure: (inout ToolHandlerConfig) -> Void = { _ in }) throws -> String {
         let path = directory.path("\(name).sh")
-        try ("#!/bin/sh\n" + script).write(toFile: path, atomically: true, encoding: .utf8)
+        try ("#!/bin/sh\n" + script).writeScript(toFile: path)
         chmod(path, 0o755)
         var tool = ToolHandlerConfig(name: name, command: [path])
         tool.timeout = .seconds(10)

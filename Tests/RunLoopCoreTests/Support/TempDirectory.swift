@@ -58,10 +58,10 @@ func runCommandBlocking(_ executable: String, _ arguments: [String], input: Stri
     process.standardError = stderr
     process.standardInput = stdin
     try process.run()
-    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    if let input { try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8)) }  // a child may exit without reading it
     try stdin.fileHandleForWriting.close()
-    let out = stdout.fileHandleForReading.readDataToEndOfFile()
-    let err = stderr.fileHandleForReading.readDataToEndOfFile()
+    let out = readAll(stdout.fileHandleForReading)
+    let err = readAll(stderr.fileHandleForReading)
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
@@ -74,4 +74,40 @@ func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () t
         try await Task.sleep(for: .milliseconds(20))
     }
     throw WaitTimeout(what: what, log: "")
+}
+
+/// What a child has written so far (at least one byte, or empty at its end), read with read(2) and retried on EINTR:
+/// Foundation's `availableData` stops the whole test process on an interrupted read.
+func readSome(_ handle: FileHandle) -> Data {
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+        if count >= 0 { return Data(buffer[0..<count]) }
+        if errno != EINTR { return Data() }
+    }
+}
+
+/// Everything a child writes until it closes the pipe (see ``readSome(_:)``).
+func readAll(_ handle: FileHandle) -> Data {
+    var all = Data()
+    while true {
+        let chunk = readSome(handle)
+        if chunk.isEmpty { return all }
+        all += chunk
+    }
+}
+
+extension String {
+    /// Writes an executable script (mode 0755) through a descriptor opened with `O_CLOEXEC`, then renames it into
+    /// place. Foundation's atomic write opens its temporary file without `O_CLOEXEC`: a process another test spawns
+    /// meanwhile inherits it and keeps the script "busy" (exec fails with ETXTBSY) for as long as it runs.
+    func writeScript(toFile path: String) throws {
+        let temporary = path + ".tmp-\(UInt32.random(in: 0 ... .max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let bytes = Array(utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == bytes.count, rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
 }
