@@ -28,32 +28,41 @@ func measureAsync(_ body: () async throws -> Void) async rethrows -> Double {
     return (ContinuousClock.now - start).seconds
 }
 
+/// Five passes of SSE parsing and `apply` over `body` (a fresh accumulator each, from `make`): the number of
+/// events, the pass times sorted (best first: this machine's noise only ever adds time) and the final text length.
+func enginePasses<Accumulator>(
+    _ body: [UInt8], make: () -> Accumulator, apply: (inout Accumulator, SSEFrame) -> Void, textLength: (Accumulator) -> Int
+) throws -> (events: Int, times: [Double], textLength: Int) {
+    let chunks = SyntheticStream.chunked(body, size: 1_400)
+    var events = 0
+    var length = 0
+    var times: [Double] = []
+    for _ in 0..<5 {
+        events = 0
+        times.append(try measure {
+            var parser = SSEParser()
+            var accumulator = make()
+            var frames: [SSEFrame] = []
+            for chunk in chunks {
+                frames.removeAll(keepingCapacity: true)
+                try chunk.withUnsafeBufferPointer { try parser.feed($0, into: &frames) }
+                for frame in frames {
+                    apply(&accumulator, frame)
+                    events += 1
+                }
+            }
+            length = textLength(accumulator)
+        })
+    }
+    return (events, times.sorted(), length)
+}
+
 if which == "engine" || which == "all" {
     for deltas in [20_000, 100_000] {
         let body = SyntheticStream.messageStream(deltas: deltas)
-        let chunks = SyntheticStream.chunked(body, size: 1_400)
-        var events = 0
-        var textLength = 0
-        // Best of five passes, and their median: this machine's noise only ever adds time.
-        var times: [Double] = []
-        for _ in 0..<5 {
-            events = 0
-            times.append(try measure {
-                var parser = SSEParser()
-                var accumulator = SnapshotAccumulator()
-                var frames: [SSEFrame] = []
-                for chunk in chunks {
-                    frames.removeAll(keepingCapacity: true)
-                    try chunk.withUnsafeBufferPointer { try parser.feed($0, into: &frames) }
-                    for frame in frames {
-                        _ = accumulator.apply(EventDecoder.decode(frame).event, helpers: false)
-                        events += 1
-                    }
-                }
-                textLength = accumulator.finalMessages.first?.text.count ?? 0
-            })
-        }
-        times.sort()
+        let (events, times, textLength) = try enginePasses(
+            body, make: SnapshotAccumulator.init, apply: { _ = $0.apply(EventDecoder.decode($1).event, helpers: false) },
+            textLength: { $0.finalMessages.first?.text.count ?? 0 })
         let best = times[0]
         print(
             String(
@@ -61,33 +70,11 @@ if which == "engine" || which == "all" {
                 deltas, events, Double(body.count) / 1e6, best, Double(events) / best,
                 Double(body.count) / 1e6 / best, Double(events) / times[2], textLength))
     }
-}
-
-if which == "engine" || which == "all" {
     for deltas in [20_000, 100_000] {
         let body = SyntheticStream.responseStream(deltas: deltas)
-        let chunks = SyntheticStream.chunked(body, size: 1_400)
-        var events = 0
-        var textLength = 0
-        var times: [Double] = []
-        for _ in 0..<5 {
-            events = 0
-            times.append(try measure {
-                var parser = SSEParser()
-                var accumulator = ResponseAccumulator()
-                var frames: [SSEFrame] = []
-                for chunk in chunks {
-                    frames.removeAll(keepingCapacity: true)
-                    try chunk.withUnsafeBufferPointer { try parser.feed($0, into: &frames) }
-                    for frame in frames {
-                        accumulator.apply(ResponseEventDecoder.decode(frame))
-                        events += 1
-                    }
-                }
-                textLength = accumulator.outputText?.count ?? 0
-            })
-        }
-        times.sort()
+        let (events, times, textLength) = try enginePasses(
+            body, make: ResponseAccumulator.init, apply: { $0.apply(ResponseEventDecoder.decode($1)) },
+            textLength: { $0.outputText?.count ?? 0 })
         print(
             String(
                 format: "engine (responses): %d deltas, %d events, %.1f MB: best of 5 %.3f s = %.0f events/s; median %.0f events/s (text %d chars)",

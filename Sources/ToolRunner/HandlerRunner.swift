@@ -52,18 +52,16 @@ public struct HandlerRunner: Sendable {
         command: [String], stdin: String, environment: [String: String], workingDirectory: String?,
         timeout: Duration, maxOutputBytes: Int
     ) async throws -> Result {
-        for delay in busyRetryDelays {
+        var delays = busyRetryDelays[...]
+        while true {
             do {
                 return try await runOnce(
                     command: command, stdin: stdin, environment: environment, workingDirectory: workingDirectory,
                     timeout: timeout, maxOutputBytes: maxOutputBytes)
-            } catch let error as SpawnError where error.isTextFileBusy {
-                try await Task.sleep(for: delay)
+            } catch let error as SpawnError where error.isTextFileBusy && !delays.isEmpty {
+                try await Task.sleep(for: delays.removeFirst())
             }
         }
-        return try await runOnce(
-            command: command, stdin: stdin, environment: environment, workingDirectory: workingDirectory,
-            timeout: timeout, maxOutputBytes: maxOutputBytes)
     }
 
     private func runOnce(

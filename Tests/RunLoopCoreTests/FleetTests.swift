@@ -8,19 +8,6 @@ import RunLoopCore
 /// Several `serve` processes sharing one PostgreSQL journal and queue, as daemons on several hosts would.
 @Suite("A fleet of daemons on one PostgreSQL journal", .serialized, .enabled("PostgreSQL could not be started") { PostgresTestCluster.isAvailable })
 struct FleetTests {
-    /// A `toolworker serve` child process with its standard error in `log`.
-    static func startServe(config: String, environment: [String: String], log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: builtProduct("toolworker"))
-        process.arguments = ["serve", "--config", config]
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: log)
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        return process
-    }
-
     @Test("three daemons, 200 jobs, one SIGKILLed mid-run and one mid-handler: every job completes, no call runs twice, every round answered once")
     func threeDaemons() async throws {
         let directory = TempDirectory()
@@ -65,7 +52,7 @@ struct FleetTests {
         let environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
         var daemons: [Process] = []
         for index in 0..<3 {
-            daemons.append(try Self.startServe(config: config, environment: environment, log: directory.path("serve-\(index).log")))
+            daemons.append(try startServe(config: config, environment: environment, log: directory.path("serve-\(index).log")))
         }
         defer { for process in daemons where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let reader = try PostgresConnection(url: url)
@@ -168,7 +155,7 @@ struct FleetTests {
         _ = try await store.enqueueJob(assistantID: "asst_slow", threadID: nil, message: "go", instructions: nil, metadata: nil)
         store.close()
         let log = directory.path("serve.log")
-        let process = try Self.startServe(config: config, environment: ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"], log: log)
+        let process = try startServe(config: config, environment: ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"], log: log)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
         try await waitFor("the first handler running", timeout: .seconds(120)) { FileManager.default.fileExists(atPath: started) }

@@ -105,15 +105,7 @@ final class DaemonHarness {
 
     func start() throws {
         starts += 1
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: toolworker)
-        process.arguments = ["serve", "--config", configPath]
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+        process = try startServe(config: configPath, environment: environment, log: logPath, executable: toolworker)
     }
 
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -174,4 +166,19 @@ struct WaitTimeout: Error, CustomStringConvertible {
     let what: String
     let log: String
     var description: String { "timed out waiting for \(what); daemon log:\n\(log.suffix(3000))" }
+}
+
+/// A `toolworker serve` child process with its standard error in `log` (created empty) and no standard output.
+func startServe(
+    config: String, environment: [String: String], log: String, executable: String = builtProduct("toolworker")
+) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = ["serve", "--config", config]
+    process.environment = environment
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    process.standardError = FileHandle(forWritingAtPath: log)
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    return process
 }
