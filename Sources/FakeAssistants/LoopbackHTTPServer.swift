@@ -30,6 +30,7 @@ public final class ResponseWriter {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 {
                 broken = true
                 return
@@ -105,7 +106,9 @@ public final class LoopbackHTTPServer: Sendable {
 
     /// Binds 127.0.0.1 (`port` 0 picks a free one) and starts accepting.
     public init(port: Int = 0, handler: @escaping Handler) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec here and on every accepted connection: a child process started meanwhile (a daemon under
+        // test, a handler) must not keep a connection open after this server closed or dropped it.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -135,27 +138,45 @@ public final class LoopbackHTTPServer: Sendable {
     }
 
     /// Stops accepting and closes every open connection.
+    ///
+    /// Descriptors are only shut down here; the thread using each one closes it (the accept thread its listening
+    /// socket, a connection's thread its connection, under the same lock as this), so a number closed and reused
+    /// by another part of the process is never touched.
     public func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
         shutdown(listenFD, Int32(SHUT_RDWR))
-        close(listenFD)
-        for fd in connections.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
+        connections.withLock { open in
+            for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
     }
 
     private func acceptLoop() {
+        defer { close(listenFD) }
         while !stopped.load(ordering: .relaxed) {
             let client = accept(listenFD, nil, nil)
             if client < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR || errno == ECONNABORTED { continue }
                 return
             }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)  // accept4(2) is not in Glibc's module map
             var one: Int32 = 1
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            connections.withLock { _ = $0.insert(client) }
+            let accepted = connections.withLock { open -> Bool in
+                // stop() may have shut the others down between the accept and here.
+                guard !stopped.load(ordering: .relaxed) else { return false }
+                open.insert(client)
+                return true
+            }
+            guard accepted else {
+                close(client)
+                return
+            }
             let thread = Thread { [self] in
                 serve(client)
-                connections.withLock { _ = $0.remove(client) }
-                close(client)
+                connections.withLock { open in
+                    open.remove(client)
+                    close(client)
+                }
             }
             thread.stackSize = 512 * 1024
             thread.start()
@@ -172,6 +193,7 @@ public final class LoopbackHTTPServer: Sendable {
                 headEnd = Self.find([13, 10, 13, 10], in: buffer)
                 if headEnd != nil { break }
                 let n = recv(fd, &scratch, scratch.count, 0)
+                if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return }
                 buffer += scratch[0..<n]
             }
@@ -189,6 +211,7 @@ public final class LoopbackHTTPServer: Sendable {
             let length = headers["content-length"].flatMap(Int.init) ?? 0
             while buffer.count < length {
                 let n = recv(fd, &scratch, scratch.count, 0)
+                if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return }
                 buffer += scratch[0..<n]
             }

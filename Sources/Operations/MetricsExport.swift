@@ -108,12 +108,16 @@ public final class MetricsListener: Sendable {
         self.port = Int(boundPort)
         let stopped = self.stopped
         let thread = Thread {
+            // This thread closes the listening socket (``stop()`` only shuts it down): a number closed while the
+            // thread could still pass it to accept(2) might by then belong to another part of the process.
+            defer { close(fd) }
             while !stopped.value.load(ordering: .acquiring) {
                 let client = accept(fd, nil, nil)
                 if client < 0 {
-                    if errno == EINTR { continue }
+                    if errno == EINTR || errno == ECONNABORTED { continue }
                     return
                 }
+                _ = fcntl(client, F_SETFD, FD_CLOEXEC)  // accept4(2) is not in Glibc's module map
                 MetricsListener.answer(client, body: body)
                 close(client)
             }
@@ -131,6 +135,7 @@ public final class MetricsListener: Sendable {
         var buffer = [UInt8](repeating: 0, count: 2048)
         while request.count < 8192 {
             let n = recv(client, &buffer, buffer.count, 0)
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             request += buffer[0..<n]
             let text = String(decoding: request, as: UTF8.self)
@@ -149,16 +154,16 @@ public final class MetricsListener: Sendable {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeMutableBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             offset += n
         }
         bytes.removeAll()
     }
 
-    /// Stops accepting (the thread ends at its next wake-up).
+    /// Stops accepting: the thread wakes from accept(2), ends and closes the socket.
     public func stop() {
         stopped.value.store(true, ordering: .releasing)
         shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
     }
 }

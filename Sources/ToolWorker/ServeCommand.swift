@@ -111,7 +111,9 @@ struct WorkerService: Service {
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
-        notifier.ready(status: "ready; tools: \(tools.joined(separator: ", "))")
+        if notifier.isEnabled && !notifier.ready(status: "ready; tools: \(tools.joined(separator: ", "))") {
+            logger.warning("the service manager did not take READY=1 (its notify socket is full or gone); serving anyway")
+        }
         logger.info("ready", metadata: ["tools": "\(tools.joined(separator: ","))"])
         let scheduler = self.scheduler
         let notifier = self.notifier
@@ -128,7 +130,9 @@ struct WorkerService: Service {
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            notifier.stopping()
+            if notifier.isEnabled && !notifier.stopping() {
+                logger.warning("the service manager did not take STOPPING=1 (its notify socket is full or gone)")
+            }
             logger.notice("stopping: no new jobs; running handlers may finish within the grace period")
             scheduler.shutdown.trigger()
         }

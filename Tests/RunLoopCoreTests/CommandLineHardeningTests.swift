@@ -175,6 +175,23 @@ struct DaemonHardeningTests {
         _ = try await h.stop()
     }
 
+    @Test("a notify socket nobody reads does not stall serve: jobs complete past a full queue, SIGTERM stops it")
+    func deafServiceManager() async throws {
+        let h = try DaemonHarness(readingNotifications: false)
+        let handler = try h.script("w.sh", "cat >/dev/null; echo sunny")
+        try h.writeConfig(runs: 2, tools: "  get_weather: { command: [\"\(handler)\"] }")
+        try h.start()
+        // WATCHDOG=1 every 0.5 s and STATUS= every 2 s fill the queue (net.unix.max_dgram_qlen datagrams); the
+        // scheduler loop that sends them must go on taking jobs after that.
+        try await h.waitUntil("the notify queue to be full") { SystemdNotifier.queueIsFull(h.notify.path) }
+        var jobs: [Int64] = []
+        for i in 0..<6 { jobs.append(try await h.enqueue("asst_weather", message: "job \(i)")) }
+        try await h.waitUntil("every job to succeed") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 6 }
+        let stop = try await h.stop(SIGTERM)
+        #expect(stop.status == 0 && stop.reason == .exit, "serve ended \(stop); log:\n\(h.log().suffix(1500))")
+        #expect(h.log().contains("did not take STOPPING=1"), "the dropped state change is logged")
+    }
+
     @Test("shutdown grace over: the cancelled handler's call stays running (no spawn_failed output); on_restart decides")
     func graceExpiry() async throws {
         let h = try DaemonHarness(scenarios: ["asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], finalText: "done")])

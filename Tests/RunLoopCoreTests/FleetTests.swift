@@ -6,7 +6,7 @@ import Testing
 import RunLoopCore
 
 /// Several `serve` processes sharing one PostgreSQL journal and queue, as daemons on several hosts would.
-@Suite("A fleet of daemons on one PostgreSQL journal", .serialized, .enabled("PostgreSQL could not be started") { PostgresTestCluster.isAvailable })
+@Suite("A fleet of daemons on one PostgreSQL journal", .serialized, .enabled("PostgreSQL could not be started") { await PostgresTestCluster.available() })
 struct FleetTests {
     @Test("three daemons, 200 jobs, one SIGKILLed mid-run and one mid-handler: every job completes, no call runs twice, every round answered once")
     func threeDaemons() async throws {
@@ -20,7 +20,7 @@ struct FleetTests {
                 finalText: "all charged", deltaPieces: 4, frameDelay: .milliseconds(1))
         ])
         defer { server.stop() }
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let ledger = directory.path("ledger")
         let handler = directory.path("charge.sh")
         try """
@@ -128,7 +128,7 @@ struct FleetTests {
             "asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")], [ScriptedToolCall("slow", #"{"again":true}"#)]], finalText: "done")
         ])
         defer { server.stop() }
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let ledger = directory.path("ledger")
         let started = directory.path("started")
         let release = directory.path("release")

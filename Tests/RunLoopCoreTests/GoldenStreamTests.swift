@@ -31,6 +31,9 @@ struct GoldenStreamTests {
         let expected = try Fixtures.json("\(name).expected.json")
         let longest = streams.map(\.count).max() ?? 0
         for cut in 1..<longest {
+            // Thousands of whole-stream runs: yield between them so the pool's threads stay shared (see
+            // ResponsesStreamTests.everySplit).
+            await Task.yield()
             let actual = try await accumulateFixture(streams, helpers: helpers) { _ in [cut] }
             #expect(actual == expected, "\(name) split at \(cut)")
             if actual != expected { return }
@@ -43,6 +46,7 @@ struct GoldenStreamTests {
         let expected = try Fixtures.json("\(name).expected.json")
         var generator = SplitMix64(seed: 0xC0FFEE)
         for _ in 0..<200 {
+            await Task.yield()
             let actual = try await accumulateFixture(streams) { bytes in
                 (0..<Int.random(in: 1...40, using: &generator)).map { _ in Int.random(in: 1..<bytes.count, using: &generator) }
             }

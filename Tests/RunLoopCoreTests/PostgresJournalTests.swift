@@ -9,7 +9,7 @@ import RunLoopCore
 /// The journal on a real PostgreSQL cluster (started by the test command, or by this process): the same views as
 /// on SQLite, migrations under an advisory lock, claims that skip locked rows, leases and takeover, the copy from
 /// SQLite, and the command line against it.
-@Suite("PostgreSQL journal", .enabled("PostgreSQL could not be started; see the message above") { PostgresTestCluster.isAvailable })
+@Suite("PostgreSQL journal", .enabled("PostgreSQL could not be started; see the message above") { await PostgresTestCluster.available() })
 struct PostgresJournalTests {
     static let mix: [String: Scenario] = [
         "asst_mix": Scenario(rounds: [
@@ -28,7 +28,7 @@ struct PostgresJournalTests {
     @Test("a tool loop recorded in PostgreSQL reads the same through the four views as in SQLite")
     func viewsMatchSQLite() async throws {
         let sqlite = try RunHarness(scenarios: Self.mix)
-        let postgres = try RunHarness(scenarios: Self.mix, postgresURL: try PostgresTestCluster.makeDatabase())
+        let postgres = try RunHarness(scenarios: Self.mix, postgresURL: try await PostgresTestCluster.makeDatabase())
         let a = try await Self.runMix(sqlite)
         let b = try await Self.runMix(postgres)
         #expect(a.status == .completed && b.status == .completed)
@@ -57,7 +57,7 @@ struct PostgresJournalTests {
 
     @Test("deploy/queries.postgres.sql answers in psql from a recorded run")
     func readyQueriesInPsql() async throws {
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let h = try RunHarness(scenarios: Self.mix, postgresURL: url)
         let outcome = try await Self.runMix(h)
         let runID = try #require(outcome.runID)
@@ -74,7 +74,7 @@ struct PostgresJournalTests {
 
     @Test("daemons migrating one database at once: the advisory lock lets one migrate, the others find it done")
     func concurrentMigrations() async throws {
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
             for _ in 0..<6 {
                 group.addTask {
@@ -93,14 +93,14 @@ struct PostgresJournalTests {
 
     @Test("a database with foreign tables of the same names, or a newer schema, is refused before anything is written")
     func refusesForeignAndNewer() async throws {
-        let foreign = try PostgresTestCluster.makeDatabase()
+        let foreign = try await PostgresTestCluster.makeDatabase()
         try PostgresConnection(url: foreign).executeScript("CREATE TABLE runs (x integer); INSERT INTO runs VALUES (7)")
         #expect(throws: StoreCompatibilityError.self) { _ = try AuditStore(connector: PostgresConnector(url: foreign)) }
         let check = try PostgresConnection(url: foreign)
         #expect(try check.scalar("SELECT count(*) FROM runs").int == 1)
         #expect(try check.scalar("SELECT to_regclass('jobs') IS NULL").int == 1, "nothing was created")
 
-        let newer = try PostgresTestCluster.makeDatabase()
+        let newer = try await PostgresTestCluster.makeDatabase()
         try AuditStore(connector: PostgresConnector(url: newer)).close()
         try PostgresConnection(url: newer).executeScript("UPDATE toolworker_schema SET version = 99")
         #expect(throws: StoreCompatibilityError.self) { _ = try AuditStore(connector: PostgresConnector(url: newer)) }
@@ -117,7 +117,7 @@ struct PostgresJournalTests {
 
     @Test("two daemons claiming from one queue at once: every job claimed exactly once, never two running on one thread")
     func skipLockedClaims() async throws {
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let a = try AuditStore(connector: PostgresConnector(url: url), leaseOwner: LeaseOwner(id: "a", expiry: .seconds(60)))
         let b = try AuditStore(connector: PostgresConnector(url: url), leaseOwner: LeaseOwner(id: "b", expiry: .seconds(60)))
         defer { a.close(); b.close() }
@@ -150,7 +150,7 @@ struct PostgresJournalTests {
 
     @Test("a run whose lease expired is taken over; its old holder learns it lost the lease and stops")
     func leaseTakeover() async throws {
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let a = try AuditStore(connector: PostgresConnector(url: url), leaseOwner: LeaseOwner(id: "host-a:1:x", expiry: .seconds(600)))
         let b = try AuditStore(connector: PostgresConnector(url: url), leaseOwner: LeaseOwner(id: "host-b:2:y", expiry: .seconds(60)))
         defer { a.close(); b.close() }
@@ -183,7 +183,7 @@ struct PostgresJournalTests {
 
     @Test("text with a NUL character is stored (as U+FFFD: PostgreSQL text cannot hold NUL) instead of failing the run")
     func nulInText() async throws {
-        let store = try AuditStore(connector: PostgresConnector(url: try PostgresTestCluster.makeDatabase()))
+        let store = try AuditStore(connector: PostgresConnector(url: try await PostgresTestCluster.makeDatabase()))
         defer { store.close() }
         let run = try await store.createRun(assistantID: "asst", threadID: nil, jobID: nil, request: .object([:]))
         try await store.recordToolCalls(runKey: run, round: 1, calls: [(ToolCall(id: "call_1", name: "t", arguments: "{}"), nil)])
@@ -199,7 +199,7 @@ struct PostgresJournalTests {
         _ = try await sqlite.run("asst_failed")
         _ = try await sqlite.store.enqueueJob(assistantID: "asst_text", threadID: nil, message: "later", instructions: nil, metadata: nil)
         try await sqlite.store.flush()
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let dir = TempDirectory()
         try "database: \"\(url)\"\ntools: {}\n".write(toFile: dir.path("pg.yaml"), atomically: true, encoding: .utf8)
         let source = sqlite.directory.path("audit.db")
@@ -226,7 +226,7 @@ struct PostgresJournalTests {
 
     @Test("check-config and migrate speak to PostgreSQL: reachable, versioned; an unreachable server exits 74")
     func commandLine() async throws {
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let dir = TempDirectory()
         try "database: \"\(url)\"\ntools: {}\n".write(toFile: dir.path("tw.yaml"), atomically: true, encoding: .utf8)
         let tw = builtProduct("toolworker")
@@ -276,7 +276,7 @@ struct PostgresJournalTests {
 extension PostgresJournalTests {
     @Test("a password from database_password_file logs in; a wrong one is refused (74) and never printed")
     func passwordFile() async throws {
-        let url = try PostgresTestCluster.makeDatabase()
+        let url = try await PostgresTestCluster.makeDatabase()
         let admin = try PostgresConnection(url: url)
         let role = "pw_" + UUID().uuidString.prefix(8).lowercased()
         try admin.executeScript("CREATE ROLE \(role) LOGIN PASSWORD 'right-horse-battery'; GRANT ALL ON SCHEMA public TO \(role)")
@@ -321,7 +321,7 @@ extension PostgresJournalTests {
         let dir = TempDirectory()
         let stores = [
             try AuditStore(path: dir.path("claims.db"), leaseOwner: LeaseOwner(id: "a", expiry: .seconds(60))),
-            try AuditStore(connector: PostgresConnector(url: try PostgresTestCluster.makeDatabase()), leaseOwner: LeaseOwner(id: "a", expiry: .seconds(60))),
+            try AuditStore(connector: PostgresConnector(url: try await PostgresTestCluster.makeDatabase()), leaseOwner: LeaseOwner(id: "a", expiry: .seconds(60))),
         ]
         for store in stores {
             defer { store.close() }

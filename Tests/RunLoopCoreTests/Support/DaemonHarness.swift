@@ -13,9 +13,12 @@ final class NotifyListener: Sendable {
     private let fd: Int32
     private let received = Inbox()
 
-    init(path: String) throws {
+    /// - Parameter reading: `false` binds the socket but never reads it (a service manager that stopped reading:
+    ///   its queue fills after `net.unix.max_dgram_qlen` datagrams).
+    init(path: String, reading: Bool = true) throws {
         self.path = path
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        // Close-on-exec: a child that inherited it would keep the socket alive after this listener is gone.
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         self.fd = fd
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -23,11 +26,20 @@ final class NotifyListener: Sendable {
         let status = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard status == 0 else { throw POSIXError(.EADDRINUSE) }
+        guard status == 0 else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        guard reading else { return }
+        // The reading thread owns a duplicate and closes it when it ends, so a descriptor number this listener
+        // closed (and the process reused) is never read by a thread that outlived it.
+        let own = dup(fd)
         let thread = Thread { [received] in
+            defer { close(own) }
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
-                let n = recv(fd, &buffer, buffer.count, 0)
+                let n = recv(own, &buffer, buffer.count, 0)
+                if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return }
                 let message = String(decoding: buffer[0..<n], as: UTF8.self)
                 received.messages.withLock { $0.append(message) }
@@ -47,6 +59,7 @@ final class NotifyListener: Sendable {
     }
 
     deinit {
+        // Wakes the reading thread (shutdown acts on the socket, which its duplicate shares).
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
     }
@@ -62,9 +75,10 @@ final class DaemonHarness {
     var process: Process?
     var starts = 0
 
-    init(scenarios: [String: Scenario] = [:]) throws {
+    /// - Parameter readingNotifications: `false` gives the daemon a notify socket nobody reads.
+    init(scenarios: [String: Scenario] = [:], readingNotifications: Bool = true) throws {
         server = try FakeAssistantsServer(scenarios: scenarios)
-        notify = try NotifyListener(path: directory.path("notify.sock"))
+        notify = try NotifyListener(path: directory.path("notify.sock"), reading: readingNotifications)
     }
 
     deinit {
@@ -154,8 +168,10 @@ final class DaemonHarness {
     /// Polls `condition` until it holds or `timeout` passes.
     func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        // One more look after the deadline (see ``waitFor(_:timeout:_:)``).
+        while true {
             if (try? condition()) == true { return }
+            if ContinuousClock.now >= deadline { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw WaitTimeout(what: what, log: log())
@@ -181,4 +197,12 @@ func startServe(
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     return process
+}
+
+extension SystemdNotifier {
+    /// Whether a datagram to the notify socket at `path` would block: its queue is full. (A probe that finds room
+    /// is delivered, filling the queue a little sooner.)
+    static func queueIsFull(_ path: String) -> Bool {
+        !SystemdNotifier(environment: ["NOTIFY_SOCKET": path]).notify([("X_PROBE", "1")], patience: .zero)
+    }
 }

@@ -13,6 +13,12 @@ enum PostgresTestCluster {
         let description: String
     }
 
+    /// For `.enabled(if:)`: whether the cluster is there (started off the cooperative pool when this process starts it).
+    static func available() async -> Bool {
+        _ = try? await adminURL()
+        return isAvailable
+    }
+
     static var isAvailable: Bool {
         if case .success = admin { return true }
         if case .failure(let reason) = admin {
@@ -48,13 +54,22 @@ enum PostgresTestCluster {
         return .success(output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// A new, empty database in the cluster; returns its URL.
-    static func makeDatabase() throws -> String {
-        let url = try admin.get()
-        let name = "tw_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-        let connection = try PostgresConnection(url: url)
-        try connection.executeScript("CREATE DATABASE \(name)")
-        return url.replacingOccurrences(of: "/postgres", with: "/\(name)")
+    /// A new, empty database in the cluster; returns its URL. (`CREATE DATABASE` copies a template and can take
+    /// a second under load: it runs off the cooperative pool.)
+    static func makeDatabase() async throws -> String {
+        let url = try await adminURL()
+        return try await offPool {
+            let name = "tw_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+            let connection = try PostgresConnection(url: url)
+            try connection.executeScript("CREATE DATABASE \(name)")
+            return url.replacingOccurrences(of: "/postgres", with: "/\(name)")
+        }
+    }
+
+    /// ``admin``, first computed off the cooperative pool: without `TOOLWORKER_TEST_POSTGRES_URL` that runs initdb,
+    /// and every test touching ``admin`` meanwhile would block a pool thread on its one-time initialisation.
+    static func adminURL() async throws -> String {
+        try await offPool { try admin.get() }
     }
 }
 

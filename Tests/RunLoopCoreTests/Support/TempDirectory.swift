@@ -31,12 +31,16 @@ func builtProduct(_ name: String) -> String {
 func runCommand(
     _ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil
 ) async throws -> (status: Int32, output: String, error: String) {
+    try await offPool { try runCommandBlocking(executable, arguments, input: input, environment: environment) }
+}
+
+/// Runs blocking work (a child process, a libpq call, a long computation) on a thread of its own and waits for it
+/// without holding one of the cooperative pool's threads: on a 2-core machine the pool has two, and tests that
+/// block both stall every other test of the process, their fake servers' clients and their deadlines included.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(with: Result {
-                try runCommandBlocking(executable, arguments, input: input, environment: environment)
-            })
-        }
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.stackSize = 8 << 20
         thread.start()
     }
 }
@@ -69,8 +73,11 @@ func runCommandBlocking(_ executable: String, _ arguments: [String], input: Stri
 /// Polls `condition` until it holds; fails the wait (throws) only after `timeout`, a bound far beyond any load.
 func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
+    // The condition is looked at once more after the deadline: a waiter that woke late on a busy machine fails
+    // only if the condition really does not hold.
+    while true {
         if (try? condition()) == true { return }
+        if ContinuousClock.now >= deadline { break }
         try await Task.sleep(for: .milliseconds(20))
     }
     throw WaitTimeout(what: what, log: "")
