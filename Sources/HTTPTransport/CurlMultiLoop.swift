@@ -51,6 +51,11 @@ final class CurlMultiLoop: Sendable {
     var activeTransfers: Int { inbox.activeCount.load(ordering: .relaxed) }
 
     /// Stops the loop: every transfer still running fails as cancelled.
+    /// Open transfers past which new ones get ``smallReceiveBuffer``.
+    static let manyOpenTransfers = 64
+    /// The receive buffer of a transfer started while ``manyOpenTransfers`` are open (libcurl's minimum is 1 KiB).
+    static let smallReceiveBuffer = 4096
+
     func shutdown() { send(.shutdown) }
 
     private func send(_ command: Command) {
@@ -218,6 +223,12 @@ private final class LoopThread {
         tw_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, prepared.connectTimeout.milliseconds)
         if let total = prepared.totalTimeout { tw_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, total.milliseconds) }
         tw_curl_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        // libcurl holds a receive buffer per open transfer (16 KiB by default). Past `manyOpenTransfers` open at
+        // once (a daemon with many streams) new ones get a small buffer: 2,000 open streams hold ~8 MiB of them
+        // instead of 32, while a lone fast stream keeps the large one (fewer, larger reads).
+        if active.count >= CurlMultiLoop.manyOpenTransfers {
+            tw_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, CurlMultiLoop.smallReceiveBuffer)
+        }
         tw_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, headers)
         tw_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         tw_curl_setopt_write_function(easy, curlWriteCallback)

@@ -1,5 +1,6 @@
 import FakeAssistants
 import Foundation
+import Synchronization
 import Testing
 @testable import AssistantsAPI
 @testable import AssistantsBackend
@@ -319,5 +320,62 @@ struct AssistantsClientTests {
         let expectedEvents = results.first?.0 ?? 0
         #expect(expectedEvents > 10)
         #expect(results.allSatisfy { $0.0 == expectedEvents && $0.1 == .requiresAction })
+    }
+}
+
+/// Many transfers open at once: past ``CurlMultiLoop.manyOpenTransfers`` new ones get a small receive buffer.
+@Suite("libcurl transfers, many at once")
+struct ManyTransfersTests {
+    @Test("80 streams open at once (past the small-buffer threshold) each receive their exact bytes")
+    func manyOpenStreams() async throws {
+        let count = 80
+        #expect(count > CurlMultiLoop.manyOpenTransfers)
+        let arrived = Mutex(0)
+        // Each response is 100 KB of bytes derived from its path, sent in uneven chunks once every request has
+        // arrived: all `count` transfers are open in the client when the bytes start flowing.
+        let server = try LoopbackHTTPServer { request, writer in
+            arrived.withLock { $0 += 1 }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while arrived.withLock({ $0 }) < count && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.005) }
+            let index = Int(request.path.split(separator: "/").last ?? "") ?? 0
+            let body = ManyTransfersTests.body(index)
+            writer.startEventStream()
+            var offset = 0
+            var size = 1 + index * 37 % 9000
+            while offset < body.count {
+                let end = min(body.count, offset + size)
+                writer.sendChunk(Array(body[offset..<end]))
+                offset = end
+                size = size * 7 % 20011 + 1
+            }
+            writer.endStream()
+        }
+        defer { server.stop() }
+        let http = HTTPClient()
+        let bodies = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    let request = HTTPRequest(method: .get, url: "http://127.0.0.1:\(server.port)/stream/\(index)")
+                    let (head, body) = try await http.send(request)
+                    #expect(head.status == 200)
+                    return (index, body)
+                }
+            }
+            var bodies: [Int: [UInt8]] = [:]
+            for try await (index, body) in group { bodies[index] = body }
+            return bodies
+        }
+        #expect(arrived.withLock { $0 } == count)
+        for index in 0..<count {
+            #expect(bodies[index] == Self.body(index), "stream \(index): \(bodies[index]?.count ?? -1) bytes")
+        }
+    }
+
+    static func body(_ index: Int) -> [UInt8] {
+        var state = UInt64(index + 1) &* 0x9E3779B97F4A7C15
+        return (0..<100_000).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
     }
 }
