@@ -50,12 +50,12 @@ final class CurlMultiLoop: Sendable {
     /// How many transfers are running now.
     var activeTransfers: Int { inbox.activeCount.load(ordering: .relaxed) }
 
-    /// Stops the loop: every transfer still running fails as cancelled.
     /// Open transfers past which new ones get ``smallReceiveBuffer``.
     static let manyOpenTransfers = 64
     /// The receive buffer of a transfer started while ``manyOpenTransfers`` are open (libcurl's minimum is 1 KiB).
     static let smallReceiveBuffer = 4096
 
+    /// Stops the loop: every transfer still running fails as cancelled.
     func shutdown() { send(.shutdown) }
 
     private func send(_ command: Command) {
