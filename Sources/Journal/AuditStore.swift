@@ -68,6 +68,11 @@ public final class AuditStore: Sendable {
         reader.close()
     }
 
+    /// A store dropped without ``close()`` still commits what was queued, and releases its threads and connections.
+    deinit {
+        close()
+    }
+
     /// Runs `body` in the next group commit and returns once it is durable.
     public func write<T: Sendable>(_ body: @escaping @Sendable (any JournalConnection) throws -> T) async throws -> T {
         try await writer.perform(body)

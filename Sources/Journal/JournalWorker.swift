@@ -38,6 +38,9 @@ final class JournalWorker: Sendable {
     let maxQueued: Int
     private let stickyError = Mutex<(any Error)?>(nil)
     private let done = DispatchSemaphore(value: 0)
+    /// The worker thread's `pthread_self()` (0 until it runs): ``close()`` called on it (an ``AuditStore`` whose last
+    /// reference went away with a piece it ran) must not wait for itself.
+    private let workerThread = Atomic<UInt>(0)
     let groupCommit: Bool
     /// Largest number of pieces committed in one transaction.
     let maxBatch: Int
@@ -56,24 +59,32 @@ final class JournalWorker: Sendable {
         let opened = Mutex<Result<Void, any Error>?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
-            let connection: any JournalConnection
-            do {
-                connection = try open()
-                opened.withLock { $0 = .success(()) }
+            workerThread.store(UInt(pthread_self()), ordering: .releasing)
+            serve(open: open) { result in
+                opened.withLock { $0 = result }
                 ready.signal()
-            } catch {
-                opened.withLock { $0 = .failure(error) }
-                ready.signal()
-                done.signal()
-                return
             }
-            loop(connection)
+            // After serve(_:) returned, its connection is released (closed): whoever waits in close() finds the
+            // database file closed.
             done.signal()
         }
         thread.name = name
         thread.start()
         ready.wait()
         try opened.withLock { $0! }.get()
+    }
+
+    /// Opens the connection, reports how that went, and runs queued work on it until closed.
+    private func serve(open: () throws -> any JournalConnection, opened: (Result<Void, any Error>) -> Void) {
+        let connection: any JournalConnection
+        do {
+            connection = try open()
+        } catch {
+            opened(.failure(error))
+            return
+        }
+        opened(.success(()))
+        loop(connection)
     }
 
     /// Queues work and waits until it has run (and, in group-commit mode, been committed).
@@ -142,11 +153,13 @@ final class JournalWorker: Sendable {
         return true
     }
 
-    /// Finishes queued work, then closes the connection.
+    /// Finishes queued work, then closes the connection. On the worker thread itself it only asks: the loop finishes
+    /// the queue and closes once the current batch is done.
     func close() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
         resumeRoomWaiters()
         signal.signal()
+        guard workerThread.load(ordering: .acquiring) != UInt(pthread_self()) else { return }
         done.wait()
     }
 

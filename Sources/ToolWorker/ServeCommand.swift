@@ -168,11 +168,12 @@ struct WorkerService: Service {
                 logger.warning("concurrency.tool_calls changes take effect at the next restart")
             }
             scheduler.replaceRegistry(ToolRegistry(config.tools))
-            logger.notice("configuration reloaded", metadata: ["tools": "\(config.tools.map(\.name).joined(separator: ","))"])
+            // READY=1 before the log line: whoever sees "configuration reloaded" knows the manager was told.
             notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(config.tools.map(\.name).joined(separator: ", "))")])
+            logger.notice("configuration reloaded", metadata: ["tools": "\(config.tools.map(\.name).joined(separator: ","))"])
         } catch {
-            logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])
             notifier.notify([("READY", "1"), ("STATUS", "reload refused: configuration invalid; previous one kept")])
+            logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -63,6 +63,53 @@ struct AuditStoreTests {
         }
     }
 
+    @Test("a store dropped without close() commits its queued writes and closes its connections")
+    func droppedStore() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("dropped.db")
+        /// Descriptors of this process open on the database file or its WAL (other tests' files are elsewhere).
+        func openOnFile() -> Int {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return entries.filter { ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "").hasPrefix(path) }.count
+        }
+        do {
+            let store = try AuditStore(path: path)
+            let job = try await store.enqueueJob(assistantID: "asst", threadID: nil, message: "first", instructions: nil, metadata: nil)
+            #expect(job == 1)
+            #expect(openOnFile() >= 2, "the store's connections are open")
+            store.writer.enqueue { db in
+                try db.execute("UPDATE jobs SET message = 'queued, never awaited' WHERE id = 1")
+            }
+        }
+        #expect(openOnFile() == 0, "dropping the store closed its connections")
+        let reader = try SQLiteConnection(path: path, readOnly: true)
+        #expect(try reader.query("SELECT message FROM jobs WHERE id = 1").first?["message"].text == "queued, never awaited")
+    }
+
+    @Test("a store whose last reference goes away on its own writer thread closes without waiting for itself")
+    func droppedOnWriterThread() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("self.db")
+        let gate = DispatchSemaphore(value: 0)
+        do {
+            let store = try AuditStore(path: path)
+            _ = try await store.enqueueJob(assistantID: "asst", threadID: nil, message: "first", instructions: nil, metadata: nil)
+            // The piece holds the store: once it has run, the writer thread drops the last reference.
+            store.writer.enqueue { db in
+                gate.wait()
+                _ = store.path
+                try db.execute("UPDATE jobs SET message = 'written by the last holder' WHERE id = 1")
+            }
+        }
+        gate.signal()
+        try await waitFor("the store to close on its writer thread") {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return !entries.contains { ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "").hasPrefix(path) }
+        }
+        let reader = try SQLiteConnection(path: path, readOnly: true)
+        #expect(try reader.query("SELECT message FROM jobs WHERE id = 1").first?["message"].text == "written by the last holder")
+    }
+
     @Test("a reader holding a read transaction does not block the writer, and sees a stable snapshot")
     func readerDoesNotBlockWriter() async throws {
         let dir = TempDirectory()

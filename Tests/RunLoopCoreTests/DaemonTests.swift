@@ -70,8 +70,10 @@ struct DaemonTests {
         try h.writeConfig(tools: "  tool_a: { command: [\"\(a)\"] }\n  tool_b: { command: [\"\(b)\"] }")
         kill(h.process!.processIdentifier, SIGHUP)
         try await h.waitUntil("reload") { h.log().contains("configuration reloaded") }
-        let kinds = h.notify.kinds.filter { $0 != "WATCHDOG" && $0 != "STATUS" }
-        #expect(Array(kinds.suffix(2)) == ["RELOADING", "READY"])
+        // The datagrams are sent before the log line, but the listener thread may not have read them yet.
+        try await h.waitUntil("RELOADING then READY") {
+            Array(h.notify.kinds.filter { $0 != "WATCHDOG" && $0 != "STATUS" }.suffix(2)) == ["RELOADING", "READY"]
+        }
         #expect(h.notify.messages.contains { $0.contains("RELOADING=1") && $0.contains("MONOTONIC_USEC=") })
         let first = try await h.enqueue("asst_b")
         try await h.waitUntil("job with the new tool") { try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'succeeded'", [.integer(first)]) == 1 }
