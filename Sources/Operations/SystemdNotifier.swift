@@ -28,6 +28,7 @@ public struct SystemdNotifier: Sendable {
     /// `net.unix.max_dgram_qlen` datagrams, 10 by default) must not stall the scheduler loop that sends `WATCHDOG=1`
     /// or keep `serve` from stopping. A state change (`READY`, `STOPPING`, `RELOADING`) waits up to `patience` for
     /// room in the queue; anything else is dropped at once when the queue is full.
+    /// - Parameter patience: how long to wait for room instead (`nil`: as just described).
     @discardableResult
     public func notify(_ fields: [(String, String)], patience: Duration? = nil) -> Bool {
         guard let path = socketPath, path.hasPrefix("/") || path.hasPrefix("@") else { return false }
@@ -53,7 +54,8 @@ public struct SystemdNotifier: Sendable {
         while true {
             let sent = message.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
             if sent >= 0 { return true }
-            guard errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else { return false }
+            if errno == EINTR { continue }
+            guard errno == EAGAIN || errno == EWOULDBLOCK else { return false }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return false }
             var pollFD = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
