@@ -184,13 +184,18 @@ final class JournalWorker: Sendable {
                 count += 1
             }
             defer {
-                depth.subtract(items.prefix(count).reduce(0) { $0 + $1.weight }, ordering: .relaxed)
+                depth.subtract(Self.weight(of: items.prefix(count)), ordering: .relaxed)
                 items.removeFirst(count)
             }
             return Array(items.prefix(count))
         }
         if !batch.isEmpty { resumeRoomWaiters() }
         return batch
+    }
+
+    /// The rows `items` weigh in the queue's bound.
+    private static func weight(of items: some Sequence<Item>) -> Int {
+        items.reduce(0) { $0 + $1.weight }
     }
 
     /// Returns at once while at most ``maxQueued`` rows wait; past that, once the writer has caught up. A stream
@@ -238,7 +243,7 @@ final class JournalWorker: Sendable {
                 // Raced with a standalone item: it runs on its own after this commit.
                 queue.withLock { items in
                     items.insert(contentsOf: more, at: 0)
-                    depth.add(more.reduce(0) { $0 + $1.weight }, ordering: .relaxed)
+                    depth.add(Self.weight(of: more), ordering: .relaxed)
                 }
                 break
             }

@@ -72,10 +72,10 @@ public struct SystemdNotifier: Sendable {
     @discardableResult public func stopping() -> Bool { notify([("STOPPING", "1")]) }
 
     /// `RELOADING=1` with the monotonic time systemd (≥ 253) expects alongside it.
-    public func reloading() {
+    @discardableResult public func reloading() -> Bool {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let usec = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
-        notify([("RELOADING", "1"), ("MONOTONIC_USEC", String(usec))])
+        return notify([("RELOADING", "1"), ("MONOTONIC_USEC", String(usec))])
     }
 }

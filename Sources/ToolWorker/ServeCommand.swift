@@ -111,9 +111,7 @@ struct WorkerService: Service {
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
-        if notifier.isEnabled && !notifier.ready(status: "ready; tools: \(tools.joined(separator: ", "))") {
-            logger.warning("the service manager did not take READY=1 (its notify socket is full or gone); serving anyway")
-        }
+        warnIfNotTaken("READY=1", sent: notifier.ready(status: "ready; tools: \(tools.joined(separator: ", "))"))
         logger.info("ready", metadata: ["tools": "\(tools.joined(separator: ","))"])
         let scheduler = self.scheduler
         let notifier = self.notifier
@@ -130,9 +128,7 @@ struct WorkerService: Service {
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            if notifier.isEnabled && !notifier.stopping() {
-                logger.warning("the service manager did not take STOPPING=1 (its notify socket is full or gone)")
-            }
+            warnIfNotTaken("STOPPING=1", sent: notifier.stopping())
             logger.notice("stopping: no new jobs; running handlers may finish within the grace period")
             scheduler.shutdown.trigger()
         }
@@ -158,9 +154,16 @@ struct WorkerService: Service {
         }
     }
 
+    /// Logs a state change the service manager did not take (under systemd only: without a notify socket nothing is
+    /// sent and nothing is missing).
+    func warnIfNotTaken(_ state: String, sent: Bool) {
+        guard notifier.isEnabled, !sent else { return }
+        logger.warning("the service manager did not take \(state) (its notify socket is full or gone)")
+    }
+
     /// Re-reads the configuration's tool registry; a configuration that does not load is refused whole.
     func reload() {
-        notifier.reloading()
+        warnIfNotTaken("RELOADING=1", sent: notifier.reloading())
         do {
             let config = try ConfigLoader.load(file: configFile)
             let count = config.concurrency.toolCalls
@@ -169,10 +172,10 @@ struct WorkerService: Service {
             }
             scheduler.replaceRegistry(ToolRegistry(config.tools))
             // READY=1 before the log line: whoever sees "configuration reloaded" knows the manager was told.
-            notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(config.tools.map(\.name).joined(separator: ", "))")])
+            warnIfNotTaken("READY=1", sent: notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(config.tools.map(\.name).joined(separator: ", "))")]))
             logger.notice("configuration reloaded", metadata: ["tools": "\(config.tools.map(\.name).joined(separator: ","))"])
         } catch {
-            notifier.notify([("READY", "1"), ("STATUS", "reload refused: configuration invalid; previous one kept")])
+            warnIfNotTaken("READY=1", sent: notifier.notify([("READY", "1"), ("STATUS", "reload refused: configuration invalid; previous one kept")]))
             logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])
         }
     }

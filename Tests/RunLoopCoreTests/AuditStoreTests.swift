@@ -67,21 +67,16 @@ struct AuditStoreTests {
     func droppedStore() async throws {
         let dir = TempDirectory()
         let path = dir.path("dropped.db")
-        /// Descriptors of this process open on the database file or its WAL (other tests' files are elsewhere).
-        func openOnFile() -> Int {
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-            return entries.filter { ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "").hasPrefix(path) }.count
-        }
         do {
             let store = try AuditStore(path: path)
             let job = try await store.enqueueJob(assistantID: "asst", threadID: nil, message: "first", instructions: nil, metadata: nil)
             #expect(job == 1)
-            #expect(openOnFile() >= 2, "the store's connections are open")
+            #expect(openDescriptors(startingWith: path) >= 2, "the store's connections are open")
             store.writer.enqueue { db in
                 try db.execute("UPDATE jobs SET message = 'queued, never awaited' WHERE id = 1")
             }
         }
-        #expect(openOnFile() == 0, "dropping the store closed its connections")
+        #expect(openDescriptors(startingWith: path) == 0, "dropping the store closed its connections")
         let reader = try SQLiteConnection(path: path, readOnly: true)
         #expect(try reader.query("SELECT message FROM jobs WHERE id = 1").first?["message"].text == "queued, never awaited")
     }
@@ -102,10 +97,7 @@ struct AuditStoreTests {
             }
         }
         gate.signal()
-        try await waitFor("the store to close on its writer thread") {
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-            return !entries.contains { ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "").hasPrefix(path) }
-        }
+        try await waitFor("the store to close on its writer thread") { openDescriptors(startingWith: path) == 0 }
         let reader = try SQLiteConnection(path: path, readOnly: true)
         #expect(try reader.query("SELECT message FROM jobs WHERE id = 1").first?["message"].text == "written by the last holder")
     }

@@ -118,3 +118,12 @@ extension String {
         guard written == bytes.count, rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 }
+
+/// How many descriptors of this process are open on files whose path starts with `prefix` (a database and its
+/// `-wal`/`-shm`), from `/proc/self/fd`.
+func openDescriptors(startingWith prefix: String) -> Int {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return entries.filter { entry in
+        ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)")) ?? "").hasPrefix(prefix)
+    }.count
+}
