@@ -34,7 +34,10 @@ public final class OpenAIHTTPClient: Sendable {
         return id
     }
 
-    func makeRequest(_ method: HTTPRequest.Method, _ path: String, query: String = "", body: JSONObject?, streaming: Bool) -> HTTPRequest {
+    func makeRequest(
+        _ method: HTTPRequest.Method, _ path: String, query: String = "", body: JSONObject?, streaming: Bool,
+        headers requestHeaders: [(name: String, value: String)] = []
+    ) -> HTTPRequest {
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         var headers: [(name: String, value: String)] = [
@@ -43,6 +46,7 @@ public final class OpenAIHTTPClient: Sendable {
             ("Accept", streaming ? "text/event-stream" : "application/json"),
         ]
         headers += extraHeaders
+        headers += requestHeaders
         if body != nil { headers.append(("Content-Type", "application/json")) }
         if let organization = configuration.organization { headers.append(("OpenAI-Organization", organization)) }
         if let project = configuration.project { headers.append(("OpenAI-Project", project)) }
@@ -52,12 +56,14 @@ public final class OpenAIHTTPClient: Sendable {
     }
 
     /// `POST path` with `"stream": true`, or `GET path?query` for a resumed stream; returns once the head arrived.
+    /// `headers` are added to this request only (an `Idempotency-Key`).
     public func stream(
-        _ method: HTTPRequest.Method = .post, path: String, query: String = "", body: JSONObject? = nil
+        _ method: HTTPRequest.Method = .post, path: String, query: String = "", body: JSONObject? = nil,
+        headers: [(name: String, value: String)] = []
     ) async throws(AssistantsError) -> EventStreamResponse {
         var body = body
         if method == .post { body = (body ?? [:]).setting("stream", true) }
-        let request = makeRequest(method, path, query: query, body: body, streaming: true)
+        let request = makeRequest(method, path, query: query, body: body, streaming: true, headers: headers)
         let (head, responseBody) = try await perform(request, idempotent: false, streaming: true)
         // An HTML error page or a JSON object with status 200 (a proxy, a server that ignores `stream`) is not a
         // stream that "dropped": say what came instead.

@@ -20,7 +20,8 @@ public struct AssistantsBackend: HTTPClientBackend {
     public var protocolName: String { "assistants" }
     public var clientConfiguration: AssistantsClientConfiguration { client.configuration }
 
-    public func makeSession(policy: SnapshotPolicy) -> any ToolLoopSession {
+    /// Assistants keep their tools on the assistant (`sync-tools` publishes them): `tools` are not sent per run.
+    public func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession {
         AssistantsSession(client: client, policy: policy)
     }
 

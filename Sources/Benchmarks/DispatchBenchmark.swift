@@ -29,10 +29,7 @@ enum DispatchBenchmark {
         let configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
         return [
             AssistantsBackend(client: AssistantsClient(configuration: configuration)),
-            ResponsesBackend(
-                client: ResponsesClient(configuration: configuration),
-                tools: tools.map { ResponsesBackend.functionTool(name: $0.name, description: nil, parameters: nil) },
-                defaultModel: nil, defaultInstructions: nil),
+            ResponsesBackend(client: ResponsesClient(configuration: configuration), defaultModel: nil, defaultInstructions: nil),
         ]
     }
 

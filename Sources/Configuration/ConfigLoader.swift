@@ -143,7 +143,7 @@ private struct Reader {
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "fleet", "snapshots", "concurrency", "jobs",
-            "shutdown_grace", "metrics", "log", "tools",
+            "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -214,6 +214,10 @@ private struct Reader {
                     if text.isEmpty { problem(key, value, "an empty model name") } else { config.model = text }
                 }
             case "instructions": config.instructions = string(value, key)
+            case "max_rounds": config.maxRounds = integer(value, key, min: 1, max: 100_000) ?? config.maxRounds
+            case "max_calls_per_round": config.maxCallsPerRound = integer(value, key, min: 1, max: 10_000) ?? config.maxCallsPerRound
+            case "max_argument_bytes":
+                config.maxArgumentBytes = integer(value, key, min: 1024, max: 256 * 1024 * 1024) ?? config.maxArgumentBytes
             default: break
             }
         }

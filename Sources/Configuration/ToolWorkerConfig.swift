@@ -63,6 +63,13 @@ public struct ToolWorkerConfig: Sendable {
     public var logFormat = LogFormat.text
     /// How long running handlers may take to finish after SIGTERM.
     public var shutdownGrace: Duration = .seconds(30)
+    /// `max_rounds:`: tool rounds a loop may take before it ends with `max_rounds` (a model that never stops calling
+    /// tools); `--max-rounds` overrides it per run or job.
+    public var maxRounds = 100
+    /// `max_calls_per_round:`: more calls than this in one round end the loop (`too_many_calls`).
+    public var maxCallsPerRound = 128
+    /// `max_argument_bytes:`: the arguments of one round's calls together may not exceed this (`arguments_too_large`).
+    public var maxArgumentBytes = 4 * 1024 * 1024
     /// Registered tools in file order.
     public var tools: [ToolHandlerConfig] = []
 

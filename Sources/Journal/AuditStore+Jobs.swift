@@ -17,8 +17,11 @@ public struct JobRecord: Sendable, Equatable {
     /// `assistants` or `responses`.
     public var protocolName: String
     public var model: String?
+    /// Per-job options (`max_rounds`), a JSON object.
+    public var options: JSONValue?
 
     init(_ row: SQLRow) {
+        options = row["options"].text.flatMap { try? JSONValue(parsing: $0) }
         protocolName = row["protocol"].text ?? "assistants"
         model = row["model"].text
         id = row["id"].int ?? 0
@@ -40,19 +43,20 @@ extension AuditStore {
     /// Adds a job to the queue; returns its id once durable.
     public func enqueueJob(
         assistantID: String, threadID: String?, message: String?, instructions: String?, metadata: JSONValue?,
-        maxAttempts: Int = 3, protocolName: String = "assistants", model: String? = nil
+        maxAttempts: Int = 3, protocolName: String = "assistants", model: String? = nil, options: JSONValue? = nil
     ) async throws -> Int64 {
         let now = unixMilliseconds()
         return try await write { db in
             try db.scalar(
                 """
                 INSERT INTO jobs (assistant_id, thread_id, message, instructions, metadata, max_attempts, created_at, updated_at,
-                                  protocol, model)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                                  protocol, model, options)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                 """,
                 [
                     .text(assistantID), .text(threadID), .text(message), .text(instructions), .json(metadata),
                     .integer(Int64(maxAttempts)), .integer(now), .integer(now), .text(protocolName), .text(model),
+                    .json(options),
                 ]
             ).int ?? 0
         }

@@ -31,12 +31,13 @@ extension AuditStore {
         let now = unixMilliseconds()
         enqueue(weight: events.count + snapshots.count) { db in
             try db.insertRows(
-                into: "events", columns: ["run", "seq", "stream", "name", "kind", "data", "byte_offset", "error", "received_at"],
+                into: "events",
+                columns: ["run", "seq", "stream", "name", "kind", "data", "byte_offset", "error", "received_at", "response_id"],
                 rows: events.map { record in
                     [
                         .integer(runKey), .integer(Int64(record.seq)), .integer(Int64(record.stream)), .text(record.name),
                         .text(record.kind.rawValue), .text(record.data), .integer(Int64(record.byteOffset)), .text(record.error),
-                        .integer(record.receivedAt),
+                        .integer(record.receivedAt), .text(record.responseID),
                     ]
                 })
             try db.insertRows(
@@ -51,21 +52,34 @@ extension AuditStore {
         }
     }
 
+    /// A run's server id is unique in the journal: an id another run already holds (a server that reuses ids, a
+    /// restored server) is not written over it; the row keeps its earlier id and the driver ends that run with
+    /// `duplicate_run_id` (``runKey(holding:)``), so the write never fails and no row is left stuck.
     static func updateRun(_ db: any JournalConnection, runKey: Int64, run: RunStateRecord, now: Int64) throws {
         let terminal = run.isTerminal
         try db.execute(
             """
-            UPDATE runs SET run_id = coalesce(?, run_id), thread_id = coalesce(?, thread_id), status = coalesce(?, status),
+            UPDATE runs SET run_id = CASE
+                    WHEN CAST(? AS TEXT) IS NULL THEN run_id
+                    WHEN EXISTS (SELECT 1 FROM runs other WHERE other.run_id = ? AND other.id <> ?) THEN run_id
+                    ELSE ? END,
+                thread_id = coalesce(?, thread_id), status = coalesce(?, status),
                 snapshot = ?, last_error = ?, incomplete_details = ?, usage = coalesce(?, usage),
                 expires_at = coalesce(?, expires_at), updated_at = ?,
                 ended_at = CASE WHEN ? THEN coalesce(ended_at, ?) ELSE NULL END
             WHERE id = ?
             """,
             [
-                .text(run.runID), .text(run.threadID), .text(run.status), .json(run.snapshot), .json(run.lastError),
+                .text(run.runID), .text(run.runID), .integer(runKey), .text(run.runID), .text(run.threadID), .text(run.status),
+                .json(run.snapshot), .json(run.lastError),
                 .json(run.incompleteDetails), .json(run.usage), .integer(run.expiresAt), .integer(now),
                 .integer(terminal ? 1 : 0), .integer(now), .integer(runKey),
             ])
+    }
+
+    /// The key of the run that holds the server id `runID`, if any (read only).
+    public func runKey(holding runID: String) async throws -> Int64? {
+        try await read { db in try db.scalar("SELECT id FROM runs WHERE run_id = ?", [.text(runID)]).int }
     }
 
     /// Records the run's state as retrieved from the server (reconciliation), durably.

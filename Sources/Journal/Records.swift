@@ -31,8 +31,14 @@ public struct EventRecord: Sendable, Equatable {
     /// Why it could not be decoded, or the server's error, for `malformed` and `error` rows.
     public var error: String?
     public var receivedAt: Int64
+    /// The id of the response (Responses) or run (Assistants) whose stream carried it, when known.
+    public var responseID: String?
 
-    public init(seq: Int, stream: Int, name: String, kind: EventKind, data: String, byteOffset: Int, error: String?, receivedAt: Int64) {
+    public init(
+        seq: Int, stream: Int, name: String, kind: EventKind, data: String, byteOffset: Int, error: String?, receivedAt: Int64,
+        responseID: String? = nil
+    ) {
+        self.responseID = responseID
         self.seq = seq
         self.stream = stream
         self.name = name

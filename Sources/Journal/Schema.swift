@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -196,5 +196,19 @@ public enum Schema {
         ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER;
         ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
         ALTER TABLE jobs ADD COLUMN lease_expires_at INTEGER;
+        """
+
+    /// v5: per-job options (`jobs.options`, a JSON object: `max_rounds`), and the id of the response (or run) each
+    /// stream belongs to (`events.response_id`), shown as `event_log`'s last column: a Responses tool loop is a chain
+    /// of responses, and an operator selects the events of one.
+    static let v5 = """
+        ALTER TABLE jobs ADD COLUMN options TEXT CHECK (options IS NULL OR json_valid(options));
+        ALTER TABLE events ADD COLUMN response_id TEXT;
+        DROP VIEW event_log;
+        CREATE VIEW event_log AS
+        SELECT r.run_id, e.seq, e.stream, e.name AS event, e.kind,
+               \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
+               r.id AS run_key, e.response_id
+        FROM events e JOIN runs r ON r.id = e.run;
         """
 }

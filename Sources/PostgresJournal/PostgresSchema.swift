@@ -10,7 +10,7 @@ public enum PostgresSchema {
     /// The key of the advisory lock migrations hold ("TWKR"): two daemons starting at once never migrate together.
     public static let migrationLock: Int64 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1]
+    public static let migrations: [String] = [v1, v2]
 
     /// The current schema version.
     public static var version: Int { migrations.count }
@@ -176,6 +176,18 @@ public enum PostgresSchema {
                         WHERE s2.object_type = s.object_type AND s2.object_id = s.object_id)) AS is_latest,
                s.data, r.id AS run_key, s.id AS snapshot_id
         FROM snapshots s JOIN runs r ON r.id = s.run;
+        """
+
+    /// v2 = SQLite's v5: `jobs.options`, `events.response_id` (`event_log`'s last column).
+    static let v2 = """
+        ALTER TABLE jobs ADD COLUMN options text CHECK (options IS NULL OR options::jsonb IS NOT NULL);
+        ALTER TABLE events ADD COLUMN response_id text;
+        DROP VIEW event_log;
+        CREATE VIEW event_log AS
+        SELECT r.run_id, e.seq, e.stream, e.name AS event, e.kind,
+               \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
+               r.id AS run_key, e.response_id
+        FROM events e JOIN runs r ON r.id = e.run;
         """
 
     /// Refuses a database whose tables are not ToolWorker's or whose schema version this build does not know.

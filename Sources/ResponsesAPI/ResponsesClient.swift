@@ -15,9 +15,10 @@ public final class ResponsesClient: Sendable {
         core = OpenAIHTTPClient(configuration: configuration, http: http, logger: logger)
     }
 
-    /// `POST /responses` with `stream: true`.
-    public func create(_ body: JSONObject) async throws(AssistantsError) -> EventStreamResponse {
-        try await core.stream(path: "/responses", body: body)
+    /// `POST /responses` with `stream: true`; `idempotencyKey` goes out as the `Idempotency-Key` header, so a
+    /// server that honours it answers a repeated request with the response it already made.
+    public func create(_ body: JSONObject, idempotencyKey: String? = nil) async throws(AssistantsError) -> EventStreamResponse {
+        try await core.stream(path: "/responses", body: body, headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [])
     }
 
     /// `GET /responses/{id}`.

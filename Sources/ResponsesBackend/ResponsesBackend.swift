@@ -14,24 +14,26 @@ import Worker
 /// then followed by retrieving the response.
 public struct ResponsesBackend: HTTPClientBackend {
     public let client: ResponsesClient
-    /// Flat function tools (`{"type":"function","name",…}`), sent with every request.
-    public let tools: [JSONValue]
     /// `model:` and `instructions:` of the configuration, when a request names none.
     public let defaultModel: String?
     public let defaultInstructions: String?
 
-    public init(client: ResponsesClient, tools: [JSONValue], defaultModel: String?, defaultInstructions: String?) {
+    public init(client: ResponsesClient, defaultModel: String?, defaultInstructions: String?) {
         self.client = client
-        self.tools = tools
         self.defaultModel = defaultModel
         self.defaultInstructions = defaultInstructions
     }
 
     public var protocolName: String { "responses" }
+    /// A submit is a new response: a 400 for it is final.
+    public var submitRefusalIsFinal: Bool { true }
     public var clientConfiguration: AssistantsClientConfiguration { client.configuration }
 
-    public func makeSession(policy: SnapshotPolicy) -> any ToolLoopSession {
-        ResponsesSession(backend: self, policy: policy)
+    /// A session offering `tools` (as flat function tools) with every request.
+    public func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession {
+        ResponsesSession(
+            backend: self, policy: policy,
+            tools: tools.map { Self.functionTool(name: $0.name, description: $0.description, parameters: $0.parameters) })
     }
 
     /// Cancels a background response (`toolworker cancel`).

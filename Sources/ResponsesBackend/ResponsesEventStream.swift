@@ -8,14 +8,18 @@ import WorkModel
 import Worker
 
 /// One Responses event stream as the worker reads it: frames decoded and applied to the session's accumulator
-/// (a replayed `sequence_number` is skipped, so a resumed stream stores no event twice), each turned into a
-/// ``LoopEvent``. The stream ends after its terminal event; there is no `[DONE]`.
+/// (on a resumed stream a replayed `sequence_number` is skipped, so no event is stored twice; on a live stream every
+/// frame is stored), each turned into a ``LoopEvent``. The stream ends when the server closes it; a `[DONE]` frame
+/// is stored as the end marker. An event that breaks the protocol is stored, carries the failure, and ends the
+/// stream.
 final class ResponsesEventStream: LoopEventStream {
     private var chunks: ResponseBody.AsyncIterator
     private var parser: SSEParser
     private var pending: [SSEFrame] = []
     private let session: ResponsesSession
     private let requestID: String?
+    /// Set after an event that broke the protocol was returned: nothing more is read.
+    private var ended = false
     let abort: @Sendable () -> Void
 
     init(_ response: EventStreamResponse, session: ResponsesSession) {
@@ -28,12 +32,29 @@ final class ResponsesEventStream: LoopEventStream {
     }
 
     func next() async throws -> LoopEvent? {
+        guard !ended else { return nil }
         while true {
             while !pending.isEmpty {
                 let frame = pending.removeFirst()
                 let event = ResponseEventDecoder.decode(frame)
-                guard session.accumulator.apply(event) else { continue }  // already applied before a resume
-                return loopEvent(event)
+                switch session.accumulator.applying(event) {
+                case .replayed:
+                    continue  // already applied (and stored) before the resume
+                case .applied:
+                    return loopEvent(event)
+                case .appliedOutOfOrder(let note):
+                    var loop = loopEvent(event)
+                    loop.error = loop.error ?? note
+                    return loop
+                case .rejected:
+                    ended = true
+                    abort()
+                    var loop = loopEvent(event, applied: false)
+                    let problem = session.accumulator.protocolError ?? "protocol error"
+                    loop.error = problem
+                    loop.failure = LoopError(.protocolViolation(retryable: false), code: "protocol_error", message: "the server broke the protocol: \(problem)")
+                    return loop
+                }
             }
             guard let chunk = try await chunks.next() else {
                 let leftover = parser.finish()
@@ -48,17 +69,30 @@ final class ResponsesEventStream: LoopEventStream {
         }
     }
 
-    private func loopEvent(_ event: ResponseEvent) -> LoopEvent {
+    private func loopEvent(_ event: ResponseEvent, applied: Bool = true) -> LoopEvent {
         var loop = LoopEvent(
             name: event.name, kind: .event, data: event.data, byteOffset: event.offset,
-            snapshots: ResponsesSnapshots.after(
-                event, accumulator: session.accumulator, policy: session.policy, sampler: &session.deltaSnapshots),
+            snapshots: applied
+                ? ResponsesSnapshots.after(event, accumulator: session.accumulator, policy: session.policy, sampler: &session.deltaSnapshots)
+                : [],
             isDelta: event.isDelta)
+        guard applied else { return loop }
         switch event.kind {
         case .lifecycle:
             if let response = session.accumulator.response?.objectValue {
-                loop.state = LoopState(response: response, calls: session.accumulator.functionCalls)
+                let calls = session.accumulator.functionCalls
+                if let cut = ResponsesSession.unreadableCall(calls, response: response) {
+                    // A response reported complete whose call's arguments are cut off (a bridge's backend stream was
+                    // cut): not a round to run.
+                    loop.error = cut
+                    loop.failure = LoopError(.protocolViolation(retryable: true), code: "truncated_arguments", message: cut)
+                    ended = true
+                    return loop
+                }
+                loop.state = LoopState(response: response, calls: calls)
             }
+        case .done:
+            loop.kind = .done
         case .unknown:
             loop.kind = .unknown
         case .malformed(let reason):

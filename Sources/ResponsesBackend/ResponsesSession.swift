@@ -21,10 +21,17 @@ final class ResponsesSession: ToolLoopSession {
     private var model: String?
     private var instructions: String?
     private var metadata: JSONObject = [:]
+    private var runKey: Int64 = 0
+    /// The input and `previous_response_id` of the latest create request, for ``retryLast()``.
+    private var lastRequest: (input: [JSONValue], previous: String?)?
 
-    init(backend: ResponsesBackend, policy: SnapshotPolicy) {
+    /// Flat function tools (`{"type":"function","name",…}`), sent with every request: the registry's at the start.
+    let tools: [JSONValue]
+
+    init(backend: ResponsesBackend, policy: SnapshotPolicy, tools: [JSONValue]) {
         self.backend = backend
         self.policy = policy
+        self.tools = tools
     }
 
     var client: ResponsesClient { backend.client }
@@ -32,6 +39,7 @@ final class ResponsesSession: ToolLoopSession {
     func prepare(_ request: RunRequest, runKey: Int64) async throws(LoopError) -> String? { nil }
 
     func restore(_ request: RunRequest, runKey: Int64) {
+        self.runKey = runKey
         model = request.model ?? backend.defaultModel
         instructions = request.instructions ?? backend.defaultInstructions
         metadata = request.metadataObject(runKey: runKey)
@@ -57,19 +65,33 @@ final class ResponsesSession: ToolLoopSession {
         return try await post(input: input, previous: previous)
     }
 
+    /// Sends the latest create request once more (a response reported complete with a call cut off).
+    func retryLast() async throws(LoopError) -> (any LoopEventStream)? {
+        guard let lastRequest else { return nil }
+        return try await post(input: lastRequest.input, previous: lastRequest.previous, retry: true)
+    }
+
     /// One streamed `POST /responses`, falling back to foreground once if the server refuses background mode.
-    private func post(input: [JSONValue], previous: String?) async throws(LoopError) -> any LoopEventStream {
+    ///
+    /// A create answered with a 5xx, a time-out or a dropped connection may have made a response nobody follows;
+    /// that orphan has no side effect (ToolWorker runs only the calls of the responses it follows), so the driver
+    /// creates it again (``find(runKey:threadID:)`` says there is none to follow). Each request carries an
+    /// `Idempotency-Key` (`toolworker-<run key>-<previous response or "start">`, `-retry` for ``retryLast()``) for
+    /// servers that de-duplicate: the same request sent again is the same key.
+    private func post(input: [JSONValue], previous: String?, retry: Bool = false) async throws(LoopError) -> any LoopEventStream {
+        lastRequest = (input, previous)
+        let idempotencyKey = "toolworker-\(runKey)-\(previous ?? "start")" + (retry ? "-retry" : "")
         while true {
             var body: JSONObject = ["model": .string(model ?? "")]
             body["input"] = .array(input)
             if let instructions { body["instructions"] = .string(instructions) }
             if let previous { body["previous_response_id"] = .string(previous) }
-            if !backend.tools.isEmpty { body["tools"] = .array(backend.tools) }
+            if !tools.isEmpty { body["tools"] = .array(tools) }
             body["metadata"] = .object(metadata)
             body["store"] = true
             if background { body["background"] = true }
             do {
-                let response = try await client.create(body)
+                let response = try await client.create(body, idempotencyKey: idempotencyKey)
                 accumulator.startNextResponse()
                 return ResponsesEventStream(response, session: self)
             } catch let error {
@@ -87,14 +109,38 @@ final class ResponsesSession: ToolLoopSession {
     func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState {
         do {
             let response = try await client.retrieve(id: id)
-            return LoopState(response: response)
-        } catch {
+            let state = LoopState(response: response)
+            if case .needsOutputs(let calls) = state.phase, let cut = Self.unreadableCall(calls, response: response) {
+                throw LoopError(.protocolViolation(retryable: true), code: "truncated_arguments", message: cut)
+            }
+            return state
+        } catch let error as LoopError {
+            throw error
+        } catch let error as AssistantsError {
             throw LoopError(error)
+        } catch {
+            throw LoopError(.cancelled, message: "cancelled")
         }
     }
 
+    /// The Responses API cannot list responses by metadata, and it needs not: a response whose create answer was
+    /// lost is an orphan nobody follows, without side effects here (its calls are never run), so the create is sent
+    /// again. `nil` says "none to follow".
     func find(runKey: Int64, threadID: String?) async throws(LoopError) -> LoopState? {
-        throw LoopError(.invalidArgument, message: "the Responses API cannot list responses by their metadata")
+        nil
+    }
+
+    /// Why a completed response's calls cannot be run, or `nil`: a call whose `arguments` are not JSON (an empty
+    /// string is taken as no arguments) was cut off, however the response reports itself.
+    static func unreadableCall(_ calls: [ToolCall], response: JSONObject) -> String? {
+        guard response["status"]?.stringValue == "completed" else { return nil }
+        for call in calls where !call.arguments.isEmpty {
+            if (try? JSONValue(parsing: call.arguments)) == nil {
+                return "response \(response["id"]?.stringValue ?? "?") is reported completed, but the arguments of its call "
+                    + "\(call.id) (\(call.name)) are not valid JSON (\(call.arguments.utf8.count) bytes): the answer was cut off"
+            }
+        }
+        return nil
     }
 
     func acceptedOutputs(id: String, threadID: String?, among callIDs: Set<String>) async throws(LoopError) -> Set<String> {
@@ -121,7 +167,9 @@ final class ResponsesSession: ToolLoopSession {
     func resume(id: String) async throws(LoopError) -> (any LoopEventStream)? {
         guard background, let last = accumulator.lastSequenceNumber, accumulator.base?["id"]?.stringValue == id else { return nil }
         do {
-            return ResponsesEventStream(try await client.resume(id: id, startingAfter: last), session: self)
+            let stream = ResponsesEventStream(try await client.resume(id: id, startingAfter: last), session: self)
+            accumulator.startResumedStream()
+            return stream
         } catch {
             throw LoopError(error)
         }

@@ -6,9 +6,20 @@ import WorkModel
 /// and records an anomaly.
 ///
 /// Text and arguments grow in place (Swift strings inside arrays of structs), so a long answer costs linear time;
-/// the JSON snapshot is built only when asked for. Events are applied once: one whose `sequence_number` is not
-/// above the last applied (a resumed stream replaying) is skipped.
+/// the JSON snapshot is built only when asked for.
+///
+/// Sequence numbers: on a stream resumed with `starting_after`, an event whose `sequence_number` is not above the
+/// last applied is a replay and is skipped. On a fresh stream every event is applied (servers such as LiteLLM number
+/// some events and not others, or restart their numbering); a number that does not increase is noted as an
+/// anomaly, never a reason to drop the event.
+///
+/// Indices are checked before anything is allocated for them: `output_index`, `content_index` and
+/// `summary_index` must be at least 0 and at most ``indexSlack`` past the entries seen so far. Anything else is a
+/// protocol error (``protocolError``): the stream cannot be trusted and the loop must end, and no allocation is ever
+/// proportional to an index a server sent.
 public struct ResponseAccumulator: Sendable {
+    /// How far past the entries seen an index may point (an item announced out of order).
+    public static let indexSlack = 16
     struct Part: Sendable {
         var object: JSONObject
         /// The growing text, under `object[textKey]` in the snapshot.
@@ -28,17 +39,55 @@ public struct ResponseAccumulator: Sendable {
     private var items: [Item?] = []
     /// The highest `sequence_number` applied.
     public private(set) var lastSequenceNumber: Int?
-    /// What did not fit (deltas for unknown items, for example).
+    /// What did not fit (deltas for unknown items, sequence numbers that went back, for example).
     public private(set) var anomalies: [String] = []
+    /// The first event that broke the protocol past repair (an index out of range), in words. Once set, further
+    /// events are not applied.
+    public private(set) var protocolError: String?
+    /// Whether the current stream is a resumed one (`starting_after`), where a sequence number not above the last
+    /// is a replay.
+    public private(set) var isResumedStream = false
 
     public init() {}
 
-    /// Applies `event`; `false` when it was skipped as already applied (a replayed sequence number).
+    /// What ``apply(_:)`` did with an event.
+    public enum Application: Sendable, Equatable {
+        case applied
+        /// Applied, but its `sequence_number` did not increase on a live stream: `note` says so (also in
+        /// ``anomalies``).
+        case appliedOutOfOrder(note: String)
+        /// A replay on a resumed stream, already applied.
+        case replayed
+        /// It (or an earlier event) broke the protocol: see ``protocolError``.
+        case rejected
+    }
+
+    /// Applies `event`; `false` when it was not applied (a replay on a resumed stream, or a protocol error).
     @discardableResult
     public mutating func apply(_ event: ResponseEvent) -> Bool {
+        switch applying(event) {
+        case .applied, .appliedOutOfOrder: return true
+        case .replayed, .rejected: return false
+        }
+    }
+
+    /// Applies `event` and says how.
+    public mutating func applying(_ event: ResponseEvent) -> Application {
+        guard protocolError == nil else { return .rejected }
+        var result = Application.applied
         if let sequence = event.sequenceNumber {
-            if let last = lastSequenceNumber, sequence <= last { return false }
-            lastSequenceNumber = sequence
+            if let last = lastSequenceNumber, sequence <= last {
+                if isResumedStream { return .replayed }
+                let note = "\(event.name): sequence_number \(sequence) after \(last) (numbers did not increase)"
+                anomalies.append(note)
+                result = .appliedOutOfOrder(note: note)
+            } else {
+                lastSequenceNumber = sequence
+            }
+        }
+        if let problem = Self.indexProblem(event.kind, items: items) {
+            protocolError = "\(event.name) at stream byte \(event.offset): \(problem)"
+            return .rejected
         }
         switch event.kind {
         case .lifecycle(let response):
@@ -75,10 +124,63 @@ public struct ResponseAccumulator: Sendable {
             withItem(index, event.name) { Self.append(delta, to: &$0.arguments) }
         case .argumentsDone(let index, let arguments):
             withItem(index, event.name) { $0.arguments = arguments }
-        case .error, .unknown, .malformed:
+        case .error, .unknown, .malformed, .done:
             break
         }
-        return true
+        if let problem = callProblem(event.kind) {
+            protocolError = "\(event.name) at stream byte \(event.offset): \(problem)"
+            return .rejected
+        }
+        return result
+    }
+
+    /// A function call that can never be answered: its outputs are keyed by `call_id`, so a finished call without one
+    /// (in `output_item.done` or a terminal response's `output`) breaks the loop.
+    func callProblem(_ kind: ResponseEvent.Kind) -> String? {
+        let finished: [JSONObject]
+        switch kind {
+        case .outputItemDone(_, let item): finished = [item]
+        case .lifecycle(let response) where response["status"]?.stringValue == "completed":
+            finished = items.compactMap { $0?.object }
+        default: return nil
+        }
+        for item in finished where item["type"]?.stringValue == "function_call" {
+            guard let callID = item["call_id"]?.stringValue, !callID.isEmpty else {
+                return "function_call \(item["name"]?.stringValue ?? "?") has no call_id"
+            }
+        }
+        return nil
+    }
+
+    /// Why the indices of `kind` cannot be applied to `items`, or `nil` when they can.
+    static func indexProblem(_ kind: ResponseEvent.Kind, items: [Item?]) -> String? {
+        func check(_ name: String, _ value: Int, count: Int) -> String? {
+            if value < 0 { return "\(name) \(value) is negative" }
+            if value >= count + indexSlack { return "\(name) \(value) is far past the \(count) seen" }
+            return nil
+        }
+        let index: Int
+        var part: (name: String, value: Int, summary: Bool)?
+        switch kind {
+        case .outputItemAdded(let i, _), .outputItemDone(let i, _), .argumentsDelta(let i, _), .argumentsDone(let i, _):
+            index = i
+        case .contentPartAdded(let i, let p, _), .contentPartDone(let i, let p, _):
+            index = i
+            part = ("content_index", p, false)
+        case .reasoningSummaryPartAdded(let i, let p, _):
+            index = i
+            part = ("summary_index", p, true)
+        case .textDelta(let i, let p, let field, _), .textDone(let i, let p, let field, _):
+            index = i
+            part = (field == .reasoningSummary ? "summary_index" : "content_index", p, field == .reasoningSummary)
+        case .lifecycle, .error, .unknown, .malformed, .done:
+            return nil
+        }
+        if let problem = check("output_index", index, count: items.count) { return problem }
+        guard let part else { return nil }
+        let existing = items.indices.contains(index) ? items[index] : nil
+        let count = part.summary ? (existing?.summary.count ?? 0) : (existing?.content.count ?? 0)
+        return check(part.name, part.value, count: count)
     }
 
     // MARK: Reading
@@ -118,6 +220,12 @@ public struct ResponseAccumulator: Sendable {
     /// A new response of the chain is about to stream: its `sequence_number`s start again at 0.
     public mutating func startNextResponse() {
         lastSequenceNumber = nil
+        isResumedStream = false
+    }
+
+    /// A stream resumed after the last applied event is about to be read: numbers not above it are replays.
+    public mutating func startResumedStream() {
+        isResumedStream = true
     }
 
     /// Replaces the snapshot with a response read back from the server (after a stream that ended early).
@@ -136,16 +244,12 @@ public struct ResponseAccumulator: Sendable {
         }
     }
 
+    /// Makes room for `index` (checked by ``indexProblem(_:items:)`` first, so at most ``indexSlack`` entries).
     private mutating func place(_ index: Int) {
-        guard index >= 0, index < 65_536 else { return }
         while items.count <= index { items.append(nil) }
     }
 
     private mutating func withItem(_ index: Int, _ event: String, _ body: (inout Item) -> Void) {
-        guard index >= 0, index < 65_536 else {
-            anomalies.append("\(event): output_index \(index) out of range")
-            return
-        }
         place(index)
         if items[index] == nil {
             anomalies.append("\(event) for output_index \(index) before its item was added")
@@ -155,10 +259,6 @@ public struct ResponseAccumulator: Sendable {
     }
 
     private mutating func withPart(_ index: Int, _ part: Int, _ field: ResponseEvent.TextField, _ event: String, _ body: (inout Part) -> Void) {
-        guard part >= 0, part < 65_536 else {
-            anomalies.append("\(event): part index \(part) out of range")
-            return
-        }
         withItem(index, event) { item in
             if field == .reasoningSummary {
                 while item.summary.count <= part { item.summary.append(Part(object: ["type": "summary_text"])) }

@@ -24,6 +24,8 @@ public struct ResponseEvent: Sendable, Equatable {
         case error(code: String?, message: String)
         case unknown
         case malformed(reason: String)
+        /// `data: [DONE]`, which LiteLLM, vLLM and others send after the last event: the stream's end marker.
+        case done
     }
 
     /// Where a text delta goes.
@@ -68,6 +70,9 @@ public struct ResponseEvent: Sendable, Equatable {
 public enum ResponseEventDecoder {
     public static func decode(_ frame: SSEFrame) -> ResponseEvent {
         if let event = decodeDelta(frame) { return event }
+        if frame.data == "[DONE]" {
+            return ResponseEvent(name: frame.event ?? "done", data: frame.data, offset: frame.offset, sequenceNumber: nil, kind: .done)
+        }
         let json: JSONValue
         do {
             json = try JSONValue(parsing: frame.data)

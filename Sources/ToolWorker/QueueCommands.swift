@@ -27,7 +27,8 @@ struct EnqueueCommand: AsyncParsableCommand {
             let id = try await store.enqueueJob(
                 assistantID: request.assistantID, threadID: request.threadID, message: request.message,
                 instructions: request.instructions, metadata: meta.isEmpty ? nil : .object(meta),
-                maxAttempts: maxAttempts ?? config.jobs.maxAttempts, protocolName: request.protocolName, model: request.model)
+                maxAttempts: maxAttempts ?? config.jobs.maxAttempts, protocolName: request.protocolName, model: request.model,
+                options: request.jobOptions)
             print(id)
         }
     }
@@ -53,7 +54,7 @@ struct CancelCommand: AsyncParsableCommand {
             let retrieve: () async throws(LoopError) -> LoopState
             if record.protocolName == "responses" {
                 let backend = ResponsesBackend(
-                    client: ResponsesClient(configuration: clientConfiguration), tools: [], defaultModel: nil, defaultInstructions: nil)
+                    client: ResponsesClient(configuration: clientConfiguration), defaultModel: nil, defaultInstructions: nil)
                 cancel = { () async throws(LoopError) in try await backend.cancel(id: run) }
                 retrieve = { () async throws(LoopError) in try await backend.retrieve(id: run) }
             } else {

@@ -28,10 +28,7 @@ struct RunCommand: AsyncParsableCommand {
             let store = try openStore(config, leaseOwner: owner)
             defer { store.close() }
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
-            var driver = RunDriver(
-                backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
-                dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
-                policy: config.snapshots, logger: logger)
+            var driver = makeDriver(config, clientConfiguration, store: store, logger: logger)
             let leases = owner.map { LeaseKeeper(owner: $0, heartbeat: config.fleet.heartbeat) }
             driver.leases = leases
             let heartbeat = leases.map { keeper in

@@ -11,6 +11,7 @@ struct RunTargetOptions: ParsableArguments {
     @Option(help: "A user message to start with (a new thread when --thread is not given).") var message: String?
     @Option(help: "Instructions overriding the assistant's (Assistants) or the configuration's (Responses).") var instructions: String?
     @Option(help: "Run metadata as KEY=VALUE (repeatable).") var metadata: [String] = []
+    @Option(help: "Tool rounds the run may take before it ends with max_rounds, 1 to 100000 (default: max_rounds).") var maxRounds: Int?
 
     func validate() throws {
         if let protocolName = `protocol`, !["assistants", "responses"].contains(protocolName) {
@@ -19,6 +20,7 @@ struct RunTargetOptions: ParsableArguments {
         if thread == nil && message == nil { throw ValidationError("give --thread ID or --message TEXT (or both)") }
         if let assistant, assistant.allSatisfy(\.isWhitespace) { throw ValidationError("--assistant is empty") }
         if let model, model.allSatisfy(\.isWhitespace) { throw ValidationError("--model is empty") }
+        if let maxRounds, !(1...100_000).contains(maxRounds) { throw ValidationError("--max-rounds takes 1 to 100000, not \(maxRounds)") }
         if let thread, thread.allSatisfy(\.isWhitespace) { throw ValidationError("--thread is empty") }
         if let message, message.allSatisfy(\.isWhitespace) { throw ValidationError("--message is empty") }
         for pair in metadata where !pair.contains("=") || pair.hasPrefix("=") {
@@ -63,6 +65,6 @@ struct RunTargetOptions: ParsableArguments {
         }
         return RunRequest(
             assistantID: assistant ?? "", threadID: thread, message: message, instructions: instructions, metadata: metadataPairs,
-            protocolName: protocolName, model: model ?? (protocolName == "responses" ? config.model : nil))
+            protocolName: protocolName, model: model ?? (protocolName == "responses" ? config.model : nil), maxRounds: maxRounds)
     }
 }

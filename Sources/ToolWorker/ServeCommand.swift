@@ -63,10 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
-            let driver = RunDriver(
-                backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
-                dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
-                policy: config.snapshots, logger: logger)
+            let driver = makeDriver(config, clientConfiguration, store: store, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()
             schedulerConfiguration.maxRuns = config.concurrency.runs
             let fitting = runsWithinOpenFileLimit(openFiles)

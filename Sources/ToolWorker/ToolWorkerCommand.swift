@@ -162,11 +162,24 @@ func openStore(_ config: ToolWorkerConfig, leaseOwner: LeaseOwner? = nil) throws
 /// Every protocol's backend, sharing one HTTP client configuration: Assistants, and Responses with the registered
 /// tools as flat function tools and the configuration's model and instructions.
 func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, logger: Logger) -> [any ToolLoopBackend] {
-    let tools = config.tools.map { ResponsesBackend.functionTool(name: $0.name, description: $0.description, parameters: $0.parameters) }
     return [
         AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)),
         ResponsesBackend(
-            client: ResponsesClient(configuration: clientConfiguration, logger: logger), tools: tools, defaultModel: config.model,
+            client: ResponsesClient(configuration: clientConfiguration, logger: logger), defaultModel: config.model,
             defaultInstructions: config.instructions),
     ]
+}
+
+/// The driver `run` and `serve` use: both protocols, the configured tools, snapshot policy and round limits.
+func makeDriver(
+    _ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, store: AuditStore, logger: Logger
+) -> RunDriver {
+    var driver = RunDriver(
+        backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
+        dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
+        policy: config.snapshots, logger: logger)
+    driver.maxRounds = config.maxRounds
+    driver.maxCallsPerRound = config.maxCallsPerRound
+    driver.maxArgumentBytes = config.maxArgumentBytes
+    return driver
 }

@@ -234,7 +234,8 @@ public final class JobScheduler: Sendable {
             let request = RunRequest(
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted ? nil : job.message,
                 instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id,
-                protocolName: job.protocolName, model: job.model)
+                protocolName: job.protocolName, model: job.model,
+                maxRounds: job.options?["max_rounds"]?.intValue.map(Int.init))
             let outcome = try await currentDriver().run(request)
             try await finish(job, outcome: outcome, logger: log)
         } catch {

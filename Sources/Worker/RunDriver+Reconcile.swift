@@ -26,12 +26,26 @@ extension RunDriver {
                 if error.kind == .cancelled { throw CancellationError() }
                 failures += 1
                 logger.warning("retrieving the run failed", metadata: ["run_id": "\(loopID)", "error": "\(error)", "attempt": "\(failures)"])
+                if error.isProtocolViolation {
+                    return try await protocolViolation(error, state: &state, logger: logger)
+                }
+                if error.isUnsupported {
+                    // Asking again cannot help (LiteLLM answers every retrieve "not supported"): say so once and end
+                    // with the first cause.
+                    logger.warning(
+                        "the server cannot retrieve this kind of run; ToolWorker cannot follow it after a broken stream",
+                        metadata: ["run_id": "\(loopID)", "answer": "\(error)"])
+                    _ = try await finishWithError(
+                        "\(reason); the server cannot retrieve the run to go on (\(error))", code: "lost_run", state: &state, logger: logger)
+                    return nil
+                }
                 if let status = error.status, [401, 403, 404].contains(status) {
-                    _ = try await finishWithError("the server no longer answers for this run: \(error)", code: "lost_run", state: &state, logger: logger)
+                    _ = try await finishWithError(
+                        "\(reason); the server no longer answers for this run: \(error)", code: "lost_run", state: &state, logger: logger)
                     return nil
                 }
                 if failures >= 20 {
-                    _ = try await finishWithError("gave up following the run: \(error)", code: "lost_run", state: &state, logger: logger)
+                    _ = try await finishWithError("\(reason); gave up following the run: \(error)", code: "lost_run", state: &state, logger: logger)
                     return nil
                 }
                 try await Task.sleep(for: interval)
@@ -61,8 +75,7 @@ extension RunDriver {
             case .working:
                 // A protocol that can re-attach to the live stream (Responses background mode) does so, after the
                 // last event it applied; after a few resumes that bring nothing, it is polled like any other.
-                if state.fruitlessResumes < 3, let stream = try? await state.session.resume(id: loopID) {
-                    state.fruitlessResumes += 1
+                if let stream = try await resumeStream(loopID: loopID, state: &state, logger: logger) {
                     return .stream(stream)
                 }
             }
@@ -82,6 +95,63 @@ extension RunDriver {
             try await Task.sleep(for: interval)
             interval = min(interval * 2, maxPollInterval)
         }
+    }
+
+    /// Re-attaches to the loop's live stream, or `nil` to poll instead.
+    ///
+    /// Resumes back off (the client's retry delay, growing with each resume since the loop last moved on: a new
+    /// round or its end) and are bounded: after `api.max_retries` + 1 of them, or 3 in a row that brought no event,
+    /// or once the server said it cannot resume, the loop is polled (which itself ends past `expires_at`). A server
+    /// whose every resumed stream brings one event and drops is no longer a hot loop.
+    func resumeStream(loopID: String, state: inout DriveState, logger: Logger) async throws -> (any LoopEventStream)? {
+        guard state.fruitlessResumes < 3, !state.resumeUnsupported else { return nil }
+        guard state.resumes <= state.backend.maxStartRetries else {
+            if state.resumes == state.backend.maxStartRetries + 1 {
+                logger.warning(
+                    "resumed streams keep breaking; polling the run instead",
+                    metadata: ["run_id": "\(loopID)", "resumes": "\(state.resumes)"])
+                state.recorder.note("toolworker.resume_given_up", ["resumes": .int(Int64(state.resumes))], stream: state.stream)
+                state.resumes += 1
+            }
+            return nil
+        }
+        if state.resumes > 0 { try await Task.sleep(for: state.backend.retryDelay(attempt: state.resumes - 1)) }
+        state.resumes += 1
+        do {
+            guard let stream = try await state.session.resume(id: loopID) else { return nil }
+            state.fruitlessResumes += 1
+            return stream
+        } catch {
+            if error.kind == .cancelled { throw CancellationError() }
+            if error.isUnsupported {
+                state.resumeUnsupported = true
+                logger.warning("the server cannot resume streams; polling instead", metadata: ["run_id": "\(loopID)", "answer": "\(error)"])
+            }
+            return nil
+        }
+    }
+
+    /// Ends the loop for a server that broke the protocol, or sends the request once more where a second answer
+    /// may be whole (a completed response with a call cut off).
+    func protocolViolation(_ error: LoopError, state: inout DriveState, logger: Logger) async throws -> Step? {
+        if case .protocolViolation(retryable: true) = error.kind, !state.retriedAfterViolation {
+            state.retriedAfterViolation = true
+            logger.warning("the server's answer is broken; sending the request once more", metadata: [
+                "run_id": "\(state.loopID ?? "?")", "error": "\(error)",
+            ])
+            state.recorder.note("toolworker.retry_broken_answer", ["error": .string(error.message)], stream: state.stream)
+            do {
+                if let stream = try await state.session.retryLast() { return .stream(stream) }
+            } catch {
+                if error.kind == .cancelled { throw CancellationError() }
+                _ = try await finishWithError(
+                    "\(error.message); sending the request again failed: \(error)", code: error.code ?? "protocol_error", status: .failed,
+                    state: &state, logger: logger)
+                return nil
+            }
+        }
+        _ = try await finishWithError(error.message, code: error.code ?? "protocol_error", status: .failed, state: &state, logger: logger)
+        return nil
     }
 
     /// Outputs stored before a crash but never marked submitted (the process died between the submit and its
@@ -144,14 +214,17 @@ extension RunDriver {
             rounds: state.rounds, finalText: state.session.finalText, errorCode: loop?.errorCode)
     }
 
-    /// Ends the loop with ToolWorker's own `error` status.
-    func finishWithError(_ message: String, code: String, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
+    /// Ends the loop with ToolWorker's own `error` status (or `status`: `failed` for a server that broke the
+    /// protocol), `code` and `message` in its `last_error`.
+    func finishWithError(
+        _ message: String, code: String, status: OutcomeStatus = .error, state: inout DriveState, logger: Logger
+    ) async throws -> RunOutcome {
         try? await state.recorder.flush()
-        try await store.endRun(runKey: state.runKey, status: .error, lastError: ["code": .string(code), "message": .string(message)])
+        try await store.endRun(runKey: state.runKey, status: status, lastError: ["code": .string(code), "message": .string(message)])
         logger.error("run could not be followed", metadata: ["run_id": "\(state.loopID ?? "?")", "error": "\(message)"])
-        WorkerMetrics.runEnded(.error, rounds: state.rounds)
+        WorkerMetrics.runEnded(status, rounds: state.rounds)
         let outcome = RunOutcome(
-            runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: .error, detail: message,
+            runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: status, detail: message,
             rounds: state.rounds, finalText: nil, errorCode: code)
         state.errorOutcome = outcome
         return outcome

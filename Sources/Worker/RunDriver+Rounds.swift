@@ -16,6 +16,10 @@ extension RunDriver {
         guard let loop = state.loop, case .needsOutputs(let calls) = loop.phase, let loopID = loop.id ?? state.loopID else {
             return .reconcile(reason: "outputs requested without a run id")
         }
+        if let refusal = try await roundRefusal(calls, state: state) {
+            _ = try await finishWithError(refusal.message, code: refusal.code, status: .failed, state: &state, logger: logger)
+            return .stop
+        }
         // One durable transaction reads what the journal has of these calls (after a crash), decides, records the
         // new ones and marks the handlers about to run as `running`.
         let dispatcher = self.dispatcher
@@ -90,6 +94,14 @@ extension RunDriver {
             stream = try await state.session.submit(outputs, for: loop)
         } catch {
             if error.kind == .cancelled { throw CancellationError() }
+            if state.backend.submitRefusalIsFinal, error.isDefiniteRefusal {
+                // The request itself was refused (a 400 for the new response): sending it again, or asking a server
+                // that may not even retrieve, cannot help. The refusal is the cause the journal keeps.
+                state.recorder.note("toolworker.submit_failed", ["error": .string("\(error)")], stream: state.stream)
+                _ = try await finishWithError(
+                    "the server refused the round's outputs: \(error)", code: "submit_refused", state: &state, logger: logger)
+                return .stop
+            }
             state.submitFailures += 1
             logger.warning("submitting tool outputs failed; reconciling", metadata: ["run_id": "\(loopID)", "error": "\(error)"])
             state.recorder.note("toolworker.submit_failed", ["error": .string("\(error)")], stream: state.stream)
@@ -103,9 +115,30 @@ extension RunDriver {
             return .reconcile(reason: "submit failed: \(error)")
         }
         state.submitFailures = 0
+        // The loop moved on: resumes and the one retry of a broken answer start afresh.
+        state.resumes = 0
+        state.retriedAfterViolation = false
         try await store.markSubmitted(runKey: state.runKey, callIDs: outputs.map(\.toolCallID))
         logger.info("submitted tool outputs", metadata: ["run_id": "\(loopID)", "outputs": "\(outputs.count)"])
         return .stream(stream)
+    }
+}
+
+extension RunDriver {
+    /// Why a round must not be answered at all: more rounds than the loop may take, too many calls, or too many
+    /// argument bytes. A round the journal already holds (a restart inside it) is never refused for its number.
+    func roundRefusal(_ calls: [ToolCall], state: DriveState) async throws -> (code: String, message: String)? {
+        if calls.count > maxCallsPerRound {
+            return ("too_many_calls", "the round asks for \(calls.count) tool calls; max_calls_per_round is \(maxCallsPerRound)")
+        }
+        let argumentBytes = calls.reduce(0) { $0 + $1.arguments.utf8.count }
+        if argumentBytes > maxArgumentBytes {
+            return ("arguments_too_large", "the round's tool call arguments add up to \(argumentBytes) bytes; max_argument_bytes is \(maxArgumentBytes)")
+        }
+        guard state.rounds >= state.maxRounds else { return nil }
+        let known = Set(try await store.toolCalls(runKey: state.runKey).map(\.callID))
+        guard calls.contains(where: { !known.contains($0.id) }) else { return nil }
+        return ("max_rounds", "the model asked for round \(state.rounds + 1); max_rounds is \(state.maxRounds)")
     }
 }
 

@@ -59,6 +59,11 @@ extension RunDriver {
             }
             let delay = state.backend.retryDelay(attempt: attempt)
             attempt += 1
+            if failure.mayHaveActed {
+                // The abandoned attempt, for the audit: the server may hold a loop nobody follows.
+                state.recorder.note(
+                    "toolworker.start_abandoned", ["error": .string(failure.message), "attempt": .int(Int64(attempt))], stream: state.stream)
+            }
             logger.notice(
                 "the server has no run for this key; creating it again",
                 metadata: ["attempt": "\(attempt)", "delay_ms": "\(delay.milliseconds)", "error": "\(failure)"])

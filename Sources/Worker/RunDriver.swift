@@ -24,6 +24,13 @@ public struct RunDriver: Sendable {
     /// Seconds past a loop's `expires_at` (or of polling, when it has none) after which a loop that is still
     /// working is given up on.
     public var pollPastExpiry: Double = 600
+    /// Tool rounds a loop may take (`max_rounds`; a request's own ``RunRequest/maxRounds`` wins): past it the loop
+    /// ends with `error_code` `max_rounds` instead of answering a model that never stops calling tools.
+    public var maxRounds = 100
+    /// A round with more calls than this ends the loop (`too_many_calls`) instead of starting them all.
+    public var maxCallsPerRound = 128
+    /// A round whose calls' arguments add up to more bytes than this ends the loop (`arguments_too_large`).
+    public var maxArgumentBytes = 4 * 1024 * 1024
     /// Tool time-outs are shortened so a round ends this long before the loop's `expires_at`.
     public var expiryMargin: Duration = .seconds(5)
     /// Called once per round with its timings (benchmarks and metrics).
@@ -52,9 +59,10 @@ public struct RunDriver: Sendable {
             assistantID: request.assistantID, threadID: request.threadID, jobID: request.jobID,
             request: .object(request.summary), protocolName: request.protocolName, model: request.model)
         var state = DriveState(
-            runKey: runKey, backend: backend(for: request.protocolName), policy: policy,
+            runKey: runKey, backend: backend(for: request.protocolName), policy: policy, tools: dispatcher.registry.definitions,
             recorder: StreamRecorder(store: store, runKey: runKey))
         state.threadID = request.threadID
+        state.maxRounds = request.maxRounds ?? maxRounds
         WorkerMetrics.runsStarted.increment()
         leases?.register(runKey)
         defer { leases?.unregister(runKey) }
@@ -77,11 +85,12 @@ public struct RunDriver: Sendable {
         defer { leases?.unregister(record.key) }
         let nextSeq = try await store.lastEventSeq(runKey: record.key) + 1
         var state = DriveState(
-            runKey: record.key, backend: backend(for: record.protocolName), policy: policy,
+            runKey: record.key, backend: backend(for: record.protocolName), policy: policy, tools: dispatcher.registry.definitions,
             recorder: StreamRecorder(store: store, runKey: record.key, nextSeq: nextSeq))
         state.threadID = record.threadID
         state.loopID = record.runID
         state.rounds = record.rounds
+        state.maxRounds = RunRequest(record: record).maxRounds ?? maxRounds
         state.stream = try await store.lastStream(runKey: record.key)
         var log = logger
         log[metadataKey: "run_key"] = "\(record.key)"
@@ -128,6 +137,8 @@ public struct RunDriver: Sendable {
         var threadID: String?
         var loopID: String?
         var rounds = 0
+        /// Rounds this loop may take.
+        var maxRounds = 100
         var stream = 0
         /// The latest known state of the loop (from a stream or a retrieve).
         var loop: LoopState?
@@ -137,15 +148,21 @@ public struct RunDriver: Sendable {
         var requiresActionAt: ContinuousClock.Instant?
         /// Resumed streams in a row that brought no event (then the driver polls instead).
         var fruitlessResumes = 0
+        /// Resumes since the loop last moved on (a round answered): they back off and are bounded.
+        var resumes = 0
+        /// The server said it cannot resume streams.
+        var resumeUnsupported = false
+        /// The broken answer of this round was already asked for once more.
+        var retriedAfterViolation = false
         /// Submits of the current round that failed in a row.
         var submitFailures = 0
         /// Set when ToolWorker ended the loop with an error of its own.
         var errorOutcome: RunOutcome?
 
-        init(runKey: Int64, backend: any ToolLoopBackend, policy: SnapshotPolicy, recorder: StreamRecorder) {
+        init(runKey: Int64, backend: any ToolLoopBackend, policy: SnapshotPolicy, tools: [ToolDefinition], recorder: StreamRecorder) {
             self.runKey = runKey
             self.backend = backend
-            self.session = backend.makeSession(policy: policy)
+            self.session = backend.makeSession(policy: policy, tools: tools)
             self.recorder = recorder
         }
     }
@@ -177,6 +194,14 @@ public struct RunDriver: Sendable {
                 // Queued, not awaited: the next awaited write (the round's tool calls, or the finish) makes these
                 // durable first, as the writer commits in order.
                 state.recorder.push()
+                if let violation = streamError as? LoopError, violation.isProtocolViolation {
+                    guard let next = try await protocolViolation(violation, state: &state, logger: logger) else {
+                        if let outcome = state.errorOutcome { return outcome }
+                        return try await finish(state: &state, logger: logger)
+                    }
+                    step = next
+                    continue
+                }
                 if case .ended? = state.loop?.phase {
                     return try await finish(state: &state, logger: logger)
                 }
@@ -224,6 +249,14 @@ public struct RunDriver: Sendable {
                 state.recorder.record(event, stream: state.stream)
                 await store.waitForRoom()
                 if let loop = event.state {
+                    if let id = loop.id, id != state.loopID, let holder = try? await store.runKey(holding: id), holder != state.runKey {
+                        // A server that reuses ids: this loop cannot be told apart from run key `holder` in the journal.
+                        failure = LoopError(
+                            .protocolViolation(retryable: false), code: "duplicate_run_id",
+                            message: "the server gave this run the id \(id), which the journal already holds for run key \(holder)")
+                        stream.abort()
+                        break
+                    }
                     state.loop = loop
                     state.loopID = loop.id ?? state.loopID
                     state.threadID = loop.threadID ?? state.threadID

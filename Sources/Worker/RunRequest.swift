@@ -17,11 +17,15 @@ public struct RunRequest: Sendable, Equatable {
     public var protocolName: String
     /// The model (Responses; Assistants runs use the assistant's unless given).
     public var model: String?
+    /// Tool rounds this loop may take (`--max-rounds`); `nil` takes the driver's ``RunDriver/maxRounds``.
+    public var maxRounds: Int?
 
     public init(
         assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,
-        metadata: [String: String] = [:], jobID: Int64? = nil, protocolName: String = "assistants", model: String? = nil
+        metadata: [String: String] = [:], jobID: Int64? = nil, protocolName: String = "assistants", model: String? = nil,
+        maxRounds: Int? = nil
     ) {
+        self.maxRounds = maxRounds
         self.protocolName = protocolName
         self.model = model
         self.assistantID = assistantID
@@ -39,7 +43,14 @@ public struct RunRequest: Sendable, Equatable {
             assistantID: record.assistantID, threadID: record.threadID, message: summary?["message"]?.stringValue,
             instructions: summary?["instructions"]?.stringValue,
             metadata: RunRequest.metadataPairs(summary?["metadata"]).filter { !$0.key.hasPrefix("toolworker_") },
-            jobID: record.jobID, protocolName: record.protocolName, model: record.model)
+            jobID: record.jobID, protocolName: record.protocolName, model: record.model,
+            maxRounds: summary?["max_rounds"]?.intValue.map(Int.init))
+    }
+
+    /// Per-job options as the journal keeps them (`jobs.options`), or `nil` when there are none.
+    public var jobOptions: JSONValue? {
+        guard let maxRounds else { return nil }
+        return ["max_rounds": .int(Int64(maxRounds))]
     }
 
     /// The caller's metadata as a JSON object, keys sorted (as a job stores it).
@@ -70,6 +81,7 @@ public struct RunRequest: Sendable, Equatable {
         if let threadID { object["thread_id"] = .string(threadID) }
         if let message { object["message"] = .string(message) }
         if let instructions { object["instructions"] = .string(instructions) }
+        if let maxRounds { object["max_rounds"] = .int(Int64(maxRounds)) }
         object["metadata"] = .object(metadataObject(runKey: 0))
         return object
     }

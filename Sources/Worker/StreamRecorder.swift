@@ -18,6 +18,8 @@ public struct StreamRecorder: Sendable {
     private var snapshots: [SnapshotRecord] = []
     private var latestState: RunStateRecord?
     private var bufferedSince: ContinuousClock.Instant?
+    /// The id of the response (or run) the current stream belongs to: stored with each event.
+    public var responseID: String?
 
     public init(store: AuditStore, runKey: Int64, nextSeq: Int = 1) {
         self.store = store
@@ -31,9 +33,10 @@ public struct StreamRecorder: Sendable {
         WorkerMetrics.eventBytes.increment(by: event.data.utf8.count)
         let seq = nextSeq
         nextSeq += 1
+        if let id = event.state?.id { responseID = id }
         events.append(EventRecord(
             seq: seq, stream: stream, name: event.name, kind: event.kind, data: event.data, byteOffset: event.byteOffset,
-            error: event.error, receivedAt: unixMilliseconds()))
+            error: event.error, receivedAt: unixMilliseconds(), responseID: responseID))
         for var snapshot in event.snapshots {
             snapshot.eventSeq = seq
             snapshots.append(snapshot)
@@ -52,7 +55,7 @@ public struct StreamRecorder: Sendable {
         nextSeq += 1
         events.append(EventRecord(
             seq: seq, stream: stream, name: name, kind: .note, data: detail.serialized(), byteOffset: 0, error: nil,
-            receivedAt: unixMilliseconds()))
+            receivedAt: unixMilliseconds(), responseID: responseID))
         push()
     }
 

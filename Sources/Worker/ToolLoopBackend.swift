@@ -103,6 +103,10 @@ public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidArgument
         /// An error event inside a stream.
         case inBand
+        /// The server broke the protocol past repair (an index out of range, a function call without a `call_id`,
+        /// a final call whose arguments are cut off): the loop cannot be trusted and ends, or, where
+        /// `retryable`, its last request is sent once more.
+        case protocolViolation(retryable: Bool)
         case cancelled
     }
 
@@ -125,13 +129,36 @@ public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
+    /// Whether the server said it does not serve this request at all (LiteLLM's 500 "not supported" for retrieve,
+    /// 405, 501): asking again is pointless for the rest of the loop.
+    public var isUnsupported: Bool {
+        guard let status else { return false }
+        if status == 405 || status == 501 { return true }
+        guard status >= 400 else { return false }
+        let text = message.lowercased()
+        return ["not supported", "not implemented", "unsupported"].contains { text.contains($0) }
+    }
+
+    /// Whether a submit's answer says the request itself was refused (a 4xx other than time-out, conflict, rate
+    /// limit; a 404 for the previous response included): sending it again cannot help.
+    public var isDefiniteRefusal: Bool {
+        guard let status, (400..<500).contains(status) else { return false }
+        return ![408, 409, 429].contains(status)
+    }
+
+    /// Whether the server broke the protocol (see ``Kind/protocolViolation(retryable:)``).
+    public var isProtocolViolation: Bool {
+        if case .protocolViolation = kind { return true }
+        return false
+    }
+
     /// Whether the server may have acted on the request although the answer says otherwise.
     public var mayHaveActed: Bool {
         switch kind {
         case .http(let status): return status >= 500
         case .transport(let sent): return sent
         case .invalidResponse: return true
-        case .invalidArgument, .inBand, .cancelled: return false
+        case .invalidArgument, .inBand, .protocolViolation, .cancelled: return false
         }
     }
 
@@ -140,7 +167,7 @@ public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .http(let status): return status >= 500 || [408, 409, 429].contains(status)
         case .transport: return true
-        case .invalidResponse, .invalidArgument, .inBand, .cancelled: return false
+        case .invalidResponse, .invalidArgument, .inBand, .protocolViolation, .cancelled: return false
         }
     }
 
@@ -161,8 +188,18 @@ public protocol ToolLoopBackend: Sendable {
     var maxStartRetries: Int { get }
     /// A stream that delivers no whole event for this long is a stall.
     var idleTimeout: Duration { get }
-    /// A conversation with the server about one loop, keeping what it accumulates across its streams.
-    func makeSession(policy: SnapshotPolicy) -> any ToolLoopSession
+    /// A conversation with the server about one loop, keeping what it accumulates across its streams. `tools` are
+    /// the definitions of the registry the loop's calls are dispatched to (for protocols that send them with each
+    /// request).
+    func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession
+    /// Whether a submit refused with a definite 4xx ends the round at once (`submit_refused`). A Responses submit
+    /// creates a new response, so a 400 is final; an Assistants 400 usually means the run moved on (expired,
+    /// cancelled), which reconciling shows.
+    var submitRefusalIsFinal: Bool { get }
+}
+
+extension ToolLoopBackend {
+    public var submitRefusalIsFinal: Bool { false }
 }
 
 /// One loop's conversation with the server. Used by one task at a time (the driver's).
@@ -192,9 +229,13 @@ public protocol ToolLoopSession: AnyObject {
     /// After a restart: what the loop was started with (model, instructions, metadata), for the requests still to
     /// come. Assistants runs need nothing (the server keeps it).
     func restore(_ request: RunRequest, runKey: Int64)
+    /// Sends the latest start or submit request once more, after its answer broke the protocol in a way a second
+    /// try may not (a response reported complete with a call cut off); `nil` when the protocol cannot.
+    func retryLast() async throws(LoopError) -> (any LoopEventStream)?
 }
 
 extension ToolLoopSession {
     public func resume(id: String) async throws(LoopError) -> (any LoopEventStream)? { nil }
     public func restore(_ request: RunRequest, runKey: Int64) {}
+    public func retryLast() async throws(LoopError) -> (any LoopEventStream)? { nil }
 }

@@ -10,7 +10,7 @@ struct UnavailableBackend: ToolLoopBackend {
     var maxStartRetries: Int { 0 }
     var idleTimeout: Duration { .seconds(90) }
     func retryDelay(attempt: Int) -> Duration { .zero }
-    func makeSession(policy: SnapshotPolicy) -> any ToolLoopSession { Session(protocolName: protocolName) }
+    func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession { Session(protocolName: protocolName) }
 
     final class Session: ToolLoopSession {
         let protocolName: String

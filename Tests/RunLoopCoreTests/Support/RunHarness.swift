@@ -45,11 +45,10 @@ final class RunHarness {
         var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
         configuration.http.idleTimeout = idleTimeout
-        let functionTools = tools.map { ResponsesBackend.functionTool(name: $0.name, description: $0.description, parameters: $0.parameters) }
         var driver = RunDriver(
             backends: [
                 AssistantsBackend(client: AssistantsClient(configuration: configuration)),
-                ResponsesBackend(client: ResponsesClient(configuration: configuration), tools: functionTools, defaultModel: nil, defaultInstructions: nil),
+                ResponsesBackend(client: ResponsesClient(configuration: configuration), defaultModel: nil, defaultInstructions: nil),
             ], store: store,
             dispatcher: ToolDispatcher(registry: ToolRegistry(tools), maxConcurrentCalls: 8), policy: policy,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
