@@ -25,13 +25,31 @@ public enum ConfigLoader {
         return try parse(text, file: file, environment: environment)
     }
 
+    /// What a YAML error says, by line, without the file's text: Yams' own description quotes the offending line,
+    /// which can hold a password or (for `--config /proc/self/environ`) the API key.
+    static func yamlProblem(_ error: any Error) -> (message: String, line: Int?) {
+        guard let yaml = error as? YamlError else { return ("not valid YAML", nil) }
+        switch yaml {
+        case .reader(let problem, let offset, _, _):
+            return ("not valid YAML: \(problem)" + (offset.map { " at byte \($0)" } ?? ""), nil)
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            return ("not valid YAML: \(context.map { "\($0.text), " } ?? "")\(problem) (column \(mark.column))", mark.line)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ("not valid YAML: duplicated keys \(duplicates.sorted().joined(separator: ", "))", context.mark.line)
+        default:
+            return ("not valid YAML", nil)
+        }
+    }
+
     public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> ToolWorkerConfig {
         var reader = Reader(file: file)
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "not valid YAML: \(error)")])
+            let (message, line) = yamlProblem(error)
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: line, message: message)])
         }
         var config = ToolWorkerConfig(file: file)
         if let stateDirectory = environment["STATE_DIRECTORY"]?.split(separator: ":").first {
@@ -149,7 +167,9 @@ private struct Reader {
             switch key {
             case "api": readAPI(value, &config.api)
             case "database":
-                if let text = string(value, key) {
+                if let text = string(value, key), text.contains("\0") {
+                    problem(key, value, "contains a NUL byte (the path or URL would be cut short there)")
+                } else if let text = string(value, key) {
                     // A PostgreSQL URL is kept as written; anything else is a SQLite file path.
                     config.database = ToolWorkerConfig.isPostgresURL(text) ? text : resolve(text)
                     if text.isEmpty { problem(key, value, "an empty database path") }

@@ -5,8 +5,13 @@ import Foundation
 /// An exclusive lock held for a daemon's lifetime, so two `serve` processes never drive the same SQLite journal
 /// (each would resume the other's runs and run their tool calls twice).
 ///
-/// `flock(2)` on a file beside the database (`<database>.serve-lock`): released by the kernel when the process
-/// dies, SIGKILL included, so a crash never leaves a stale lock. Commands other than `serve` do not take it.
+/// Two `flock(2)` locks, both released by the kernel when the process dies (SIGKILL included), so a crash never
+/// leaves a stale lock: one on a file beside the database (`<database>.serve-lock`, which also holds the pid for
+/// `status`), and one on the database file itself, which is what makes it one daemon per *file*: a second path to
+/// the same file (a symlink, a hard link, a bind mount) reaches the same inode and finds it held. (`flock` locks are
+/// separate from the POSIX record locks SQLite takes; the descriptor stays open for the lock's lifetime, since
+/// closing any descriptor of the file would drop SQLite's own locks in this process.) Commands other than `serve`
+/// do not take them.
 public final class DaemonLock: Sendable {
     /// Another process holds the lock.
     public struct HeldElsewhere: Error, Sendable, CustomStringConvertible {
@@ -20,6 +25,8 @@ public final class DaemonLock: Sendable {
 
     public let path: String
     private let descriptor: Int32
+    /// Open on the database file itself, holding the lock on its identity.
+    private let databaseDescriptor: Int32
 
     /// Takes the lock for `database`, without waiting.
     /// - Throws: ``HeldElsewhere`` when another process holds it; `POSIXError` when the lock file cannot be opened.
@@ -38,6 +45,22 @@ public final class DaemonLock: Sendable {
             }
             throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)
         }
+        let database = open(database, O_RDONLY | O_CLOEXEC)
+        guard database >= 0 else {
+            let failure = errno
+            Glibc.close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)
+        }
+        guard flock(database, LOCK_EX | LOCK_NB) == 0 else {
+            let failure = errno
+            Glibc.close(database)
+            Glibc.close(fd)
+            if failure == EWOULDBLOCK {
+                throw HeldElsewhere(lockPath: "the database file (reached through another path: a symlink or hard link)", holder: nil)
+            }
+            throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)
+        }
+        databaseDescriptor = database
         descriptor = fd
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
@@ -47,6 +70,19 @@ public final class DaemonLock: Sendable {
     /// The pid of the `serve` holding the lock on `database`, or `nil` when none does (probed without waiting,
     /// with a shared lock that is released at once).
     public static func holder(database: String) -> String? {
+        let file = open(database, O_RDONLY | O_CLOEXEC)
+        if file >= 0 {
+            defer { Glibc.close(file) }
+            if flock(file, LOCK_SH | LOCK_NB) == 0 {
+                flock(file, LOCK_UN)
+            } else if errno == EWOULDBLOCK, lockFileHolder(database: database) == nil {
+                return "unknown"  // held through another path to the same file
+            }
+        }
+        return lockFileHolder(database: database)
+    }
+
+    private static func lockFileHolder(database: String) -> String? {
         let path = database + ".serve-lock"
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -62,6 +98,7 @@ public final class DaemonLock: Sendable {
     }
 
     deinit {
+        Glibc.close(databaseDescriptor)
         Glibc.close(descriptor)
     }
 }

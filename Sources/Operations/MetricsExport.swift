@@ -34,9 +34,35 @@ public final class MetricsExport: Sendable {
 
     /// Writes the exposition text to `path` atomically (a temporary file in the same folder, then `rename`), as
     /// node_exporter's textfile collector wants it.
+    ///
+    /// The temporary file beside it has an unpredictable name and is created with `O_CREAT|O_EXCL|O_NOFOLLOW`, so a
+    /// symlink planted there is never followed (a local user cannot make the daemon write through it); it is
+    /// `0644` whatever the umask, for node_exporter to read.
     public func writeTextfile(_ path: String) throws {
-        let temporary = "\(path).\(getpid()).tmp"
-        try Data(text().utf8).write(to: URL(fileURLWithPath: temporary))
+        try Self.writeAtomically(text(), to: path)
+    }
+
+    /// Writes `text` to `path` through a fresh temporary file and `rename` (see ``writeTextfile(_:)``).
+    public static func writeAtomically(_ text: String, to path: String) throws {
+        let temporary = "\(path).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        var bytes = Array(text.utf8)
+        var offset = 0
+        var failure: Int32 = 0
+        if fchmod(fd, 0o644) != 0 { failure = errno }
+        while failure == 0 && offset < bytes.count {
+            let n = bytes[offset...].withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { failure = n < 0 ? errno : EIO; break }
+            offset += n
+        }
+        bytes.removeAll()
+        close(fd)
+        if failure != 0 {
+            unlink(temporary)
+            throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)
+        }
         guard rename(temporary, path) == 0 else {
             let failure = errno
             unlink(temporary)
@@ -46,7 +72,9 @@ public final class MetricsExport: Sendable {
 }
 
 /// A minimal HTTP/1.1 listener that answers `GET /metrics` (anything else: 404) and closes each connection.
-/// One thread accepts and answers; a scrape is small and rare, so nothing more is needed.
+/// One thread accepts; each connection is answered on a thread of its own (at most ``maxConnections`` at once, the
+/// rest closed at once), and a request head must arrive whole within ``headDeadline``: a client that trickles one
+/// byte every few seconds holds only its own connection, and only that long.
 public final class MetricsListener: Sendable {
     /// Why the listener could not start.
     public struct StartError: Error, CustomStringConvertible {
@@ -63,6 +91,15 @@ public final class MetricsListener: Sendable {
     public let port: Int
     private let fd: Int32
     private let stopped = StopFlag()
+    /// Connections answered at once; more are closed without an answer.
+    public static let maxConnections = 8
+    /// How long a client has to send its whole request head.
+    public static let headDeadline: Duration = .seconds(2)
+
+    /// Connections being answered.
+    private final class Gate: Sendable {
+        let open = Atomic<Int>(0)
+    }
 
     /// Binds `host:port` (an IPv4 or IPv6 literal; port 0 picks one) and starts answering with `body()`.
     public init(host: String, port: Int, body: @escaping @Sendable () -> String) throws(StartError) {
@@ -107,6 +144,7 @@ public final class MetricsListener: Sendable {
         self.fd = fd
         self.port = Int(boundPort)
         let stopped = self.stopped
+        let gate = Gate()
         let thread = Thread {
             // This thread closes the listening socket (``stop()`` only shuts it down): a number closed while the
             // thread could still pass it to accept(2) might by then belong to another part of the process.
@@ -118,22 +156,38 @@ public final class MetricsListener: Sendable {
                     return
                 }
                 _ = fcntl(client, F_SETFD, FD_CLOEXEC)  // accept4(2) is not in Glibc's module map
-                MetricsListener.answer(client, body: body)
-                close(client)
+                guard gate.open.add(1, ordering: .relaxed).newValue <= MetricsListener.maxConnections else {
+                    gate.open.subtract(1, ordering: .relaxed)
+                    close(client)
+                    continue
+                }
+                let connection = Thread {
+                    MetricsListener.answer(client, body: body)
+                    close(client)
+                    gate.open.subtract(1, ordering: .relaxed)
+                }
+                connection.name = "toolworker-metrics-connection"
+                connection.start()
             }
         }
         thread.name = "toolworker-metrics"
         thread.start()
     }
 
-    /// Reads the request head (at most 8 KiB, 5 s) and answers it.
+    /// Reads the request head (at most 8 KiB, within ``headDeadline`` in all) and answers it.
     static func answer(_ client: Int32, body: () -> String) {
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let deadline = ContinuousClock.now + headDeadline
         var request: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 2048)
         while request.count < 8192 {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { return }
+            var descriptor = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)))
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { return }
             let n = recv(client, &buffer, buffer.count, 0)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }

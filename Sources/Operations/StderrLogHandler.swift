@@ -63,7 +63,7 @@ public struct StderrLogHandler: LogHandler {
             return
         }
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quote("\($0.value)"))" }.joined(separator: " ")
-        let text = "\(event.message)".replacingOccurrences(of: "\n", with: "\\n")
+        let text = ControlCharacters.escaped("\(event.message)")
         let line: String
         if journal {
             line = "<\(Self.priority(event.level))>\(text)\(fields.isEmpty ? "" : " " + fields)\n"
@@ -74,7 +74,7 @@ public struct StderrLogHandler: LogHandler {
     }
 
     static func quote(_ value: String) -> String {
-        let escaped = value.replacingOccurrences(of: "\n", with: "\\n")
+        let escaped = ControlCharacters.escaped(value)
         return escaped.contains(" ") || escaped.isEmpty ? "\"\(escaped.replacingOccurrences(of: "\"", with: "\\\""))\"" : escaped
     }
 }

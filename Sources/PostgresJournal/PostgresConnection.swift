@@ -20,18 +20,28 @@ public final class PostgresConnection: JournalConnection {
     private var rewritten: [String: String] = [:]
     /// A read-only session: a statement that failed because the connection broke is retried once on a new one.
     private let readOnly: Bool
+    /// The URL's passwords (and the password file's): never part of an error message.
+    private let secrets: [String]
 
     /// Connects to `url` (`postgres://user@host:port/db?sslmode=…`); the password comes from `passwordFile` (the file's
     /// first line), else from libpq's own sources (`PGPASSFILE`, `~/.pgpass`, `PGPASSWORD`).
     public init(url: String, passwordFile: String? = nil, readOnly: Bool = false) throws {
         location = PostgresURL.masked(url)
         self.readOnly = readOnly
+        guard !url.contains("\0") else {
+            throw PostgresError(sqlState: nil, message: "the database URL contains a NUL byte", context: "connecting to \(location)")
+        }
+        let url = PostgresURL.normalized(url)
         var keywords = ["dbname", "application_name", "connect_timeout"]
         var values = [url, "toolworker", "10"]
+        var secrets = PostgresURL.secrets(of: url)
         if let passwordFile {
+            let password = try PostgresURL.readPassword(file: passwordFile)
             keywords.append("password")
-            values.append(try PostgresURL.readPassword(file: passwordFile))
+            values.append(password)
+            if password.count >= 3 { secrets.append(password) }
         }
+        self.secrets = secrets
         // The URL's own parameters (expand_dbname) win over the defaults listed after it only where libpq says so:
         // dbname is expanded first, later keywords override. Keep the URL's connect_timeout when it sets one.
         if url.contains("connect_timeout=") {
@@ -42,7 +52,7 @@ public final class PostgresConnection: JournalConnection {
         guard let connection, PQstatus(connection) == CONNECTION_OK else {
             let message = connection.map { PostgresConnection.trimmed(PQerrorMessage($0)) } ?? "out of memory"
             if let connection { PQfinish(connection) }
-            throw PostgresError(sqlState: nil, message: message, context: "connecting to \(location)")
+            throw PostgresError(sqlState: nil, message: PostgresURL.scrub(message, secrets), context: "connecting to \(location)")
         }
         handle = connection
         try executeScript(sessionSettings)
@@ -159,7 +169,7 @@ public final class PostgresConnection: JournalConnection {
             if failure == nil, sent != 1 || ended != 1 || PQresultStatus(result) != PGRES_COMMAND_OK {
                 do { try check(result, context: context) } catch { failure = error }
                 if failure == nil {
-                    failure = PostgresError(sqlState: nil, message: PostgresConnection.trimmed(PQerrorMessage(handle)), context: context)
+                    failure = PostgresError(sqlState: nil, message: PostgresURL.scrub(PostgresConnection.trimmed(PQerrorMessage(handle)), secrets), context: context)
                 }
             }
             PQclear(result)
@@ -205,7 +215,9 @@ public final class PostgresConnection: JournalConnection {
         PQreset(handle)
         prepared.removeAll()
         guard PQstatus(handle) == CONNECTION_OK else {
-            throw PostgresError(sqlState: nil, message: PostgresConnection.trimmed(PQerrorMessage(handle)), context: "reconnecting to \(location)")
+            throw PostgresError(
+                sqlState: nil, message: PostgresURL.scrub(PostgresConnection.trimmed(PQerrorMessage(handle)), secrets),
+                context: "reconnecting to \(location)")
         }
         try executeScript(sessionSettings)
     }
@@ -227,7 +239,8 @@ public final class PostgresConnection: JournalConnection {
         guard status != PGRES_COMMAND_OK, status != PGRES_TUPLES_OK else { return }
         let state = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
         let primary = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "M"))) }.map { String(cString: $0) }
-        throw PostgresError(sqlState: state, message: primary ?? PostgresConnection.trimmed(PQerrorMessage(handle)), context: context)
+        throw PostgresError(
+            sqlState: state, message: PostgresURL.scrub(primary ?? PostgresConnection.trimmed(PQerrorMessage(handle)), secrets), context: context)
     }
 
     /// Calls `body` with the parameters as C strings (text format; `NULL` for `.null`). PostgreSQL text cannot hold

@@ -112,7 +112,7 @@ func printRows(_ rows: [SQLRow], json: Bool) {
         case .null: return "-"
         case .integer(let i): return String(i)
         case .real(let d): return String(d)
-        case .text(let s): return s.replacingOccurrences(of: "\n", with: " ")
+        case .text(let s): return ControlCharacters.escaped(s)
         case .blob(let b): return "<\(b.count) bytes>"
         }
     } }

@@ -60,7 +60,9 @@ struct RunCommand: AsyncParsableCommand {
             ]
             if let detail = outcome.detail { lines.append("detail: \(detail)") }
             if let text = outcome.finalText { lines.append("answer: \(text)") }
-            print(lines.joined(separator: "\n"))
+            // Server text on a terminal: control characters shown, never obeyed (ESC sequences, CR over a line).
+            let output = lines.joined(separator: "\n")
+            print(isatty(STDOUT_FILENO) == 1 ? ControlCharacters.escaped(output, keepNewlines: true) : output)
             let code = ExitStatus.forOutcome(outcome.status)
             if code != 0 { throw ExitCode(code) }
         }
