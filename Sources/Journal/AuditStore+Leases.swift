@@ -65,10 +65,13 @@ extension AuditStore {
     /// Takes over up to `limit` open runs whose lease expired (their daemon died or lost the database), with the
     /// jobs they belong to, durably; `all` takes every open run whatever its lease (one daemon per SQLite file,
     /// after a restart). Rows another daemon is taking at the same moment are skipped, never waited for.
-    public func takeOverRuns(_ owner: LeaseOwner, limit: Int, all: Bool = false) async throws -> [RunRecord] {
+    /// `onlyOwn` takes back only runs this owner held (a private journal, where another command may drive runs
+    /// without a lease).
+    public func takeOverRuns(_ owner: LeaseOwner, limit: Int, all: Bool = false, onlyOwn: Bool = false) async throws -> [RunRecord] {
         try await write { db in
             let now = db.dialect.nowMilliseconds
-            let expired = all ? "" : " AND (lease_expires_at IS NULL OR lease_expires_at < \(now))"
+            var expired = all ? "" : " AND (lease_expires_at IS NULL OR lease_expires_at < \(now))"
+            if onlyOwn { expired += " AND lease_owner = '\(owner.id.replacingOccurrences(of: "'", with: "''"))'" }
             let taken = try db.query(
                 """
                 UPDATE runs SET lease_owner = ?, lease_expires_at = \(now) + ?
@@ -90,10 +93,13 @@ extension AuditStore {
     /// Takes over jobs marked running whose lease expired and that have no open run: their daemon stopped between
     /// claiming them and starting (or after finishing) their run. `all` takes every such job (after a restart of
     /// the one daemon of a SQLite file). Returns each with its latest run.
-    public func takeOverStrandedJobs(_ owner: LeaseOwner, all: Bool = false) async throws -> [(job: JobRecord, lastRun: RunRecord?)] {
+    public func takeOverStrandedJobs(
+        _ owner: LeaseOwner, all: Bool = false, onlyOwn: Bool = false
+    ) async throws -> [(job: JobRecord, lastRun: RunRecord?)] {
         try await write { db in
             let now = db.dialect.nowMilliseconds
-            let expired = all ? "" : " AND (j.lease_expires_at IS NULL OR j.lease_expires_at < \(now))"
+            var expired = all ? "" : " AND (j.lease_expires_at IS NULL OR j.lease_expires_at < \(now))"
+            if onlyOwn { expired += " AND j.lease_owner = '\(owner.id.replacingOccurrences(of: "'", with: "''"))'" }
             let jobs = try db.query(
                 """
                 UPDATE jobs SET lease_owner = ?, lease_expires_at = \(now) + ?

@@ -43,6 +43,9 @@ public final class JobScheduler: Sendable {
         var busyThreads: Set<String> = []
         var completed = 0
         var failed = 0
+        /// A drive ended on a store error (a full disk) and left its job `running`: until then, heartbeats take back
+        /// whatever this process dropped once its lease has expired, on a private journal too.
+        var recoverUntil: ContinuousClock.Instant?
     }
 
     public let configuration: Configuration
@@ -80,6 +83,9 @@ public final class JobScheduler: Sendable {
             state.driver.dispatcher = state.driver.dispatcher.replacingRegistry(registry)
         }
     }
+
+    /// The driver new runs get now (its registry is the latest reload's).
+    public var driver: RunDriver { currentDriver() }
 
     /// The tool registry rounds use now.
     public var registry: ToolRegistry { state.withLock { $0.driver.dispatcher.registry } }
@@ -243,6 +249,12 @@ public final class JobScheduler: Sendable {
             // on a shared journal it is taken over (by any daemon, this one included) once they expire; on SQLite it
             // is recovered at the next start.
             log.error("job interrupted", metadata: ["error": "\(error)"])
+            if !(error is CancellationError) {
+                // The journal failed (a full disk): once it works again and the lease has lapsed, a heartbeat takes
+                // the job back, so it is not left `running` until a restart.
+                let until = ContinuousClock.now + owner.expiry + configuration.heartbeat * 4
+                state.withLock { $0.recoverUntil = max($0.recoverUntil ?? until, until) }
+            }
         }
     }
 
@@ -320,18 +332,26 @@ public final class JobScheduler: Sendable {
             let lost = try await leases.beat(store)
             if !lost.isEmpty { logger.warning("leases lost to other daemons", metadata: ["run_keys": "\(lost)"]) }
         }
-        if store.isShared { try await takeOverExpired(into: &group) }
+        let recovering = state.withLock { state -> Bool in
+            guard let until = state.recoverUntil else { return false }
+            if ContinuousClock.now > until { state.recoverUntil = nil }
+            return true
+        }
+        if store.isShared || recovering { try await takeOverExpired(into: &group) }
     }
 
     /// Takes over stranded jobs and, up to the free capacity, runs whose lease expired.
     private func takeOverExpired(into group: inout ThrowingTaskGroup<Void, any Error>) async throws {
-        for (job, lastRun) in try await store.takeOverStrandedJobs(owner) {
+        // On a private journal only what this daemon itself dropped is taken back (another command may be driving a
+        // run there without a lease), and nothing still driven here is taken twice.
+        let onlyOwn = !store.isShared
+        for (job, lastRun) in try await store.takeOverStrandedJobs(owner, onlyOwn: onlyOwn) where leases?.isDrivingJob(job.id) != true {
             logger.notice("took over a job its daemon left claimed", metadata: ["job": "\(job.id)"])
             try await settleStranded(job, lastRun: lastRun)
         }
         let capacity = configuration.maxRuns - state.withLock { $0.active }
         guard capacity > 0 else { return }
-        for record in try await store.takeOverRuns(owner, limit: capacity) {
+        for record in try await store.takeOverRuns(owner, limit: capacity, onlyOwn: onlyOwn) where leases?.isDriving(record.key) != true {
             logger.notice("took over a run whose lease expired", metadata: ["run_key": "\(record.key)", "run_id": "\(record.runID ?? "?")"])
             WorkerMetrics.takeovers.increment()
             startResuming(record, into: &group)

@@ -44,6 +44,16 @@ public final class LeaseKeeper: Sendable {
         _ = jobs.withLock { $0.remove(id) }
     }
 
+    /// Whether this process is driving the run now.
+    public func isDriving(_ runKey: Int64) -> Bool {
+        runs.withLock { $0[runKey] != nil }
+    }
+
+    /// Whether this process is driving the job now.
+    public func isDrivingJob(_ id: Int64) -> Bool {
+        jobs.withLock { $0.contains(id) }
+    }
+
     /// Whether another daemon took the run over.
     public func isLost(_ runKey: Int64) -> Bool {
         runs.withLock { $0[runKey]?.lost ?? false }

@@ -14,12 +14,12 @@ final class RunHarness {
     var idleTimeout: Duration = .seconds(60)
 
     /// - Parameter postgresURL: the journal's PostgreSQL database; `nil` for a SQLite file in the folder.
-    init(scenarios: [String: Scenario] = [:], postgresURL: String? = nil) throws {
+    init(scenarios: [String: Scenario] = [:], postgresURL: String? = nil, leaseOwner: LeaseOwner? = nil) throws {
         server = try FakeAssistantsServer(scenarios: scenarios)
         if let postgresURL {
-            store = try AuditStore(connector: PostgresConnector(url: postgresURL))
+            store = try AuditStore(connector: PostgresConnector(url: postgresURL), leaseOwner: leaseOwner)
         } else {
-            store = try AuditStore(path: directory.path("audit.db"))
+            store = try AuditStore(path: directory.path("audit.db"), leaseOwner: leaseOwner)
         }
     }
 

@@ -83,6 +83,17 @@ func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () t
     throw WaitTimeout(what: what, log: "")
 }
 
+/// ``waitFor(_:timeout:_:)`` for a condition that awaits (a journal query).
+func waitForAsync(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if (try? await condition()) == true { return }
+        if ContinuousClock.now >= deadline { break }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw WaitTimeout(what: what, log: "")
+}
+
 /// What a child has written so far (at least one byte, or empty at its end), read with read(2) and retried on EINTR:
 /// Foundation's `availableData` stops the whole test process on an interrupted read.
 func readSome(_ handle: FileHandle) -> Data {
