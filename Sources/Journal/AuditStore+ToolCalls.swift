@@ -72,13 +72,17 @@ extension AuditStore {
     }
 
     /// Records how a call ended. Durable on return: the output is on disk before it is submitted.
+    ///
+    /// Only a call still `pending` or `running` takes an outcome: once another daemon took the run over and answered
+    /// the call (`interrupted`, say), a handler that finishes late in the old owner never overwrites what the server
+    /// received.
     public func recordToolCallOutcome(runKey: Int64, callID: String, outcome: ToolCallOutcome) async throws {
         try await write { db in
             try db.execute(
                 """
                 UPDATE tool_calls SET state = ?, error = ?, output = ?, output_truncated = ?, exit_code = ?, signal = ?,
                     stderr_tail = ?, started_at = coalesce(started_at, ?), finished_at = ?
-                WHERE run = ? AND call_id = ?
+                WHERE run = ? AND call_id = ? AND state IN ('pending', 'running')
                 """,
                 [
                     .text(outcome.state.rawValue), .text(outcome.error?.rawValue), .text(outcome.output),

@@ -27,7 +27,8 @@ extension RunDriver {
         let handlers = calls.map { ($0, dispatcher.registry.handler(for: $0.name)?.command.joined(separator: " ")) }
         let (known, decision) = try await store.recordRound(runKey: state.runKey, calls: handlers) { known in
             let isNew = calls.contains { known[$0.id] == nil }
-            let round = known[calls.first?.id ?? ""]?.round ?? (isNew ? roundsSoFar + 1 : roundsSoFar)
+            // A round with a call not seen before is a new round, even when the server reuses an earlier call_id in it.
+            let round = isNew ? roundsSoFar + 1 : (known[calls.first?.id ?? ""]?.round ?? roundsSoFar)
             let starting = calls.filter { call in
                 dispatcher.plan(call, previous: known[call.id].map { PreviousAttempt(state: $0.state, output: $0.output) }).runsHandler
             }
@@ -39,6 +40,19 @@ extension RunDriver {
             dispatcher.plan(call, previous: known[call.id].map { PreviousAttempt(state: $0.state, output: $0.output) })
         }
         try store.throwIfEnqueuedWritesFailed()
+        // A call_id answered in an earlier round and asked for again: it is the same call, so it gets its stored output
+        // and its handler never runs twice; the event log says so.
+        let reused = calls.filter { call in known[call.id].map { $0.round < round && $0.output != nil } ?? false }
+        if !reused.isEmpty {
+            state.recorder.note(
+                "toolworker.output_reused",
+                ["round": .int(Int64(round)), "call_ids": .array(reused.map { .string($0.id) }),
+                 "from_rounds": .array(reused.compactMap { known[$0.id].map { .int(Int64($0.round)) } })],
+                stream: state.stream)
+            logger.warning("the server asked again for calls answered in an earlier round; their stored outputs are sent", metadata: [
+                "run_id": "\(loopID)", "call_ids": "\(reused.map(\.id).joined(separator: ","))",
+            ])
+        }
         logger.info("dispatching tool calls", metadata: ["run_id": "\(loopID)", "round": "\(round)", "calls": "\(calls.count)"])
 
         var deadline: ContinuousClock.Instant?
@@ -128,6 +142,10 @@ extension RunDriver {
     /// Why a round must not be answered at all: more rounds than the loop may take, too many calls, or too many
     /// argument bytes. A round the journal already holds (a restart inside it) is never refused for its number.
     func roundRefusal(_ calls: [ToolCall], state: DriveState) async throws -> (code: String, message: String)? {
+        if Set(calls.map(\.id)).count < calls.count {
+            let duplicated = Dictionary(grouping: calls, by: \.id).filter { $0.value.count > 1 }.keys.sorted()
+            return ("duplicate_call_id", "the round asks for more than one call with call_id \(duplicated.joined(separator: ", ")): outputs are keyed by call_id, so they cannot all be answered")
+        }
         if calls.count > maxCallsPerRound {
             return ("too_many_calls", "the round asks for \(calls.count) tool calls; max_calls_per_round is \(maxCallsPerRound)")
         }

@@ -243,3 +243,57 @@ struct HostileResponsesTests {
         #expect(notes.first?["data"].text?.contains("upstream exploded") == true)
     }
 }
+
+@Suite("Responses API: call ids a server repeats")
+struct RepeatedCallIDTests {
+    @Test("two calls with one call_id in a round end the loop clearly (outputs are keyed by call_id); nothing runs")
+    func duplicateInRound() async throws {
+        let h = try ScriptedHarness { kind, _, _ in
+            kind == .create ? .events(S.askingFor("resp_dup", calls: [S.call("call_x"), S.call("call_x", arguments: #"{"b":2}"#)])) : .json(404, "{}")
+        }
+        let log = try h.echoTool()
+        let outcome = try await h.run()
+        #expect(outcome.errorCode == "duplicate_call_id", "\(outcome)")
+        #expect(!FileManager.default.fileExists(atPath: log))
+    }
+
+    @Test("a call_id answered in an earlier round and asked for again gets its stored output, runs once, and the journal says so")
+    func reusedInLaterRound() async throws {
+        let h = try ScriptedHarness { kind, occurrence, _ in
+            switch (kind, occurrence) {
+            case (.create, _): return .events(S.askingFor("resp_1", calls: [S.call("call_a", arguments: #"{"n":1}"#)]))
+            case (.submit, 1): return .events(S.askingFor("resp_2", calls: [S.call("call_a", arguments: #"{"n":1}"#), S.call("call_b", arguments: #"{"n":2}"#)]))
+            case (.submit, _): return .events(S.answer("resp_3"))
+            default: return .json(404, "{}")
+            }
+        }
+        let log = try h.echoTool()
+        let outcome = try await h.run()
+        #expect(outcome.status == .completed, "\(outcome)")
+        #expect(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n") == [#"{"n":1}"#, #"{"n":2}"#], "each handler ran once")
+        let second = h.server.requests(.submit)[1].json?["input"]?.arrayValue ?? []
+        #expect(second.compactMap { $0["call_id"]?.stringValue } == ["call_a", "call_b"])
+        #expect(second.first?["output"] == #"ok {"n":1}"#, "call_a's stored output")
+        let note = try await h.rows("SELECT data FROM event_log WHERE event = 'toolworker.output_reused'")
+        #expect(note.first?["data"].text?.contains("call_a") == true)
+        let rounds = try await h.rows("SELECT call_id, round FROM tool_call_log ORDER BY call_id").map { ($0["call_id"].text ?? "", $0["round"].int ?? 0) }
+        #expect(rounds.map(\.0) == ["call_a", "call_b"] && rounds.map(\.1) == [1, 2], "\(rounds)")
+    }
+
+    @Test("a handler finishing late in a daemon that lost the run never overwrites the answer the new owner recorded")
+    func lateOutcomeAfterTakeover() async throws {
+        let dir = TempDirectory()
+        let store = try AuditStore(path: dir.path("audit.db"))
+        defer { store.close() }
+        let runKey = try await store.createRun(assistantID: "", threadID: nil, jobID: nil, request: [:])
+        try await store.recordToolCalls(runKey: runKey, round: 1, calls: [(ToolCall(id: "c1", name: "t", arguments: "{}"), nil)], startingNow: ["c1"])
+        try await store.recordToolCallOutcome(runKey: runKey, callID: "c1", outcome: .interrupted())
+        var late = ToolCallOutcome.interrupted()
+        late.state = .succeeded
+        late.output = "late output"
+        try await store.recordToolCallOutcome(runKey: runKey, callID: "c1", outcome: late)
+        let call = try #require(try await store.toolCalls(runKey: runKey).first)
+        #expect(call.state == .interrupted)
+        #expect(call.output != "late output")
+    }
+}
