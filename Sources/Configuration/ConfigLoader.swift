@@ -55,15 +55,21 @@ public enum ConfigLoader {
         if let stateDirectory = environment["STATE_DIRECTORY"]?.split(separator: ":").first {
             config.database = "\(stateDirectory)/toolworker.db"
         }
-        guard let root else { return config }
+        guard let root, root != Node("") else {
+            // Nothing at all (or only comments): almost certainly the wrong file, or one cut short.
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "the configuration is empty")])
+        }
         reader.read(root, into: &config)
         if !reader.problems.isEmpty { throw ConfigError(file: file, problems: reader.problems) }
+        config.warnings = reader.warnings
         return config
     }
 }
 
 /// Walks the YAML tree, filling a config and collecting problems.
 private struct Reader {
+    /// What is allowed but unwise (a handler others can write), for `check-config` and the daemon's start log.
+    var warnings: [String] = []
     let file: String
     let folder: URL
     var problems: [ConfigProblem] = []
@@ -358,6 +364,14 @@ private struct Reader {
             problem(keyPath, node, "handler \(path) has no execute bit (chmod +x)")
         } else if access(path, X_OK) != 0 {
             problem(keyPath, node, "handler \(path) is not executable by this user")
+        }
+        // Anyone who can write the handler (or replace it in its folder) runs code as the daemon.
+        if stat(path, &info) == 0, info.st_mode & S_IWOTH != 0 {
+            warnings.append("\(keyPath): handler \(path) is writable by every user: anyone can change what it runs (chmod o-w)")
+        }
+        let folder = URL(fileURLWithPath: path).resolvingSymlinksInPath().deletingLastPathComponent().path
+        if stat(folder, &info) == 0, info.st_mode & S_IWOTH != 0, info.st_mode & S_ISVTX == 0 {
+            warnings.append("\(keyPath): handler \(path) is in \(folder), which every user can write: anyone can replace it")
         }
     }
 

@@ -70,6 +70,8 @@ public struct ToolWorkerConfig: Sendable {
     public var maxCallsPerRound = 128
     /// `max_argument_bytes:`: the arguments of one round's calls together may not exceed this (`arguments_too_large`).
     public var maxArgumentBytes = 4 * 1024 * 1024
+    /// What the configuration allows but an operator should fix (a world-writable handler), in words.
+    public var warnings: [String] = []
     /// Registered tools in file order.
     public var tools: [ToolHandlerConfig] = []
 
@@ -110,10 +112,12 @@ public struct ToolWorkerConfig: Sendable {
                 path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
                 message: api.apiKeyFile == nil ? "the environment variable \(api.apiKeyEnv) is empty or unset" : "the key file is empty")])
         }
-        guard HeaderValue.isSafe(key), !key.contains(" ") else {
+        // Printable ASCII only: a TAB, a space, a control character or anything not ASCII (invalid UTF-8 decodes to
+        // U+FFFD) would corrupt the request headers or never match what a server echoes for redaction.
+        guard key.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
             throw ConfigError(file: file, problems: [ConfigProblem(
                 path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
-                message: "the API key contains spaces or control characters (CR, LF, …): refused, it would corrupt the request headers")])
+                message: "the API key contains spaces, tabs, control characters or bytes that are not printable ASCII: refused, it would corrupt the request headers")])
         }
         let base = api.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AssistantsClientConfiguration.defaultBaseURL
         if api.baseURL == nil, let reason = BaseURL.problem(base) {

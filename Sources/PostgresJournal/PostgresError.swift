@@ -18,6 +18,14 @@ public struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible
 
     public var isUniqueViolation: Bool { sqlState == "23505" }
 
+    /// A server that could not be reached (down, restarting, refusing connections), as opposed to one that answered
+    /// and refused us (authentication, a missing database): worth trying again shortly.
+    public var isUnreachable: Bool {
+        guard sqlState == nil, context.hasPrefix("connecting") else { return sqlState == "57P03" }  // cannot_connect_now
+        let text = message.lowercased()
+        return !["authentication", "password", "does not exist", "permission denied", "ssl"].contains { text.contains($0) }
+    }
+
     public var description: String {
         "PostgreSQL error\(sqlState.map { " \($0)" } ?? ""): \(message) — while \(context)"
     }

@@ -17,7 +17,35 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 let client = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
                 notes.append("api: \(BaseURL.masked(client.baseURL)) (key found)")
             } catch let error as ConfigError {
+                // A missing key may come with the unit's environment or credentials at start: a warning. Anything
+                // else `serve` refuses (a bad OPENAI_BASE_URL, a key with control characters) is refused here too.
+                let onlyMissingKey = error.problems.allSatisfy { $0.message.contains("is empty or unset") || $0.message == "the key file is empty" }
+                guard onlyMissingKey else { throw CommandFailure(message: error.description, code: ExitStatus.config) }
                 notes.append("warning: \(error.problems.map(\.description).joined(separator: "; "))")
+            }
+            notes += config.warnings.map { "warning: \($0)" }
+            if config.tools.isEmpty {
+                notes.append("warning: no tools are registered: every tool call will be answered with an error")
+            }
+            if !config.usesPostgres {
+                // What `serve` checks before it writes: the folder exists, and a file there is a ToolWorker journal
+                // this build can use (read only: nothing is created or migrated here).
+                let folder = URL(fileURLWithPath: config.database).deletingLastPathComponent().path
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw CommandFailure(
+                        message: "\(config.file): database: the folder \(folder) does not exist (create it, or fix the path)",
+                        code: ExitStatus.config)
+                }
+                if FileManager.default.fileExists(atPath: config.database) {
+                    do {
+                        _ = try AuditStore.openHistory(path: config.database)
+                    } catch let error as StoreCompatibilityError {
+                        throw CommandFailure(message: "\(error)", code: ExitStatus.dataError)
+                    } catch {
+                        throw CommandFailure(message: "database \(config.database): \(error)", code: ExitStatus.ioError)
+                    }
+                }
             }
             if config.usesPostgres {
                 // A shared journal is checked for real: reachable, authenticated, and ToolWorker's (or empty).

@@ -55,6 +55,14 @@ struct CopyJournalCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: source) else {
                 throw CommandFailure(message: "no SQLite journal at \(source)", code: ExitStatus.usage)
             }
+            // A FIFO would block the open; an empty file would open as an empty journal and copy nothing silently.
+            var info = stat()
+            guard stat(source, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                throw CommandFailure(message: "\(source) is not a regular file (a FIFO, a device, a folder?): not a SQLite journal", code: ExitStatus.usage)
+            }
+            guard info.st_size > 0 else {
+                throw CommandFailure(message: "\(source) is empty: not a SQLite journal", code: ExitStatus.dataError)
+            }
             let sqlite = try AuditStore.openHistory(path: source)
             let target = try PostgresConnection(url: config.database, passwordFile: config.databasePasswordFile)
             try PostgresSchema.migrate(target)

@@ -44,7 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
             // Every run this daemon drives carries its lease (renewed each heartbeat); a SQLite journal also takes the
             // daemon lock (one serve per file), a PostgreSQL one is shared by a fleet.
             let owner = LeaseOwner(id: LeaseOwner.makeID(host: ProcessInfo.processInfo.hostName), expiry: config.fleet.leaseExpiry)
-            let store = try openStore(config, leaseOwner: owner)
+            let store = try await openStoreWaiting(config, leaseOwner: owner, logger: logger)
             var lock: DaemonLock?
             if !config.usesPostgres {
                 do {
@@ -86,6 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             groupConfiguration.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(10)
             let group = ServiceGroup(configuration: groupConfiguration)
+            for warning in config.warnings { logger.warning("\(config.file): \(warning)") }
             logger.info("toolworker serve starting", metadata: [
                 "database": "\(databaseLabel(config))", "lease_owner": "\(owner.id)", "base_url": "\(BaseURL.masked(clientConfiguration.baseURL))", "tools": "\(config.tools.count)",
             ])
@@ -163,6 +164,7 @@ struct WorkerService: Service {
         warnIfNotTaken("RELOADING=1", sent: notifier.reloading())
         do {
             let config = try ConfigLoader.load(file: configFile)
+            for warning in config.warnings { logger.warning("\(configFile): \(warning)") }
             let count = config.concurrency.toolCalls
             if count != maxToolCalls {
                 logger.warning("concurrency.tool_calls changes take effect at the next restart")
@@ -199,3 +201,22 @@ func runsWithinOpenFileLimit(_ openFiles: Int) -> Int {
     max(1, (openFiles - 64) / 4)
 }
 
+
+/// The journal for `serve`: a PostgreSQL server that cannot be reached yet (restarting with the host, a short
+/// outage) is tried again with backoff, each failure logged, for up to 45 s (inside the unit's TimeoutStartSec=60s),
+/// so the unit does not fail on a blip; one that answers and refuses (authentication, not a journal) fails at once.
+func openStoreWaiting(_ config: ToolWorkerConfig, leaseOwner: LeaseOwner, logger: Logger) async throws -> AuditStore {
+    let deadline = ContinuousClock.now + .seconds(45)
+    var delay: Duration = .milliseconds(500)
+    while true {
+        do {
+            return try openStore(config, leaseOwner: leaseOwner)
+        } catch let error as PostgresError where error.isUnreachable && ContinuousClock.now + delay < deadline {
+            logger.warning("the PostgreSQL journal cannot be reached yet; trying again", metadata: [
+                "database": "\(databaseLabel(config))", "error": "\(error)", "retry_in_ms": "\(delay.milliseconds)",
+            ])
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(8))
+        }
+    }
+}

@@ -134,3 +134,114 @@ struct SecondRoundHardeningTests {
         #expect(ControlCharacters.escaped("plain text") == "plain text")
     }
 }
+
+/// `check-config` refuses what `serve` refuses, and the rest of the careless-operator inputs.
+@Suite("Careless operators, second round")
+struct CarelessOperatorTests {
+    let toolworker = builtProduct("toolworker")
+    let environment = ["OPENAI_API_KEY": "sk-fake-test-key", "PATH": "/usr/bin:/bin"]
+
+    func write(_ dir: TempDirectory, _ name: String, _ text: String) throws -> String {
+        let path = dir.path(name)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("check-config refuses an empty file, a missing database folder, a foreign journal and a bad OPENAI_BASE_URL")
+    func checkConfigParity() async throws {
+        let dir = TempDirectory()
+        let base = "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\n"
+        for (name, text, code, words) in [
+            ("empty.yaml", "", Int32(78), "empty"),
+            ("comments.yaml", "# nothing here\n", 78, "empty"),
+            ("nofolder.yaml", base + "database: \(dir.path("missing"))/tw.db\n", 78, "does not exist"),
+        ] {
+            let path = try write(dir, name, text)
+            let check = try await runCommand(toolworker, ["check-config", "--config", path], environment: environment)
+            #expect(check.status == code, "\(name): \(check)")
+            #expect(check.error.contains(words), "\(name): \(check.error)")
+        }
+        let foreign = dir.path("foreign.db")
+        _ = try await runCommand("/usr/bin/sqlite3", [foreign, "CREATE TABLE customers (id INTEGER)"])
+        let foreignConfig = try write(dir, "foreign.yaml", base + "database: \(foreign)\n")
+        let check = try await runCommand(toolworker, ["check-config", "--config", foreignConfig], environment: environment)
+        #expect(check.status == 65, "\(check)")
+        #expect(check.error.contains("not a ToolWorker database"), "\(check.error)")
+        let plain = try write(dir, "plain.yaml", "tools: {}\ndatabase: \(dir.path("tw.db"))\n")
+        var bad = environment
+        bad["OPENAI_BASE_URL"] = "ftp://example.invalid"
+        let url = try await runCommand(toolworker, ["check-config", "--config", plain], environment: bad)
+        #expect(url.status == 78, "\(url)")
+        #expect(url.error.contains("OPENAI_BASE_URL"))
+        #expect(!FileManager.default.fileExists(atPath: dir.path("tw.db")), "check-config creates nothing")
+    }
+
+    @Test("an API key with a TAB, a space or bytes that are not printable ASCII is refused", arguments: ["sk-a\tb", "sk-a b", "sk-\u{FFFD}x", "sk-é"])
+    func apiKeyCharacters(key: String) async throws {
+        let dir = TempDirectory()
+        let path = try write(dir, "c.yaml", "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\ndatabase: \(dir.path("tw.db"))\n")
+        let check = try await runCommand(toolworker, ["check-config", "--config", path], environment: ["OPENAI_API_KEY": key, "PATH": "/usr/bin:/bin"])
+        #expect(check.status == 78, "\(check)")
+        #expect(check.error.contains("printable ASCII"), "\(check.error)")
+    }
+
+    @Test("a handler every user can write, or one in a folder every user can write, is warned about")
+    func worldWritableHandler() async throws {
+        let dir = TempDirectory()
+        let open = dir.path("open")
+        try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: true)
+        chmod(open, 0o777)
+        let handler = open + "/h.sh"
+        try "#!/bin/sh\necho ok\n".writeScript(toFile: handler)
+        chmod(handler, 0o757)
+        symlink(handler, dir.path("link.sh"))
+        let path = try write(
+            dir, "c.yaml",
+            "api: { base_url: \"http://127.0.0.1:9/v1\" }\ndatabase: \(dir.path("tw.db"))\ntools:\n  direct: { command: [\(handler)] }\n  linked: { command: [\(dir.path("link.sh"))] }\n")
+        let check = try await runCommand(toolworker, ["check-config", "--config", path], environment: environment)
+        #expect(check.status == 0, "\(check)")
+        #expect(check.output.contains("tools.direct.command: handler \(handler) is writable by every user"), "\(check.output)")
+        #expect(check.output.contains("tools.linked.command: handler \(dir.path("link.sh")) is writable by every user"), "\(check.output)")
+        #expect(check.output.contains("which every user can write"), "\(check.output)")
+    }
+
+    @Test("copy-journal from a FIFO or an empty file: a clear error, no hang")
+    func copyJournalFromNonJournals() async throws {
+        let dir = TempDirectory()
+        let path = try write(dir, "c.yaml", "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\ndatabase: postgres://tw@127.0.0.1:9/db\n")
+        let fifo = dir.path("fifo")
+        mkfifo(fifo, 0o600)
+        let fromFIFO = try await runCommand(toolworker, ["copy-journal", "--config", path, "--from", fifo], environment: environment)
+        #expect(fromFIFO.status == 64, "\(fromFIFO)")
+        #expect(fromFIFO.error.contains("not a regular file"))
+        let empty = try write(dir, "empty.db", "")
+        let fromEmpty = try await runCommand(toolworker, ["copy-journal", "--config", path, "--from", empty], environment: environment)
+        #expect(fromEmpty.status == 65, "\(fromEmpty)")
+        #expect(fromEmpty.error.contains("is empty"))
+    }
+
+    @Test("serve waits for a PostgreSQL journal that cannot be reached yet, logging each try, instead of failing at once")
+    func serveWaitsForPostgres() async throws {
+        let dir = TempDirectory()
+        let port = freePort()
+        let path = try write(dir, "c.yaml", "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\ndatabase: postgres://tw:S3cretPW@127.0.0.1:\(port)/db\n")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: toolworker)
+        process.arguments = ["serve", "--config", path]
+        process.environment = environment
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var log = ""
+        try await waitFor("two logged tries", timeout: .seconds(30)) {
+            log += String(decoding: readSome(stderr.fileHandleForReading), as: UTF8.self)
+            return log.components(separatedBy: "cannot be reached yet").count >= 3
+        }
+        #expect(process.isRunning, "still waiting, not exited: \(log)")
+        #expect(!log.contains("S3cretPW"))
+        process.terminate()
+        await waitForExit(process)
+    }
+}
