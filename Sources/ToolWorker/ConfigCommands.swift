@@ -17,10 +17,10 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 let client = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
                 notes.append("api: \(BaseURL.masked(client.baseURL)) (key found)")
             } catch let error as ConfigError {
-                // A missing key may come with the unit's environment or credentials at start: a warning. Anything
-                // else `serve` refuses (a bad OPENAI_BASE_URL, a key with control characters) is refused here too.
-                let onlyMissingKey = error.problems.allSatisfy { $0.message.contains("is empty or unset") || $0.message == "the key file is empty" }
-                guard onlyMissingKey else { throw CommandFailure(message: error.description, code: ExitStatus.config) }
+                // A key that is not there yet may come with the unit's environment or credentials at start: a
+                // warning. A key that is there but unusable, or a bad OPENAI_BASE_URL, `serve` refuses: so does this.
+                let refused = error.problems.contains { $0.path == "OPENAI_BASE_URL" || $0.message.contains("printable ASCII") }
+                guard !refused else { throw CommandFailure(message: error.description, code: ExitStatus.config) }
                 notes.append("warning: \(error.problems.map(\.description).joined(separator: "; "))")
             }
             notes += config.warnings.map { "warning: \($0)" }

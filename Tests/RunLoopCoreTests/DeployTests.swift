@@ -31,6 +31,8 @@ struct DeployTests {
         var yaml = try String(contentsOf: Self.deploy.appendingPathComponent("toolworker.yaml"), encoding: .utf8)
         yaml = yaml.replacingOccurrences(of: "\"tools/get_weather.sh\"", with: "\"\(Self.deploy.appendingPathComponent("tools/get_weather.sh").path)\"")
         yaml = yaml.replacingOccurrences(of: "/run/credentials/toolworker.service/openai-api-key", with: dir.path("key"))
+        // check-config refuses a database folder that does not exist, as serve does: point it at the test's own.
+        yaml = yaml.replacingOccurrences(of: "/var/lib/toolworker/toolworker.db", with: dir.path("toolworker.db"))
         let path = dir.path("toolworker.yaml")
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         let result = try await runCommand(builtProduct("toolworker"), ["check-config", "--config", path])

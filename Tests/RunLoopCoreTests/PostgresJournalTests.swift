@@ -293,6 +293,8 @@ extension PostgresJournalTests {
         let roleURL = url.replacingOccurrences(of: "toolworker@", with: "\(role)@")
         try "right-horse-battery\n".write(toFile: dir.path("right"), atomically: true, encoding: .utf8)
         try "wrong-horse-battery\n".write(toFile: dir.path("wrong"), atomically: true, encoding: .utf8)
+        chmod(dir.path("right"), 0o600)
+        chmod(dir.path("wrong"), 0o600)
         for name in ["right", "wrong", "none"] {
             let file = name == "none" ? "" : "database_password_file: \(dir.path(name))\n"
             try "database: \"\(roleURL)\"\n\(file)tools: {}\n".write(toFile: dir.path("\(name).yaml"), atomically: true, encoding: .utf8)

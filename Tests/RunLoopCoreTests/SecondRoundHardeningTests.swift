@@ -245,3 +245,41 @@ struct CarelessOperatorTests {
         await waitForExit(process)
     }
 }
+
+@Suite("Operators' screens and ports, second round")
+struct OperatorScreenTests {
+    let toolworker = builtProduct("toolworker")
+    let environment = ["OPENAI_API_KEY": "sk-fake-test-key", "PATH": "/usr/bin:/bin"]
+
+    @Test("show and runs print a server's ESC, CR and NUL as escapes, never raw")
+    func showEscapes() async throws {
+        let hostile = "fine\r\u{1B}[2J\u{1B}]0;owned\u{07}INFO forged\u{0}end"
+        let h = try RunHarness(scenarios: ["asst_hostile": Scenario(finalText: hostile)])
+        let outcome = try await h.run("asst_hostile")
+        #expect(outcome.status == .completed)
+        let config = h.directory.path("c.yaml")
+        try "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\ndatabase: \(h.directory.path("audit.db"))\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        for arguments in [["show", outcome.runID ?? "?"], ["runs"], ["events", outcome.runID ?? "?"]] {
+            let result = try await runCommand(toolworker, arguments + ["--config", config], environment: environment)
+            #expect(result.status == 0, "\(arguments): \(result)")
+            let raw = result.output.unicodeScalars.filter { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) }
+            #expect(raw.isEmpty, "\(arguments) printed raw control characters: \(raw.map { $0.value })")
+        }
+        let show = try await runCommand(toolworker, ["show", outcome.runID ?? "?", "--config", config], environment: environment)
+        #expect(show.output.contains(#"\u{1B}[2J"#), "\(show.output)")
+    }
+
+    @Test("a metrics port already in use is a clear error that names it (exit 78)")
+    func metricsPortInUse() async throws {
+        let dir = TempDirectory()
+        let taken = try MetricsListener(host: "127.0.0.1", port: 0) { "" }
+        defer { taken.stop() }
+        let config = dir.path("c.yaml")
+        try "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\ndatabase: \(dir.path("tw.db"))\nmetrics: { listen: \"127.0.0.1:\(taken.port)\" }\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let serve = try await runCommand(toolworker, ["serve", "--config", config], environment: environment)
+        #expect(serve.status == 78, "\(serve)")
+        #expect(serve.error.contains("127.0.0.1:\(taken.port)") && serve.error.lowercased().contains("in use"), "\(serve.error)")
+    }
+}
