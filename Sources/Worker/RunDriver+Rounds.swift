@@ -24,7 +24,7 @@ extension RunDriver {
         // new ones and marks the handlers about to run as `running`.
         let dispatcher = self.dispatcher
         let roundsSoFar = state.rounds
-        let handlers = calls.map { ($0, dispatcher.registry.handler(for: $0.name)?.command.joined(separator: " ")) }
+        let handlers = calls.map { ($0, dispatcher.registry.executor(for: $0.name)?.handlerDescription) }
         let (known, decision) = try await store.recordRound(runKey: state.runKey, calls: handlers) { known in
             let isNew = calls.contains { known[$0.id] == nil }
             // A round with a call not seen before is a new round, even when the server reuses an earlier call_id in it.

@@ -21,7 +21,7 @@ enum WorkerMetrics {
     }
 
     static func toolCallEnded(_ name: String, registry: ToolRegistry, state: ToolCallState, duration: Duration?) {
-        let tool = registry.handler(for: name) == nil ? "unregistered" : name
+        let tool = registry.executor(for: name) == nil ? "unregistered" : name
         Counter(label: "toolworker_tool_calls_total", dimensions: [("tool", tool), ("state", state.rawValue)]).increment()
         if let duration {
             Timer(label: "toolworker_handler_duration_seconds", dimensions: [("tool", tool)])

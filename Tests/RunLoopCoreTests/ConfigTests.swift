@@ -51,7 +51,7 @@ struct ConfigTests {
         #expect(config.database == dir.path("data/tw.db"))
         #expect(config.snapshots == .all)
         #expect(config.concurrency.runs == 8 && config.concurrency.toolCalls == 4)
-        let tool = try #require(ToolRegistry(config.tools).handler(for: "get_weather"))
+        let tool = try #require((ToolRegistry(config.tools).executor(for: "get_weather") as? ShellToolExecutor)?.configuration)
         #expect(tool.command == [dir.path("weather.sh"), "--fast"])
         #expect(tool.timeout == .milliseconds(1500))
         #expect(tool.maxOutputBytes == 1024)
