@@ -56,15 +56,25 @@ let package = Package(
         .target(name: "AssistantsProtocol", dependencies: ["WireFormat", "WorkModel"], swiftSettings: swiftSettings),
         .target(name: "ResponsesProtocol", dependencies: ["WireFormat", "WorkModel"], swiftSettings: swiftSettings),
         .target(name: "HTTPTransport", dependencies: ["CCurl", "WireFormat"], swiftSettings: swiftSettings),
+        // The HTTP plumbing every OpenAI-style client shares (headers, retries, redaction, event-stream checks):
+        // the Assistants and Responses clients are two thin layers over it, neither depending on the other.
         .target(
-            name: "AssistantsAPI",
+            name: "OpenAIClient",
             dependencies: [
-                "HTTPTransport", "AssistantsProtocol", "WorkModel", .product(name: "Logging", package: "swift-log"),
+                "HTTPTransport", "WireFormat", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "ResponsesAPI", dependencies: ["AssistantsAPI", "ResponsesProtocol", "HTTPTransport"],
+            name: "AssistantsAPI",
+            dependencies: [
+                "OpenAIClient", "HTTPTransport", "AssistantsProtocol", "WorkModel", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "ResponsesAPI",
+            dependencies: ["OpenAIClient", "ResponsesProtocol", "HTTPTransport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(name: "WorkModel", dependencies: ["WireFormat"], swiftSettings: swiftSettings),
         .target(
@@ -91,24 +101,24 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
-        .target(name: "BackendSupport", dependencies: ["Worker", "AssistantsAPI"], swiftSettings: swiftSettings),
+        .target(name: "BackendSupport", dependencies: ["Worker", "OpenAIClient"], swiftSettings: swiftSettings),
         .target(
-            name: "AssistantsBackend", dependencies: ["Worker", "AssistantsAPI", "HTTPTransport", "BackendSupport"],
+            name: "AssistantsBackend", dependencies: ["Worker", "AssistantsAPI", "OpenAIClient", "HTTPTransport", "BackendSupport"],
             swiftSettings: swiftSettings),
         .target(
             name: "ResponsesBackend",
-            dependencies: ["Worker", "ResponsesAPI", "ResponsesProtocol", "HTTPTransport", "BackendSupport", "AssistantsAPI"],
+            dependencies: ["Worker", "ResponsesAPI", "ResponsesProtocol", "HTTPTransport", "BackendSupport", "OpenAIClient"],
             swiftSettings: swiftSettings),
         .target(
             name: "Configuration",
-            dependencies: ["AssistantsAPI", "ToolRunner", "Operations", .product(name: "Yams", package: "Yams")],
+            dependencies: ["OpenAIClient", "ToolRunner", "Operations", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         // The umbrella the executable imports (re-exports every layer).
         .target(
             name: "RunLoopCore",
             dependencies: [
-                "WireFormat", "AssistantsProtocol", "HTTPTransport", "AssistantsAPI", "WorkModel", "Journal", "ToolRunner",
-                "Operations", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol", "ResponsesAPI",
+                "WireFormat", "AssistantsProtocol", "HTTPTransport", "OpenAIClient", "AssistantsAPI", "WorkModel", "Journal",
+                "ToolRunner", "Operations", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol", "ResponsesAPI",
                 "ResponsesBackend", "BackendSupport", "PostgresJournal",
             ],
             swiftSettings: swiftSettings),
@@ -151,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "RunLoopCoreTests",
             dependencies: [
-                "RunLoopCore", "WireFormat", "AssistantsProtocol", "HTTPTransport", "AssistantsAPI", "WorkModel", "Journal",
+                "RunLoopCore", "WireFormat", "AssistantsProtocol", "HTTPTransport", "OpenAIClient", "AssistantsAPI", "WorkModel", "Journal",
                 "ToolRunner", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol",
                 "FakeAssistants", "PostgresJournal",
                 .product(name: "PropertyBased", package: "swift-property-based"),

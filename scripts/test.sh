@@ -18,7 +18,8 @@ if [ -z "${TOOLWORKER_TEST_POSTGRES_URL:-}" ]; then
         export TOOLWORKER_TEST_NO_POSTGRES=1
     fi
 fi
-swift build --build-tests
+# The layering in Package.swift is enforced, not only described: a target importing one it does not declare fails.
+swift build --build-tests --explicit-target-dependency-import-check error
 if [ -z "${TOOLWORKER_SKIP_PACKAGE:-}" ]; then
     deb=$(scripts/package-deb.sh .build-deb | tail -1)
     scripts/check-package.sh "$deb"

@@ -1,3 +1,4 @@
+import OpenAIClient
 import WorkModel
 import HTTPTransport
 import AssistantsProtocol

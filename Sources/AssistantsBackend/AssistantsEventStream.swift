@@ -1,8 +1,8 @@
 import AssistantsAPI
+import OpenAIClient
 import HTTPTransport
 import AssistantsProtocol
 import BackendSupport
-import Journal
 import WireFormat
 import WorkModel
 import Worker

@@ -1,7 +1,7 @@
 import AssistantsAPI
+import OpenAIClient
 import AssistantsProtocol
 import BackendSupport
-import Journal
 import WireFormat
 import WorkModel
 import Worker

@@ -1,5 +1,4 @@
 import AssistantsProtocol
-import Journal
 import WireFormat
 import WorkModel
 

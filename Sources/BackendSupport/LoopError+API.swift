@@ -1,4 +1,4 @@
-import AssistantsAPI
+import OpenAIClient
 import Worker
 
 extension LoopError {

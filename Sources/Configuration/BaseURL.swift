@@ -1,4 +1,4 @@
-import AssistantsAPI
+import OpenAIClient
 import ToolRunner
 import WorkModel
 import WireFormat

@@ -1,5 +1,5 @@
 import Operations
-import AssistantsAPI
+import OpenAIClient
 import ToolRunner
 import WorkModel
 import WireFormat

@@ -1,4 +1,4 @@
-import AssistantsAPI
+import OpenAIClient
 import HTTPTransport
 import Logging
 import ResponsesProtocol

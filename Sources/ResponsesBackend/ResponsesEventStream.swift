@@ -1,7 +1,6 @@
-import AssistantsAPI
+import OpenAIClient
 import BackendSupport
 import HTTPTransport
-import Journal
 import ResponsesProtocol
 import WireFormat
 import WorkModel

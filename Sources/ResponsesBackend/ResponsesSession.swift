@@ -1,6 +1,5 @@
-import AssistantsAPI
+import OpenAIClient
 import BackendSupport
-import Journal
 import ResponsesAPI
 import ResponsesProtocol
 import WireFormat

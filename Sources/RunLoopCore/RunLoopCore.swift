@@ -2,6 +2,7 @@
 // The layers and their dependency arrows are in docs/ARCHITECTURE.md; each is a target of its own, so no layer can
 // reach one above it.
 @_exported import AssistantsAPI
+@_exported import OpenAIClient
 @_exported import AssistantsBackend
 @_exported import BackendSupport
 @_exported import AssistantsProtocol

@@ -1,6 +1,7 @@
 import PropertyBased
 import Testing
 @testable import AssistantsAPI
+@testable import OpenAIClient
 @testable import AssistantsBackend
 @testable import HTTPTransport
 @testable import Journal

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import Synchronization
 @testable import AssistantsAPI
+@testable import OpenAIClient
 @testable import AssistantsBackend
 @testable import HTTPTransport
 @testable import Journal

@@ -2,6 +2,7 @@ import FakeAssistants
 import Foundation
 import Testing
 @testable import AssistantsAPI
+@testable import OpenAIClient
 @testable import AssistantsBackend
 @testable import HTTPTransport
 @testable import Journal

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ResponsesProtocol
 @testable import AssistantsAPI
+@testable import OpenAIClient
 @testable import AssistantsBackend
 @testable import HTTPTransport
 @testable import Journal

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import AssistantsAPI
+@testable import OpenAIClient
 @testable import AssistantsBackend
 @testable import HTTPTransport
 @testable import Journal

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import AssistantsAPI
+@testable import OpenAIClient
 @testable import AssistantsBackend
 @testable import HTTPTransport
 @testable import Journal

@@ -1,5 +1,6 @@
 import Testing
 @testable import AssistantsAPI
+@testable import OpenAIClient
 @testable import AssistantsBackend
 @testable import HTTPTransport
 @testable import Journal

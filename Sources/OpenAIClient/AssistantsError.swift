@@ -1,6 +1,4 @@
-import WorkModel
 import HTTPTransport
-import AssistantsProtocol
 import WireFormat
 /// An HTTP error answer of the API, decoded from its `{"error": {...}}` body.
 public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {

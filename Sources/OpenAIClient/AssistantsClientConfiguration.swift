@@ -1,6 +1,4 @@
-import WorkModel
 import HTTPTransport
-import AssistantsProtocol
 import WireFormat
 /// Where and how to reach an Assistants v2 server.
 public struct AssistantsClientConfiguration: Sendable {

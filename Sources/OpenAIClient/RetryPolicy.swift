@@ -1,6 +1,4 @@
-import WorkModel
 import HTTPTransport
-import AssistantsProtocol
 import WireFormat
 import Foundation
 
