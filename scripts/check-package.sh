@@ -47,7 +47,10 @@ installed="$root/tree/usr/bin/toolworker"
 version_is() { [ "$("$installed" --version)" = "$version" ]; }
 check "the installed binary runs --version ($version)" version_is
 # check-config on the installed example, its absolute paths rebased into the throw-away root.
-sed "s|/usr/share/toolworker/|$root/tree/usr/share/toolworker/|" "$root/tree/etc/toolworker/toolworker.yaml" > "$root/rebased.yaml"
+# The state folder is systemd's (StateDirectory=) at start; here a folder of the root stands in for it.
+mkdir -p "$root/state"
+sed -e "s|/usr/share/toolworker/|$root/tree/usr/share/toolworker/|" -e "s|/var/lib/toolworker/|$root/state/|" \
+    "$root/tree/etc/toolworker/toolworker.yaml" > "$root/rebased.yaml"
 check "check-config accepts the installed example" env -i PATH=/usr/bin:/bin "$installed" check-config --config "$root/rebased.yaml"
 
 pages=0

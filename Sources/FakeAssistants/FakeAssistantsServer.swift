@@ -60,6 +60,9 @@ public final class FakeAssistantsServer: Sendable {
         }
     }
 
+    /// How many frames the response's stream had (what a client reading it whole receives).
+    public func responseFrameCount(_ id: String) -> Int { state.inner.withLock { $0.responses[id]?.frames.count ?? 0 } }
+
     /// Injects random faults into every later request (`nil` stops them).
     public func setChaos(_ chaos: ChaosFaults?) {
         state.inner.withLock { inner in
@@ -168,7 +171,11 @@ final class FakeState: Sendable {
                     break
                 }
                 if delay > .zero { Thread.sleep(forTimeInterval: delay.seconds) }
-                writer.sendEvent(frame.name, frame.data)
+                if frame.name.isEmpty {
+                    writer.sendChunk(Array("data: \(frame.data)\n\n".utf8))  // `[DONE]`: no event line
+                } else {
+                    writer.sendEvent(frame.name, frame.data)
+                }
                 if writer.broken { return }
             }
             writer.endStream()

@@ -38,6 +38,9 @@ extension FakeState {
         let previous = (request.json?["previous_response_id"]?.stringValue).flatMap { inner.responses[$0] }
         let scenario = model.flatMap { inner.scenarios[$0] } ?? previous?.scenario
             ?? (p.count >= 2 ? inner.responses[p[1]]?.scenario : nil)
+        if scenario?.quirks.noRetrieve == true, kind == .retrieve || kind == .cancel {
+            return error(500, "litellm.APIConnectionError: this operation is not supported for this provider", type: "server_error")
+        }
         var fault = scenario?.faults.first { $0.kind == kind && $0.occurrence == occurrence }
         if fault == nil, let chaos = inner.chaos { fault = chaosFault(chaos, kind: kind, &inner) }
         if let early = earlyFault(fault, request, &inner, act: { inner in _ = self.serveResponses(kind, request, p, nil, &inner) }) {
@@ -102,6 +105,8 @@ extension FakeState {
         if body["background"]?.boolValue == true && inner.backgroundRefused {
             return error(400, "Background mode is not supported by this server.", param: "background")
         }
+        let quirks = (body["model"]?.stringValue.flatMap { inner.scenarios[$0] }
+            ?? (body["previous_response_id"]?.stringValue).flatMap { inner.responses[$0] }?.scenario)?.quirks ?? ResponsesQuirks()
         var outputs: [(name: String, output: String)] = []
         var round = 0
         var scenario: Scenario
@@ -136,7 +141,8 @@ extension FakeState {
             scenario = known
         }
         let id = inner.newID("resp")
-        let background = body["background"]?.boolValue == true
+        // A bridge accepts `background` and ignores it.
+        let background = body["background"]?.boolValue == true && !quirks.noRetrieve
         var object: JSONObject = [
             "id": .string(id), "object": "response", "created_at": .int(now()), "status": background ? "queued" : "in_progress",
             "background": .bool(background), "error": .null, "incomplete_details": .null,
@@ -147,8 +153,17 @@ extension FakeState {
         var response = FakeResponse(object: object, scenario: scenario, round: round, outputs: outputs, background: background)
         var frames: [Frame] = []
         var sequence = 0
+        var itemSequence = 0
         func add(_ type: String, _ fields: JSONObject) {
-            var data: JSONObject = ["type": .string(type), "sequence_number": .int(Int64(sequence))]
+            var data: JSONObject = ["type": .string(type)]
+            if !quirks.sparseNumbering {
+                data["sequence_number"] = .int(Int64(sequence))
+            } else if fields["response"] != nil {
+                data["sequence_number"] = .int(Int64(sequence))  // lifecycle events: numbered in order
+            } else if type.hasPrefix("response.output_item.") {
+                data["sequence_number"] = .int(Int64(itemSequence))  // a count of their own, from 0 again
+                itemSequence += 1
+            }
             for (key, value) in fields { data[key] = value }
             frames.append((type, JSONValue.object(data).serialized()))
             sequence += 1
@@ -158,8 +173,12 @@ extension FakeState {
         object["status"] = "in_progress"
         add("response.in_progress", ["response": .object(object)])
         var items: [JSONValue] = []
-        if round < scenario.rounds.count {
-            for (index, call) in scenario.rounds[round].enumerated() {
+        let roundCalls: [ScriptedToolCall]? = round < scenario.rounds.count
+            ? scenario.rounds[round] : (quirks.endlessRounds ? scenario.rounds.last : nil)
+        if let roundCalls {
+            for (index, scripted) in roundCalls.enumerated() {
+                var call = scripted
+                if quirks.truncatedArguments { call.arguments = String(call.arguments.prefix(call.arguments.count / 2)) }
                 let callID = inner.newID("call")
                 let itemID = inner.newID("fc")
                 response.pendingCallIDs.append(callID)
@@ -214,6 +233,7 @@ extension FakeState {
             add("response.\(object["status"]!.stringValue!)", ["response": .object(object)])
         }
         response.object = object
+        if quirks.doneMarker { frames.append(("", "[DONE]")) }
         response.frames = frames
         if background, case .dropStream? = fault, object["status"]?.stringValue != "in_progress" {
             // The generation goes on server-side after the drop: until the rest is streamed (or polled a few times),

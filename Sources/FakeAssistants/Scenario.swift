@@ -101,6 +101,37 @@ public enum ScenarioEnding: Sendable, Equatable {
     case hangs(completesAfterPolls: Int? = nil)
 }
 
+/// How a Responses server that is not OpenAI's departs from the API: what a LiteLLM proxy in front of a chat server
+/// (its Responses-to-Chat-Completions bridge) was seen doing.
+public struct ResponsesQuirks: Sendable, Equatable {
+    /// Numbers only the lifecycle events (0, 1, 2…), numbers item events with a count of their own from 0 again (a
+    /// number lower than one already sent), and sends deltas with no number at all.
+    public var sparseNumbering = false
+    /// Ends every stream with `data: [DONE]` (no `event:` line).
+    public var doneMarker = false
+    /// Answers retrieve, resume and cancel with 500 "not supported"; accepts `background` and ignores it.
+    public var noRetrieve = false
+    /// Cuts every function call's arguments in half (the backend stream was cut), yet reports the response
+    /// `completed`.
+    public var truncatedArguments = false
+    /// Never stops asking: once the scripted rounds are used up, the last one is asked for again and again.
+    public var endlessRounds = false
+
+    public init(
+        sparseNumbering: Bool = false, doneMarker: Bool = false, noRetrieve: Bool = false, truncatedArguments: Bool = false,
+        endlessRounds: Bool = false
+    ) {
+        self.sparseNumbering = sparseNumbering
+        self.doneMarker = doneMarker
+        self.noRetrieve = noRetrieve
+        self.truncatedArguments = truncatedArguments
+        self.endlessRounds = endlessRounds
+    }
+
+    /// All that a LiteLLM bridge showed at once.
+    public static let liteLLMBridge = ResponsesQuirks(sparseNumbering: true, doneMarker: true, noRetrieve: true)
+}
+
 /// What the fake assistant does for runs of one assistant id.
 public struct Scenario: Sendable {
     /// Tool calls per `requires_action` round; empty for a plain text answer.
@@ -115,11 +146,15 @@ public struct Scenario: Sendable {
     public var deltaPieces: Int
     /// Pause between frames, to exercise a slow producer.
     public var frameDelay: Duration
+    /// Responses only: how this server departs from the API.
+    public var quirks = ResponsesQuirks()
 
     public init(
         rounds: [[ScriptedToolCall]] = [], finalText: String? = nil, ending: ScenarioEnding = .completed,
-        faults: [Fault] = [], expiresAfter: Double = 600, deltaPieces: Int = 3, frameDelay: Duration = .zero
+        faults: [Fault] = [], expiresAfter: Double = 600, deltaPieces: Int = 3, frameDelay: Duration = .zero,
+        quirks: ResponsesQuirks = ResponsesQuirks()
     ) {
+        self.quirks = quirks
         self.rounds = rounds
         self.finalText = finalText
         self.ending = ending

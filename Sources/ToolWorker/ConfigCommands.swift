@@ -48,9 +48,19 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 }
             }
             if config.usesPostgres {
-                // A shared journal is checked for real: reachable, authenticated, and ToolWorker's (or empty).
-                let connection = try PostgresConnection(
-                    url: config.database, passwordFile: config.databasePasswordFile, readOnly: true)
+                // A shared journal is checked for real: reachable, authenticated, and ToolWorker's (or empty). One
+                // that cannot be reached *now* is a warning, not a refusal: `serve` waits for it (this is the unit's
+                // ExecStartPre, and a database restarting with the host must not fail the unit).
+                let connection: PostgresConnection
+                do {
+                    connection = try PostgresConnection(url: config.database, passwordFile: config.databasePasswordFile, readOnly: true)
+                } catch let error as PostgresError where error.isUnreachable {
+                    print("configuration \(config.file) is valid")
+                    print("database: \(databaseLabel(config))")
+                    print("warning: the PostgreSQL journal cannot be reached now (serve waits up to 45 s for it): \(error)")
+                    for note in notes { print(note) }
+                    return
+                }
                 let version = try PostgresSchema.checkCompatibility(connection)
                 let server = connection.serverVersion
                 notes.insert(

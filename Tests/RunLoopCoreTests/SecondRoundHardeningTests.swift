@@ -220,6 +220,16 @@ struct CarelessOperatorTests {
         #expect(fromEmpty.error.contains("is empty"))
     }
 
+    @Test("check-config (the unit's ExecStartPre) warns of a PostgreSQL journal that cannot be reached now, without failing the unit")
+    func checkConfigUnreachablePostgres() async throws {
+        let dir = TempDirectory()
+        let path = try write(dir, "c.yaml", "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\ndatabase: postgres://tw:S3cretPW@127.0.0.1:\(freePort())/db\n")
+        let check = try await runCommand(toolworker, ["check-config", "--config", path], environment: environment)
+        #expect(check.status == 0, "\(check)")
+        #expect(check.output.contains("cannot be reached now"), "\(check.output)")
+        #expect(!(check.output + check.error).contains("S3cretPW"))
+    }
+
     @Test("serve waits for a PostgreSQL journal that cannot be reached yet, logging each try, instead of failing at once")
     func serveWaitsForPostgres() async throws {
         let dir = TempDirectory()

@@ -66,6 +66,9 @@ final class RunHarness {
             assistantID: "", message: message, instructions: instructions, metadata: metadata, protocolName: "responses", model: model))
     }
 
+    /// Runs `request` with this harness's driver.
+    func driverRun(_ request: RunRequest) async throws -> RunOutcome { try await driver().run(request) }
+
     /// Rows of a query on the store (through the reader connection).
     func rows(_ sql: String, _ parameters: [SQLValue] = []) async throws -> [SQLRow] {
         try await store.read { db in try db.query(sql, parameters) }
