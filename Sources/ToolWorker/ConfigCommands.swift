@@ -8,6 +8,8 @@ struct CheckConfigCommand: AsyncParsableCommand {
         commandName: "check-config", abstract: "Validate the configuration file and the handlers it names.")
 
     @OptionGroup var options: ConfigOption
+    @Flag(help: "A PostgreSQL journal that cannot be reached now is a warning, not exit 74 (the unit's ExecStartPre: serve waits for it).")
+    var allowUnreachable = false
 
     func run() async throws {
         try await guarded {
@@ -30,13 +32,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             if !config.usesPostgres {
                 // What `serve` checks before it writes: the folder exists, and a file there is a ToolWorker journal
                 // this build can use (read only: nothing is created or migrated here).
-                let folder = URL(fileURLWithPath: config.database).deletingLastPathComponent().path
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-                    throw CommandFailure(
-                        message: "\(config.file): database: the folder \(folder) does not exist (create it, or fix the path)",
-                        code: ExitStatus.config)
-                }
+                try requireDatabaseFolder(config)
                 if FileManager.default.fileExists(atPath: config.database) {
                     do {
                         _ = try AuditStore.openHistory(path: config.database)
@@ -48,13 +44,13 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 }
             }
             if config.usesPostgres {
-                // A shared journal is checked for real: reachable, authenticated, and ToolWorker's (or empty). One
-                // that cannot be reached *now* is a warning, not a refusal: `serve` waits for it (this is the unit's
-                // ExecStartPre, and a database restarting with the host must not fail the unit).
+                // A shared journal is checked for real: reachable, authenticated, and ToolWorker's (or empty). With
+                // --allow-unreachable (the unit's ExecStartPre) one that cannot be reached *now* is a warning: `serve`
+                // waits for it, and a database restarting with the host must not fail the unit.
                 let connection: PostgresConnection
                 do {
                     connection = try PostgresConnection(url: config.database, passwordFile: config.databasePasswordFile, readOnly: true)
-                } catch let error as PostgresError where error.isUnreachable {
+                } catch let error as PostgresError where error.isUnreachable && allowUnreachable {
                     print("configuration \(config.file) is valid")
                     print("database: \(databaseLabel(config))")
                     print("warning: the PostgreSQL journal cannot be reached now (serve waits up to 45 s for it): \(error)")
@@ -82,6 +78,8 @@ struct ToolsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tools", abstract: "List the registered tool handlers.")
 
     @OptionGroup var options: ConfigOption
+    @Flag(help: "A PostgreSQL journal that cannot be reached now is a warning, not exit 74 (the unit's ExecStartPre: serve waits for it).")
+    var allowUnreachable = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {

@@ -149,6 +149,12 @@ func openStore(_ config: ToolWorkerConfig, leaseOwner: LeaseOwner? = nil) throws
         return try AuditStore(
             connector: PostgresConnector(url: config.database, passwordFile: config.databasePasswordFile), leaseOwner: leaseOwner)
     }
+    try requireDatabaseFolder(config)
+    return try AuditStore(path: config.database, leaseOwner: leaseOwner)
+}
+
+/// A SQLite journal's folder must exist (78 otherwise): a typo in `database:` is reported, never created.
+func requireDatabaseFolder(_ config: ToolWorkerConfig) throws {
     let folder = URL(fileURLWithPath: config.database).deletingLastPathComponent().path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -156,7 +162,6 @@ func openStore(_ config: ToolWorkerConfig, leaseOwner: LeaseOwner? = nil) throws
             message: "\(config.file): database: the folder \(folder) does not exist (create it, or fix the path)",
             code: ExitStatus.config)
     }
-    return try AuditStore(path: config.database, leaseOwner: leaseOwner)
 }
 
 /// Every protocol's backend, sharing one HTTP client configuration: Assistants, and Responses with the registered

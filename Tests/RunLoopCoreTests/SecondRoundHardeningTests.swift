@@ -224,7 +224,9 @@ struct CarelessOperatorTests {
     func checkConfigUnreachablePostgres() async throws {
         let dir = TempDirectory()
         let path = try write(dir, "c.yaml", "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\ndatabase: postgres://tw:S3cretPW@127.0.0.1:\(freePort())/db\n")
-        let check = try await runCommand(toolworker, ["check-config", "--config", path], environment: environment)
+        let strict = try await runCommand(toolworker, ["check-config", "--config", path], environment: environment)
+        #expect(strict.status == 74, "\(strict)")
+        let check = try await runCommand(toolworker, ["check-config", "--allow-unreachable", "--config", path], environment: environment)
         #expect(check.status == 0, "\(check)")
         #expect(check.output.contains("cannot be reached now"), "\(check.output)")
         #expect(!(check.output + check.error).contains("S3cretPW"))
