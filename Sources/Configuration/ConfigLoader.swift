@@ -261,7 +261,8 @@ private struct Reader {
     }
 
     mutating func readAPI(_ node: Node, _ api: inout ToolWorkerConfig.API) {
-        let keys = ["protocol", "base_url", "api_key_env", "api_key_file", "organization", "project", "connect_timeout", "idle_timeout", "max_retries"]
+        let keys = ["protocol", "base_url", "api_key_env", "api_key_file", "organization", "project", "connect_timeout", "idle_timeout", "max_retries",
+            "state"]
         for (key, value) in mapping(node, "api", allowed: keys) ?? [] {
             let path = "api.\(key)"
             switch key {
@@ -287,6 +288,12 @@ private struct Reader {
             case "connect_timeout": api.connectTimeout = duration(value, path) ?? api.connectTimeout
             case "idle_timeout": api.idleTimeout = duration(value, path) ?? api.idleTimeout
             case "max_retries": api.maxRetries = integer(value, path, min: 0, max: 20) ?? api.maxRetries
+            case "state":
+                if let text = string(value, path) {
+                    if let state = ConversationState(rawValue: text) { api.state = state } else {
+                        problem(path, value, "expected 'server' or 'stateless', not '\(text)'")
+                    }
+                }
             default: break
             }
         }

@@ -19,6 +19,9 @@ public struct ToolWorkerConfig: Sendable {
         public var maxRetries = 2
         /// `api.protocol`: `assistants` (the default) or `responses`.
         public var protocolName = "assistants"
+        /// `api.state`: Responses conversations kept by the server (`previous_response_id`), or `stateless` (every
+        /// request carries the whole input, `store: false`, for servers that keep nothing).
+        public var state = ConversationState.server
     }
 
     public struct Concurrency: Sendable, Equatable {

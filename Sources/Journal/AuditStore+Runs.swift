@@ -77,6 +77,27 @@ extension AuditStore {
             ])
     }
 
+    /// A loop's past as the journal holds it: the last stored snapshot of each of its server objects (responses,
+    /// runs), oldest first, and the answered outputs by call id. Read only.
+    public func loopHistory(runKey: Int64) async throws -> LoopHistory {
+        try await read { db in
+            var order: [String] = []
+            var latest: [String: JSONValue] = [:]
+            for row in try db.query(
+                "SELECT object_id, data FROM snapshots WHERE run = ? AND object_type = 'run' ORDER BY id", [.integer(runKey)])
+            {
+                guard let id = row["object_id"].text, let text = row["data"].text, let data = try? JSONValue(parsing: text) else { continue }
+                if latest[id] == nil { order.append(id) }
+                latest[id] = data
+            }
+            var outputs: [String: String] = [:]
+            for row in try db.query("SELECT call_id, output FROM tool_calls WHERE run = ? AND output IS NOT NULL", [.integer(runKey)]) {
+                if let id = row["call_id"].text, let output = row["output"].text { outputs[id] = output }
+            }
+            return LoopHistory(loops: order.compactMap { latest[$0] }, outputs: outputs)
+        }
+    }
+
     /// The key of the run that holds the server id `runID`, if any (read only).
     public func runKey(holding runID: String) async throws -> Int64? {
         try await read { db in try db.scalar("SELECT id FROM runs WHERE run_id = ?", [.text(runID)]).int }

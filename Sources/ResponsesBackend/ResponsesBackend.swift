@@ -13,12 +13,15 @@ import Worker
 /// then followed by retrieving the response.
 public struct ResponsesBackend: HTTPClientBackend {
     public let client: ResponsesClient
+    /// `api.state`: where conversations live, when a request says nothing.
+    public let defaultState: ConversationState
     /// `model:` and `instructions:` of the configuration, when a request names none.
     public let defaultModel: String?
     public let defaultInstructions: String?
 
-    public init(client: ResponsesClient, defaultModel: String?, defaultInstructions: String?) {
+    public init(client: ResponsesClient, defaultModel: String?, defaultInstructions: String?, defaultState: ConversationState = .server) {
         self.client = client
+        self.defaultState = defaultState
         self.defaultModel = defaultModel
         self.defaultInstructions = defaultInstructions
     }

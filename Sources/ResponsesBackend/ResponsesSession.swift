@@ -15,14 +15,18 @@ final class ResponsesSession: ToolLoopSession {
     /// Which deltas get a snapshot under `snapshots: all`, across the chain's streams.
     var deltaSnapshots = DeltaSnapshotSampler()
     var accumulator = ResponseAccumulator()
-    /// Background mode, until a server refuses it.
+    /// Background mode, until a server refuses it (never with a server that keeps no state).
     var background = true
+    /// The server keeps no state: every request carries the whole ``transcript``, `store: false`.
+    var stateless = false
+    var transcript = StatelessTranscript()
     private var model: String?
     private var instructions: String?
     private var metadata: JSONObject = [:]
     private var runKey: Int64 = 0
-    /// The input and `previous_response_id` of the latest create request, for ``retryLast()``.
-    private var lastRequest: (input: [JSONValue], previous: String?)?
+    /// The input and `previous_response_id` of the latest create request (and the response it answers), for
+    /// ``retryLast()``.
+    private var lastRequest: (input: [JSONValue], previous: String?, answering: String?)?
 
     /// Flat function tools (`{"type":"function","name",…}`), sent with every request: the registry's at the start.
     let tools: [JSONValue]
@@ -37,37 +41,69 @@ final class ResponsesSession: ToolLoopSession {
 
     func prepare(_ request: RunRequest, runKey: Int64) async throws(LoopError) -> String? { nil }
 
-    func restore(_ request: RunRequest, runKey: Int64) {
+    func restore(_ request: RunRequest, runKey: Int64, history: LoopHistory) {
         self.runKey = runKey
         model = request.model ?? backend.defaultModel
         instructions = request.instructions ?? backend.defaultInstructions
         metadata = request.metadataObject(runKey: runKey)
+        stateless = (request.conversationState ?? backend.defaultState) == .stateless
+        if stateless {
+            background = false
+            transcript = StatelessTranscript(restoring: history, opening: Self.opening(request))
+            // What the next request would send, should the response being streamed at the restart be gone.
+            let answered = transcript.lastAnswered
+            lastRequest = (transcript.input(through: answered), nil, answered)
+        }
+    }
+
+    /// The opening input: the user's message, if any.
+    static func opening(_ request: RunRequest) -> [JSONValue] {
+        guard let message = request.message else { return [] }
+        return [["type": "message", "role": "user", "content": [["type": "input_text", "text": .string(message)]]]]
     }
 
     func start(_ request: RunRequest, runKey: Int64, threadID: String?) async throws(LoopError) -> any LoopEventStream {
-        restore(request, runKey: runKey)
+        restore(request, runKey: runKey, history: LoopHistory())
         guard model?.isEmpty == false else {
             throw LoopError(.invalidArgument, message: "the Responses API needs a model: give --model or set model: in the configuration")
         }
-        var input: [JSONValue] = []
-        if let message = request.message {
-            input.append(["type": "message", "role": "user", "content": [["type": "input_text", "text": .string(message)]]])
-        }
-        return try await post(input: input, previous: nil)
+        return try await post(input: Self.opening(request), previous: nil, answering: nil)
     }
 
     func submit(_ outputs: [ToolOutput], for loop: LoopState) async throws(LoopError) -> any LoopEventStream {
         guard let previous = loop.id else { throw LoopError(.invalidArgument, message: "a response without an id cannot take outputs") }
+        if stateless {
+            // The whole conversation again: the response's own items as received, then every output.
+            let items = accumulator.base?["id"]?.stringValue == previous ? accumulator.outputItems : transcript.items(of: previous) ?? []
+            transcript.record(response: previous, items: items)
+            for output in outputs { transcript.outputs[output.toolCallID] = output.output }
+            return try await post(input: transcript.input(through: previous), previous: nil, answering: previous)
+        }
         let input: [JSONValue] = outputs.map {
             ["type": "function_call_output", "call_id": .string($0.toolCallID), "output": .string($0.output)]
         }
-        return try await post(input: input, previous: previous)
+        do {
+            return try await post(input: input, previous: previous, answering: previous)
+        } catch {
+            throw Self.explainingState(error)
+        }
+    }
+
+    /// A refusal of `previous_response_id` names the way out: a server that keeps no state wants `api.state:
+    /// stateless`.
+    static func explainingState(_ error: LoopError) -> LoopError {
+        guard let status = error.status, status == 400 || status == 404 else { return error }
+        let text = error.message.lowercased()
+        guard ["previous_response", "previous response", "not found", "not supported", "store"].contains(where: text.contains) else { return error }
+        var explained = error
+        explained.message += " (the server does not keep responses for previous_response_id: if it keeps no state, set api.state: stateless, or --state stateless)"
+        return explained
     }
 
     /// Sends the latest create request once more (a response reported complete with a call cut off).
     func retryLast() async throws(LoopError) -> (any LoopEventStream)? {
         guard let lastRequest else { return nil }
-        return try await post(input: lastRequest.input, previous: lastRequest.previous, retry: true)
+        return try await post(input: lastRequest.input, previous: lastRequest.previous, answering: lastRequest.answering, retry: true)
     }
 
     /// One streamed `POST /responses`, falling back to foreground once if the server refuses background mode.
@@ -77,9 +113,11 @@ final class ResponsesSession: ToolLoopSession {
     /// creates it again (``find(runKey:threadID:)`` says there is none to follow). Each request carries an
     /// `Idempotency-Key` (`toolworker-<run key>-<previous response or "start">`, `-retry` for ``retryLast()``) for
     /// servers that de-duplicate: the same request sent again is the same key.
-    private func post(input: [JSONValue], previous: String?, retry: Bool = false) async throws(LoopError) -> any LoopEventStream {
-        lastRequest = (input, previous)
-        let idempotencyKey = "toolworker-\(runKey)-\(previous ?? "start")" + (retry ? "-retry" : "")
+    private func post(
+        input: [JSONValue], previous: String?, answering: String?, retry: Bool = false
+    ) async throws(LoopError) -> any LoopEventStream {
+        lastRequest = (input, previous, answering)
+        let idempotencyKey = "toolworker-\(runKey)-\(answering ?? "start")" + (retry ? "-retry" : "")
         while true {
             var body: JSONObject = ["model": .string(model ?? "")]
             body["input"] = .array(input)
@@ -87,8 +125,8 @@ final class ResponsesSession: ToolLoopSession {
             if let previous { body["previous_response_id"] = .string(previous) }
             if !tools.isEmpty { body["tools"] = .array(tools) }
             body["metadata"] = .object(metadata)
-            body["store"] = true
-            if background { body["background"] = true }
+            body["store"] = .bool(!stateless)
+            if background && !stateless { body["background"] = true }
             do {
                 let response = try await client.create(body, idempotencyKey: idempotencyKey)
                 accumulator.startNextResponse()
@@ -107,7 +145,7 @@ final class ResponsesSession: ToolLoopSession {
 
     func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState {
         do {
-            let response = try await client.retrieve(id: id)
+            let response = try await stateless ? known(id) : client.retrieve(id: id)
             let state = LoopState(response: response)
             if case .needsOutputs(let calls) = state.phase, let cut = Self.unreadableCall(calls, response: response) {
                 throw LoopError(.protocolViolation(retryable: true), code: "truncated_arguments", message: cut)
@@ -147,12 +185,34 @@ final class ResponsesSession: ToolLoopSession {
         []
     }
 
+    /// What a server that keeps no state would have said of response `id`: what this session saw of it (its stream,
+    /// or the journal after a restart). A response never seen to end is gone with its connection: the caller sends
+    /// the request again (`not_stored`).
+    func known(_ id: String) throws(LoopError) -> JSONObject {
+        if let object = transcript.finished[id] {
+            if accumulator.base?["id"]?.stringValue != id { accumulator.absorb(response: object) }
+            return object
+        }
+        if accumulator.base?["id"]?.stringValue == id, let object = accumulator.response?.objectValue,
+            ["completed", "failed", "incomplete", "cancelled"].contains(object["status"]?.stringValue ?? "")
+        {
+            return object
+        }
+        throw LoopError(
+            .http(status: 404), code: "not_stored",
+            message: "response \(id) was not seen to end, and a server that keeps no state cannot be asked for it")
+    }
+
     func finalObjects(id: String, threadID: String?) async throws(LoopError) -> [SnapshotRecord] {
         let response: JSONObject
         do {
-            response = try await client.retrieve(id: id)
-        } catch {
+            response = try await stateless ? known(id) : client.retrieve(id: id)
+        } catch let error as LoopError {
+            throw error
+        } catch let error as AssistantsError {
             throw LoopError(error)
+        } catch {
+            throw LoopError(.cancelled, message: "cancelled")
         }
         accumulator.absorb(response: response)
         var snapshots = [SnapshotRecord(

@@ -12,6 +12,8 @@ struct RunTargetOptions: ParsableArguments {
     @Option(help: "Instructions overriding the assistant's (Assistants) or the configuration's (Responses).") var instructions: String?
     @Option(help: "Run metadata as KEY=VALUE (repeatable).") var metadata: [String] = []
     @Option(help: "Tool rounds the run may take before it ends with max_rounds, 1 to 100000 (default: max_rounds).") var maxRounds: Int?
+    @Option(help: "Responses: server (previous_response_id) or stateless (the whole input every request; default: api.state).")
+    var state: String?
 
     func validate() throws {
         if let protocolName = `protocol`, !["assistants", "responses"].contains(protocolName) {
@@ -21,6 +23,7 @@ struct RunTargetOptions: ParsableArguments {
         if let assistant, assistant.allSatisfy(\.isWhitespace) { throw ValidationError("--assistant is empty") }
         if let model, model.allSatisfy(\.isWhitespace) { throw ValidationError("--model is empty") }
         if let maxRounds, !(1...100_000).contains(maxRounds) { throw ValidationError("--max-rounds takes 1 to 100000, not \(maxRounds)") }
+        if let state, ConversationState(rawValue: state) == nil { throw ValidationError("--state takes server or stateless, not '\(state)'") }
         if let thread, thread.allSatisfy(\.isWhitespace) { throw ValidationError("--thread is empty") }
         if let message, message.allSatisfy(\.isWhitespace) { throw ValidationError("--message is empty") }
         for pair in metadata where !pair.contains("=") || pair.hasPrefix("=") {
@@ -60,11 +63,14 @@ struct RunTargetOptions: ParsableArguments {
             if thread != nil { throw CommandFailure(message: "--thread is for the Assistants protocol", code: ExitStatus.usage) }
             if assistant != nil { throw CommandFailure(message: "--assistant is for the Assistants protocol", code: ExitStatus.usage) }
             guard message != nil else { throw CommandFailure(message: "protocol responses needs --message", code: ExitStatus.usage) }
+        case _ where state != nil:
+            throw CommandFailure(message: "--state is for the Responses protocol", code: ExitStatus.usage)
         default:
             guard assistant != nil else { throw CommandFailure(message: "protocol assistants needs --assistant ID", code: ExitStatus.usage) }
         }
         return RunRequest(
             assistantID: assistant ?? "", threadID: thread, message: message, instructions: instructions, metadata: metadataPairs,
-            protocolName: protocolName, model: model ?? (protocolName == "responses" ? config.model : nil), maxRounds: maxRounds)
+            protocolName: protocolName, model: model ?? (protocolName == "responses" ? config.model : nil), maxRounds: maxRounds,
+            conversationState: state.flatMap(ConversationState.init(rawValue:)))
     }
 }

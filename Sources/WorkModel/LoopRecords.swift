@@ -74,3 +74,23 @@ public struct SnapshotRecord: Sendable {
         self.data = data
     }
 }
+
+/// Where a tool loop's conversation lives: on the server (`previous_response_id` chains it), or nowhere but here
+/// (`stateless`: every request carries the whole input, for servers that keep no state).
+public enum ConversationState: String, Sendable, CaseIterable {
+    case server
+    case stateless
+}
+
+/// What the journal holds of a loop's past, for a protocol that must send it again after a restart (a server that
+/// keeps no state): the last stored snapshot of each of the loop's responses (or runs), oldest first, and every
+/// answered output by call id.
+public struct LoopHistory: Sendable, Equatable {
+    public var loops: [JSONValue]
+    public var outputs: [String: String]
+
+    public init(loops: [JSONValue] = [], outputs: [String: String] = [:]) {
+        self.loops = loops
+        self.outputs = outputs
+    }
+}

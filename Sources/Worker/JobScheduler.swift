@@ -241,7 +241,8 @@ public final class JobScheduler: Sendable {
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted ? nil : job.message,
                 instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id,
                 protocolName: job.protocolName, model: job.model,
-                maxRounds: job.options?["max_rounds"]?.intValue.map(Int.init))
+                maxRounds: job.options?["max_rounds"]?.intValue.map(Int.init),
+                conversationState: job.options?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:)))
             let outcome = try await currentDriver().run(request)
             try await finish(job, outcome: outcome, logger: log)
         } catch {

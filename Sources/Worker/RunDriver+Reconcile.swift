@@ -29,6 +29,20 @@ extension RunDriver {
                 if error.isProtocolViolation {
                     return try await protocolViolation(error, state: &state, logger: logger)
                 }
+                if error.code == "not_stored", state.resends <= state.backend.maxStartRetries {
+                    // A server that keeps no state: the response whose stream broke is gone, with no side effect (its
+                    // calls never ran). The same request is sent again.
+                    state.resends += 1
+                    state.recorder.note("toolworker.request_resent", ["reason": .string(reason), "error": .string(error.message)], stream: state.stream)
+                    logger.notice("a server that keeps no state lost the response; sending the request again", metadata: ["run_id": "\(loopID)"])
+                    do {
+                        if let stream = try await state.session.retryLast() { return .stream(stream) }
+                    } catch {
+                        if error.kind == .cancelled { throw CancellationError() }
+                        _ = try await finishWithError("\(reason); sending the request again failed: \(error)", code: "lost_run", state: &state, logger: logger)
+                        return nil
+                    }
+                }
                 if error.isUnsupported {
                     // Asking again cannot help (LiteLLM answers every retrieve "not supported"): say so once and end
                     // with the first cause.

@@ -131,6 +131,7 @@ extension RunDriver {
         state.submitFailures = 0
         // The loop moved on: resumes and the one retry of a broken answer start afresh.
         state.resumes = 0
+        state.resends = 0
         state.retriedAfterViolation = false
         try await store.markSubmitted(runKey: state.runKey, callIDs: outputs.map(\.toolCallID))
         logger.info("submitted tool outputs", metadata: ["run_id": "\(loopID)", "outputs": "\(outputs.count)"])

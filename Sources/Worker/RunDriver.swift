@@ -97,7 +97,7 @@ public struct RunDriver: Sendable {
         log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
         WorkerMetrics.recoveries.increment()
         // What every later request of the loop repeats (a Responses model, instructions, metadata).
-        state.session.restore(RunRequest(record: record), runKey: record.key)
+        state.session.restore(RunRequest(record: record), runKey: record.key, history: try await store.loopHistory(runKey: record.key))
         if record.runID == nil, let found = try? await state.session.find(runKey: record.key, threadID: record.threadID) {
             // The start request had reached the server: follow that loop, never start a second one.
             log.notice("found the run created before the restart", metadata: ["run_id": "\(found.id ?? "?")"])
@@ -154,6 +154,8 @@ public struct RunDriver: Sendable {
         var resumeUnsupported = false
         /// The broken answer of this round was already asked for once more.
         var retriedAfterViolation = false
+        /// Requests sent again to a server that keeps no state, after a response it lost.
+        var resends = 0
         /// Submits of the current round that failed in a row.
         var submitFailures = 0
         /// Set when ToolWorker ended the loop with an error of its own.

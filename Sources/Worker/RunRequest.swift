@@ -19,13 +19,16 @@ public struct RunRequest: Sendable, Equatable {
     public var model: String?
     /// Tool rounds this loop may take (`--max-rounds`); `nil` takes the driver's ``RunDriver/maxRounds``.
     public var maxRounds: Int?
+    /// Where the conversation lives (`--state`); `nil` takes the backend's (`api.state`).
+    public var conversationState: ConversationState?
 
     public init(
         assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,
         metadata: [String: String] = [:], jobID: Int64? = nil, protocolName: String = "assistants", model: String? = nil,
-        maxRounds: Int? = nil
+        maxRounds: Int? = nil, conversationState: ConversationState? = nil
     ) {
         self.maxRounds = maxRounds
+        self.conversationState = conversationState
         self.protocolName = protocolName
         self.model = model
         self.assistantID = assistantID
@@ -44,13 +47,16 @@ public struct RunRequest: Sendable, Equatable {
             instructions: summary?["instructions"]?.stringValue,
             metadata: RunRequest.metadataPairs(summary?["metadata"]).filter { !$0.key.hasPrefix("toolworker_") },
             jobID: record.jobID, protocolName: record.protocolName, model: record.model,
-            maxRounds: summary?["max_rounds"]?.intValue.map(Int.init))
+            maxRounds: summary?["max_rounds"]?.intValue.map(Int.init),
+            conversationState: summary?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:)))
     }
 
     /// Per-job options as the journal keeps them (`jobs.options`), or `nil` when there are none.
     public var jobOptions: JSONValue? {
-        guard let maxRounds else { return nil }
-        return ["max_rounds": .int(Int64(maxRounds))]
+        var options: JSONObject = [:]
+        if let maxRounds { options["max_rounds"] = .int(Int64(maxRounds)) }
+        if let conversationState { options["state"] = .string(conversationState.rawValue) }
+        return options.isEmpty ? nil : .object(options)
     }
 
     /// The caller's metadata as a JSON object, keys sorted (as a job stores it).
@@ -82,6 +88,7 @@ public struct RunRequest: Sendable, Equatable {
         if let message { object["message"] = .string(message) }
         if let instructions { object["instructions"] = .string(instructions) }
         if let maxRounds { object["max_rounds"] = .int(Int64(maxRounds)) }
+        if let conversationState { object["state"] = .string(conversationState.rawValue) }
         object["metadata"] = .object(metadataObject(runKey: 0))
         return object
     }

@@ -226,9 +226,10 @@ public protocol ToolLoopSession: AnyObject {
     /// Re-attaches to the loop's live stream after a drop, continuing after the last event applied (a Responses
     /// background response); `nil` when the protocol cannot, and the driver polls instead.
     func resume(id: String) async throws(LoopError) -> (any LoopEventStream)?
-    /// After a restart: what the loop was started with (model, instructions, metadata), for the requests still to
-    /// come. Assistants runs need nothing (the server keeps it).
-    func restore(_ request: RunRequest, runKey: Int64)
+    /// After a restart: what the loop was started with (model, instructions, metadata) and what the journal holds of
+    /// its past (for a server that keeps no state), for the requests still to come. Assistants runs need nothing (the
+    /// server keeps it).
+    func restore(_ request: RunRequest, runKey: Int64, history: LoopHistory)
     /// Sends the latest start or submit request once more, after its answer broke the protocol in a way a second
     /// try may not (a response reported complete with a call cut off); `nil` when the protocol cannot.
     func retryLast() async throws(LoopError) -> (any LoopEventStream)?
@@ -236,6 +237,6 @@ public protocol ToolLoopSession: AnyObject {
 
 extension ToolLoopSession {
     public func resume(id: String) async throws(LoopError) -> (any LoopEventStream)? { nil }
-    public func restore(_ request: RunRequest, runKey: Int64) {}
+    public func restore(_ request: RunRequest, runKey: Int64, history: LoopHistory) {}
     public func retryLast() async throws(LoopError) -> (any LoopEventStream)? { nil }
 }
