@@ -38,6 +38,9 @@ extension FakeState {
         let previous = (request.json?["previous_response_id"]?.stringValue).flatMap { inner.responses[$0] }
         let scenario = model.flatMap { inner.scenarios[$0] } ?? previous?.scenario
             ?? (p.count >= 2 ? inner.responses[p[1]]?.scenario : nil)
+        if scenario?.quirks.stateless == true, kind == .retrieve || kind == .cancel {
+            return error(404, "Response '\(p.count > 1 ? p[1] : "?")' not found: this server does not store responses.", code: "not_found")
+        }
         if scenario?.quirks.noRetrieve == true, kind == .retrieve || kind == .cancel {
             return error(500, "litellm.APIConnectionError: this operation is not supported for this provider", type: "server_error")
         }
@@ -107,6 +110,32 @@ extension FakeState {
         }
         let quirks = (body["model"]?.stringValue.flatMap { inner.scenarios[$0] }
             ?? (body["previous_response_id"]?.stringValue).flatMap { inner.responses[$0] }?.scenario)?.quirks ?? ResponsesQuirks()
+        if quirks.stateless {
+            if body["previous_response_id"] != nil {
+                return error(400, "previous_response_id is not supported: this server does not store responses.", param: "previous_response_id")
+            }
+            if body["background"]?.boolValue == true {
+                return error(400, "Background mode is not supported by this server.", param: "background")
+            }
+        }
+        var statelessPrevious: FakeResponse?
+        if quirks.stateless {
+            // The whole conversation is in the input: find the response it answers (every one of its calls echoed as a
+            // function_call item and answered by a function_call_output).
+            let items = body["input"]?.arrayValue ?? []
+            let answered = Set(items.filter { $0["type"] == "function_call_output" }.compactMap { $0["call_id"]?.stringValue })
+            let echoed = Set(items.filter { $0["type"] == "function_call" }.compactMap { $0["call_id"]?.stringValue })
+            if let unknown = answered.first(where: { !echoed.contains($0) }) {
+                return error(400, "No tool call found for function call output with call_id \(unknown).", param: "input")
+            }
+            if !answered.isEmpty {
+                let candidates = inner.responses.values.filter { !$0.pendingCallIDs.isEmpty && Set($0.pendingCallIDs).isSubset(of: answered) }
+                guard let previous = candidates.max(by: { $0.round < $1.round }) else {
+                    return error(400, "The input answers calls this server never asked for.", param: "input")
+                }
+                statelessPrevious = previous
+            }
+        }
         var outputs: [(name: String, output: String)] = []
         var round = 0
         var scenario: Scenario
@@ -131,6 +160,17 @@ extension FakeState {
             }
             if inner.answeredResponses.contains(previousID) { inner.duplicateAnswers[previousID, default: 0] += 1 }
             inner.answeredResponses.insert(previousID)
+            outputs = previous.outputs + previous.pendingCallIDs.map { (previous.pendingNames[$0] ?? "?", byID[$0] ?? "") }
+            round = previous.round + 1
+            scenario = previous.scenario
+        } else if let previous = statelessPrevious {
+            let items = body["input"]?.arrayValue ?? []
+            var byID: [String: String] = [:]
+            for item in items where item["type"] == "function_call_output" {
+                if let id = item["call_id"]?.stringValue { byID[id] = item["output"]?.stringValue ?? "" }
+            }
+            if inner.answeredResponses.contains(previous.id) { inner.duplicateAnswers[previous.id, default: 0] += 1 }
+            inner.answeredResponses.insert(previous.id)
             outputs = previous.outputs + previous.pendingCallIDs.map { (previous.pendingNames[$0] ?? "?", byID[$0] ?? "") }
             round = previous.round + 1
             scenario = previous.scenario

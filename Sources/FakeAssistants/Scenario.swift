@@ -116,11 +116,15 @@ public struct ResponsesQuirks: Sendable, Equatable {
     public var truncatedArguments = false
     /// Never stops asking: once the scripted rounds are used up, the last one is asked for again and again.
     public var endlessRounds = false
+    /// Keeps no state (Ollama, OpenRouter, Groq, llama.cpp): refuses `previous_response_id` and `background`, cannot
+    /// retrieve, and wants every request to carry the whole conversation (each earlier call item and its output).
+    public var stateless = false
 
     public init(
         sparseNumbering: Bool = false, doneMarker: Bool = false, noRetrieve: Bool = false, truncatedArguments: Bool = false,
-        endlessRounds: Bool = false
+        endlessRounds: Bool = false, stateless: Bool = false
     ) {
+        self.stateless = stateless
         self.sparseNumbering = sparseNumbering
         self.doneMarker = doneMarker
         self.noRetrieve = noRetrieve
