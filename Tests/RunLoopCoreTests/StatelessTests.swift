@@ -87,3 +87,40 @@ struct StatelessTests {
         #expect(posts.allSatisfy { $0["previous_response_id"] == nil })
     }
 }
+
+/// The same under `serve`, with a real SIGKILL between rounds.
+@Suite("Responses API: a stateless loop survives kill -9", .serialized)
+struct StatelessCrashTests {
+    @Test("kill -9 while a round's handler runs: the restarted daemon rebuilds the whole input from the journal and finishes")
+    func killBetweenRounds() async throws {
+        let h = try DaemonHarness(scenarios: ["local": StatelessTests.twoRounds])
+        let ledger = h.directory.path("ledger")
+        let gate = h.directory.path("gate")
+        let handler = try h.script(
+            "weather.sh", "read args; echo \"$args\" >> \(ledger); while [ ! -e \(gate) ]; do sleep 0.05; done; printf 'sunny in %s' \"$args\"")
+        try h.writeConfig(extra: "model: local", tools: "  get_weather: { command: [\"\(handler)\"], timeout: 60s }")
+        let enqueue = try await runCommand(
+            h.toolworker,
+            ["enqueue", "--config", h.configPath, "--protocol", "responses", "--model", "local", "--message", "weather?", "--state", "stateless"],
+            environment: h.environment)
+        #expect(enqueue.status == 0, "\(enqueue)")
+        let job = try #require(Int64(enqueue.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        try h.start()
+        try await h.waitUntil("the first handler to run") { (try? String(contentsOfFile: ledger, encoding: .utf8)) != nil }
+        _ = try await h.stop(SIGKILL)
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        try h.start()
+        try await h.waitUntil("job \(job) to succeed") {
+            try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'succeeded'", [.integer(job)]) == 1
+        }
+        let stop = try await h.stop()
+        #expect(stop.status == 0, "\(stop); log:\n\(h.log().suffix(2000))")
+        let posts = h.server.requests.filter { $0.method == "POST" && $0.path.hasSuffix("/responses") }.compactMap(\.json)
+        #expect(posts.allSatisfy { $0["previous_response_id"] == nil && $0["store"] == false })
+        let last = posts.last?["input"]?.arrayValue ?? []
+        #expect(last.map { $0["type"]?.stringValue ?? "" } == [
+            "message", "function_call", "function_call_output", "function_call", "function_call_output",
+        ], "\(last)")
+        #expect(try h.query("SELECT status FROM run_history").first?["status"].text == "completed")
+    }
+}
