@@ -60,6 +60,9 @@ public final class FakeAssistantsServer: Sendable {
         }
     }
 
+    /// A conversation's items, in order (`nil` for one that does not exist).
+    public func conversationItems(_ id: String) -> [JSONValue]? { state.inner.withLock { $0.conversations[id] } }
+
     /// How many frames the response's stream had (what a client reading it whole receives).
     public func responseFrameCount(_ id: String) -> Int { state.inner.withLock { $0.responses[id]?.frames.count ?? 0 } }
 
@@ -98,6 +101,8 @@ final class FakeState: Sendable {
         var chaos: ChaosFaults?
         var refusedSubmits: [String: Int] = [:]
         var responses: [String: FakeResponse] = [:]
+        /// Conversations' items, in order.
+        var conversations: [String: [JSONValue]] = [:]
         var answeredResponses: Set<String> = []
         /// Responses answered more than once (a second follow-up with the same previous_response_id).
         var duplicateAnswers: [String: Int] = [:]
@@ -192,6 +197,9 @@ final class FakeState: Sendable {
         let pathParts = request.path.split(separator: "/").map(String.init)
         if pathParts.count >= 2, pathParts[0] == "v1", pathParts[1] == "responses" {
             return routeResponses(request, Array(pathParts.dropFirst()), &inner)
+        }
+        if pathParts.count >= 2, pathParts[0] == "v1", pathParts[1] == "conversations" {
+            return routeConversations(request, Array(pathParts.dropFirst()), &inner)
         }
         guard request.headers["openai-beta"] == "assistants=v2" else {
             return error(

@@ -19,6 +19,9 @@ struct FakeResponse {
     /// streams the rest (a resume) or polls it.
     var pendingFinal: JSONObject?
 
+    /// The conversation it belongs to, if any.
+    var conversation: String?
+
     var id: String { object["id"]?.stringValue ?? "" }
 }
 
@@ -119,6 +122,23 @@ extension FakeState {
             }
         }
         var statelessPrevious: FakeResponse?
+        let conversation = Self.conversationID(body)
+        if let conversation {
+            guard inner.conversations[conversation] != nil else {
+                return error(404, "Conversation with id '\(conversation)' not found.", code: "not_found", param: "conversation")
+            }
+            if body["previous_response_id"] != nil {
+                return error(400, "Mutually exclusive parameters: 'previous_response_id' and 'conversation'.", param: "conversation")
+            }
+            // The conversation holds the calls: the outputs answer its latest response that asked for them.
+            let items = body["input"]?.arrayValue ?? []
+            if items.contains(where: { $0["type"] == "function_call_output" }) {
+                guard let previous = Self.answeredResponse(items, among: inner.responses.filter { $0.value.conversation == conversation }) else {
+                    return error(400, "No tool call found for the function call outputs in this conversation.", param: "input")
+                }
+                statelessPrevious = previous
+            }
+        }
         if quirks.stateless {
             // The whole conversation is in the input: find the response it answers (every one of its calls echoed as a
             // function_call item and answered by a function_call_output).
@@ -129,8 +149,7 @@ extension FakeState {
                 return error(400, "No tool call found for function call output with call_id \(unknown).", param: "input")
             }
             if !answered.isEmpty {
-                let candidates = inner.responses.values.filter { !$0.pendingCallIDs.isEmpty && Set($0.pendingCallIDs).isSubset(of: answered) }
-                guard let previous = candidates.max(by: { $0.round < $1.round }) else {
+                guard let previous = Self.answeredResponse(items, among: inner.responses) else {
                     return error(400, "The input answers calls this server never asked for.", param: "input")
                 }
                 statelessPrevious = previous
@@ -190,7 +209,11 @@ extension FakeState {
             "previous_response_id": body["previous_response_id"] ?? .null, "store": body["store"] ?? true,
             "tools": body["tools"] ?? [], "usage": .null, "metadata": body["metadata"] ?? [:],
         ]
+        if let conversation { object["conversation"] = ["id": .string(conversation)] }
         var response = FakeResponse(object: object, scenario: scenario, round: round, outputs: outputs, background: background)
+        response.conversation = conversation
+        // What the conversation held before this response (its answer says so, to show a conversation carried on).
+        let earlier = conversation.flatMap { inner.conversations[$0]?.count }
         var frames: [Frame] = []
         var sequence = 0
         var itemSequence = 0
@@ -247,7 +270,8 @@ extension FakeState {
                 object["status"] = "incomplete"
                 object["incomplete_details"] = ["reason": "max_output_tokens"]
             case .completed, .incomplete:
-                let text = scenario.finalText ?? outputs.map { "\($0.name): \($0.output.trimmingCharacters(in: .newlines))" }.joined(separator: "\n")
+                var text = scenario.finalText ?? outputs.map { "\($0.name): \($0.output.trimmingCharacters(in: .newlines))" }.joined(separator: "\n")
+                if let conversation, let earlier { text += " [conversation \(conversation): \(earlier) items before this answer]" }
                 let messageID = inner.newID("msg")
                 add("response.output_item.added", ["output_index": 0, "item": ["type": "message", "id": .string(messageID), "status": "in_progress", "role": "assistant", "content": []]])
                 add("response.content_part.added", ["item_id": .string(messageID), "output_index": 0, "content_index": 0, "part": ["type": "output_text", "text": "", "annotations": []]])
@@ -285,6 +309,10 @@ extension FakeState {
             response.object = live
         }
         inner.responses[id] = response
+        if let conversation {
+            // The conversation keeps the input and every output item (the final ones, even of a dropped stream).
+            inner.conversations[conversation, default: []] += (body["input"]?.arrayValue ?? []) + items
+        }
         if body["stream"]?.boolValue != true { return .json(200, .object(object)) }
         return .stream(frames, fault, scenario.frameDelay)
     }

@@ -270,7 +270,9 @@ struct HardeningTests {
         let outcome = try await h.run("asst_trickle")
         #expect(outcome.status == .completed)
         let note = try await h.rows("SELECT data FROM event_log WHERE event = 'toolworker.stream_error'").first?["data"].text
-        #expect(note?.contains("trickles bytes") == true, "\(note ?? "no note")")
+        // The watchdog ("no complete event … trickles bytes") normally fires first; on a loaded machine the trickling
+        // thread can pause past the HTTP idle time-out ("no data … stalled"). Either way it is a stall, not a hang.
+        #expect(note?.contains("stalled") == true, "\(note ?? "no note")")
     }
 
     @Test("a run without expires_at that never ends is given up after pollPastExpiry, with a bounded journal")
