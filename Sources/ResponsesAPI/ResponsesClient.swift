@@ -32,6 +32,22 @@ public final class ResponsesClient: Sendable {
         try await core.stream(.get, path: "/responses/\(try core.pathID(id))", query: "stream=true&starting_after=\(sequenceNumber)")
     }
 
+    /// `POST /conversations`: a new conversation (with up to 20 first `items`); returns its id.
+    public func createConversation(items: [JSONValue] = [], metadata: JSONObject = [:]) async throws(AssistantsError) -> String {
+        var body: JSONObject = ["metadata": .object(metadata)]
+        if !items.isEmpty { body["items"] = .array(items) }
+        let value = try await core.json(.post, "/conversations", body: body, idempotent: false)
+        guard let id = value["id"]?.stringValue, !id.isEmpty else {
+            throw .invalidResponse("POST /conversations answered without an id: \(value.serialized().prefix(200))")
+        }
+        return id
+    }
+
+    /// `POST /conversations/{id}/items`: appends 1 to 20 items, in order.
+    public func addItems(conversation id: String, _ items: [JSONValue]) async throws(AssistantsError) {
+        _ = try await core.json(.post, "/conversations/\(try core.pathID(id))/items", body: ["items": .array(items)], idempotent: false)
+    }
+
     /// `POST /responses/{id}/cancel` (background responses).
     public func cancel(id: String) async throws(AssistantsError) -> JSONObject {
         let value = try await core.json(.post, "/responses/\(try core.pathID(id))/cancel", body: [:], idempotent: true)

@@ -20,6 +20,9 @@ final class ResponsesSession: ToolLoopSession {
     /// The server keeps no state: every request carries the whole ``transcript``, `store: false`.
     var stateless = false
     var transcript = StatelessTranscript()
+    /// The conversation the loop continues (what a thread was): every request names it, none names a previous
+    /// response (the API refuses both together).
+    var conversation: String?
     private var model: String?
     private var instructions: String?
     private var metadata: JSONObject = [:]
@@ -47,6 +50,7 @@ final class ResponsesSession: ToolLoopSession {
         instructions = request.instructions ?? backend.defaultInstructions
         metadata = request.metadataObject(runKey: runKey)
         stateless = (request.conversationState ?? backend.defaultState) == .stateless
+        conversation = request.threadID
         if stateless {
             background = false
             transcript = StatelessTranscript(restoring: history, opening: Self.opening(request))
@@ -67,6 +71,9 @@ final class ResponsesSession: ToolLoopSession {
         guard model?.isEmpty == false else {
             throw LoopError(.invalidArgument, message: "the Responses API needs a model: give --model or set model: in the configuration")
         }
+        if conversation != nil && stateless {
+            throw LoopError(.invalidArgument, message: "a conversation lives on the server: it cannot be continued with api.state: stateless")
+        }
         return try await post(input: Self.opening(request), previous: nil, answering: nil)
     }
 
@@ -83,7 +90,8 @@ final class ResponsesSession: ToolLoopSession {
             ["type": "function_call_output", "call_id": .string($0.toolCallID), "output": .string($0.output)]
         }
         do {
-            return try await post(input: input, previous: previous, answering: previous)
+            // On a conversation the outputs go back to the conversation, which holds the calls.
+            return try await post(input: input, previous: conversation == nil ? previous : nil, answering: previous)
         } catch {
             throw Self.explainingState(error)
         }
@@ -122,7 +130,11 @@ final class ResponsesSession: ToolLoopSession {
             var body: JSONObject = ["model": .string(model ?? "")]
             body["input"] = .array(input)
             if let instructions { body["instructions"] = .string(instructions) }
-            if let previous { body["previous_response_id"] = .string(previous) }
+            if let conversation {
+                body["conversation"] = .string(conversation)
+            } else if let previous {
+                body["previous_response_id"] = .string(previous)
+            }
             if !tools.isEmpty { body["tools"] = .array(tools) }
             body["metadata"] = .object(metadata)
             body["store"] = .bool(!stateless)

@@ -8,14 +8,18 @@ struct RunsCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
     @Option(help: "How many.") var limit = 20
+    @Option(help: "Only the runs of this thread (Assistants).") var thread: String?
+    @Option(help: "Only the runs of this conversation (Responses; kept where a thread is: run_history.thread_id).") var conversation: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
         try await guarded {
             let db = try openHistory(try options.load())
+            let container = thread ?? conversation
             let rows = try db.query(
-                    "SELECT run_id, thread_id, assistant_id, status, created, duration_s, rounds, tool_calls, error_code FROM run_history ORDER BY run_key DESC LIMIT ?",
-                [.integer(Int64(limit))])
+                "SELECT run_id, thread_id, assistant_id, status, created, duration_s, rounds, tool_calls, error_code FROM run_history"
+                    + (container == nil ? "" : " WHERE thread_id = ?") + " ORDER BY run_key DESC LIMIT ?",
+                (container.map { [SQLValue.text($0)] } ?? []) + [.integer(Int64(limit))])
             printRows(rows, json: json)
         }
     }

@@ -22,7 +22,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             let config = try options.load()
             let store = try openStore(config)
             defer { store.close() }
-            let request = try target.request(config)
+            let request = try await target.resolvingNewConversation(try target.request(config)) { try options.clientConfiguration(config) }
             let meta = request.metadataJSON
             let id = try await store.enqueueJob(
                 assistantID: request.assistantID, threadID: request.threadID, message: request.message,

@@ -44,7 +44,7 @@ struct RunCommand: AsyncParsableCommand {
             defer { heartbeat?.cancel() }
             let signalSources = RunCommand.stopHandlersOnSignals()
             defer { signalSources.forEach { $0.cancel() } }
-            let request = try target.request(config)
+            let request = try await target.resolvingNewConversation(try target.request(config)) { clientConfiguration }
             let outcome: RunOutcome
             do {
                 outcome = try await driver.run(request)
@@ -55,7 +55,9 @@ struct RunCommand: AsyncParsableCommand {
             // A signal arrived: its handler stops the handlers and exits; nothing more is printed or recorded here.
             if HandlerProcessGroups.isStopping { await RunCommand.waitForSignalExit() }
             var lines = [
-                "run: \(outcome.runID ?? "(none)")", "thread: \(outcome.threadID ?? "(none)")", "status: \(outcome.status.rawValue)",
+                "run: \(outcome.runID ?? "(none)")",
+                (request.protocolName == "responses" ? "conversation: " : "thread: ") + (outcome.threadID ?? "(none)"),
+                "status: \(outcome.status.rawValue)",
                 "rounds: \(outcome.rounds)",
             ]
             if let detail = outcome.detail { lines.append("detail: \(detail)") }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import RunLoopCore
 
 /// What to run, shared by `run` and `enqueue`: an assistant and a thread or a first message (Assistants), or a
@@ -7,7 +8,9 @@ struct RunTargetOptions: ParsableArguments {
     @Option(help: "The protocol: assistants or responses (default: api.protocol).") var `protocol`: String?
     @Option(help: "The assistant to run (Assistants).") var assistant: String?
     @Option(help: "The model (Responses; default: model: in the configuration).") var model: String?
-    @Option(help: "Run on this existing thread (runs on one thread never overlap).") var thread: String?
+    @Option(help: "Run on this existing thread (Assistants; runs on one thread never overlap).") var thread: String?
+    @Option(help: "Continue this conversation, or `new` to create one (Responses; runs on one conversation never overlap).")
+    var conversation: String?
     @Option(help: "A user message to start with (a new thread when --thread is not given).") var message: String?
     @Option(help: "Instructions overriding the assistant's (Assistants) or the configuration's (Responses).") var instructions: String?
     @Option(help: "Run metadata as KEY=VALUE (repeatable).") var metadata: [String] = []
@@ -19,7 +22,11 @@ struct RunTargetOptions: ParsableArguments {
         if let protocolName = `protocol`, !["assistants", "responses"].contains(protocolName) {
             throw ValidationError("--protocol takes assistants or responses, not '\(protocolName)'")
         }
-        if thread == nil && message == nil { throw ValidationError("give --thread ID or --message TEXT (or both)") }
+        if thread == nil && message == nil && conversation == nil {
+            throw ValidationError("give --thread ID, --conversation ID or --message TEXT")
+        }
+        if let conversation, conversation.allSatisfy(\.isWhitespace) { throw ValidationError("--conversation is empty") }
+        if thread != nil && conversation != nil { throw ValidationError("--thread is for the Assistants protocol, --conversation for Responses: give one") }
         if let assistant, assistant.allSatisfy(\.isWhitespace) { throw ValidationError("--assistant is empty") }
         if let model, model.allSatisfy(\.isWhitespace) { throw ValidationError("--model is empty") }
         if let maxRounds, !(1...100_000).contains(maxRounds) { throw ValidationError("--max-rounds takes 1 to 100000, not \(maxRounds)") }
@@ -62,15 +69,36 @@ struct RunTargetOptions: ParsableArguments {
             }
             if thread != nil { throw CommandFailure(message: "--thread is for the Assistants protocol", code: ExitStatus.usage) }
             if assistant != nil { throw CommandFailure(message: "--assistant is for the Assistants protocol", code: ExitStatus.usage) }
-            guard message != nil else { throw CommandFailure(message: "protocol responses needs --message", code: ExitStatus.usage) }
+            guard message != nil || (conversation != nil && conversation != "new") else {
+                throw CommandFailure(message: "protocol responses needs --message (or an existing --conversation to continue)", code: ExitStatus.usage)
+            }
+            if conversation != nil && state == "stateless" {
+                throw CommandFailure(message: "a conversation lives on the server: --conversation cannot go with --state stateless", code: ExitStatus.usage)
+            }
         case _ where state != nil:
             throw CommandFailure(message: "--state is for the Responses protocol", code: ExitStatus.usage)
+        case _ where conversation != nil:
+            throw CommandFailure(message: "--conversation is for the Responses protocol (Assistants runs take --thread)", code: ExitStatus.usage)
         default:
             guard assistant != nil else { throw CommandFailure(message: "protocol assistants needs --assistant ID", code: ExitStatus.usage) }
         }
         return RunRequest(
-            assistantID: assistant ?? "", threadID: thread, message: message, instructions: instructions, metadata: metadataPairs,
+            assistantID: assistant ?? "", threadID: thread ?? (conversation == "new" ? nil : conversation), message: message, instructions: instructions, metadata: metadataPairs,
             protocolName: protocolName, model: model ?? (protocolName == "responses" ? config.model : nil), maxRounds: maxRounds,
             conversationState: state.flatMap(ConversationState.init(rawValue:)))
+    }
+
+    /// The request with `--conversation new` made real: a conversation created on the server (`POST /conversations`),
+    /// its id on standard error, so a script can continue it.
+    func resolvingNewConversation(_ request: RunRequest, _ clientConfiguration: () throws -> AssistantsClientConfiguration) async throws -> RunRequest {
+        guard conversation == "new" else { return request }
+        var request = request
+        do {
+            request.threadID = try await ResponsesClient(configuration: try clientConfiguration()).createConversation()
+        } catch let error as AssistantsError {
+            throw CommandFailure(message: "could not create a conversation: \(error)", code: ExitStatus.error)
+        }
+        FileHandle.standardError.write(Data("conversation: \(request.threadID ?? "")\n".utf8))
+        return request
     }
 }

@@ -237,8 +237,11 @@ public final class JobScheduler: Sendable {
             // A new job's container (an Assistants thread) is created and stored by the driver before its run,
             // so after a crash the run can always be found on it.
             let alreadyPosted = try await store.jobHasServerRun(id: job.id)
+            // A thread or a conversation keeps the message an earlier attempt posted; a Responses loop without one
+            // starts afresh and needs it again.
+            let keepsNothing = job.protocolName == "responses" && thread == nil
             let request = RunRequest(
-                assistantID: job.assistantID, threadID: thread, message: alreadyPosted ? nil : job.message,
+                assistantID: job.assistantID, threadID: thread, message: alreadyPosted && !keepsNothing ? nil : job.message,
                 instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id,
                 protocolName: job.protocolName, model: job.model,
                 maxRounds: job.options?["max_rounds"]?.intValue.map(Int.init),
