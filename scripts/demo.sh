@@ -50,3 +50,22 @@ echo "== the same tool loop over the Responses API (POST /v1/responses; the fake
     --message "What is the weather in Paris and Tokyo?"
 sqlite3 -readonly -box "$work/toolworker.db" \
     "SELECT run_id, protocol, model, status, rounds, tool_calls FROM run_history ORDER BY run_key;"
+
+echo
+echo "== a conversation continued across two jobs (Responses: --conversation, served by toolworker serve)"
+conversation=$("$bin/toolworker" enqueue --config "$work/toolworker.yaml" --protocol responses --model asst_weather \
+    --message "Weather in Paris?" --conversation new 2>&1 >/dev/null | sed -n 's/^conversation: //p')
+"$bin/toolworker" enqueue --config "$work/toolworker.yaml" --protocol responses --model asst_text \
+    --message "Thanks! Anything else?" --conversation "$conversation" >/dev/null
+"$bin/toolworker" serve --config "$work/toolworker.yaml" 2>"$work/serve.log" &
+serve=$!
+for _ in $(seq 300); do
+    [ "$(sqlite3 -readonly "$work/toolworker.db" "SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed')")" = 2 ] && break
+    sleep 0.1
+done
+kill -TERM "$serve"; wait "$serve" || true
+sqlite3 -readonly -box "$work/toolworker.db" \
+    "SELECT job_id, thread_id AS conversation, model, status, rounds FROM run_history WHERE thread_id = '$conversation' ORDER BY run_key;"
+sqlite3 -readonly "$work/toolworker.db" \
+    "SELECT 'answer of job ' || r.job_id || ': ' || json_extract(s.data, '\$.content[0].text') FROM snapshot_log s JOIN run_history r USING (run_key)
+     WHERE r.thread_id = '$conversation' AND s.object_type = 'message' AND s.is_latest ORDER BY r.run_key;"
