@@ -83,10 +83,10 @@ public final class AssistantsClient: Sendable {
     }
 
     /// `GET /threads/{thread_id}/messages`, oldest first, optionally only those of one run.
-    public func listMessages(threadID: String, runID: String? = nil) async throws(AssistantsError) -> [Message] {
+    public func listMessages(threadID: String, runID: String? = nil, maxPages: Int = 20) async throws(AssistantsError) -> [Message] {
         var query = ""
         if let runID { query = "run_id=\(try pathID(runID))" }
-        return try await list("/threads/\(try pathID(threadID))/messages", query: query).map(Message.init(json:))
+        return try await list("/threads/\(try pathID(threadID))/messages", query: query, maxPages: maxPages).map(Message.init(json:))
     }
 
     /// `GET /threads/{thread_id}/runs`, oldest first (at most `maxPages` pages of 100).

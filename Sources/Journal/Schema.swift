@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -210,5 +210,19 @@ public enum Schema {
                \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
                r.id AS run_key, e.response_id
         FROM events e JOIN runs r ON r.id = e.run;
+        """
+
+    /// v6: Assistants threads copied into Responses conversations (`toolworker migrate-thread`): one row per message
+    /// copied (or skipped: no text, `position` NULL), and one with an empty `message_id` for the conversation made, so
+    /// a copy that stopped goes on where it stopped, into the same conversation.
+    static let v6 = """
+        CREATE TABLE thread_migrations (
+            thread_id        TEXT    NOT NULL,
+            message_id       TEXT    NOT NULL,
+            conversation_id  TEXT    NOT NULL,
+            position         INTEGER,
+            copied_at        INTEGER NOT NULL,
+            PRIMARY KEY (thread_id, message_id)
+        ) STRICT;
         """
 }

@@ -10,7 +10,7 @@ public enum PostgresSchema {
     /// The key of the advisory lock migrations hold ("TWKR"): two daemons starting at once never migrate together.
     public static let migrationLock: Int64 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2]
+    public static let migrations: [String] = [v1, v2, v3]
 
     /// The current schema version.
     public static var version: Int { migrations.count }
@@ -188,6 +188,18 @@ public enum PostgresSchema {
                \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
                r.id AS run_key, e.response_id
         FROM events e JOIN runs r ON r.id = e.run;
+        """
+
+    /// v3 = SQLite's v6: `thread_migrations`.
+    static let v3 = """
+        CREATE TABLE thread_migrations (
+            thread_id        text    NOT NULL,
+            message_id       text    NOT NULL,
+            conversation_id  text    NOT NULL,
+            position         bigint,
+            copied_at        bigint  NOT NULL,
+            PRIMARY KEY (thread_id, message_id)
+        );
         """
 
     /// Refuses a database whose tables are not ToolWorker's or whose schema version this build does not know.

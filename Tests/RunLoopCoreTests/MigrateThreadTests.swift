@@ -1,0 +1,45 @@
+import FakeAssistants
+import Foundation
+import Testing
+import RunLoopCore
+
+@Suite("migrate-thread: an Assistants thread into a Responses conversation")
+struct MigrateThreadTests {
+    @Test("every message in order, 20 items a request, recorded; a second run copies only what is new, into the same conversation")
+    func migrate() async throws {
+        let h = try RunHarness()
+        let first = try await h.run("asst_text", message: "m0")
+        let thread = try #require(first.threadID)
+        for i in 1..<11 {
+            let outcome = try await h.driverRun(RunRequest(assistantID: "asst_text", threadID: thread, message: "m\(i)"))
+            #expect(outcome.status == .completed)
+        }
+        let config = h.directory.path("c.yaml")
+        try "api: { base_url: \"\(h.server.baseURL)\" }\ntools: {}\ndatabase: \(h.directory.path("audit.db"))\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let environment = ["OPENAI_API_KEY": h.server.apiKey, "PATH": "/usr/bin:/bin"]
+        let tw = builtProduct("toolworker")
+        let migrate = try await runCommand(tw, ["migrate-thread", thread, "--to-conversation", "--config", config], environment: environment)
+        #expect(migrate.status == 0, "\(migrate)")
+        let conversation = try #require(migrate.output.split(separator: "\n").first { $0.hasPrefix("conversation: ") }.map { String($0.dropFirst(14)) })
+        let items = h.server.conversationItems(conversation) ?? []
+        #expect(items.count == 22)
+        let texts = items.compactMap { $0["content"]?[0]?["text"]?.stringValue }
+        #expect(texts.enumerated().filter { $0.offset % 2 == 0 }.map(\.element) == (0..<11).map { "m\($0)" }, "user messages in order")
+        #expect(items.enumerated().allSatisfy { ($0.offset % 2 == 0 ? "user" : "assistant") == $0.element["role"]?.stringValue })
+        #expect(items[1]["content"]?[0]?["type"] == "output_text")
+        let batches = h.requests("POST", "/items").compactMap { $0.json?["items"]?.arrayValue?.count }
+        #expect(batches == [20, 2], "\(batches)")
+        let recorded = try await h.rows("SELECT count(*) AS n FROM thread_migrations WHERE thread_id = '\(thread)' AND message_id <> ''")
+        #expect(recorded.first?["n"].int == 22)
+        // Again, after one more exchange on the thread: only the two new messages, same conversation.
+        _ = try await h.driverRun(RunRequest(assistantID: "asst_text", threadID: thread, message: "m11"))
+        let again = try await runCommand(tw, ["migrate-thread", thread, "--to-conversation", "--config", config], environment: environment)
+        #expect(again.status == 0, "\(again)")
+        #expect(again.output.contains("conversation: \(conversation)"))
+        #expect(again.output.contains("2 messages copied now, 22 before"), "\(again.output)")
+        #expect(h.server.conversationItems(conversation)?.count == 24)
+        let missing = try await runCommand(tw, ["migrate-thread", thread, "--config", config], environment: environment)
+        #expect(missing.status == 64, "--to-conversation is required: \(missing)")
+    }
+}
