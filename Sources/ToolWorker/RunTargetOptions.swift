@@ -23,7 +23,7 @@ struct RunTargetOptions: ParsableArguments {
             throw ValidationError("--protocol takes assistants or responses, not '\(protocolName)'")
         }
         if thread == nil && message == nil && conversation == nil {
-            throw ValidationError("give --thread ID, --conversation ID or --message TEXT")
+            throw ValidationError("give --thread ID or --message TEXT (or both; Responses: --conversation ID instead of --thread)")
         }
         if let conversation, conversation.allSatisfy(\.isWhitespace) { throw ValidationError("--conversation is empty") }
         if thread != nil && conversation != nil { throw ValidationError("--thread is for the Assistants protocol, --conversation for Responses: give one") }
