@@ -300,7 +300,9 @@ private struct Reader {
     }
 
     mutating func readTools(_ node: Node, _ config: inout ToolWorkerConfig) {
-        let keys = ["command", "timeout", "max_output_bytes", "env", "working_directory", "on_restart", "description", "parameters"]
+        let keys = [
+            "command", "timeout", "max_output_bytes", "env", "working_directory", "on_restart", "description", "parameters", "type", "format",
+        ]
         for (name, value) in mapping(node, "tools", allowed: []) ?? [] {
             let base = "tools.\(name)"
             guard name.range(of: "^[a-zA-Z0-9_-]{1,64}$", options: .regularExpression) != nil else {
@@ -352,10 +354,29 @@ private struct Reader {
                         continue
                     }
                     if schema.objectValue == nil { problem(path, field, "expected a JSON-schema mapping") } else { tool.parameters = schema }
+                case "type":
+                    if let text = string(field, path) {
+                        if let kind = ToolKind(rawValue: text) { tool.kind = kind } else {
+                            problem(path, field, "expected 'function' or 'custom', not '\(text)'")
+                        }
+                    }
+                case "format":
+                    var budget = Reader.maximumSchemaNodes
+                    guard let format = Reader.json(field, budget: &budget), format.objectValue != nil else {
+                        problem(path, field, "expected a mapping such as {type: text} or {type: grammar, syntax: lark, definition: …}")
+                        continue
+                    }
+                    tool.format = format
                 default: break
                 }
             }
             if !sawCommand { problem(base, value, "missing 'command'") }
+            if tool.kind == .custom && tool.parameters != nil {
+                problem("\(base).parameters", value, "a custom tool takes free-form input: give 'format', not 'parameters'")
+            }
+            if tool.kind == .function && tool.format != nil {
+                problem("\(base).format", value, "only a custom tool (type: custom) takes a 'format'")
+            }
             config.tools.append(tool)
         }
     }

@@ -38,10 +38,15 @@ extension FakeState {
         body["conversation"]?.stringValue ?? body["conversation"]?["id"]?.stringValue
     }
 
+    /// An item that answers a call: `function_call_output` or `custom_tool_call_output`.
+    static func isOutputItem(_ item: JSONValue) -> Bool {
+        item["type"] == "function_call_output" || item["type"] == "custom_tool_call_output"
+    }
+
     /// Among the responses, the latest whose every pending call the input answers (`function_call_output` items):
     /// what a request answers when no `previous_response_id` says it (a conversation, a stateless server).
     static func answeredResponse(_ items: [JSONValue], among responses: [String: FakeResponse]) -> FakeResponse? {
-        let answered = Set(items.filter { $0["type"] == "function_call_output" }.compactMap { $0["call_id"]?.stringValue })
+        let answered = Set(items.filter(isOutputItem).compactMap { $0["call_id"]?.stringValue })
         guard !answered.isEmpty else { return nil }
         return responses.values.filter { !$0.pendingCallIDs.isEmpty && Set($0.pendingCallIDs).isSubset(of: answered) }
             .max { $0.round < $1.round }

@@ -132,7 +132,7 @@ extension FakeState {
             }
             // The conversation holds the calls: the outputs answer its latest response that asked for them.
             let items = body["input"]?.arrayValue ?? []
-            if items.contains(where: { $0["type"] == "function_call_output" }) {
+            if items.contains(where: Self.isOutputItem) {
                 guard let previous = Self.answeredResponse(items, among: inner.responses.filter { $0.value.conversation == conversation }) else {
                     return error(400, "No tool call found for the function call outputs in this conversation.", param: "input")
                 }
@@ -143,8 +143,8 @@ extension FakeState {
             // The whole conversation is in the input: find the response it answers (every one of its calls echoed as a
             // function_call item and answered by a function_call_output).
             let items = body["input"]?.arrayValue ?? []
-            let answered = Set(items.filter { $0["type"] == "function_call_output" }.compactMap { $0["call_id"]?.stringValue })
-            let echoed = Set(items.filter { $0["type"] == "function_call" }.compactMap { $0["call_id"]?.stringValue })
+            let answered = Set(items.filter(Self.isOutputItem).compactMap { $0["call_id"]?.stringValue })
+            let echoed = Set(items.filter { $0["type"] == "function_call" || $0["type"] == "custom_tool_call" }.compactMap { $0["call_id"]?.stringValue })
             if let unknown = answered.first(where: { !echoed.contains($0) }) {
                 return error(400, "No tool call found for function call output with call_id \(unknown).", param: "input")
             }
@@ -164,7 +164,7 @@ extension FakeState {
             }
             var given: [String] = []
             var byID: [String: String] = [:]
-            for item in body["input"]?.arrayValue ?? [] where item["type"]?.stringValue == "function_call_output" {
+            for item in body["input"]?.arrayValue ?? [] where Self.isOutputItem(item) {
                 guard let callID = item["call_id"]?.stringValue else { continue }
                 if byID[callID] != nil || !previous.pendingCallIDs.contains(callID) {
                     inner.refusedSubmits[previousID, default: 0] += 1
@@ -185,7 +185,7 @@ extension FakeState {
         } else if let previous = statelessPrevious {
             let items = body["input"]?.arrayValue ?? []
             var byID: [String: String] = [:]
-            for item in items where item["type"] == "function_call_output" {
+            for item in items where Self.isOutputItem(item) {
                 if let id = item["call_id"]?.stringValue { byID[id] = item["output"]?.stringValue ?? "" }
             }
             if inner.answeredResponses.contains(previous.id) { inner.duplicateAnswers[previous.id, default: 0] += 1 }
@@ -246,15 +246,18 @@ extension FakeState {
                 let itemID = inner.newID("fc")
                 response.pendingCallIDs.append(callID)
                 response.pendingNames[callID] = call.name
+                let type = call.custom ? "custom_tool_call" : "function_call"
+                let field = call.custom ? "input" : "arguments"
+                let events = call.custom ? "response.custom_tool_call_input" : "response.function_call_arguments"
                 add("response.output_item.added", [
                     "output_index": .int(Int64(index)),
-                    "item": ["type": "function_call", "id": .string(itemID), "call_id": .string(callID), "name": .string(call.name), "arguments": "", "status": "in_progress"],
+                    "item": ["type": .string(type), "id": .string(itemID), "call_id": .string(callID), "name": .string(call.name), .init(field): "", "status": "in_progress"],
                 ])
                 for piece in split(call.arguments, scenario.deltaPieces) {
-                    add("response.function_call_arguments.delta", ["item_id": .string(itemID), "output_index": .int(Int64(index)), "delta": .string(piece)])
+                    add("\(events).delta", ["item_id": .string(itemID), "output_index": .int(Int64(index)), "delta": .string(piece)])
                 }
-                add("response.function_call_arguments.done", ["item_id": .string(itemID), "output_index": .int(Int64(index)), "arguments": .string(call.arguments)])
-                let item: JSONValue = ["id": .string(itemID), "type": "function_call", "status": "completed", "arguments": .string(call.arguments), "call_id": .string(callID), "name": .string(call.name)]
+                add("\(events).done", ["item_id": .string(itemID), "output_index": .int(Int64(index)), .init(field): .string(call.arguments)])
+                let item: JSONValue = ["id": .string(itemID), "type": .string(type), "status": "completed", .init(field): .string(call.arguments), "call_id": .string(callID), "name": .string(call.name)]
                 add("response.output_item.done", ["output_index": .int(Int64(index)), "item": item])
                 items.append(item)
             }

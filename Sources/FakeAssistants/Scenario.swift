@@ -3,12 +3,15 @@ import RunLoopCore
 /// A tool call the fake assistant asks for.
 public struct ScriptedToolCall: Sendable, Equatable {
     public var name: String
-    /// Sent verbatim as `function.arguments` (it may be invalid JSON on purpose).
+    /// Sent verbatim as `function.arguments` (it may be invalid JSON on purpose), or a custom call's `input`.
     public var arguments: String
+    /// Responses: a `custom_tool_call` (free-form `input`) rather than a `function_call`.
+    public var custom = false
 
-    public init(_ name: String, _ arguments: String) {
+    public init(_ name: String, _ arguments: String, custom: Bool = false) {
         self.name = name
         self.arguments = arguments
+        self.custom = custom
     }
 }
 

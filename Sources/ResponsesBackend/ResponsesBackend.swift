@@ -33,9 +33,20 @@ public struct ResponsesBackend: HTTPClientBackend {
 
     /// A session offering `tools` (as flat function tools) with every request.
     public func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession {
-        ResponsesSession(
-            backend: self, policy: policy,
-            tools: tools.map { Self.functionTool(name: $0.name, description: $0.description, parameters: $0.parameters) })
+        ResponsesSession(backend: self, policy: policy, tools: tools.map(Self.tool))
+    }
+
+    /// A registered tool as the Responses API wants it: a flat function tool, or a custom (free-form) tool.
+    public static func tool(_ definition: ToolDefinition) -> JSONValue {
+        switch definition.kind {
+        case .function:
+            return functionTool(name: definition.name, description: definition.description, parameters: definition.parameters)
+        case .custom:
+            var tool: JSONObject = ["type": "custom", "name": .string(definition.name)]
+            if let description = definition.description { tool["description"] = .string(description) }
+            if let format = definition.format { tool["format"] = format }
+            return .object(tool)
+        }
     }
 
     /// Cancels a background response (`toolworker cancel`).
@@ -71,8 +82,10 @@ extension LoopState {
     public init(response: JSONObject, calls: [ToolCall]? = nil) {
         let status = response["status"]?.stringValue
         let functionCalls = calls ?? (response["output"]?.arrayValue ?? []).compactMap { item -> ToolCall? in
-            guard item["type"]?.stringValue == "function_call", let callID = item["call_id"]?.stringValue else { return nil }
-            return ToolCall(id: callID, name: item["name"]?.stringValue ?? "", arguments: item["arguments"]?.stringValue ?? "")
+            guard let object = item.objectValue, let kind = ResponseAccumulator.callKind(object), let callID = object["call_id"]?.stringValue
+            else { return nil }
+            let input = object[kind == .custom ? "input" : "arguments"]?.stringValue ?? ""
+            return ToolCall(id: callID, name: object["name"]?.stringValue ?? "", arguments: input, kind: kind)
         }
         let phase: LoopPhase
         switch status {

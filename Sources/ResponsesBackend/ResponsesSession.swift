@@ -86,15 +86,38 @@ final class ResponsesSession: ToolLoopSession {
             for output in outputs { transcript.outputs[output.toolCallID] = output.output }
             return try await post(input: transcript.input(through: previous), previous: nil, answering: previous)
         }
-        let input: [JSONValue] = outputs.map {
-            ["type": "function_call_output", "call_id": .string($0.toolCallID), "output": .string($0.output)]
-        }
+        let input: [JSONValue] = outputs.map(Self.outputItem)
         do {
             // On a conversation the outputs go back to the conversation, which holds the calls.
             return try await post(input: input, previous: conversation == nil ? previous : nil, answering: previous)
         } catch {
             throw Self.explainingState(error)
         }
+    }
+
+    /// The largest output the API takes for one call; a longer one is cut, with a mark.
+    static let maximumOutputBytes = 10 * 1024 * 1024
+
+    /// An output as the item that answers its call: `function_call_output` or `custom_tool_call_output`, cut to
+    /// ``maximumOutputBytes``.
+    static func outputItem(_ output: ToolOutput) -> JSONValue {
+        outputItem(callID: output.toolCallID, output: output.output, kind: output.kind)
+    }
+
+    static func outputItem(callID: String, output: String, kind: ToolKind) -> JSONValue {
+        [
+            "type": .string(kind == .custom ? "custom_tool_call_output" : "function_call_output"), "call_id": .string(callID),
+            "output": .string(capped(output)),
+        ]
+    }
+
+    /// `text` within the API's limit for one output, cut at a character boundary with a mark.
+    static func capped(_ text: String) -> String {
+        guard text.utf8.count > maximumOutputBytes else { return text }
+        let mark = "\n[ToolWorker: output truncated at 10 MiB, the API's limit]"
+        var cut = text.utf8.prefix(maximumOutputBytes - mark.utf8.count)
+        while !cut.isEmpty, String(cut) == nil { cut = cut.dropLast() }
+        return (String(cut) ?? "") + mark
     }
 
     /// A refusal of `previous_response_id` names the way out: a server that keeps no state wants `api.state:
@@ -183,7 +206,7 @@ final class ResponsesSession: ToolLoopSession {
     /// string is taken as no arguments) was cut off, however the response reports itself.
     static func unreadableCall(_ calls: [ToolCall], response: JSONObject) -> String? {
         guard response["status"]?.stringValue == "completed" else { return nil }
-        for call in calls where !call.arguments.isEmpty {
+        for call in calls where call.kind == .function && !call.arguments.isEmpty {
             if (try? JSONValue(parsing: call.arguments)) == nil {
                 return "response \(response["id"]?.stringValue ?? "?") is reported completed, but the arguments of its call "
                     + "\(call.id) (\(call.name)) are not valid JSON (\(call.arguments.utf8.count) bytes): the answer was cut off"
@@ -255,7 +278,7 @@ enum ResponsesSnapshots {
         let type: SnapshotObjectType
         switch item["type"]?.stringValue {
         case "message": type = .message
-        case "function_call": type = .toolCall
+        case "function_call", "custom_tool_call": type = .toolCall
         default: type = .runStep
         }
         // A function call is known by its call_id (the key its output is submitted under), anything else by its id.

@@ -1,3 +1,4 @@
+import ResponsesProtocol
 import WireFormat
 import WorkModel
 
@@ -52,9 +53,9 @@ struct StatelessTranscript: Sendable {
         guard let id else { return input }
         for response in responses {
             input += response.items
-            for callID in Self.callIDs(response.items) {
+            for (callID, kind) in Self.calls(response.items) {
                 if let output = outputs[callID] {
-                    input.append(["type": "function_call_output", "call_id": .string(callID), "output": .string(output)])
+                    input.append(ResponsesSession.outputItem(callID: callID, output: output, kind: kind))
                 }
             }
             if response.id == id { break }
@@ -72,10 +73,15 @@ struct StatelessTranscript: Sendable {
         return last
     }
 
-    /// The `call_id`s of the function calls among `items`, in order.
-    static func callIDs(_ items: [JSONValue]) -> [String] {
+    /// The `call_id`s of the calls a tool answers among `items`, in order.
+    static func callIDs(_ items: [JSONValue]) -> [String] { calls(items).map(\.id) }
+
+    /// The calls a tool answers among `items` (function and custom tool calls), in order, with their kinds.
+    static func calls(_ items: [JSONValue]) -> [(id: String, kind: ToolKind)] {
         items.compactMap { item in
-            item["type"]?.stringValue == "function_call" ? item["call_id"]?.stringValue : nil
+            guard let object = item.objectValue, let kind = ResponseAccumulator.callKind(object), let id = object["call_id"]?.stringValue
+            else { return nil }
+            return (id, kind)
         }
     }
 }

@@ -144,9 +144,9 @@ public struct ResponseAccumulator: Sendable {
             finished = items.compactMap { $0?.object }
         default: return nil
         }
-        for item in finished where item["type"]?.stringValue == "function_call" {
+        for item in finished where Self.callKind(item) != nil {
             guard let callID = item["call_id"]?.stringValue, !callID.isEmpty else {
-                return "function_call \(item["name"]?.stringValue ?? "?") has no call_id"
+                return "\(item["type"]?.stringValue ?? "call") \(item["name"]?.stringValue ?? "?") has no call_id"
             }
         }
         return nil
@@ -195,17 +195,28 @@ public struct ResponseAccumulator: Sendable {
     /// The output items as accumulated.
     public var outputItems: [JSONValue] { items.compactMap { $0.map(Self.json) } }
 
-    /// The function calls of the current response (`type: function_call`), by `call_id`.
+    /// The calls of the current response a tool answers: `function_call` (JSON arguments) and `custom_tool_call`
+    /// (free-form `input`), by `call_id`.
     public var functionCalls: [ToolCall] {
         items.compactMap { item -> ToolCall? in
-            guard let item, item.object["type"]?.stringValue == "function_call",
-                let callID = item.object["call_id"]?.stringValue
-            else { return nil }
+            guard let item, let kind = Self.callKind(item.object), let callID = item.object["call_id"]?.stringValue else { return nil }
             return ToolCall(
                 id: callID, name: item.object["name"]?.stringValue ?? "",
-                arguments: item.arguments ?? item.object["arguments"]?.stringValue ?? "")
+                arguments: item.arguments ?? item.object[Self.argumentsKey(kind)]?.stringValue ?? "", kind: kind)
         }
     }
+
+    /// The kind of tool an output item calls, or `nil` for an item that is not such a call.
+    public static func callKind(_ item: JSONObject) -> ToolKind? {
+        switch item["type"]?.stringValue {
+        case "function_call": return .function
+        case "custom_tool_call": return .custom
+        default: return nil
+        }
+    }
+
+    /// Where an item of `kind` keeps its input: `arguments` (functions) or `input` (custom tools).
+    static func argumentsKey(_ kind: ToolKind) -> String { kind == .custom ? "input" : "arguments" }
 
     /// The text of the message items' `output_text` parts.
     public var outputText: String? {
@@ -282,9 +293,10 @@ public struct ResponseAccumulator: Sendable {
             item.summary = summary.map { Self.part($0.objectValue ?? [:]) }
             object["summary"] = nil
         }
-        if let arguments = object["arguments"]?.stringValue {
+        let key = argumentsKey(callKind(object) ?? .function)
+        if let arguments = object[key]?.stringValue {
             item.arguments = arguments
-            object["arguments"] = nil
+            object[key] = nil
         }
         item.object = object
         return item
@@ -311,7 +323,7 @@ public struct ResponseAccumulator: Sendable {
             object["content"] = .array(item.content.map(json))
         }
         if !item.summary.isEmpty { object["summary"] = .array(item.summary.map(json)) }
-        if let arguments = item.arguments { object["arguments"] = .string(arguments) }
+        if let arguments = item.arguments { object[argumentsKey(callKind(item.object) ?? .function)] = .string(arguments) }
         return .object(object)
     }
 

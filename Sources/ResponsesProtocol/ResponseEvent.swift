@@ -117,7 +117,7 @@ public enum ResponseEventDecoder {
         case "response.refusal.delta": return .text(.refusal)
         case "response.reasoning_text.delta": return .text(.reasoningText)
         case "response.reasoning_summary_text.delta": return .text(.reasoningSummary)
-        case "response.function_call_arguments.delta": return .arguments
+        case "response.function_call_arguments.delta", "response.custom_tool_call_input.delta": return .arguments
         default: return nil
         }
     }
@@ -141,10 +141,12 @@ public enum ResponseEventDecoder {
         case "response.reasoning_summary_part.added":
             guard let value = object["part"]?.objectValue else { return .malformed(reason: "\(name) without a part") }
             return .reasoningSummaryPartAdded(index: index, summary: part, value: value)
-        case "response.function_call_arguments.delta":
+        case "response.function_call_arguments.delta", "response.custom_tool_call_input.delta":
             return .argumentsDelta(index: index, delta: object["delta"]?.stringValue ?? "")
         case "response.function_call_arguments.done":
             return .argumentsDone(index: index, arguments: object["arguments"]?.stringValue ?? "")
+        case "response.custom_tool_call_input.done":
+            return .argumentsDone(index: index, arguments: object["input"]?.stringValue ?? "")
         case "error":
             let inner = object["error"]?.objectValue ?? object
             return .error(

@@ -19,7 +19,9 @@ public struct ShellToolExecutor: ToolExecutor {
     }
 
     public var definition: ToolDefinition {
-        ToolDefinition(name: configuration.name, description: configuration.description, parameters: configuration.parameters)
+        ToolDefinition(
+            name: configuration.name, description: configuration.description, parameters: configuration.parameters,
+            kind: configuration.kind, format: configuration.format)
     }
 
     public var onRestart: RestartPolicy { configuration.onRestart }

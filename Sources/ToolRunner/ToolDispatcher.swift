@@ -58,12 +58,19 @@ public struct ToolDispatcher: Sendable {
         guard let executor = registry.executor(for: call.name) else {
             return failure(.unknownTool, "No handler is registered for the tool '\(call.name)'. Registered tools: \(registry.names.joined(separator: ", ")).")
         }
+        guard executor.definition.kind == call.kind else {
+            return failure(
+                .unknownTool,
+                "The tool '\(call.name)' is registered as a \(executor.definition.kind.rawValue) tool, not a \(call.kind.rawValue) tool; the handler was not started.")
+        }
         var arguments = call.arguments
-        if arguments.allSatisfy(\.isWhitespace) { arguments = "{}" }
-        do {
-            _ = try JSONValue(parsing: arguments)
-        } catch {
-            return failure(.invalidArguments, "The arguments are not valid JSON (\(error)); the handler was not started.")
+        if call.kind == .function {
+            if arguments.allSatisfy(\.isWhitespace) { arguments = "{}" }
+            do {
+                _ = try JSONValue(parsing: arguments)
+            } catch {
+                return failure(.invalidArguments, "The arguments are not valid JSON (\(error)); the handler was not started.")
+            }
         }
         let execution = ToolExecution(context: context, deadline: deadline)
         let input = arguments

@@ -25,6 +25,10 @@ public struct ToolHandlerConfig: Sendable, Equatable {
     public var description: String?
     /// JSON Schema of the arguments, published by `sync-tools`.
     public var parameters: JSONValue?
+    /// `type`: `function` (JSON arguments) or `custom` (Responses: free-form input, given raw on stdin).
+    public var kind: ToolKind = .function
+    /// `format` of a custom tool (`{type: text}`, `{type: grammar, syntax: lark, definition: …}`).
+    public var format: JSONValue?
 
     public init(name: String, command: [String]) {
         self.name = name

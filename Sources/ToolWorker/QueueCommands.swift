@@ -124,7 +124,8 @@ struct SyncToolsCommand: AsyncParsableCommand {
             for tool in existing where tool["type"]?.stringValue == "function" {
                 if let name = tool[path: "function.name"]?.stringValue { oldFunctions[name] = tool }
             }
-            let wanted = config.tools.map(\.functionDefinition)
+            // Assistants have function tools only: custom (free-form) tools are for the Responses API.
+            let wanted = config.tools.filter { $0.kind == .function }.map(\.functionDefinition)
             var changes: [String] = []
             for tool in wanted {
                 let name = tool[path: "function.name"]?.stringValue ?? "?"

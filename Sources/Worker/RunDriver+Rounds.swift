@@ -73,7 +73,7 @@ extension RunDriver {
                     var handlerDuration: Duration?
                     switch plan {
                     case .reuse(let output):
-                        return (index, ToolOutput(toolCallID: call.id, output: output))
+                        return (index, ToolOutput(toolCallID: call.id, output: output, kind: call.kind))
                     case .answerInterrupted:
                         outcome = .interrupted()
                     case .run:
@@ -89,7 +89,7 @@ extension RunDriver {
                         "run_id": "\(context.runID)", "tool": "\(call.name)", "call_id": "\(call.id)",
                         "state": "\(outcome.state.rawValue)", "duration_ms": "\(outcome.finishedAt - outcome.startedAt)",
                     ])
-                    return (index, ToolOutput(toolCallID: call.id, output: outcome.output))
+                    return (index, ToolOutput(toolCallID: call.id, output: outcome.output, kind: call.kind))
                 }
             }
             var collected = [ToolOutput?](repeating: nil, count: calls.count)
