@@ -167,7 +167,7 @@ private struct Reader {
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "fleet", "snapshots", "concurrency", "jobs",
-            "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes",
+            "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -240,6 +240,13 @@ private struct Reader {
                     if text.isEmpty { problem(key, value, "an empty model name") } else { config.model = text }
                 }
             case "instructions": config.instructions = string(value, key)
+            case "request_options":
+                for (k, v) in mapping(value, key, allowed: RequestOptions.allowed) ?? [] {
+                    var budget = Reader.maximumSchemaNodes
+                    if let json = Reader.json(v, budget: &budget) { config.requestOptions[k] = json } else {
+                        problem("request_options.\(k)", v, "too large")
+                    }
+                }
             case "max_rounds": config.maxRounds = integer(value, key, min: 1, max: 100_000) ?? config.maxRounds
             case "max_calls_per_round": config.maxCallsPerRound = integer(value, key, min: 1, max: 10_000) ?? config.maxCallsPerRound
             case "max_argument_bytes":

@@ -66,6 +66,8 @@ public struct ToolWorkerConfig: Sendable {
     public var logFormat = LogFormat.text
     /// How long running handlers may take to finish after SIGTERM.
     public var shutdownGrace: Duration = .seconds(30)
+    /// `request_options:`: set on every Responses request (``RequestOptions/allowed`` keys only).
+    public var requestOptions: JSONObject = [:]
     /// `max_rounds:`: tool rounds a loop may take before it ends with `max_rounds` (a model that never stops calling
     /// tools); `--max-rounds` overrides it per run or job.
     public var maxRounds = 100

@@ -15,13 +15,19 @@ public struct ResponsesBackend: HTTPClientBackend {
     public let client: ResponsesClient
     /// `api.state`: where conversations live, when a request says nothing.
     public let defaultState: ConversationState
+    /// `request_options:` of the configuration, under each request's own.
+    public let defaultRequestOptions: JSONObject
     /// `model:` and `instructions:` of the configuration, when a request names none.
     public let defaultModel: String?
     public let defaultInstructions: String?
 
-    public init(client: ResponsesClient, defaultModel: String?, defaultInstructions: String?, defaultState: ConversationState = .server) {
+    public init(
+        client: ResponsesClient, defaultModel: String?, defaultInstructions: String?, defaultState: ConversationState = .server,
+        defaultRequestOptions: JSONObject = [:]
+    ) {
         self.client = client
         self.defaultState = defaultState
+        self.defaultRequestOptions = defaultRequestOptions
         self.defaultModel = defaultModel
         self.defaultInstructions = defaultInstructions
     }

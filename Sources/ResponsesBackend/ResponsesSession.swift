@@ -26,6 +26,8 @@ final class ResponsesSession: ToolLoopSession {
     private var model: String?
     private var instructions: String?
     private var metadata: JSONObject = [:]
+    /// The configuration's request options with the loop's own over them.
+    private var requestOptions: JSONObject = [:]
     private var runKey: Int64 = 0
     /// The input and `previous_response_id` of the latest create request (and the response it answers), for
     /// ``retryLast()``.
@@ -49,6 +51,8 @@ final class ResponsesSession: ToolLoopSession {
         model = request.model ?? backend.defaultModel
         instructions = request.instructions ?? backend.defaultInstructions
         metadata = request.metadataObject(runKey: runKey)
+        requestOptions = backend.defaultRequestOptions
+        for (key, value) in request.requestOptions where RequestOptions.allowed.contains(key) { requestOptions[key] = value }
         stateless = (request.conversationState ?? backend.defaultState) == .stateless
         conversation = request.threadID
         if stateless {
@@ -159,6 +163,7 @@ final class ResponsesSession: ToolLoopSession {
                 body["previous_response_id"] = .string(previous)
             }
             if !tools.isEmpty { body["tools"] = .array(tools) }
+            for (key, value) in requestOptions { body[key] = value }
             body["metadata"] = .object(metadata)
             body["store"] = .bool(!stateless)
             if background && !stateless { body["background"] = true }

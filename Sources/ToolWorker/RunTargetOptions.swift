@@ -17,6 +17,8 @@ struct RunTargetOptions: ParsableArguments {
     @Option(help: "Tool rounds the run may take before it ends with max_rounds, 1 to 100000 (default: max_rounds).") var maxRounds: Int?
     @Option(help: "Responses: server (previous_response_id) or stateless (the whole input every request; default: api.state).")
     var state: String?
+    @Option(help: "Responses: KEY=VALUE set on every request of the run (repeatable; VALUE is JSON, or a bare word): parallel_tool_calls, tool_choice, max_output_tokens, reasoning, include, temperature, top_p, truncation.")
+    var requestOption: [String] = []
 
     func validate() throws {
         if let protocolName = `protocol`, !["assistants", "responses"].contains(protocolName) {
@@ -30,6 +32,12 @@ struct RunTargetOptions: ParsableArguments {
         if let assistant, assistant.allSatisfy(\.isWhitespace) { throw ValidationError("--assistant is empty") }
         if let model, model.allSatisfy(\.isWhitespace) { throw ValidationError("--model is empty") }
         if let maxRounds, !(1...100_000).contains(maxRounds) { throw ValidationError("--max-rounds takes 1 to 100000, not \(maxRounds)") }
+        for pair in requestOption {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, RequestOptions.allowed.contains(parts[0]) else {
+                throw ValidationError("--request-option takes KEY=VALUE with KEY one of \(RequestOptions.allowed.joined(separator: ", ")), not '\(pair)'")
+            }
+        }
         if let state, ConversationState(rawValue: state) == nil { throw ValidationError("--state takes server or stateless, not '\(state)'") }
         if let thread, thread.allSatisfy(\.isWhitespace) { throw ValidationError("--thread is empty") }
         if let message, message.allSatisfy(\.isWhitespace) { throw ValidationError("--message is empty") }
@@ -75,17 +83,30 @@ struct RunTargetOptions: ParsableArguments {
             if conversation != nil && state == "stateless" {
                 throw CommandFailure(message: "a conversation lives on the server: --conversation cannot go with --state stateless", code: ExitStatus.usage)
             }
-        case _ where state != nil:
-            throw CommandFailure(message: "--state is for the Responses protocol", code: ExitStatus.usage)
+        case _ where state != nil || !requestOption.isEmpty:
+            throw CommandFailure(message: "--state and --request-option are for the Responses protocol", code: ExitStatus.usage)
         case _ where conversation != nil:
             throw CommandFailure(message: "--conversation is for the Responses protocol (Assistants runs take --thread)", code: ExitStatus.usage)
         default:
             guard assistant != nil else { throw CommandFailure(message: "protocol assistants needs --assistant ID", code: ExitStatus.usage) }
         }
-        return RunRequest(
+        var request = RunRequest(
             assistantID: assistant ?? "", threadID: thread ?? (conversation == "new" ? nil : conversation), message: message, instructions: instructions, metadata: metadataPairs,
             protocolName: protocolName, model: model ?? (protocolName == "responses" ? config.model : nil), maxRounds: maxRounds,
             conversationState: state.flatMap(ConversationState.init(rawValue:)))
+        request.requestOptions = requestOptionsObject
+        return request
+    }
+
+    /// `--request-option` pairs: a value that is not JSON (`required`) is a string.
+    var requestOptionsObject: JSONObject {
+        var options: JSONObject = [:]
+        for pair in requestOption {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            options[parts[0]] = (try? JSONValue(parsing: parts[1])) ?? .string(parts[1])
+        }
+        return options
     }
 
     /// The request with `--conversation new` made real: a conversation created on the server (`POST /conversations`),

@@ -171,7 +171,8 @@ func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: AssistantsC
         AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)),
         ResponsesBackend(
             client: ResponsesClient(configuration: clientConfiguration, logger: logger), defaultModel: config.model,
-            defaultInstructions: config.instructions, defaultState: config.api.state),
+            defaultInstructions: config.instructions, defaultState: config.api.state,
+            defaultRequestOptions: config.requestOptions),
     ]
 }
 

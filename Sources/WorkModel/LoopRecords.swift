@@ -94,3 +94,11 @@ public struct LoopHistory: Sendable, Equatable {
         self.outputs = outputs
     }
 }
+
+/// Request options a tool loop may set on every Responses request (`request_options:`, `--request-option`): only
+/// these, so none can replace what ToolWorker itself sends (model, input, tools, metadata, store).
+public enum RequestOptions {
+    public static let allowed: [String] = [
+        "parallel_tool_calls", "tool_choice", "max_output_tokens", "reasoning", "include", "temperature", "top_p", "truncation",
+    ]
+}

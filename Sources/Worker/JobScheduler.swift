@@ -246,7 +246,9 @@ public final class JobScheduler: Sendable {
                 protocolName: job.protocolName, model: job.model,
                 maxRounds: job.options?["max_rounds"]?.intValue.map(Int.init),
                 conversationState: job.options?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:)))
-            let outcome = try await currentDriver().run(request)
+            var options = request
+            options.requestOptions = job.options?["request_options"]?.objectValue ?? [:]
+            let outcome = try await currentDriver().run(options)
             try await finish(job, outcome: outcome, logger: log)
         } catch {
             // The store failed (or we were cancelled): the job stays 'running'. Its leases are no longer renewed, so

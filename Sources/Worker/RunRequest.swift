@@ -21,6 +21,8 @@ public struct RunRequest: Sendable, Equatable {
     public var maxRounds: Int?
     /// Where the conversation lives (`--state`); `nil` takes the backend's (`api.state`).
     public var conversationState: ConversationState?
+    /// Request options of this loop (`--request-option`), over the configuration's `request_options`.
+    public var requestOptions: JSONObject = [:]
 
     public init(
         assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,
@@ -49,6 +51,7 @@ public struct RunRequest: Sendable, Equatable {
             jobID: record.jobID, protocolName: record.protocolName, model: record.model,
             maxRounds: summary?["max_rounds"]?.intValue.map(Int.init),
             conversationState: summary?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:)))
+        requestOptions = summary?["request_options"]?.objectValue ?? [:]
     }
 
     /// Per-job options as the journal keeps them (`jobs.options`), or `nil` when there are none.
@@ -56,6 +59,7 @@ public struct RunRequest: Sendable, Equatable {
         var options: JSONObject = [:]
         if let maxRounds { options["max_rounds"] = .int(Int64(maxRounds)) }
         if let conversationState { options["state"] = .string(conversationState.rawValue) }
+        if !requestOptions.isEmpty { options["request_options"] = .object(requestOptions) }
         return options.isEmpty ? nil : .object(options)
     }
 
@@ -89,6 +93,7 @@ public struct RunRequest: Sendable, Equatable {
         if let instructions { object["instructions"] = .string(instructions) }
         if let maxRounds { object["max_rounds"] = .int(Int64(maxRounds)) }
         if let conversationState { object["state"] = .string(conversationState.rawValue) }
+        if !requestOptions.isEmpty { object["request_options"] = .object(requestOptions) }
         object["metadata"] = .object(metadataObject(runKey: 0))
         return object
     }

@@ -73,3 +73,39 @@ struct CustomToolTests {
         }
     }
 }
+
+@Suite("Responses API: request options")
+struct RequestOptionsTests {
+    @Test("request_options in the configuration and --request-option per run reach every request; other keys are refused")
+    func options() async throws {
+        let h = try RunHarness(scenarios: ["opts": Scenario(rounds: [[ScriptedToolCall("noop", "{}")]])])
+        let config = h.directory.path("c.yaml")
+        try """
+            api: { base_url: "\(h.server.baseURL)", protocol: responses }
+            model: opts
+            database: \(h.directory.path("cli.db"))
+            request_options: { parallel_tool_calls: false, max_output_tokens: 512, reasoning: { effort: low } }
+            tools:
+              noop: { command: [/bin/true] }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let environment = ["OPENAI_API_KEY": h.server.apiKey, "PATH": "/usr/bin:/bin"]
+        let tw = builtProduct("toolworker")
+        let run = try await runCommand(
+            tw, ["run", "--config", config, "--message", "go", "--request-option", "tool_choice=required", "--request-option", "max_output_tokens=64"],
+            environment: environment)
+        #expect(run.status == 0, "\(run)")
+        let posts = h.requests("POST", "/responses").compactMap(\.json)
+        #expect(posts.count == 2)
+        for post in posts {
+            #expect(post["parallel_tool_calls"] == false)
+            #expect(post["max_output_tokens"] == 64, "the run's own over the configuration's")
+            #expect(post["reasoning"] == ["effort": "low"])
+            #expect(post["tool_choice"] == "required")
+        }
+        let refused = try await runCommand(tw, ["run", "--config", config, "--message", "go", "--request-option", "model=evil"], environment: environment)
+        #expect(refused.status == 64, "\(refused)")
+        try "api: { base_url: \"http://127.0.0.1:9/v1\" }\ntools: {}\nrequest_options: { input: [] }\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try await runCommand(tw, ["check-config", "--config", config], environment: environment)
+        #expect(bad.status == 78 && bad.error.contains("request_options.input"), "\(bad)")
+    }
+}
