@@ -167,7 +167,7 @@ private struct Reader {
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "fleet", "snapshots", "concurrency", "jobs",
-            "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options",
+            "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -240,6 +240,7 @@ private struct Reader {
                     if text.isEmpty { problem(key, value, "an empty model name") } else { config.model = text }
                 }
             case "instructions": config.instructions = string(value, key)
+            case "shell": readShell(value, &config)
             case "request_options":
                 for (k, v) in mapping(value, key, allowed: RequestOptions.allowed) ?? [] {
                     var budget = Reader.maximumSchemaNodes
@@ -304,6 +305,54 @@ private struct Reader {
             default: break
             }
         }
+    }
+
+    /// `shell: { tool: shell|local_shell, working_directory: DIR, timeout, max_output_bytes, env, on_restart }`.
+    mutating func readShell(_ node: Node, _ config: inout ToolWorkerConfig) {
+        let keys = ["tool", "working_directory", "timeout", "max_output_bytes", "env", "on_restart"]
+        var shell = ShellToolConfig(workingDirectory: "")
+        for (key, value) in mapping(node, "shell", allowed: keys) ?? [] {
+            let path = "shell.\(key)"
+            switch key {
+            case "tool":
+                if let text = string(value, path) {
+                    if let kind = ToolKind(rawValue: text), kind.isShell { shell.kind = kind } else {
+                        problem(path, value, "expected 'shell' or 'local_shell', not '\(text)'")
+                    }
+                }
+            case "working_directory":
+                if let directory = string(value, path) {
+                    var isDirectory: ObjCBool = false
+                    let resolved = resolve(directory)
+                    if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue {
+                        shell.workingDirectory = resolved
+                    } else {
+                        problem(path, value, "\(resolved) is not a directory")
+                    }
+                }
+            case "timeout": shell.timeout = duration(value, path) ?? shell.timeout
+            case "max_output_bytes": shell.maxOutputBytes = integer(value, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? shell.maxOutputBytes
+            case "env":
+                for (variable, v) in mapping(value, path, allowed: []) ?? [] {
+                    if let text = string(v, "\(path).\(variable)") { shell.environment[variable] = text }
+                }
+            case "on_restart":
+                if let text = string(value, path) {
+                    if let policy = RestartPolicy(rawValue: text) { shell.onRestart = policy } else {
+                        problem(path, value, "expected 'rerun' or 'fail', not '\(text)'")
+                    }
+                }
+            default: break
+            }
+        }
+        guard !shell.workingDirectory.isEmpty else {
+            problem("shell.working_directory", node, "required: the folder the model's commands run in")
+            return
+        }
+        if config.tools.contains(where: { $0.name == shell.kind.rawValue }) {
+            problem("shell", node, "a tool named '\(shell.kind.rawValue)' is registered too: rename it")
+        }
+        config.shell = shell
     }
 
     mutating func readTools(_ node: Node, _ config: inout ToolWorkerConfig) {

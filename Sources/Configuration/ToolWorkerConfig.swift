@@ -79,6 +79,13 @@ public struct ToolWorkerConfig: Sendable {
     public var warnings: [String] = []
     /// Registered tools in file order.
     public var tools: [ToolHandlerConfig] = []
+    /// `shell:`: the shell lent to the model (Responses `shell` / `local_shell` calls); `nil`, the default, refuses them.
+    public var shell: ShellToolConfig?
+
+    /// Every tool of the configuration behind the one seam: the handlers, then the shell when there is one.
+    public var registry: ToolRegistry {
+        ToolRegistry(executors: tools.map { ShellToolExecutor($0) } + (shell.map { [ShellCommandExecutor($0)] } ?? []))
+    }
 
     public init(file: String) { self.file = file }
 

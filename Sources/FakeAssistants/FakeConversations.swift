@@ -40,13 +40,19 @@ extension FakeState {
 
     /// An item that answers a call: `function_call_output` or `custom_tool_call_output`.
     static func isOutputItem(_ item: JSONValue) -> Bool {
-        item["type"] == "function_call_output" || item["type"] == "custom_tool_call_output"
+        ["function_call_output", "custom_tool_call_output", "shell_call_output", "local_shell_call_output"].contains(item["type"]?.stringValue ?? "")
     }
+
+    /// The call an output item answers (`local_shell_call_output` names it `id`).
+    static func answeredCallID(_ item: JSONValue) -> String? { item["call_id"]?.stringValue ?? item["id"]?.stringValue }
+
+    /// An output item's output as text (a shell's is an array of chunks).
+    static func outputText(_ item: JSONValue) -> String { item["output"].map { $0.stringValue ?? $0.serialized() } ?? "" }
 
     /// Among the responses, the latest whose every pending call the input answers (`function_call_output` items):
     /// what a request answers when no `previous_response_id` says it (a conversation, a stateless server).
     static func answeredResponse(_ items: [JSONValue], among responses: [String: FakeResponse]) -> FakeResponse? {
-        let answered = Set(items.filter(isOutputItem).compactMap { $0["call_id"]?.stringValue })
+        let answered = Set(items.filter(isOutputItem).compactMap(answeredCallID))
         guard !answered.isEmpty else { return nil }
         return responses.values.filter { !$0.pendingCallIDs.isEmpty && Set($0.pendingCallIDs).isSubset(of: answered) }
             .max { $0.round < $1.round }

@@ -102,7 +102,7 @@ extension FakeState {
         guard let model = body["model"]?.stringValue, !model.isEmpty else {
             return error(400, "Missing required parameter: 'model'.", code: "missing_required_parameter", param: "model")
         }
-        for (index, tool) in (body["tools"]?.arrayValue ?? []).enumerated() where tool["function"] != nil || tool["name"] == nil {
+        for (index, tool) in (body["tools"]?.arrayValue ?? []).enumerated() where tool["function"] != nil || (tool["name"] == nil && !["shell", "local_shell"].contains(tool["type"]?.stringValue ?? "")) {
             return error(400, "Missing required parameter: 'tools[\(index)].name'.", code: "missing_required_parameter", param: "tools[\(index)].name")
         }
         if body["background"]?.boolValue == true && body["store"]?.boolValue == false {
@@ -143,8 +143,9 @@ extension FakeState {
             // The whole conversation is in the input: find the response it answers (every one of its calls echoed as a
             // function_call item and answered by a function_call_output).
             let items = body["input"]?.arrayValue ?? []
-            let answered = Set(items.filter(Self.isOutputItem).compactMap { $0["call_id"]?.stringValue })
-            let echoed = Set(items.filter { $0["type"] == "function_call" || $0["type"] == "custom_tool_call" }.compactMap { $0["call_id"]?.stringValue })
+            let answered = Set(items.filter(Self.isOutputItem).compactMap(Self.answeredCallID))
+            let echoed = Set(items.filter { ["function_call", "custom_tool_call", "shell_call", "local_shell_call"].contains($0["type"]?.stringValue ?? "") }
+                .compactMap { $0["call_id"]?.stringValue })
             if let unknown = answered.first(where: { !echoed.contains($0) }) {
                 return error(400, "No tool call found for function call output with call_id \(unknown).", param: "input")
             }
@@ -165,13 +166,13 @@ extension FakeState {
             var given: [String] = []
             var byID: [String: String] = [:]
             for item in body["input"]?.arrayValue ?? [] where Self.isOutputItem(item) {
-                guard let callID = item["call_id"]?.stringValue else { continue }
+                guard let callID = Self.answeredCallID(item) else { continue }
                 if byID[callID] != nil || !previous.pendingCallIDs.contains(callID) {
                     inner.refusedSubmits[previousID, default: 0] += 1
                     return error(400, "No tool call found for function call output with call_id \(callID).", param: "input")
                 }
                 given.append(callID)
-                byID[callID] = item["output"]?.stringValue ?? ""
+                byID[callID] = Self.outputText(item)
             }
             if let missing = previous.pendingCallIDs.first(where: { byID[$0] == nil }) {
                 inner.refusedSubmits[previousID, default: 0] += 1
@@ -186,7 +187,7 @@ extension FakeState {
             let items = body["input"]?.arrayValue ?? []
             var byID: [String: String] = [:]
             for item in items where Self.isOutputItem(item) {
-                if let id = item["call_id"]?.stringValue { byID[id] = item["output"]?.stringValue ?? "" }
+                if let id = Self.answeredCallID(item) { byID[id] = Self.outputText(item) }
             }
             if inner.answeredResponses.contains(previous.id) { inner.duplicateAnswers[previous.id, default: 0] += 1 }
             inner.answeredResponses.insert(previous.id)
@@ -246,6 +247,17 @@ extension FakeState {
                 let itemID = inner.newID("fc")
                 response.pendingCallIDs.append(callID)
                 response.pendingNames[callID] = call.name
+                if let action = call.shellAction {
+                    // Shell calls carry an action object, no argument deltas.
+                    let item: JSONValue = [
+                        "type": .string(call.localShell ? "local_shell_call" : "shell_call"), "id": .string(itemID), "call_id": .string(callID),
+                        "action": action, "status": "completed",
+                    ]
+                    add("response.output_item.added", ["output_index": .int(Int64(index)), "item": item])
+                    add("response.output_item.done", ["output_index": .int(Int64(index)), "item": item])
+                    items.append(item)
+                    continue
+                }
                 let type = call.custom ? "custom_tool_call" : "function_call"
                 let field = call.custom ? "input" : "arguments"
                 let events = call.custom ? "response.custom_tool_call_input" : "response.function_call_arguments"

@@ -7,11 +7,23 @@ public struct ScriptedToolCall: Sendable, Equatable {
     public var arguments: String
     /// Responses: a `custom_tool_call` (free-form `input`) rather than a `function_call`.
     public var custom = false
+    /// Responses: a `shell_call` (or, with `localShell`, a `local_shell_call`) whose `action` is this JSON object.
+    public var shellAction: JSONValue?
+    public var localShell = false
 
     public init(_ name: String, _ arguments: String, custom: Bool = false) {
         self.name = name
         self.arguments = arguments
         self.custom = custom
+    }
+
+    /// A `shell_call` with `action` (`{"commands": […], "timeout_ms": …}`), or a `local_shell_call`
+    /// (`{"type": "exec", "command": […]}`).
+    public static func shell(_ action: JSONValue, local: Bool = false) -> ScriptedToolCall {
+        var call = ScriptedToolCall(local ? "local_shell" : "shell", "")
+        call.shellAction = action
+        call.localShell = local
+        return call
     }
 }
 

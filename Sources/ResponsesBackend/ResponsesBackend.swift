@@ -52,6 +52,8 @@ public struct ResponsesBackend: HTTPClientBackend {
             if let description = definition.description { tool["description"] = .string(description) }
             if let format = definition.format { tool["format"] = format }
             return .object(tool)
+        case .shell, .localShell:
+            return ["type": .string(definition.kind.rawValue)]
         }
     }
 
@@ -87,12 +89,7 @@ extension LoopState {
     /// A response, as the worker sees it: `completed` with function calls is a round to answer.
     public init(response: JSONObject, calls: [ToolCall]? = nil) {
         let status = response["status"]?.stringValue
-        let functionCalls = calls ?? (response["output"]?.arrayValue ?? []).compactMap { item -> ToolCall? in
-            guard let object = item.objectValue, let kind = ResponseAccumulator.callKind(object), let callID = object["call_id"]?.stringValue
-            else { return nil }
-            let input = object[kind == .custom ? "input" : "arguments"]?.stringValue ?? ""
-            return ToolCall(id: callID, name: object["name"]?.stringValue ?? "", arguments: input, kind: kind)
-        }
+        let functionCalls = calls ?? (response["output"]?.arrayValue ?? []).compactMap { $0.objectValue.flatMap { ResponseAccumulator.call($0) } }
         let phase: LoopPhase
         switch status {
         case "completed": phase = functionCalls.isEmpty ? .ended(.completed) : .needsOutputs(functionCalls)

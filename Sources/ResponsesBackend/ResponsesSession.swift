@@ -109,10 +109,21 @@ final class ResponsesSession: ToolLoopSession {
     }
 
     static func outputItem(callID: String, output: String, kind: ToolKind) -> JSONValue {
-        [
-            "type": .string(kind == .custom ? "custom_tool_call_output" : "function_call_output"), "call_id": .string(callID),
-            "output": .string(capped(output)),
-        ]
+        switch kind {
+        case .function, .custom:
+            return [
+                "type": .string(kind == .custom ? "custom_tool_call_output" : "function_call_output"), "call_id": .string(callID),
+                "output": .string(capped(output)),
+            ]
+        case .shell:
+            // One entry per command run: stdout, stderr, outcome. An answer that is not that (a refusal, an error of
+            // ToolWorker's) is given as one failed command, so the model reads it where it looks.
+            let chunks = (try? JSONValue(parsing: output))?.arrayValue
+                ?? [["stdout": "", "stderr": .string(capped(output)), "outcome": ["type": "exit", "exit_code": 126]]]
+            return ["type": "shell_call_output", "call_id": .string(callID), "output": .array(chunks)]
+        case .localShell:
+            return ["type": "local_shell_call_output", "id": .string(callID), "output": .string(capped(output))]
+        }
     }
 
     /// `text` within the API's limit for one output, cut at a character boundary with a mark.
@@ -283,7 +294,7 @@ enum ResponsesSnapshots {
         let type: SnapshotObjectType
         switch item["type"]?.stringValue {
         case "message": type = .message
-        case "function_call", "custom_tool_call": type = .toolCall
+        case "function_call", "custom_tool_call", "shell_call", "local_shell_call": type = .toolCall
         default: type = .runStep
         }
         // A function call is known by its call_id (the key its output is submitted under), anything else by its id.

@@ -199,11 +199,20 @@ public struct ResponseAccumulator: Sendable {
     /// (free-form `input`), by `call_id`.
     public var functionCalls: [ToolCall] {
         items.compactMap { item -> ToolCall? in
-            guard let item, let kind = Self.callKind(item.object), let callID = item.object["call_id"]?.stringValue else { return nil }
-            return ToolCall(
-                id: callID, name: item.object["name"]?.stringValue ?? "",
-                arguments: item.arguments ?? item.object[Self.argumentsKey(kind)]?.stringValue ?? "", kind: kind)
+            guard let item else { return nil }
+            return Self.call(item.object, arguments: item.arguments)
         }
+    }
+
+    /// The call an output item makes (its arguments, input or action), or `nil` for an item that is not a call.
+    public static func call(_ object: JSONObject, arguments: String? = nil) -> ToolCall? {
+        guard let kind = callKind(object), let callID = object["call_id"]?.stringValue else { return nil }
+        if kind.isShell {
+            // A shell action is an object: its JSON is the call's arguments, and its tool is the configured shell.
+            return ToolCall(id: callID, name: kind.rawValue, arguments: object["action"].map { $0.serialized() } ?? "{}", kind: kind)
+        }
+        let input = arguments ?? argumentsKey(kind).flatMap { object[$0]?.stringValue } ?? ""
+        return ToolCall(id: callID, name: object["name"]?.stringValue ?? "", arguments: input, kind: kind)
     }
 
     /// The kind of tool an output item calls, or `nil` for an item that is not such a call.
@@ -211,12 +220,21 @@ public struct ResponseAccumulator: Sendable {
         switch item["type"]?.stringValue {
         case "function_call": return .function
         case "custom_tool_call": return .custom
+        case "shell_call": return .shell
+        case "local_shell_call": return .localShell
         default: return nil
         }
     }
 
-    /// Where an item of `kind` keeps its input: `arguments` (functions) or `input` (custom tools).
-    static func argumentsKey(_ kind: ToolKind) -> String { kind == .custom ? "input" : "arguments" }
+    /// Where an item of `kind` keeps its input as text: `arguments` (functions), `input` (custom tools); `nil` for a
+    /// shell call, whose `action` is an object.
+    static func argumentsKey(_ kind: ToolKind) -> String? {
+        switch kind {
+        case .function: return "arguments"
+        case .custom: return "input"
+        case .shell, .localShell: return nil
+        }
+    }
 
     /// The text of the message items' `output_text` parts.
     public var outputText: String? {
@@ -293,8 +311,7 @@ public struct ResponseAccumulator: Sendable {
             item.summary = summary.map { Self.part($0.objectValue ?? [:]) }
             object["summary"] = nil
         }
-        let key = argumentsKey(callKind(object) ?? .function)
-        if let arguments = object[key]?.stringValue {
+        if let key = argumentsKey(callKind(object) ?? .function), let arguments = object[key]?.stringValue {
             item.arguments = arguments
             object[key] = nil
         }
@@ -323,7 +340,7 @@ public struct ResponseAccumulator: Sendable {
             object["content"] = .array(item.content.map(json))
         }
         if !item.summary.isEmpty { object["summary"] = .array(item.summary.map(json)) }
-        if let arguments = item.arguments { object[argumentsKey(callKind(item.object) ?? .function)] = .string(arguments) }
+        if let arguments = item.arguments, let key = argumentsKey(callKind(item.object) ?? .function) { object[key] = .string(arguments) }
         return .object(object)
     }
 

@@ -169,7 +169,7 @@ struct WorkerService: Service {
             if count != maxToolCalls {
                 logger.warning("concurrency.tool_calls changes take effect at the next restart")
             }
-            scheduler.replaceRegistry(ToolRegistry(config.tools))
+            scheduler.replaceRegistry(config.registry)
             // READY=1 before the log line: whoever sees "configuration reloaded" knows the manager was told.
             warnIfNotTaken("READY=1", sent: notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(config.tools.map(\.name).joined(separator: ", "))")]))
             logger.notice("configuration reloaded", metadata: ["tools": "\(config.tools.map(\.name).joined(separator: ","))"])

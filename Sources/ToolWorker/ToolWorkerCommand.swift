@@ -182,7 +182,7 @@ func makeDriver(
 ) -> RunDriver {
     var driver = RunDriver(
         backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
-        dispatcher: ToolDispatcher(registry: ToolRegistry(config.tools), maxConcurrentCalls: config.concurrency.toolCalls),
+        dispatcher: ToolDispatcher(registry: config.registry, maxConcurrentCalls: config.concurrency.toolCalls),
         policy: config.snapshots, logger: logger)
     driver.maxRounds = config.maxRounds
     driver.maxCallsPerRound = config.maxCallsPerRound

@@ -18,11 +18,18 @@ public struct ToolCall: Sendable, Equatable {
     }
 }
 
-/// How a tool takes its input: JSON arguments against a schema (`function`), or any text (`custom`, the Responses
-/// API's free-form tools, answered by `custom_tool_call_output`).
+/// How a tool takes its input: JSON arguments against a schema (`function`), any text (`custom`, the Responses API's
+/// free-form tools, answered by `custom_tool_call_output`), or the Responses API's shell actions (`shell`: a list of
+/// commands, answered by `shell_call_output`; `local_shell`: one argv, answered by `local_shell_call_output`). A
+/// shell call's ``ToolCall/arguments`` are its `action` object as JSON.
 public enum ToolKind: String, Sendable, CaseIterable {
     case function
     case custom
+    case shell
+    case localShell = "local_shell"
+
+    /// Whether calls of this kind carry shell actions, run only by a configured shell.
+    public var isShell: Bool { self == .shell || self == .localShell }
 }
 
 /// An answer to one tool call, as it is submitted.

@@ -9,6 +9,8 @@ final class RunHarness {
     let server: FakeAssistantsServer
     let store: AuditStore
     var tools: [ToolHandlerConfig] = []
+    /// The shell lent to the model, if any.
+    var shell: ShellToolConfig?
     var policy = SnapshotPolicy.lifecycle
     /// Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.
     var idleTimeout: Duration = .seconds(60)
@@ -50,7 +52,10 @@ final class RunHarness {
                 AssistantsBackend(client: AssistantsClient(configuration: configuration)),
                 ResponsesBackend(client: ResponsesClient(configuration: configuration), defaultModel: nil, defaultInstructions: nil),
             ], store: store,
-            dispatcher: ToolDispatcher(registry: ToolRegistry(tools), maxConcurrentCalls: 8), policy: policy,
+            dispatcher: ToolDispatcher(
+                registry: ToolRegistry(executors: tools.map { ShellToolExecutor($0) } + (shell.map { [ShellCommandExecutor($0)] } ?? [])),
+                maxConcurrentCalls: 8),
+            policy: policy,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         driver.maxPollInterval = .milliseconds(200)
         return driver

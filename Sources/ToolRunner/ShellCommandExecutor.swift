@@ -1,0 +1,172 @@
+import Foundation
+import WireFormat
+import WorkModel
+
+/// The shell the configuration lends the model (`shell:`): where commands run and within which limits.
+public struct ShellToolConfig: Sendable, Equatable {
+    /// `shell` (the Responses `shell` tool: a list of commands for `/bin/sh -c`) or `local_shell` (one argv).
+    public var kind: ToolKind = .shell
+    /// Where every command runs; a `local_shell` action's `working_directory` must lie inside it.
+    public var workingDirectory: String
+    /// The longest a call may run, all its commands together (an action's `timeout_ms` can only shorten it).
+    public var timeout: Duration = .seconds(30)
+    /// Output kept per command (stdout; an action's `max_output_length` can only lower it).
+    public var maxOutputBytes = 65_536
+    /// Extra environment (on top of PATH, LANG, HOME, TZ, TMPDIR; never the daemon's own).
+    public var environment: [String: String] = [:]
+    /// Commands are not assumed safe to repeat: a call interrupted by a crash is answered "interrupted" by default.
+    public var onRestart: RestartPolicy = .fail
+
+    public init(workingDirectory: String) {
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// Runs a model's shell actions (`shell_call`, `local_shell_call`) in the configured folder, each command in its own
+/// process group under the time-out (the whole group is stopped when it passes) and the output cap (truncation
+/// marked). Registered only when the configuration has a `shell:` section: without it, shell calls are refused.
+public struct ShellCommandExecutor: ToolExecutor {
+    public let configuration: ShellToolConfig
+    var runner = HandlerRunner()
+    let baseEnvironment: [String: String]
+
+    public init(_ configuration: ShellToolConfig, inheritedEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.configuration = configuration
+        var base = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]
+        for key in ["HOME", "TZ", "TMPDIR"] { if let value = inheritedEnvironment[key] { base[key] = value } }
+        baseEnvironment = base
+    }
+
+    public var definition: ToolDefinition {
+        ToolDefinition(name: configuration.kind.rawValue, description: "Commands run in \(configuration.workingDirectory)", kind: configuration.kind)
+    }
+
+    public var onRestart: RestartPolicy { configuration.onRestart }
+
+    public var handlerDescription: String { "\(configuration.kind.rawValue) in \(configuration.workingDirectory)" }
+
+    public func execute(_ call: ToolCall, arguments: String, execution: ToolExecution) async throws(CancellationError) -> ToolCallOutcome {
+        let started = unixMilliseconds()
+        guard let action = (try? JSONValue(parsing: arguments))?.objectValue else {
+            return .failure(.failed, .invalidArguments, "The shell action is not a JSON object.", startedAt: started, finishedAt: unixMilliseconds())
+        }
+        var timeout = configuration.timeout
+        if let milliseconds = action["timeout_ms"]?.intValue, milliseconds > 0 { timeout = min(timeout, .milliseconds(milliseconds)) }
+        if let deadline = execution.deadline { timeout = max(.seconds(1), min(timeout, deadline - .now)) }
+        var limit = configuration.maxOutputBytes
+        if let length = action["max_output_length"]?.intValue, length > 0 { limit = min(limit, Int(clamping: length)) }
+        switch configuration.kind {
+        case .localShell: return try await runLocal(action, timeout: timeout, limit: limit, started: started)
+        default: return try await runCommands(action, timeout: timeout, limit: limit, started: started)
+        }
+    }
+
+    /// `shell_call`: each of `commands` through `/bin/sh -c`, in order, within one time budget; a chunk per command run.
+    func runCommands(_ action: JSONObject, timeout: Duration, limit: Int, started: Int64) async throws(CancellationError) -> ToolCallOutcome {
+        let commands = (action["commands"]?.arrayValue ?? []).compactMap(\.stringValue)
+        guard !commands.isEmpty else {
+            return .failure(.failed, .invalidArguments, "The shell action has no commands.", startedAt: started, finishedAt: unixMilliseconds())
+        }
+        let deadline = ContinuousClock.now + timeout
+        var chunks: [JSONValue] = []
+        var truncated = false
+        var timedOut = false
+        var lastExit = 0
+        for command in commands {
+            let remaining = deadline - .now
+            guard remaining > .zero else {
+                timedOut = true
+                chunks.append(["stdout": "", "stderr": "", "outcome": ["type": "timeout"]])
+                break
+            }
+            let result = try await run(["/bin/sh", "-c", command], environment: baseEnvironment, directory: configuration.workingDirectory, timeout: remaining, limit: limit)
+            guard let result else {
+                return .failure(.failed, .spawnFailed, "/bin/sh could not be started", startedAt: started, finishedAt: unixMilliseconds())
+            }
+            var stdout = String(decoding: result.stdout, as: UTF8.self)
+            if result.stdoutTruncated {
+                truncated = true
+                stdout += "\n[ToolWorker: output truncated at \(limit) bytes]"
+            }
+            let outcome: JSONValue
+            switch result.termination {
+            case .timedOut:
+                timedOut = true
+                outcome = ["type": "timeout"]
+            case .exited(let code):
+                lastExit = code
+                outcome = ["type": "exit", "exit_code": .int(Int64(code))]
+            case .signaled(let signal):
+                lastExit = 128 + signal
+                outcome = ["type": "exit", "exit_code": .int(Int64(128 + signal))]
+            }
+            chunks.append(["stdout": .string(stdout), "stderr": .string(String(decoding: result.stderrTail, as: UTF8.self)), "outcome": outcome])
+            if timedOut { break }
+        }
+        return ToolCallOutcome(
+            state: timedOut ? .timedOut : .succeeded, output: JSONValue.array(chunks).serialized(), outputTruncated: truncated,
+            exitCode: timedOut ? nil : lastExit, startedAt: started, finishedAt: unixMilliseconds())
+    }
+
+    /// `local_shell_call`: one argv (found on PATH), in the configured folder or one inside it, with the action's
+    /// environment over the base one.
+    func runLocal(_ action: JSONObject, timeout: Duration, limit: Int, started: Int64) async throws(CancellationError) -> ToolCallOutcome {
+        let argv = (action["command"]?.arrayValue ?? []).compactMap(\.stringValue)
+        guard !argv.isEmpty else {
+            return .failure(.failed, .invalidArguments, "The local_shell action has no command.", startedAt: started, finishedAt: unixMilliseconds())
+        }
+        var directory = configuration.workingDirectory
+        if let asked = action["working_directory"]?.stringValue, !asked.isEmpty {
+            guard let inside = Self.confined(asked, to: configuration.workingDirectory) else {
+                return .failure(
+                    .failed, .invalidArguments, "The working directory \(asked) is outside \(configuration.workingDirectory); the command was not run.",
+                    startedAt: started, finishedAt: unixMilliseconds())
+            }
+            directory = inside
+        }
+        var environment = baseEnvironment
+        for (key, value) in configuration.environment { environment[key] = value }
+        for (key, value) in action["env"]?.objectValue ?? [:] { if let text = value.stringValue { environment[key] = text } }
+        guard let result = try await run(["/usr/bin/env", "--"] + argv, environment: environment, directory: directory, timeout: timeout, limit: limit) else {
+            return .failure(.failed, .spawnFailed, "\(argv[0]) could not be started", startedAt: started, finishedAt: unixMilliseconds())
+        }
+        var text = String(decoding: result.stdout, as: UTF8.self) + String(decoding: result.stderrTail, as: UTF8.self)
+        if result.stdoutTruncated { text += "\n[ToolWorker: output truncated at \(limit) bytes]" }
+        let exitCode: Int
+        switch result.termination {
+        case .exited(let code): exitCode = code
+        case .signaled(let signal): exitCode = 128 + signal
+        case .timedOut: exitCode = 124
+        }
+        let seconds = Double(unixMilliseconds() - started) / 1000
+        let output: JSONValue = ["output": .string(text), "metadata": ["exit_code": .int(Int64(exitCode)), "duration_seconds": .double(seconds)]]
+        return ToolCallOutcome(
+            state: result.termination == .timedOut ? .timedOut : .succeeded, output: output.serialized(), outputTruncated: result.stdoutTruncated,
+            exitCode: exitCode, startedAt: started, finishedAt: unixMilliseconds())
+    }
+
+    /// One process, its own group; `nil` when it could not start.
+    func run(_ command: [String], environment: [String: String], directory: String, timeout: Duration, limit: Int) async throws(CancellationError) -> HandlerRunner.Result? {
+        var environment = environment
+        for (key, value) in configuration.environment where environment[key] == nil { environment[key] = value }
+        do {
+            let result = try await runner.run(
+                command: command, stdin: "", environment: environment, workingDirectory: directory, timeout: timeout, maxOutputBytes: limit)
+            if HandlerProcessGroups.isStopping { throw CancellationError() }
+            return result
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            return nil
+        }
+    }
+
+    /// `path` (absolute, or relative to `root`) with its symlinks resolved, if it lies inside `root`; else `nil`.
+    static func confined(_ path: String, to root: String) -> String? {
+        let base = URL(fileURLWithPath: root).resolvingSymlinksInPath().standardizedFileURL.path
+        let asked = path.hasPrefix("/") ? path : base + "/" + path
+        let resolved = URL(fileURLWithPath: asked).resolvingSymlinksInPath().standardizedFileURL.path
+        return resolved == base || resolved.hasPrefix(base + "/") ? resolved : nil
+    }
+}
