@@ -167,7 +167,7 @@ private struct Reader {
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "fleet", "snapshots", "concurrency", "jobs",
-            "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell",
+            "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell", "apply_patch",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -241,6 +241,29 @@ private struct Reader {
                 }
             case "instructions": config.instructions = string(value, key)
             case "shell": readShell(value, &config)
+            case "apply_patch":
+                var root: String?
+                var patch = ApplyPatchConfig(workspaceRoot: "")
+                for (k, v) in mapping(value, key, allowed: ["workspace_root", "on_restart"]) ?? [] {
+                    guard let text = string(v, "apply_patch.\(k)") else { continue }
+                    if k == "workspace_root" {
+                        var isDirectory: ObjCBool = false
+                        let resolved = resolve(text)
+                        if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue { root = resolved } else {
+                            problem("apply_patch.workspace_root", v, "\(resolved) is not a directory")
+                        }
+                    } else if let policy = RestartPolicy(rawValue: text) {
+                        patch.onRestart = policy
+                    } else {
+                        problem("apply_patch.on_restart", v, "expected 'rerun' or 'fail', not '\(text)'")
+                    }
+                }
+                if let root {
+                    patch.workspaceRoot = root
+                    config.applyPatch = patch
+                } else {
+                    problem("apply_patch.workspace_root", value, "required: the folder the model's patches are confined to")
+                }
             case "request_options":
                 for (k, v) in mapping(value, key, allowed: RequestOptions.allowed) ?? [] {
                     var budget = Reader.maximumSchemaNodes

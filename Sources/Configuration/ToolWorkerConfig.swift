@@ -81,10 +81,16 @@ public struct ToolWorkerConfig: Sendable {
     public var tools: [ToolHandlerConfig] = []
     /// `shell:`: the shell lent to the model (Responses `shell` / `local_shell` calls); `nil`, the default, refuses them.
     public var shell: ShellToolConfig?
+    /// `apply_patch:`: the workspace the model may edit (Responses `apply_patch` calls); `nil`, the default, refuses them.
+    public var applyPatch: ApplyPatchConfig?
 
-    /// Every tool of the configuration behind the one seam: the handlers, then the shell when there is one.
+    /// Every tool of the configuration behind the one seam: the handlers, then the shell and the workspace when
+    /// there are.
     public var registry: ToolRegistry {
-        ToolRegistry(executors: tools.map { ShellToolExecutor($0) } + (shell.map { [ShellCommandExecutor($0)] } ?? []))
+        var executors: [any ToolExecutor] = tools.map { ShellToolExecutor($0) }
+        if let shell { executors.append(ShellCommandExecutor(shell)) }
+        if let applyPatch { executors.append(PatchExecutor(applyPatch)) }
+        return ToolRegistry(executors: executors)
     }
 
     public init(file: String) { self.file = file }

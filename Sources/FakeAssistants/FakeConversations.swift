@@ -40,7 +40,7 @@ extension FakeState {
 
     /// An item that answers a call: `function_call_output` or `custom_tool_call_output`.
     static func isOutputItem(_ item: JSONValue) -> Bool {
-        ["function_call_output", "custom_tool_call_output", "shell_call_output", "local_shell_call_output"].contains(item["type"]?.stringValue ?? "")
+        ["function_call_output", "custom_tool_call_output", "shell_call_output", "local_shell_call_output", "apply_patch_call_output"].contains(item["type"]?.stringValue ?? "")
     }
 
     /// The call an output item answers (`local_shell_call_output` names it `id`).

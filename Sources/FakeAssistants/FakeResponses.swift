@@ -102,7 +102,7 @@ extension FakeState {
         guard let model = body["model"]?.stringValue, !model.isEmpty else {
             return error(400, "Missing required parameter: 'model'.", code: "missing_required_parameter", param: "model")
         }
-        for (index, tool) in (body["tools"]?.arrayValue ?? []).enumerated() where tool["function"] != nil || (tool["name"] == nil && !["shell", "local_shell"].contains(tool["type"]?.stringValue ?? "")) {
+        for (index, tool) in (body["tools"]?.arrayValue ?? []).enumerated() where tool["function"] != nil || (tool["name"] == nil && !["shell", "local_shell", "apply_patch"].contains(tool["type"]?.stringValue ?? "")) {
             return error(400, "Missing required parameter: 'tools[\(index)].name'.", code: "missing_required_parameter", param: "tools[\(index)].name")
         }
         if body["background"]?.boolValue == true && body["store"]?.boolValue == false {
@@ -144,7 +144,7 @@ extension FakeState {
             // function_call item and answered by a function_call_output).
             let items = body["input"]?.arrayValue ?? []
             let answered = Set(items.filter(Self.isOutputItem).compactMap(Self.answeredCallID))
-            let echoed = Set(items.filter { ["function_call", "custom_tool_call", "shell_call", "local_shell_call"].contains($0["type"]?.stringValue ?? "") }
+            let echoed = Set(items.filter { ["function_call", "custom_tool_call", "shell_call", "local_shell_call", "apply_patch_call"].contains($0["type"]?.stringValue ?? "") }
                 .compactMap { $0["call_id"]?.stringValue })
             if let unknown = answered.first(where: { !echoed.contains($0) }) {
                 return error(400, "No tool call found for function call output with call_id \(unknown).", param: "input")
@@ -248,11 +248,13 @@ extension FakeState {
                 response.pendingCallIDs.append(callID)
                 response.pendingNames[callID] = call.name
                 if let action = call.shellAction {
-                    // Shell calls carry an action object, no argument deltas.
-                    let item: JSONValue = [
-                        "type": .string(call.localShell ? "local_shell_call" : "shell_call"), "id": .string(itemID), "call_id": .string(callID),
-                        "action": action, "status": "completed",
-                    ]
+                    // Shell and patch calls carry an object (action, operation), no argument deltas.
+                    let item: JSONValue = call.patch
+                        ? ["type": "apply_patch_call", "id": .string(itemID), "call_id": .string(callID), "operation": action, "status": "completed"]
+                        : [
+                            "type": .string(call.localShell ? "local_shell_call" : "shell_call"), "id": .string(itemID), "call_id": .string(callID),
+                            "action": action, "status": "completed",
+                        ]
                     add("response.output_item.added", ["output_index": .int(Int64(index)), "item": item])
                     add("response.output_item.done", ["output_index": .int(Int64(index)), "item": item])
                     items.append(item)

@@ -10,6 +10,8 @@ public struct ScriptedToolCall: Sendable, Equatable {
     /// Responses: a `shell_call` (or, with `localShell`, a `local_shell_call`) whose `action` is this JSON object.
     public var shellAction: JSONValue?
     public var localShell = false
+    /// Responses: an `apply_patch_call` whose `operation` is ``shellAction``.
+    public var patch = false
 
     public init(_ name: String, _ arguments: String, custom: Bool = false) {
         self.name = name
@@ -19,6 +21,14 @@ public struct ScriptedToolCall: Sendable, Equatable {
 
     /// A `shell_call` with `action` (`{"commands": […], "timeout_ms": …}`), or a `local_shell_call`
     /// (`{"type": "exec", "command": […]}`).
+    /// An `apply_patch_call` with `operation` (`{"type": "update_file", "path": …, "diff": …}`).
+    public static func applyPatch(_ operation: JSONValue) -> ScriptedToolCall {
+        var call = ScriptedToolCall("apply_patch", "")
+        call.shellAction = operation
+        call.patch = true
+        return call
+    }
+
     public static func shell(_ action: JSONValue, local: Bool = false) -> ScriptedToolCall {
         var call = ScriptedToolCall(local ? "local_shell" : "shell", "")
         call.shellAction = action

@@ -52,7 +52,7 @@ public struct ResponsesBackend: HTTPClientBackend {
             if let description = definition.description { tool["description"] = .string(description) }
             if let format = definition.format { tool["format"] = format }
             return .object(tool)
-        case .shell, .localShell:
+        case .shell, .localShell, .applyPatch:
             return ["type": .string(definition.kind.rawValue)]
         }
     }

@@ -123,6 +123,14 @@ final class ResponsesSession: ToolLoopSession {
             return ["type": "shell_call_output", "call_id": .string(callID), "output": .array(chunks)]
         case .localShell:
             return ["type": "local_shell_call_output", "id": .string(callID), "output": .string(capped(output))]
+        case .applyPatch:
+            // `{"status", "output"}` from the workspace; anything else (a refusal of ToolWorker's) failed.
+            let answer = (try? JSONValue(parsing: output))?.objectValue
+            let status = answer?["status"]?.stringValue == "completed" ? "completed" : "failed"
+            return [
+                "type": "apply_patch_call_output", "call_id": .string(callID), "status": .string(status),
+                "output": .string(capped(answer?["output"]?.stringValue ?? output)),
+            ]
         }
     }
 
@@ -294,7 +302,7 @@ enum ResponsesSnapshots {
         let type: SnapshotObjectType
         switch item["type"]?.stringValue {
         case "message": type = .message
-        case "function_call", "custom_tool_call", "shell_call", "local_shell_call": type = .toolCall
+        case "function_call", "custom_tool_call", "shell_call", "local_shell_call", "apply_patch_call": type = .toolCall
         default: type = .runStep
         }
         // A function call is known by its call_id (the key its output is submitted under), anything else by its id.

@@ -207,9 +207,11 @@ public struct ResponseAccumulator: Sendable {
     /// The call an output item makes (its arguments, input or action), or `nil` for an item that is not a call.
     public static func call(_ object: JSONObject, arguments: String? = nil) -> ToolCall? {
         guard let kind = callKind(object), let callID = object["call_id"]?.stringValue else { return nil }
-        if kind.isShell {
-            // A shell action is an object: its JSON is the call's arguments, and its tool is the configured shell.
-            return ToolCall(id: callID, name: kind.rawValue, arguments: object["action"].map { $0.serialized() } ?? "{}", kind: kind)
+        if kind.carriesObject {
+            // A shell action or a patch operation is an object: its JSON is the call's arguments, and its tool is the
+            // configured shell or workspace.
+            let payload = object[kind == .applyPatch ? "operation" : "action"]
+            return ToolCall(id: callID, name: kind.rawValue, arguments: payload.map { $0.serialized() } ?? "{}", kind: kind)
         }
         let input = arguments ?? argumentsKey(kind).flatMap { object[$0]?.stringValue } ?? ""
         return ToolCall(id: callID, name: object["name"]?.stringValue ?? "", arguments: input, kind: kind)
@@ -222,6 +224,7 @@ public struct ResponseAccumulator: Sendable {
         case "custom_tool_call": return .custom
         case "shell_call": return .shell
         case "local_shell_call": return .localShell
+        case "apply_patch_call": return .applyPatch
         default: return nil
         }
     }
@@ -232,7 +235,7 @@ public struct ResponseAccumulator: Sendable {
         switch kind {
         case .function: return "arguments"
         case .custom: return "input"
-        case .shell, .localShell: return nil
+        case .shell, .localShell, .applyPatch: return nil
         }
     }
 

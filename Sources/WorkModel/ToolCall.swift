@@ -27,9 +27,15 @@ public enum ToolKind: String, Sendable, CaseIterable {
     case custom
     case shell
     case localShell = "local_shell"
+    /// The Responses `apply_patch` tool: one file operation (create, update with a V4A diff, delete), answered by
+    /// `apply_patch_call_output`.
+    case applyPatch = "apply_patch"
 
     /// Whether calls of this kind carry shell actions, run only by a configured shell.
     public var isShell: Bool { self == .shell || self == .localShell }
+
+    /// Whether the call's arguments are an object of the item (`action`, `operation`) rather than a text field.
+    public var carriesObject: Bool { isShell || self == .applyPatch }
 }
 
 /// An answer to one tool call, as it is submitted.

@@ -11,6 +11,8 @@ final class RunHarness {
     var tools: [ToolHandlerConfig] = []
     /// The shell lent to the model, if any.
     var shell: ShellToolConfig?
+    /// The workspace the model may patch, if any.
+    var applyPatch: ApplyPatchConfig?
     var policy = SnapshotPolicy.lifecycle
     /// Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.
     var idleTimeout: Duration = .seconds(60)
@@ -53,7 +55,9 @@ final class RunHarness {
                 ResponsesBackend(client: ResponsesClient(configuration: configuration), defaultModel: nil, defaultInstructions: nil),
             ], store: store,
             dispatcher: ToolDispatcher(
-                registry: ToolRegistry(executors: tools.map { ShellToolExecutor($0) } + (shell.map { [ShellCommandExecutor($0)] } ?? [])),
+                registry: ToolRegistry(
+                    executors: tools.map { ShellToolExecutor($0) } + (shell.map { [ShellCommandExecutor($0)] } ?? [])
+                        + (applyPatch.map { [PatchExecutor($0)] } ?? [])),
                 maxConcurrentCalls: 8),
             policy: policy,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
