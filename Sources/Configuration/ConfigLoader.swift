@@ -435,8 +435,8 @@ private struct Reader {
                     if schema.objectValue == nil { problem(path, field, "expected a JSON-schema mapping") } else { tool.parameters = schema }
                 case "type":
                     if let text = string(field, path) {
-                        if let kind = ToolKind(rawValue: text) { tool.kind = kind } else {
-                            problem(path, field, "expected 'function' or 'custom', not '\(text)'")
+                        if let kind = ToolKind(rawValue: text), kind == .function || kind == .custom { tool.kind = kind } else {
+                            problem(path, field, "expected 'function' or 'custom' (shells and patches are the shell: and apply_patch: sections), not '\(text)'")
                         }
                     }
                 case "format":
