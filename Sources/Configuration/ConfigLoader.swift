@@ -244,7 +244,11 @@ private struct Reader {
             case "apply_patch":
                 var root: String?
                 var patch = ApplyPatchConfig(workspaceRoot: "")
-                for (k, v) in mapping(value, key, allowed: ["workspace_root", "on_restart"]) ?? [] {
+                for (k, v) in mapping(value, key, allowed: ["workspace_root", "on_restart", "approval"]) ?? [] {
+                    if k == "approval" {
+                        patch.approval = approvalRule(v, "apply_patch.approval") ?? patch.approval
+                        continue
+                    }
                     guard let text = string(v, "apply_patch.\(k)") else { continue }
                     if k == "workspace_root" {
                         var isDirectory: ObjCBool = false
@@ -332,7 +336,7 @@ private struct Reader {
 
     /// `shell: { tool: shell|local_shell, working_directory: DIR, timeout, max_output_bytes, env, on_restart }`.
     mutating func readShell(_ node: Node, _ config: inout ToolWorkerConfig) {
-        let keys = ["tool", "working_directory", "timeout", "max_output_bytes", "env", "on_restart"]
+        let keys = ["tool", "working_directory", "timeout", "max_output_bytes", "env", "on_restart", "approval"]
         var shell = ShellToolConfig(workingDirectory: "")
         for (key, value) in mapping(node, "shell", allowed: keys) ?? [] {
             let path = "shell.\(key)"
@@ -353,6 +357,7 @@ private struct Reader {
                         problem(path, value, "\(resolved) is not a directory")
                     }
                 }
+            case "approval": shell.approval = approvalRule(value, path) ?? shell.approval
             case "timeout": shell.timeout = duration(value, path) ?? shell.timeout
             case "max_output_bytes": shell.maxOutputBytes = integer(value, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? shell.maxOutputBytes
             case "env":
@@ -378,9 +383,37 @@ private struct Reader {
         config.shell = shell
     }
 
+    /// `never`, `always`, or `{when: {ARGUMENT: VALUE, …}}` (every member present with that value; `"*"` any value).
+    mutating func approvalRule(_ node: Node, _ path: String) -> ApprovalRule? {
+        if case .scalar(let scalar) = node {
+            switch scalar.string {
+            case "never": return .never
+            case "always": return .always
+            default:
+                problem(path, node, "expected never, always or {when: {ARGUMENT: VALUE}}, not '\(scalar.string)'")
+                return nil
+            }
+        }
+        guard let pairs = mapping(node, path, allowed: ["when"]), let when = pairs.first?.1 else {
+            problem(path, node, "expected never, always or {when: {ARGUMENT: VALUE}}")
+            return nil
+        }
+        var members: [String: JSONValue] = [:]
+        for (key, value) in mapping(when, "\(path).when", allowed: []) ?? [] {
+            var budget = Reader.maximumSchemaNodes
+            if let json = Reader.json(value, budget: &budget) { members[key] = json }
+        }
+        guard !members.isEmpty else {
+            problem("\(path).when", when, "name at least one argument to match")
+            return nil
+        }
+        return .when(members)
+    }
+
     mutating func readTools(_ node: Node, _ config: inout ToolWorkerConfig) {
         let keys = [
             "command", "timeout", "max_output_bytes", "env", "working_directory", "on_restart", "description", "parameters", "type", "format",
+            "approval",
         ]
         for (name, value) in mapping(node, "tools", allowed: []) ?? [] {
             let base = "tools.\(name)"
@@ -439,6 +472,7 @@ private struct Reader {
                             problem(path, field, "expected 'function' or 'custom' (shells and patches are the shell: and apply_patch: sections), not '\(text)'")
                         }
                     }
+                case "approval": tool.approval = approvalRule(field, path) ?? tool.approval
                 case "format":
                     var budget = Reader.maximumSchemaNodes
                     guard let format = Reader.json(field, budget: &budget), format.objectValue != nil else {

@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -224,5 +224,31 @@ public enum Schema {
             copied_at        INTEGER NOT NULL,
             PRIMARY KEY (thread_id, message_id)
         ) STRICT;
+        """
+
+    /// v7: durable approvals. A call whose tool wants a human's word waits here (`approval_log.state`
+    /// `awaiting_approval`) until `toolworker approve` / `deny` decides it, from any host, once; who decided and when
+    /// are kept.
+    static let v7 = """
+        CREATE TABLE approvals (
+            id            INTEGER PRIMARY KEY,
+            run           INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            call_id       TEXT    NOT NULL,
+            tool          TEXT    NOT NULL,
+            arguments     TEXT    NOT NULL,
+            requested_at  INTEGER NOT NULL,
+            decision      TEXT    CHECK (decision IN ('approved','denied','expired')),
+            decided_by    TEXT,
+            reason        TEXT,
+            decided_at    INTEGER,
+            UNIQUE (run, call_id)
+        ) STRICT;
+        CREATE INDEX approvals_pending ON approvals(decision) WHERE decision IS NULL;
+        CREATE VIEW approval_log AS
+        SELECT r.run_id, a.call_id, a.tool, coalesce(a.decision, 'awaiting_approval') AS state, a.decided_by, a.reason,
+               \(iso("a.requested_at")) AS requested,
+               \(iso("a.decided_at")) AS decided,
+               a.decided_at - a.requested_at AS wait_ms, a.arguments, r.id AS run_key
+        FROM approvals a JOIN runs r ON r.id = a.run;
         """
 }

@@ -9,6 +9,8 @@ public struct ApplyPatchConfig: Sendable, Equatable {
     /// An update applied twice does not match the second time: a call interrupted by a crash is answered
     /// "interrupted" by default.
     public var onRestart: RestartPolicy = .fail
+    /// When the model's edits wait for a person's word.
+    public var approval: ApprovalRule = .never
 
     public init(workspaceRoot: String) {
         self.workspaceRoot = workspaceRoot
@@ -30,6 +32,8 @@ public struct PatchExecutor: ToolExecutor {
     }
 
     public var onRestart: RestartPolicy { configuration.onRestart }
+
+    public var approval: ApprovalRule { configuration.approval }
 
     public var handlerDescription: String { "apply_patch in \(configuration.workspaceRoot)" }
 

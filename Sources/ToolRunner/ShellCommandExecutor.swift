@@ -16,6 +16,8 @@ public struct ShellToolConfig: Sendable, Equatable {
     public var environment: [String: String] = [:]
     /// Commands are not assumed safe to repeat: a call interrupted by a crash is answered "interrupted" by default.
     public var onRestart: RestartPolicy = .fail
+    /// When the model's commands wait for a person's word.
+    public var approval: ApprovalRule = .never
 
     public init(workingDirectory: String) {
         self.workingDirectory = workingDirectory
@@ -42,6 +44,8 @@ public struct ShellCommandExecutor: ToolExecutor {
     }
 
     public var onRestart: RestartPolicy { configuration.onRestart }
+
+    public var approval: ApprovalRule { configuration.approval }
 
     public var handlerDescription: String { "\(configuration.kind.rawValue) in \(configuration.workingDirectory)" }
 

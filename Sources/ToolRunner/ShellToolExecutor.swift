@@ -26,6 +26,8 @@ public struct ShellToolExecutor: ToolExecutor {
 
     public var onRestart: RestartPolicy { configuration.onRestart }
 
+    public var approval: ApprovalRule { configuration.approval }
+
     public var handlerDescription: String { configuration.command.joined(separator: " ") }
 
     public func execute(_ call: ToolCall, arguments: String, execution: ToolExecution) async throws(CancellationError) -> ToolCallOutcome {

@@ -26,6 +26,8 @@ public protocol ToolExecutor: Sendable {
     var onRestart: RestartPolicy { get }
     /// How the journal names what ran (`tool_calls.handler`: a command line, a server and tool).
     var handlerDescription: String { get }
+    /// When a call waits for a person's word (`toolworker approve`) before it runs.
+    var approval: ApprovalRule { get }
     /// Runs `call` to its outcome. Every way the tool can fail (time-out, a crash, a refusal) is an outcome with an
     /// error output for the model; the only error thrown is cancellation (a shutdown whose grace is over), which
     /// leaves the call `running` for ``onRestart`` to decide.

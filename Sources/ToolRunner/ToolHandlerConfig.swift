@@ -27,6 +27,8 @@ public struct ToolHandlerConfig: Sendable, Equatable {
     public var parameters: JSONValue?
     /// `type`: `function` (JSON arguments) or `custom` (Responses: free-form input, given raw on stdin).
     public var kind: ToolKind = .function
+    /// `approval`: when a call waits for a person's word before its handler starts.
+    public var approval: ApprovalRule = .never
     /// `format` of a custom tool (`{type: text}`, `{type: grammar, syntax: lark, definition: …}`).
     public var format: JSONValue?
 

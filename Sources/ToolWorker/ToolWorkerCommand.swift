@@ -13,7 +13,8 @@ struct ToolWorkerCommand: AsyncParsableCommand {
             ServeCommand.self, RunCommand.self, EnqueueCommand.self, RunsCommand.self, ShowCommand.self,
             EventsCommand.self, StatusCommand.self, CancelCommand.self, ToolsCommand.self, CheckConfigCommand.self,
             SyncToolsCommand.self,
-            PruneCommand.self, MigrateCommand.self, CopyJournalCommand.self, MigrateThreadCommand.self, DemoCommand.self,
+            PruneCommand.self, MigrateCommand.self, CopyJournalCommand.self, MigrateThreadCommand.self, ApprovalsCommand.self,
+            ApproveCommand.self, DenyCommand.self, DemoCommand.self,
         ])
 
     /// The entry point: the library's, after masking the signals `serve` takes through Dispatch.

@@ -13,6 +13,10 @@ public struct ToolCallOutcome: Sendable, Equatable {
         case timeout
         case spawnFailed = "spawn_failed"
         case interrupted
+        /// A person said no (`toolworker deny`).
+        case approvalDenied = "approval_denied"
+        /// No decision came before the loop's deadline.
+        case approvalExpired = "approval_expired"
     }
 
     public var state: State

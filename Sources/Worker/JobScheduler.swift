@@ -162,6 +162,9 @@ public final class JobScheduler: Sendable {
         Gauge(label: "toolworker_running_handlers").record(HandlerProcessGroups.current.count)
         Gauge(label: "toolworker_tool_calls_limit").record(driver.dispatcher.maxConcurrentCalls)
         Gauge(label: "toolworker_database_size_bytes").record(await store.databaseSize())
+        if let pending = try? await store.pendingApprovals() {
+            Gauge(label: "toolworker_pending_approvals").record(pending.count)
+        }
     }
 
     /// `WATCHDOG=1` when a watchdog interval has passed since `last`.

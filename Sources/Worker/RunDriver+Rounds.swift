@@ -20,6 +20,12 @@ extension RunDriver {
             _ = try await finishWithError(refusal.message, code: refusal.code, status: .failed, state: &state, logger: logger)
             return .stop
         }
+        // Calls whose tool wants a person's word wait for it, durably, before anything of the round runs.
+        let approvals: [String: ApprovalRecord]
+        switch try await awaitApprovals(calls, loop: loop, state: &state, logger: logger) {
+        case .decided(let records): approvals = records
+        case .interrupted(let step): return step
+        }
         // One durable transaction reads what the journal has of these calls (after a crash), decides, records the
         // new ones and marks the handlers about to run as `running`.
         let dispatcher = self.dispatcher
@@ -76,6 +82,8 @@ extension RunDriver {
                         return (index, ToolOutput(toolCallID: call.id, output: output, kind: call.kind))
                     case .answerInterrupted:
                         outcome = .interrupted()
+                    case .run where Self.refusal(approvals[call.id]) != nil:
+                        outcome = Self.refusal(approvals[call.id])!
                     case .run:
                         let handlerStart = ContinuousClock.now
                         outcome = try await dispatcher.execute(call, context: context, deadline: fixedDeadline)

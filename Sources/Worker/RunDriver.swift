@@ -31,6 +31,8 @@ public struct RunDriver: Sendable {
     public var maxCallsPerRound = 128
     /// A round whose calls' arguments add up to more bytes than this ends the loop (`arguments_too_large`).
     public var maxArgumentBytes = 4 * 1024 * 1024
+    /// How often a round waiting for approvals looks at the journal for a decision.
+    public var approvalPollInterval: Duration = .milliseconds(500)
     /// Tool time-outs are shortened so a round ends this long before the loop's `expires_at`.
     public var expiryMargin: Duration = .seconds(5)
     /// Called once per round with its timings (benchmarks and metrics).

@@ -1,0 +1,30 @@
+import WireFormat
+import WorkModel
+
+/// When a tool's call waits for a person's word before it runs (`approval:` of a tool, the shell, the workspace).
+public enum ApprovalRule: Sendable, Equatable {
+    case never
+    case always
+    /// When the arguments (a JSON object) hold every one of these members with these values (`"*"`: any value).
+    case when([String: JSONValue])
+
+    /// Whether a call with `arguments` needs approval. Arguments that are not a JSON object match no `when` (a
+    /// custom tool's free text, for instance): such tools take `always` or `never`.
+    public func requiresApproval(_ arguments: String) -> Bool {
+        switch self {
+        case .never: return false
+        case .always: return true
+        case .when(let members):
+            guard let object = (try? JSONValue(parsing: arguments))?.objectValue else { return false }
+            return members.allSatisfy { key, value in
+                guard let actual = object[key] else { return false }
+                return value == .string("*") || actual == value
+            }
+        }
+    }
+}
+
+extension ToolExecutor {
+    /// Tools that say nothing need no approval.
+    public var approval: ApprovalRule { .never }
+}

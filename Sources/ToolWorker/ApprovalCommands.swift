@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import RunLoopCore
+
+/// `toolworker approvals`: the calls waiting for a person's word, with their arguments.
+struct ApprovalsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "approvals", abstract: "List tool calls waiting for approval (approve or deny them by call id).")
+
+    @OptionGroup var options: ConfigOption
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        try await guarded {
+            let db = try openHistory(try options.load())
+            let rows = try db.query(
+                "SELECT run_id, call_id, tool, requested, arguments FROM approval_log WHERE state = 'awaiting_approval' ORDER BY requested", [])
+            printRows(rows, json: json)
+        }
+    }
+}
+
+/// `toolworker approve CALL` / `toolworker deny CALL --reason …`: one decision, journaled with who and when; the
+/// first decision stands.
+struct DecisionOptions: ParsableArguments {
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "The call id (from toolworker approvals).") var call: String
+    @Option(help: "The run (or response) id, when the call id alone is not unique.") var run: String?
+    @Option(help: "Why (sent to the model with a denial).") var reason: String?
+
+    /// Records `decision` on the one pending call named; exit 64 when there is none or more than one, 1 when it was
+    /// decided already.
+    func decide(_ decision: ApprovalDecision) async throws {
+        let config = try options.load()
+        let store = try openStore(config)
+        defer { store.close() }
+        let pending = try await store.pendingApprovals().filter { $0.callID == call }
+        var candidates = pending
+        if let run {
+            let key = try await store.run(runID: run)?.key
+            candidates = pending.filter { $0.runKey == key }
+        }
+        guard candidates.count == 1, let target = candidates.first else {
+            throw CommandFailure(
+                message: candidates.isEmpty
+                    ? "no call \(call) is waiting for approval\(run.map { " in run \($0)" } ?? "") (toolworker approvals lists them)"
+                    : "call id \(call) waits in \(candidates.count) runs: give --run",
+                code: ExitStatus.usage)
+        }
+        let who = ProcessInfo.processInfo.userName.isEmpty ? "uid \(getuid())" : ProcessInfo.processInfo.userName
+        guard try await store.decideApproval(runKey: target.runKey, callID: call, decision: decision, by: who, reason: reason) else {
+            throw CommandFailure(message: "call \(call) was decided meanwhile; the first decision stands", code: 1)
+        }
+        print("\(call): \(decision.rawValue) by \(who)")
+    }
+}
+
+struct ApproveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve a tool call waiting for approval.")
+    @OptionGroup var decision: DecisionOptions
+    func run() async throws { try await guarded { try await decision.decide(.approved) } }
+}
+
+struct DenyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deny", abstract: "Deny a tool call waiting for approval; the model is told why.")
+    @OptionGroup var decision: DecisionOptions
+    func validate() throws {
+        guard decision.reason?.isEmpty == false else { throw ValidationError("deny needs --reason (the model is told it)") }
+    }
+    func run() async throws { try await guarded { try await decision.decide(.denied) } }
+}
