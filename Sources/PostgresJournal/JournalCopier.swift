@@ -75,6 +75,10 @@ public struct JournalCopier {
                 report.events += try copyChildren("events", of: sourceRun, to: id, orderedBy: "seq")
                 report.snapshots += try copyChildren("snapshots", of: sourceRun, to: id, orderedBy: "id")
                 report.toolCalls += try copyChildren("tool_calls", of: sourceRun, to: id, orderedBy: "id")
+                // A journal from before approvals (schema v7) has none to copy.
+                if try source.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'approvals'").int == 1 {
+                    _ = try copyChildren("approvals", of: sourceRun, to: id, orderedBy: "id")
+                }
             }
             if report.runs % 100 == 0 { progress(report) }
         }
