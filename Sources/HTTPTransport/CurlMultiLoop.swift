@@ -86,6 +86,13 @@ private final class LoopInbox: Sendable {
         wakeFD = fds[0]
         signalFD = fds[1]
     }
+
+    /// The last owner (the client, or the loop thread once it stopped) closes the self-pipe: every client made and
+    /// dropped used to leave its two descriptors open for the rest of the process.
+    deinit {
+        close(wakeFD)
+        close(signalFD)
+    }
 }
 
 /// libcurl's process-wide initialisation, done once, before the first handle.

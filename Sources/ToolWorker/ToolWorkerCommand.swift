@@ -168,10 +168,12 @@ func requireDatabaseFolder(_ config: ToolWorkerConfig) throws {
 /// Every protocol's backend, sharing one HTTP client configuration: Assistants, and Responses with the registered
 /// tools as flat function tools and the configuration's model and instructions.
 func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, logger: Logger) -> [any ToolLoopBackend] {
+    // One HTTP client (one libcurl loop thread, one connection cache) serves both protocols.
+    let http = HTTPClient(configuration: clientConfiguration.http)
     return [
-        AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, logger: logger)),
+        AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, http: http, logger: logger)),
         ResponsesBackend(
-            client: ResponsesClient(configuration: clientConfiguration, logger: logger), defaultModel: config.model,
+            client: ResponsesClient(configuration: clientConfiguration, http: http, logger: logger), defaultModel: config.model,
             defaultInstructions: config.instructions, defaultState: config.api.state,
             defaultRequestOptions: config.requestOptions),
     ]

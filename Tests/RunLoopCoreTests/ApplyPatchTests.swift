@@ -4,7 +4,7 @@ import Testing
 import RunLoopCore
 
 /// `apply_patch_call`s: create, update (V4A), delete, each atomic and confined to the workspace; refused without one.
-@Suite("Responses API: apply_patch calls")
+@Suite("Responses API: apply_patch calls", .serialized)
 struct ApplyPatchTests {
     func answers(_ h: RunHarness) -> [JSONValue] {
         h.requests("POST", "/responses").compactMap(\.json).dropFirst().flatMap { $0["input"]?.arrayValue ?? [] }

@@ -5,7 +5,7 @@ import RunLoopCore
 
 /// Durable approvals: a call whose tool asks for it waits in the journal for `toolworker approve` / `deny`; never run
 /// without a decision, never decided twice, expired past the run's deadline, still pending after a restart.
-@Suite("Durable approvals")
+@Suite("Durable approvals", .serialized)
 struct ApprovalTests {
     let toolworker = builtProduct("toolworker")
 

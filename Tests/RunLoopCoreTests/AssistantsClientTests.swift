@@ -308,11 +308,13 @@ struct AssistantsClientTests {
 /// Foundation's `Process.run()` (it copies `/proc/self/fd` entries by value and can read past readdir's buffer).
 @Suite("libcurl transfers, many at once", .serialized)
 struct ManyTransfersTests {
-    @Test("100 concurrent streams from one client all complete with every event")
+    @Test("64 concurrent streams from one client all complete with every event")
     func concurrentStreams() async throws {
         let harness = try ClientHarness()
         defer { harness.server.stop() }
-        let count = 100
+        // 64, not more: with the rest of the suite running beside it, the test process must stay well under the
+        // ~1,300 descriptors past which Foundation's Process.run() can crash it.
+        let count = 64
         let results = try await withThrowingTaskGroup(of: (Int, RunStatus?).self) { group in
             for _ in 0..<count {
                 group.addTask {

@@ -5,7 +5,7 @@ import RunLoopCore
 
 /// The fake server taught what a LiteLLM Responses bridge does (``ResponsesQuirks``), end to end through the driver:
 /// every frame kept, `[DONE]` as the end marker, a refused submit, no retrieve, cut arguments, endless rounds.
-@Suite("Responses servers that are not OpenAI's: the LiteLLM bridge's behaviour")
+@Suite("Responses servers that are not OpenAI's: the LiteLLM bridge's behaviour", .serialized)
 struct BridgeServerTests {
     @Test("sparse and reversed sequence numbers and a closing [DONE]: every frame on the wire is a row, [DONE] the end marker")
     func numberingAndDone() async throws {

@@ -5,7 +5,7 @@ import RunLoopCore
 
 /// Conversations, what threads were for Assistants: responses created on one, the tool rounds answered on it, jobs on
 /// one conversation one at a time and in order.
-@Suite("Responses API: conversations")
+@Suite("Responses API: conversations", .serialized)
 struct ConversationTests {
     @Test("a loop on a conversation: every request names it, none names a previous response; outputs go back to it")
     func loopOnConversation() async throws {

@@ -5,7 +5,7 @@ import RunLoopCore
 
 /// Custom (free-form) tools of the Responses API: registered with `type: custom`, offered as `{"type":"custom"}`, a
 /// `custom_tool_call`'s raw `input` on the handler's stdin, answered by `custom_tool_call_output`.
-@Suite("Responses API: custom tool calls")
+@Suite("Responses API: custom tool calls", .serialized)
 struct CustomToolTests {
     static let patchText = "*** Begin Patch\n*** Add File: notes.txt\n+hello \"world\"\n*** End Patch"
 
@@ -74,7 +74,7 @@ struct CustomToolTests {
     }
 }
 
-@Suite("Responses API: request options")
+@Suite("Responses API: request options", .serialized)
 struct RequestOptionsTests {
     @Test("request_options in the configuration and --request-option per run reach every request; other keys are refused")
     func options() async throws {

@@ -7,7 +7,7 @@ private typealias S = ScriptedResponsesServer
 
 /// Hostile and sloppy Responses servers, frame by frame: each run ends with a clear outcome, every frame is stored,
 /// and nothing crashes, grows without bound or loops hot.
-@Suite("Responses API: hostile and sloppy servers")
+@Suite("Responses API: hostile and sloppy servers", .serialized)
 struct HostileResponsesTests {
     /// One response whose stream carries `bad` after its creation.
     private func runWithFrame(_ bad: String) async throws -> (RunOutcome, ScriptedHarness) {
@@ -244,7 +244,7 @@ struct HostileResponsesTests {
     }
 }
 
-@Suite("Responses API: call ids a server repeats")
+@Suite("Responses API: call ids a server repeats", .serialized)
 struct RepeatedCallIDTests {
     @Test("two calls with one call_id in a round end the loop clearly (outputs are keyed by call_id); nothing runs")
     func duplicateInRound() async throws {

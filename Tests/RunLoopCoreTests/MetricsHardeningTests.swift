@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 import RunLoopCore
 
-@Suite("Metrics: the textfile and the listener under a local attacker and slow clients")
+@Suite("Metrics: the textfile and the listener under a local attacker and slow clients", .serialized)
 struct MetricsHardeningTests {
     @Test("the textfile never follows a symlink planted at a temporary name, and is 0644 whatever the umask")
     func textfileSymlink() throws {

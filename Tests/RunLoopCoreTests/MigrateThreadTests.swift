@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
-@Suite("migrate-thread: an Assistants thread into a Responses conversation")
+@Suite("migrate-thread: an Assistants thread into a Responses conversation", .serialized)
 struct MigrateThreadTests {
     @Test("every message in order, 20 items a request, recorded; a second run copies only what is new, into the same conversation")
     func migrate() async throws {

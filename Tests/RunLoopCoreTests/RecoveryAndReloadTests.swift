@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
-@Suite("A full disk strands nothing; a reload changes the tools offered and the tools run together")
+@Suite("A full disk strands nothing; a reload changes the tools offered and the tools run together", .serialized)
 struct RecoveryAndReloadTests {
     @Test("a full disk mid-run: once the journal takes writes again, the job is taken back and finished, without a restart")
     func diskFullRecovery() async throws {

@@ -8,7 +8,7 @@ import RunLoopCore
 
 /// The second round of hostile input: escaped keys, links to the journal, passwords in URLs and files, control
 /// characters from servers, configuration files that are not configuration.
-@Suite("Hostile input, second round")
+@Suite("Hostile input, second round", .serialized)
 struct SecondRoundHardeningTests {
     let toolworker = builtProduct("toolworker")
     let key = "sk-proj-Secret123/abcDEF_xyz"
@@ -136,7 +136,7 @@ struct SecondRoundHardeningTests {
 }
 
 /// `check-config` refuses what `serve` refuses, and the rest of the careless-operator inputs.
-@Suite("Careless operators, second round")
+@Suite("Careless operators, second round", .serialized)
 struct CarelessOperatorTests {
     let toolworker = builtProduct("toolworker")
     let environment = ["OPENAI_API_KEY": "sk-fake-test-key", "PATH": "/usr/bin:/bin"]
@@ -258,7 +258,7 @@ struct CarelessOperatorTests {
     }
 }
 
-@Suite("Operators' screens and ports, second round")
+@Suite("Operators' screens and ports, second round", .serialized)
 struct OperatorScreenTests {
     let toolworker = builtProduct("toolworker")
     let environment = ["OPENAI_API_KEY": "sk-fake-test-key", "PATH": "/usr/bin:/bin"]

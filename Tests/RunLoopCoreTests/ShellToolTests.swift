@@ -5,7 +5,7 @@ import RunLoopCore
 
 /// The model's shell actions (`shell_call`, `local_shell_call`): refused unless a shell is configured, confined to its
 /// folder, within its time-out (the whole process group stopped) and output cap, answered in the API's shapes.
-@Suite("Responses API: shell calls")
+@Suite("Responses API: shell calls", .serialized)
 struct ShellToolTests {
     func answers(_ h: RunHarness) -> [JSONValue] {
         h.requests("POST", "/responses").compactMap(\.json).dropFirst().flatMap { $0["input"]?.arrayValue ?? [] }

@@ -5,7 +5,7 @@ import RunLoopCore
 
 /// `api.state: stateless` against a fake server that keeps no state: the whole conversation in every request,
 /// rebuilt from the journal after a restart.
-@Suite("Responses API: servers that keep no state")
+@Suite("Responses API: servers that keep no state", .serialized)
 struct StatelessTests {
     static let twoRounds = Scenario(
         rounds: [[ScriptedToolCall("get_weather", #"{"city":"Paris"}"#)], [ScriptedToolCall("get_weather", #"{"city":"Oslo"}"#)]],

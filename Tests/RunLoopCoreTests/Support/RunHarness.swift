@@ -49,10 +49,12 @@ final class RunHarness {
         var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
         configuration.http.idleTimeout = idleTimeout
+        // One HTTP client (one loop thread, one connection cache) for both protocols, as serve has.
+        let http = HTTPClient(configuration: configuration.http)
         var driver = RunDriver(
             backends: [
-                AssistantsBackend(client: AssistantsClient(configuration: configuration)),
-                ResponsesBackend(client: ResponsesClient(configuration: configuration), defaultModel: nil, defaultInstructions: nil),
+                AssistantsBackend(client: AssistantsClient(configuration: configuration, http: http)),
+                ResponsesBackend(client: ResponsesClient(configuration: configuration, http: http), defaultModel: nil, defaultInstructions: nil),
             ], store: store,
             dispatcher: ToolDispatcher(
                 registry: ToolRegistry(
