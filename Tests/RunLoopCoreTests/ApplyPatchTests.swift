@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 /// `apply_patch_call`s: create, update (V4A), delete, each atomic and confined to the workspace; refused without one.
 @Suite("Responses API: apply_patch calls", .serialized)
 struct ApplyPatchTests {
@@ -94,4 +95,5 @@ struct ApplyPatchTests {
         #expect(throws: V4ADiff.Failure.self) { try V4ADiff.created("x\n") }
         #expect(throws: V4ADiff.Failure.self) { try V4ADiff.applied("-zzz\n", to: original) }
     }
+}
 }

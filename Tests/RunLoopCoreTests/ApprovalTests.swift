@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 /// Durable approvals: a call whose tool asks for it waits in the journal for `toolworker approve` / `deny`; never run
 /// without a decision, never decided twice, expired past the run's deadline, still pending after a restart.
 @Suite("Durable approvals", .serialized)
@@ -113,4 +114,5 @@ struct ApprovalTests {
         #expect(try String(contentsOfFile: ledger, encoding: .utf8) == "ran\n")
         #expect(try await h.rows("SELECT count(*) AS n FROM approvals").first?["n"].int == 1, "one request, not two")
     }
+}
 }

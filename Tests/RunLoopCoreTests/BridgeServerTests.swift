@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 /// The fake server taught what a LiteLLM Responses bridge does (``ResponsesQuirks``), end to end through the driver:
 /// every frame kept, `[DONE]` as the end marker, a refused submit, no retrieve, cut arguments, endless rounds.
 @Suite("Responses servers that are not OpenAI's: the LiteLLM bridge's behaviour", .serialized)
@@ -86,4 +87,5 @@ struct BridgeServerTests {
         #expect(outcome.rounds == 5)
         #expect(try await h.rows("SELECT * FROM tool_call_log").count == 5)
     }
+}
 }

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 /// Conversations, what threads were for Assistants: responses created on one, the tool rounds answered on it, jobs on
 /// one conversation one at a time and in order.
 @Suite("Responses API: conversations", .serialized)
@@ -89,4 +90,5 @@ struct ConversationJobTests {
         let threads = try h.query("SELECT DISTINCT thread_id FROM run_history").compactMap { $0["thread_id"].text }
         #expect(threads == [conversation])
     }
+}
 }

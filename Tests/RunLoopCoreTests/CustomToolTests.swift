@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 /// Custom (free-form) tools of the Responses API: registered with `type: custom`, offered as `{"type":"custom"}`, a
 /// `custom_tool_call`'s raw `input` on the handler's stdin, answered by `custom_tool_call_output`.
 @Suite("Responses API: custom tool calls", .serialized)
@@ -108,4 +109,5 @@ struct RequestOptionsTests {
         let bad = try await runCommand(tw, ["check-config", "--config", config], environment: environment)
         #expect(bad.status == 78 && bad.error.contains("request_options.input"), "\(bad)")
     }
+}
 }

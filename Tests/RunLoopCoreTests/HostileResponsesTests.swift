@@ -3,7 +3,8 @@ import Foundation
 import Testing
 import RunLoopCore
 
-private typealias S = ScriptedResponsesServer
+extension SerialSuites {
+typealias S = ScriptedResponsesServer
 
 /// Hostile and sloppy Responses servers, frame by frame: each run ends with a clear outcome, every frame is stored,
 /// and nothing crashes, grows without bound or loops hot.
@@ -296,4 +297,5 @@ struct RepeatedCallIDTests {
         #expect(call.state == .interrupted)
         #expect(call.output != "late output")
     }
+}
 }

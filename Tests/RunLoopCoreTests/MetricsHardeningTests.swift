@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 @Suite("Metrics: the textfile and the listener under a local attacker and slow clients", .serialized)
 struct MetricsHardeningTests {
     @Test("the textfile never follows a symlink planted at a temporary name, and is 0644 whatever the umask")
@@ -61,4 +62,5 @@ struct MetricsHardeningTests {
             #expect(closed == 0, "closed by the listener")
         }
     }
+}
 }

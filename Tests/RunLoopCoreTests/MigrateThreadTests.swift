@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 @Suite("migrate-thread: an Assistants thread into a Responses conversation", .serialized)
 struct MigrateThreadTests {
     @Test("every message in order, 20 items a request, recorded; a second run copies only what is new, into the same conversation")
@@ -42,4 +43,5 @@ struct MigrateThreadTests {
         let missing = try await runCommand(tw, ["migrate-thread", thread, "--config", config], environment: environment)
         #expect(missing.status == 64, "--to-conversation is required: \(missing)")
     }
+}
 }

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 @Suite("A full disk strands nothing; a reload changes the tools offered and the tools run together", .serialized)
 struct RecoveryAndReloadTests {
     @Test("a full disk mid-run: once the journal takes writes again, the job is taken back and finished, without a restart")
@@ -62,4 +63,5 @@ struct RecoveryAndReloadTests {
         #expect(tools.compactMap { $0["name"]?.stringValue } == ["get_weather", "get_time"])
         #expect(tools.first?["description"] == "new weather")
     }
+}
 }

@@ -6,6 +6,7 @@ import Testing
 @testable import PostgresJournal
 import RunLoopCore
 
+extension SerialSuites {
 /// The second round of hostile input: escaped keys, links to the journal, passwords in URLs and files, control
 /// characters from servers, configuration files that are not configuration.
 @Suite("Hostile input, second round", .serialized)
@@ -294,4 +295,5 @@ struct OperatorScreenTests {
         #expect(serve.status == 78, "\(serve)")
         #expect(serve.error.contains("127.0.0.1:\(taken.port)") && serve.error.lowercased().contains("in use"), "\(serve.error)")
     }
+}
 }

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 /// The model's shell actions (`shell_call`, `local_shell_call`): refused unless a shell is configured, confined to its
 /// folder, within its time-out (the whole process group stopped) and output cap, answered in the API's shapes.
 @Suite("Responses API: shell calls", .serialized)
@@ -92,4 +93,5 @@ struct ShellToolTests {
         #expect(outputs[1]["output"]?.stringValue?.contains("outside") == true, "\(outputs[1])")
         #expect(!FileManager.default.fileExists(atPath: h.directory.path("escaped")))
     }
+}
 }

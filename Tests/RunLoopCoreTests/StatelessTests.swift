@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import RunLoopCore
 
+extension SerialSuites {
 /// `api.state: stateless` against a fake server that keeps no state: the whole conversation in every request,
 /// rebuilt from the journal after a restart.
 @Suite("Responses API: servers that keep no state", .serialized)
@@ -123,4 +124,5 @@ struct StatelessCrashTests {
         ], "\(last)")
         #expect(try h.query("SELECT status FROM run_history").first?["status"].text == "completed")
     }
+}
 }
