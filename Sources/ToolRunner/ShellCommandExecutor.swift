@@ -34,9 +34,7 @@ public struct ShellCommandExecutor: ToolExecutor {
 
     public init(_ configuration: ShellToolConfig, inheritedEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
         self.configuration = configuration
-        var base = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]
-        for key in ["HOME", "TZ", "TMPDIR"] { if let value = inheritedEnvironment[key] { base[key] = value } }
-        baseEnvironment = base
+        baseEnvironment = ShellToolExecutor.baseEnvironment(inheriting: inheritedEnvironment)
     }
 
     public var definition: ToolDefinition {

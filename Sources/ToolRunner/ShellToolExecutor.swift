@@ -13,9 +13,15 @@ public struct ShellToolExecutor: ToolExecutor {
 
     public init(_ configuration: ToolHandlerConfig, inheritedEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
         self.configuration = configuration
+        self.baseEnvironment = Self.baseEnvironment(inheriting: inheritedEnvironment)
+    }
+
+    /// What every process ToolWorker starts for a model gets: PATH, LANG, and HOME, TZ, TMPDIR when the daemon has
+    /// them; never the rest of the daemon's environment (it holds the API key).
+    static func baseEnvironment(inheriting inherited: [String: String]) -> [String: String] {
         var base = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]
-        for key in ["HOME", "TZ", "TMPDIR"] { if let value = inheritedEnvironment[key] { base[key] = value } }
-        self.baseEnvironment = base
+        for key in ["HOME", "TZ", "TMPDIR"] { if let value = inherited[key] { base[key] = value } }
+        return base
     }
 
     public var definition: ToolDefinition {
