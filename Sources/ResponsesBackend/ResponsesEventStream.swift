@@ -77,7 +77,12 @@ final class ResponsesEventStream: LoopEventStream {
             isDelta: event.isDelta)
         guard applied else { return loop }
         switch event.kind {
-        case .lifecycle:
+        case .lifecycle(let object):
+            if session.background, object["background"]?.boolValue == false {
+                // Asked for background mode and not given it (a bridge accepts the flag and ignores it): the response
+                // cannot be resumed, so a broken stream is followed by a retrieve instead.
+                session.background = false
+            }
             if let response = session.accumulator.response?.objectValue {
                 let calls = session.accumulator.functionCalls
                 if session.stateless, let id = response["id"]?.stringValue,
