@@ -7,9 +7,6 @@ extension SerialSuites {
 /// `apply_patch_call`s: create, update (V4A), delete, each atomic and confined to the workspace; refused without one.
 @Suite("Responses API: apply_patch calls", .serialized)
 struct ApplyPatchTests {
-    func answers(_ h: RunHarness) -> [JSONValue] {
-        h.requests("POST", "/responses").compactMap(\.json).dropFirst().flatMap { $0["input"]?.arrayValue ?? [] }
-    }
 
     @Test("create, update with two hunks, delete: applied in the workspace, answered completed")
     func operations() async throws {
@@ -26,7 +23,7 @@ struct ApplyPatchTests {
         #expect(outcome.status == .completed, "\(outcome)")
         #expect(try String(contentsOfFile: root + "/src/app.txt", encoding: .utf8) == "one\nTWO\nthree\nfour\nFIVE\nsix\n")
         #expect(!FileManager.default.fileExists(atPath: root + "/gone.txt"))
-        let outputs = answers(h)
+        let outputs = h.submittedInputs()
         #expect(outputs.count == 4)
         #expect(outputs.allSatisfy { $0["type"] == "apply_patch_call_output" && $0["status"] == "completed" }, "\(outputs)")
         #expect(h.requests("POST", "/responses").first?.json?["tools"]?[0] == ["type": "apply_patch"])
@@ -50,7 +47,7 @@ struct ApplyPatchTests {
         symlink(outside.path("secret.txt"), root + "/file-link")
         h.applyPatch = ApplyPatchConfig(workspaceRoot: root)
         _ = try await h.respond("patch")
-        let outputs = answers(h)
+        let outputs = h.submittedInputs()
         #expect(outputs.count == 4)
         #expect(outputs.allSatisfy { $0["status"] == "failed" }, "\(outputs)")
         #expect(!FileManager.default.fileExists(atPath: h.directory.path("escape.txt")))
@@ -69,7 +66,7 @@ struct ApplyPatchTests {
         try "keep\n".write(toFile: root + "/a.txt", atomically: true, encoding: .utf8)
         h.applyPatch = ApplyPatchConfig(workspaceRoot: root)
         _ = try await h.respond("patch")
-        let output = try #require(answers(h).first)
+        let output = try #require(h.submittedInputs().first)
         #expect(output["status"] == "failed")
         #expect(output["output"]?.stringValue?.contains("does not match") == true, "\(output)")
         #expect(try String(contentsOfFile: root + "/a.txt", encoding: .utf8) == "keep\n")
@@ -80,7 +77,7 @@ struct ApplyPatchTests {
     func refused() async throws {
         let h = try RunHarness(scenarios: ["patch": Scenario(rounds: [[.applyPatch(["type": "create_file", "path": "x.txt", "diff": "+x\n"])]])])
         _ = try await h.respond("patch")
-        let output = try #require(answers(h).first)
+        let output = try #require(h.submittedInputs().first)
         #expect(output["type"] == "apply_patch_call_output" && output["status"] == "failed", "\(output)")
         #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/x.txt"))
     }

@@ -8,16 +8,13 @@ extension SerialSuites {
 /// folder, within its time-out (the whole process group stopped) and output cap, answered in the API's shapes.
 @Suite("Responses API: shell calls", .serialized)
 struct ShellToolTests {
-    func answers(_ h: RunHarness) -> [JSONValue] {
-        h.requests("POST", "/responses").compactMap(\.json).dropFirst().flatMap { $0["input"]?.arrayValue ?? [] }
-    }
 
     @Test("without a shell: section, a shell call is refused (answered as a failed command), nothing runs")
     func refusedWhenNotConfigured() async throws {
         let h = try RunHarness(scenarios: ["sh": Scenario(rounds: [[.shell(["commands": ["touch ran"]])]])])
         let outcome = try await h.respond("sh")
         #expect(outcome.status == .completed, "\(outcome)")
-        let answer = try #require(answers(h).first)
+        let answer = try #require(h.submittedInputs().first)
         #expect(answer["type"] == "shell_call_output")
         #expect(answer["output"]?[0]?["outcome"]?["exit_code"] == 126)
         #expect(answer["output"]?[0]?["stderr"]?.stringValue?.contains("No handler is registered") == true, "\(answer)")
@@ -33,7 +30,7 @@ struct ShellToolTests {
         let outcome = try await h.respond("sh")
         #expect(outcome.status == .completed, "\(outcome)")
         #expect(h.requests("POST", "/responses").first?.json?["tools"]?[0] == ["type": "shell"])
-        let chunks = try #require(answers(h).first?["output"]?.arrayValue)
+        let chunks = try #require(h.submittedInputs().first?["output"]?.arrayValue)
         #expect(chunks.count == 3)
         #expect(chunks[0]["stdout"] == "hi\n")
         #expect(chunks[1]["stdout"]?.stringValue?.trimmingCharacters(in: .newlines) == URL(fileURLWithPath: work).resolvingSymlinksInPath().path)
@@ -52,7 +49,7 @@ struct ShellToolTests {
         h.shell = ShellToolConfig(workingDirectory: work)
         let outcome = try await h.respond("sh")
         #expect(outcome.status == .completed, "\(outcome)")
-        let chunks = try #require(answers(h).first?["output"]?.arrayValue)
+        let chunks = try #require(h.submittedInputs().first?["output"]?.arrayValue)
         #expect(chunks.last?["outcome"] == ["type": "timeout"])
         let pid = try #require(Int32(try String(contentsOfFile: work + "/child.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         try await waitFor("the background child to be gone") { kill(pid, 0) != 0 }
@@ -66,7 +63,7 @@ struct ShellToolTests {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         h.shell = ShellToolConfig(workingDirectory: work)
         _ = try await h.respond("sh")
-        let stdout = try #require(answers(h).first?["output"]?[0]?["stdout"]?.stringValue)
+        let stdout = try #require(h.submittedInputs().first?["output"]?[0]?["stdout"]?.stringValue)
         #expect(stdout.hasPrefix(String(repeating: "x", count: 100)))
         #expect(stdout.contains("[ToolWorker: output truncated at 100 bytes]"))
     }
@@ -84,7 +81,7 @@ struct ShellToolTests {
         h.shell = shell
         let outcome = try await h.respond("sh")
         #expect(outcome.status == .completed, "\(outcome)")
-        let outputs = answers(h)
+        let outputs = h.submittedInputs()
         #expect(outputs.count == 2)
         #expect(outputs.allSatisfy { $0["type"] == "local_shell_call_output" && $0["id"] != nil })
         let first = try JSONValue(parsing: outputs[0]["output"]?.stringValue ?? "")

@@ -77,6 +77,11 @@ final class RunHarness {
             assistantID: "", message: message, instructions: instructions, metadata: metadata, protocolName: "responses", model: model))
     }
 
+    /// The input items of every Responses request after the first (what the loop answered), in order.
+    func submittedInputs() -> [JSONValue] {
+        requests("POST", "/responses").compactMap(\.json).dropFirst().flatMap { $0["input"]?.arrayValue ?? [] }
+    }
+
     /// Runs `request` with this harness's driver.
     func driverRun(_ request: RunRequest) async throws -> RunOutcome { try await driver().run(request) }
 
