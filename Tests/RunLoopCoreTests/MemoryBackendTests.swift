@@ -1,0 +1,59 @@
+import Foundation
+import Logging
+import Testing
+import RunLoopCore
+
+/// The driver's decisions with the protocol in memory (``MemoryBackend``): no server, no libcurl; a real journal and
+/// real handlers.
+@Suite("The driver's decisions, with an in-memory backend")
+struct MemoryBackendTests {
+    func driver(_ backend: MemoryBackend, _ dir: TempDirectory, store: AuditStore) throws -> RunDriver {
+        let script = dir.path("echo.sh")
+        try "#!/bin/sh\nread args; printf 'got %s' \"$args\"\n".writeScript(toFile: script)
+        chmod(script, 0o755)
+        return RunDriver(
+            backends: [backend], store: store,
+            dispatcher: ToolDispatcher(registry: ToolRegistry([ToolHandlerConfig(name: "echo", command: [script])]), maxConcurrentCalls: 4),
+            policy: .lifecycle, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    @Test("two rounds: every call answered, outputs submitted in the order of the calls, the loop completes")
+    func twoRounds() async throws {
+        let dir = TempDirectory()
+        let store = try AuditStore(path: dir.path("audit.db"))
+        defer { store.close() }
+        let backend = MemoryBackend(script: [
+            .calls([ToolCall(id: "a", name: "echo", arguments: #"{"n":1}"#), ToolCall(id: "b", name: "echo", arguments: #"{"n":2}"#)]),
+            .calls([ToolCall(id: "c", name: "nope", arguments: "{}")]),
+            .text("done"),
+        ])
+        let outcome = try await driver(backend, dir, store: store).run(RunRequest(assistantID: "", message: "go", protocolName: "responses"))
+        #expect(outcome.status == .completed && outcome.rounds == 2 && outcome.finalText == "done", "\(outcome)")
+        let submitted = backend.log.submitted.withLock { $0 }
+        #expect(submitted.map { $0.map(\.toolCallID) } == [["a", "b"], ["c"]])
+        #expect(submitted[0].map(\.output) == [#"got {"n":1}"#, #"got {"n":2}"#])
+        #expect(submitted[1][0].output.contains("unknown_tool"), "an unregistered tool is answered, not run")
+    }
+
+    @Test("a definite refusal of a submit ends the round at once when the protocol says so; otherwise it reconciles")
+    func refusal() async throws {
+        for final in [true, false] {
+            let dir = TempDirectory()
+            let store = try AuditStore(path: dir.path("audit.db"))
+            defer { store.close() }
+            var backend = MemoryBackend(script: [
+                .calls([ToolCall(id: "a", name: "echo", arguments: "{}")]), .failure(LoopError(.http(status: 400), message: "no")),
+            ])
+            backend.refusalIsFinal = final
+            var driving = try driver(backend, dir, store: store)
+            driving.maxPollInterval = .milliseconds(10)
+            let outcome = try await driving.run(RunRequest(assistantID: "", message: "go", protocolName: "responses"))
+            if final {
+                #expect(outcome.errorCode == "submit_refused", "\(outcome)")
+                #expect(backend.log.retrieves.load(ordering: .relaxed) == 0)
+            } else {
+                #expect(backend.log.retrieves.load(ordering: .relaxed) > 0, "reconciled: \(outcome)")
+            }
+        }
+    }
+}
