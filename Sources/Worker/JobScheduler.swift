@@ -243,15 +243,12 @@ public final class JobScheduler: Sendable {
             // A thread or a conversation keeps the message an earlier attempt posted; a Responses loop without one
             // starts afresh and needs it again.
             let keepsNothing = job.protocolName == "responses" && thread == nil
-            let request = RunRequest(
+            var request = RunRequest(
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted && !keepsNothing ? nil : job.message,
                 instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id,
-                protocolName: job.protocolName, model: job.model,
-                maxRounds: job.options?["max_rounds"]?.intValue.map(Int.init),
-                conversationState: job.options?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:)))
-            var options = request
-            options.requestOptions = job.options?["request_options"]?.objectValue ?? [:]
-            let outcome = try await currentDriver().run(options)
+                protocolName: job.protocolName, model: job.model)
+            request.apply(options: job.options?.objectValue)
+            let outcome = try await currentDriver().run(request)
             try await finish(job, outcome: outcome, logger: log)
         } catch {
             // The store failed (or we were cancelled): the job stays 'running'. Its leases are no longer renewed, so

@@ -82,13 +82,15 @@ extension RunDriver {
                         return (index, ToolOutput(toolCallID: call.id, output: output, kind: call.kind))
                     case .answerInterrupted:
                         outcome = .interrupted()
-                    case .run where Self.refusal(approvals[call.id]) != nil:
-                        outcome = Self.refusal(approvals[call.id])!
                     case .run:
-                        let handlerStart = ContinuousClock.now
-                        outcome = try await dispatcher.execute(call, context: context, deadline: fixedDeadline)
-                        handlerDuration = ContinuousClock.now - handlerStart
-                        handlerTimes.record(handlerDuration!)
+                        if let refused = Self.refusal(approvals[call.id]) {
+                            outcome = refused
+                        } else {
+                            let handlerStart = ContinuousClock.now
+                            outcome = try await dispatcher.execute(call, context: context, deadline: fixedDeadline)
+                            handlerDuration = ContinuousClock.now - handlerStart
+                            handlerTimes.record(handlerDuration!)
+                        }
                     }
                     WorkerMetrics.toolCallEnded(call.name, registry: dispatcher.registry, state: outcome.state, duration: handlerDuration)
                     try await store.recordToolCallOutcome(runKey: runKey, callID: call.id, outcome: outcome)
@@ -116,17 +118,16 @@ extension RunDriver {
             stream = try await state.session.submit(outputs, for: loop)
         } catch {
             if error.kind == .cancelled { throw CancellationError() }
+            state.recorder.note("toolworker.submit_failed", ["error": .string("\(error)")], stream: state.stream)
             if state.backend.submitRefusalIsFinal, error.isDefiniteRefusal {
                 // The request itself was refused (a 400 for the new response): sending it again, or asking a server
                 // that may not even retrieve, cannot help. The refusal is the cause the journal keeps.
-                state.recorder.note("toolworker.submit_failed", ["error": .string("\(error)")], stream: state.stream)
                 _ = try await finishWithError(
                     "the server refused the round's outputs: \(error)", code: "submit_refused", state: &state, logger: logger)
                 return .stop
             }
             state.submitFailures += 1
             logger.warning("submitting tool outputs failed; reconciling", metadata: ["run_id": "\(loopID)", "error": "\(error)"])
-            state.recorder.note("toolworker.submit_failed", ["error": .string("\(error)")], stream: state.stream)
             if state.submitFailures >= 3 && !error.isPassing {
                 // The server keeps asking for these outputs and keeps refusing them: stop rather than loop.
                 _ = try await finishWithError(

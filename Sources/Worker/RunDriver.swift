@@ -92,14 +92,15 @@ public struct RunDriver: Sendable {
         state.threadID = record.threadID
         state.loopID = record.runID
         state.rounds = record.rounds
-        state.maxRounds = RunRequest(record: record).maxRounds ?? maxRounds
+        let request = RunRequest(record: record)
+        state.maxRounds = request.maxRounds ?? maxRounds
         state.stream = try await store.lastStream(runKey: record.key)
         var log = logger
         log[metadataKey: "run_key"] = "\(record.key)"
         log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
         WorkerMetrics.recoveries.increment()
         // What every later request of the loop repeats (a Responses model, instructions, metadata).
-        state.session.restore(RunRequest(record: record), runKey: record.key, history: try await store.loopHistory(runKey: record.key))
+        state.session.restore(request, runKey: record.key, history: try await store.loopHistory(runKey: record.key))
         if record.runID == nil, let found = try? await state.session.find(runKey: record.key, threadID: record.threadID) {
             // The start request had reached the server: follow that loop, never start a second one.
             log.notice("found the run created before the restart", metadata: ["run_id": "\(found.id ?? "?")"])

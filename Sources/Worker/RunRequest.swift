@@ -48,18 +48,30 @@ public struct RunRequest: Sendable, Equatable {
             assistantID: record.assistantID, threadID: record.threadID, message: summary?["message"]?.stringValue,
             instructions: summary?["instructions"]?.stringValue,
             metadata: RunRequest.metadataPairs(summary?["metadata"]).filter { !$0.key.hasPrefix("toolworker_") },
-            jobID: record.jobID, protocolName: record.protocolName, model: record.model,
-            maxRounds: summary?["max_rounds"]?.intValue.map(Int.init),
-            conversationState: summary?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:)))
-        requestOptions = summary?["request_options"]?.objectValue ?? [:]
+            jobID: record.jobID, protocolName: record.protocolName, model: record.model)
+        apply(options: summary?.objectValue)
     }
 
-    /// Per-job options as the journal keeps them (`jobs.options`), or `nil` when there are none.
-    public var jobOptions: JSONValue? {
+    /// The loop's own options (`max_rounds`, `state`, `request_options`) as the journal keeps them, in a job's
+    /// `options` and a run's `request` alike.
+    var loopOptions: JSONObject {
         var options: JSONObject = [:]
         if let maxRounds { options["max_rounds"] = .int(Int64(maxRounds)) }
         if let conversationState { options["state"] = .string(conversationState.rawValue) }
         if !requestOptions.isEmpty { options["request_options"] = .object(requestOptions) }
+        return options
+    }
+
+    /// Takes the loop's options from what the journal kept (``loopOptions``).
+    public mutating func apply(options: JSONObject?) {
+        maxRounds = options?["max_rounds"]?.intValue.map(Int.init)
+        conversationState = options?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:))
+        requestOptions = options?["request_options"]?.objectValue ?? [:]
+    }
+
+    /// Per-job options as the journal keeps them (`jobs.options`), or `nil` when there are none.
+    public var jobOptions: JSONValue? {
+        let options = loopOptions
         return options.isEmpty ? nil : .object(options)
     }
 
@@ -91,9 +103,7 @@ public struct RunRequest: Sendable, Equatable {
         if let threadID { object["thread_id"] = .string(threadID) }
         if let message { object["message"] = .string(message) }
         if let instructions { object["instructions"] = .string(instructions) }
-        if let maxRounds { object["max_rounds"] = .int(Int64(maxRounds)) }
-        if let conversationState { object["state"] = .string(conversationState.rawValue) }
-        if !requestOptions.isEmpty { object["request_options"] = .object(requestOptions) }
+        for (key, value) in loopOptions { object[key] = value }
         object["metadata"] = .object(metadataObject(runKey: 0))
         return object
     }
