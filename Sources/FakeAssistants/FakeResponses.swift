@@ -144,8 +144,7 @@ extension FakeState {
             // function_call item and answered by a function_call_output).
             let items = body["input"]?.arrayValue ?? []
             let answered = Set(items.filter(Self.isOutputItem).compactMap(Self.answeredCallID))
-            let echoed = Set(items.filter { ["function_call", "custom_tool_call", "shell_call", "local_shell_call", "apply_patch_call"].contains($0["type"]?.stringValue ?? "") }
-                .compactMap { $0["call_id"]?.stringValue })
+            let echoed = Set(items.filter { $0.objectValue.flatMap(ResponseAccumulator.callKind) != nil }.compactMap { $0["call_id"]?.stringValue })
             if let unknown = answered.first(where: { !echoed.contains($0) }) {
                 return error(400, "No tool call found for function call output with call_id \(unknown).", param: "input")
             }

@@ -85,11 +85,7 @@ final class ResponsesEventStream: LoopEventStream {
             }
             if let response = session.accumulator.response?.objectValue {
                 let calls = session.accumulator.functionCalls
-                if session.stateless, let id = response["id"]?.stringValue,
-                    ["completed", "failed", "incomplete", "cancelled"].contains(response["status"]?.stringValue ?? "")
-                {
-                    session.transcript.finished[id] = response
-                }
+                if session.stateless { session.transcript.noteEnded(response) }
                 if let cut = ResponsesSession.unreadableCall(calls, response: response) {
                     // A response reported complete whose call's arguments are cut off (a bridge's backend stream was
                     // cut): not a round to run.

@@ -203,19 +203,21 @@ final class ResponsesSession: ToolLoopSession {
     }
 
     func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState {
+        let response = try await fetch(id)
+        let state = LoopState(response: response)
+        if case .needsOutputs(let calls) = state.phase, let cut = Self.unreadableCall(calls, response: response) {
+            throw LoopError(.protocolViolation(retryable: true), code: "truncated_arguments", message: cut)
+        }
+        return state
+    }
+
+    /// Response `id` as the server has it, or, on a server that keeps no state, as this session saw it (``known(_:)``).
+    func fetch(_ id: String) async throws(LoopError) -> JSONObject {
+        if stateless { return try known(id) }
         do {
-            let response = try await stateless ? known(id) : client.retrieve(id: id)
-            let state = LoopState(response: response)
-            if case .needsOutputs(let calls) = state.phase, let cut = Self.unreadableCall(calls, response: response) {
-                throw LoopError(.protocolViolation(retryable: true), code: "truncated_arguments", message: cut)
-            }
-            return state
-        } catch let error as LoopError {
-            throw error
-        } catch let error as AssistantsError {
-            throw LoopError(error)
+            return try await client.retrieve(id: id)
         } catch {
-            throw LoopError(.cancelled, message: "cancelled")
+            throw LoopError(error)
         }
     }
 
@@ -253,7 +255,7 @@ final class ResponsesSession: ToolLoopSession {
             return object
         }
         if accumulator.base?["id"]?.stringValue == id, let object = accumulator.response?.objectValue,
-            ["completed", "failed", "incomplete", "cancelled"].contains(object["status"]?.stringValue ?? "")
+            StatelessTranscript.hasEnded(object)
         {
             return object
         }
@@ -263,16 +265,7 @@ final class ResponsesSession: ToolLoopSession {
     }
 
     func finalObjects(id: String, threadID: String?) async throws(LoopError) -> [SnapshotRecord] {
-        let response: JSONObject
-        do {
-            response = try await stateless ? known(id) : client.retrieve(id: id)
-        } catch let error as LoopError {
-            throw error
-        } catch let error as AssistantsError {
-            throw LoopError(error)
-        } catch {
-            throw LoopError(.cancelled, message: "cancelled")
-        }
+        let response = try await fetch(id)
         accumulator.absorb(response: response)
         var snapshots = [SnapshotRecord(
             eventSeq: nil, type: .run, objectID: id, status: response["status"]?.stringValue, data: .object(response))]
@@ -300,10 +293,12 @@ enum ResponsesSnapshots {
     /// tools) as a step (`run_step`).
     static func item(_ item: JSONValue) -> [SnapshotRecord] {
         let type: SnapshotObjectType
-        switch item["type"]?.stringValue {
-        case "message": type = .message
-        case "function_call", "custom_tool_call", "shell_call", "local_shell_call", "apply_patch_call": type = .toolCall
-        default: type = .runStep
+        if item["type"]?.stringValue == "message" {
+            type = .message
+        } else if item.objectValue.flatMap(ResponseAccumulator.callKind) != nil {
+            type = .toolCall
+        } else {
+            type = .runStep
         }
         // A function call is known by its call_id (the key its output is submitted under), anything else by its id.
         let id = (type == .toolCall ? item["call_id"]?.stringValue : nil) ?? item["id"]?.stringValue ?? "?"

@@ -28,13 +28,23 @@ struct StatelessTranscript: Sendable {
         self.opening = opening
         outputs = history.outputs
         for loop in history.loops {
-            guard let object = loop.objectValue, let id = object["id"]?.stringValue else { continue }
-            let status = object["status"]?.stringValue
-            guard status == "completed" || status == "failed" || status == "incomplete" || status == "cancelled" else { continue }
-            finished[id] = object
+            guard let object = loop.objectValue, noteEnded(object), let id = object["id"]?.stringValue else { continue }
             let items = object["output"]?.arrayValue ?? []
             if !Self.callIDs(items).isEmpty { record(response: id, items: items) }
         }
+    }
+
+    /// Whether a response has reached a status it keeps.
+    static func hasEnded(_ response: JSONObject) -> Bool {
+        ["completed", "failed", "incomplete", "cancelled"].contains(response["status"]?.stringValue ?? "")
+    }
+
+    /// Keeps `response` as one seen to end (what a retrieve would have said of it); `false` when it has not ended.
+    @discardableResult
+    mutating func noteEnded(_ response: JSONObject) -> Bool {
+        guard Self.hasEnded(response), let id = response["id"]?.stringValue else { return false }
+        finished[id] = response
+        return true
     }
 
     /// Adds a response that asked for calls (once).

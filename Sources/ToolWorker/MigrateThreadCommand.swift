@@ -33,8 +33,9 @@ struct MigrateThreadCommand: AsyncParsableCommand {
             let clientConfiguration = try options.clientConfiguration(config)
             let store = try openStore(config)
             defer { store.close() }
-            let assistants = AssistantsClient(configuration: clientConfiguration)
-            let responses = ResponsesClient(configuration: clientConfiguration)
+            let http = HTTPClient(configuration: clientConfiguration.http)
+            let assistants = AssistantsClient(configuration: clientConfiguration, http: http)
+            let responses = ResponsesClient(configuration: clientConfiguration, http: http)
             let messages: [Message]
             do {
                 messages = try await assistants.listMessages(threadID: thread, maxPages: 10_000)
