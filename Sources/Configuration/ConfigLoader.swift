@@ -249,17 +249,10 @@ private struct Reader {
                         patch.approval = approvalRule(v, "apply_patch.approval") ?? patch.approval
                         continue
                     }
-                    guard let text = string(v, "apply_patch.\(k)") else { continue }
                     if k == "workspace_root" {
-                        var isDirectory: ObjCBool = false
-                        let resolved = resolve(text)
-                        if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue { root = resolved } else {
-                            problem("apply_patch.workspace_root", v, "\(resolved) is not a directory")
-                        }
-                    } else if let policy = RestartPolicy(rawValue: text) {
+                        root = directory(v, "apply_patch.workspace_root")
+                    } else if let policy = restartPolicy(v, "apply_patch.on_restart") {
                         patch.onRestart = policy
-                    } else {
-                        problem("apply_patch.on_restart", v, "expected 'rerun' or 'fail', not '\(text)'")
                     }
                 }
                 if let root {
@@ -347,29 +340,12 @@ private struct Reader {
                         problem(path, value, "expected 'shell' or 'local_shell', not '\(text)'")
                     }
                 }
-            case "working_directory":
-                if let directory = string(value, path) {
-                    var isDirectory: ObjCBool = false
-                    let resolved = resolve(directory)
-                    if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue {
-                        shell.workingDirectory = resolved
-                    } else {
-                        problem(path, value, "\(resolved) is not a directory")
-                    }
-                }
+            case "working_directory": shell.workingDirectory = directory(value, path) ?? shell.workingDirectory
             case "approval": shell.approval = approvalRule(value, path) ?? shell.approval
             case "timeout": shell.timeout = duration(value, path) ?? shell.timeout
             case "max_output_bytes": shell.maxOutputBytes = integer(value, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? shell.maxOutputBytes
-            case "env":
-                for (variable, v) in mapping(value, path, allowed: []) ?? [] {
-                    if let text = string(v, "\(path).\(variable)") { shell.environment[variable] = text }
-                }
-            case "on_restart":
-                if let text = string(value, path) {
-                    if let policy = RestartPolicy(rawValue: text) { shell.onRestart = policy } else {
-                        problem(path, value, "expected 'rerun' or 'fail', not '\(text)'")
-                    }
-                }
+            case "env": shell.environment.merge(environment(value, path)) { $1 }
+            case "on_restart": shell.onRestart = restartPolicy(value, path) ?? shell.onRestart
             default: break
             }
         }
@@ -381,6 +357,37 @@ private struct Reader {
             problem("shell", node, "a tool named '\(shell.kind.rawValue)' is registered too: rename it")
         }
         config.shell = shell
+    }
+
+    /// A folder that exists, resolved against the file's folder; `nil` (with the problem) otherwise.
+    mutating func directory(_ node: Node, _ path: String) -> String? {
+        guard let text = string(node, path) else { return nil }
+        var isDirectory: ObjCBool = false
+        let resolved = resolve(text)
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue else {
+            problem(path, node, "\(resolved) is not a directory")
+            return nil
+        }
+        return resolved
+    }
+
+    /// `rerun` or `fail`.
+    mutating func restartPolicy(_ node: Node, _ path: String) -> RestartPolicy? {
+        guard let text = string(node, path) else { return nil }
+        guard let policy = RestartPolicy(rawValue: text) else {
+            problem(path, node, "expected 'rerun' or 'fail', not '\(text)'")
+            return nil
+        }
+        return policy
+    }
+
+    /// `VARIABLE: value` pairs.
+    mutating func environment(_ node: Node, _ path: String) -> [String: String] {
+        var environment: [String: String] = [:]
+        for (variable, value) in mapping(node, path, allowed: []) ?? [] {
+            if let text = string(value, "\(path).\(variable)") { environment[variable] = text }
+        }
+        return environment
     }
 
     /// `never`, `always`, or `{when: {ARGUMENT: VALUE, …}}` (every member present with that value; `"*"` any value).
@@ -438,26 +445,9 @@ private struct Reader {
                     checkExecutable(tool.command[0], path, field)
                 case "timeout": tool.timeout = duration(field, path) ?? tool.timeout
                 case "max_output_bytes": tool.maxOutputBytes = integer(field, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? tool.maxOutputBytes
-                case "env":
-                    for (variable, v) in mapping(field, path, allowed: []) ?? [] {
-                        if let text = string(v, "\(path).\(variable)") { tool.environment[variable] = text }
-                    }
-                case "working_directory":
-                    if let directory = string(field, path) {
-                        var isDirectory: ObjCBool = false
-                        let resolved = resolve(directory)
-                        if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue {
-                            tool.workingDirectory = resolved
-                        } else {
-                            problem(path, field, "\(resolved) is not a directory")
-                        }
-                    }
-                case "on_restart":
-                    if let text = string(field, path) {
-                        if let policy = RestartPolicy(rawValue: text) { tool.onRestart = policy } else {
-                            problem(path, field, "expected 'rerun' or 'fail', not '\(text)'")
-                        }
-                    }
+                case "env": tool.environment.merge(environment(field, path)) { $1 }
+                case "working_directory": tool.workingDirectory = directory(field, path) ?? tool.workingDirectory
+                case "on_restart": tool.onRestart = restartPolicy(field, path) ?? tool.onRestart
                 case "description": tool.description = string(field, path)
                 case "parameters":
                     var budget = Reader.maximumSchemaNodes
