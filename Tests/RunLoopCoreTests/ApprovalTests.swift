@@ -105,7 +105,10 @@ struct ApprovalTests {
         let key = try #require(try await h.rows("SELECT id FROM runs WHERE ended_at IS NULL").first?["id"].int)
         let record = try #require(try await h.store.run(key: key))
         let resumed = Task { try await driver.resume(record) }
-        try await Task.sleep(for: .milliseconds(300))
+        // The handshake: the resumed drive notes that it waits again (a second toolworker.awaiting_approval row).
+        try await waitForAsync("the resumed drive to wait for the same decision") {
+            try await h.rows("SELECT count(*) AS n FROM event_log WHERE event = 'toolworker.awaiting_approval'").first?["n"].int == 2
+        }
         #expect(try await h.rows("SELECT state FROM approval_log").first?["state"].text == "awaiting_approval")
         let approve = try await runCommand(toolworker, ["approve", call, "--config", try config(h)], environment: environment)
         #expect(approve.status == 0, "\(approve)")

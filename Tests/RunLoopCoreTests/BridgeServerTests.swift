@@ -40,10 +40,8 @@ struct BridgeServerTests {
                 quirks: .liteLLMBridge)
         ])
         try h.handler("get_weather", "read args; printf 'sunny'")
-        let started = ContinuousClock.now
         let outcome = try await h.respond("bridge")
         #expect(outcome.errorCode == "submit_refused", "\(outcome)")
-        #expect(ContinuousClock.now - started < .seconds(30))
         #expect(h.requests("GET", "").filter { $0.path.contains("/responses/") }.isEmpty, "no retrieve")
         let history = try #require(try await h.rows("SELECT error_message FROM run_history").first)
         #expect(history["error_message"].text?.contains("HTTP 400") == true || history["error_message"].text?.contains("400") == true,

@@ -100,13 +100,11 @@ struct HostileResponsesTests {
                 return .json(200, live)
             }
         }
-        let started = ContinuousClock.now
         let outcome = try await h.run { $0.pollPastExpiry = 1 }
         #expect(outcome.status == .error, "\(outcome)")
         #expect(outcome.errorCode == "lost_run")
         let resumes = h.server.requests(.resume).count
         #expect(resumes >= 1 && resumes <= h.maxRetries + 1, "resumes are bounded by api.max_retries + 1: \(resumes)")
-        #expect(ContinuousClock.now - started < .seconds(60))
         let notes = try await h.rows("SELECT event FROM event_log WHERE event = 'toolworker.resume_given_up'")
         #expect(notes.count == 1)
     }
