@@ -84,6 +84,7 @@ Architecture: $arch
 Maintainer: ToolWorker developers <toolworker@example.org>
 Installed-Size: $size
 Depends: $depends, systemd
+Recommends: bubblewrap
 Section: admin
 Priority: optional
 Description: daemon that runs the tool calls of OpenAI-compatible assistants

@@ -5,7 +5,7 @@
 # by an unprivileged user) and removed at exit; without one they are skipped with a message saying why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="systemd lintian man-db dpkg-dev postgresql postgresql-client" scripts/ensure-deps.sh
+EXTRA_PACKAGES="systemd lintian man-db dpkg-dev postgresql postgresql-client bubblewrap" scripts/ensure-deps.sh
 if [ -z "${TOOLWORKER_TEST_POSTGRES_URL:-}" ]; then
     pg_dir=$(mktemp -d /tmp/toolworker-test-pg.XXXXXX)
     trap 'scripts/postgres-cluster.sh stop "$pg_dir"' EXIT

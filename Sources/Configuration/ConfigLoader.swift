@@ -60,6 +60,7 @@ public enum ConfigLoader {
             throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "the configuration is empty")])
         }
         reader.read(root, into: &config)
+        reader.checkLimits(&config, environment: environment)
         if !reader.problems.isEmpty { throw ConfigError(file: file, problems: reader.problems) }
         config.warnings = reader.warnings
         return config
@@ -67,7 +68,7 @@ public enum ConfigLoader {
 }
 
 /// Walks the YAML tree, filling a config and collecting problems.
-private struct Reader {
+struct Reader {
     /// What is allowed but unwise (a handler others can write), for `check-config` and the daemon's start log.
     var warnings: [String] = []
     let file: String
@@ -329,7 +330,7 @@ private struct Reader {
 
     /// `shell: { tool: shell|local_shell, working_directory: DIR, timeout, max_output_bytes, env, on_restart }`.
     mutating func readShell(_ node: Node, _ config: inout ToolWorkerConfig) {
-        let keys = ["tool", "working_directory", "timeout", "max_output_bytes", "env", "on_restart", "approval"]
+        let keys = ["tool", "working_directory", "timeout", "max_output_bytes", "env", "on_restart", "approval", "limits"]
         var shell = ShellToolConfig(workingDirectory: "")
         for (key, value) in mapping(node, "shell", allowed: keys) ?? [] {
             let path = "shell.\(key)"
@@ -346,9 +347,11 @@ private struct Reader {
             case "max_output_bytes": shell.maxOutputBytes = integer(value, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? shell.maxOutputBytes
             case "env": shell.environment.merge(environment(value, path)) { $1 }
             case "on_restart": shell.onRestart = restartPolicy(value, path) ?? shell.onRestart
+            case "limits": shell.limits = limits(value, path)
             default: break
             }
         }
+        if let time = shell.limits.time { shell.timeout = time }
         guard !shell.workingDirectory.isEmpty else {
             problem("shell.working_directory", node, "required: the folder the model's commands run in")
             return
@@ -420,7 +423,7 @@ private struct Reader {
     mutating func readTools(_ node: Node, _ config: inout ToolWorkerConfig) {
         let keys = [
             "command", "timeout", "max_output_bytes", "env", "working_directory", "on_restart", "description", "parameters", "type", "format",
-            "approval",
+            "approval", "limits",
         ]
         for (name, value) in mapping(node, "tools", allowed: []) ?? [] {
             let base = "tools.\(name)"
@@ -463,6 +466,7 @@ private struct Reader {
                         }
                     }
                 case "approval": tool.approval = approvalRule(field, path) ?? tool.approval
+                case "limits": tool.limits = limits(field, path)
                 case "format":
                     var budget = Reader.maximumSchemaNodes
                     guard let format = Reader.json(field, budget: &budget), format.objectValue != nil else {
@@ -474,6 +478,7 @@ private struct Reader {
                 }
             }
             if !sawCommand { problem(base, value, "missing 'command'") }
+            if let time = tool.limits.time { tool.timeout = time }
             if tool.kind == .custom && tool.parameters != nil {
                 problem("\(base).parameters", value, "a custom tool takes free-form input: give 'format', not 'parameters'")
             }

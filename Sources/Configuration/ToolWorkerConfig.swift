@@ -77,6 +77,8 @@ public struct ToolWorkerConfig: Sendable {
     public var maxArgumentBytes = 4 * 1024 * 1024
     /// What the configuration allows but an operator should fix (a world-writable handler), in words.
     public var warnings: [String] = []
+    /// What this host enforces of `limits:` (found when the configuration has any).
+    public var sandboxHost: SandboxHost?
     /// Registered tools in file order.
     public var tools: [ToolHandlerConfig] = []
     /// `shell:`: the shell lent to the model (Responses `shell` / `local_shell` calls); `nil`, the default, refuses them.
@@ -87,8 +89,8 @@ public struct ToolWorkerConfig: Sendable {
     /// Every tool of the configuration behind the one seam: the handlers, then the shell and the workspace when
     /// there are.
     public var registry: ToolRegistry {
-        var executors: [any ToolExecutor] = tools.map { ShellToolExecutor($0) }
-        if let shell { executors.append(ShellCommandExecutor(shell)) }
+        var executors: [any ToolExecutor] = tools.map { ShellToolExecutor($0, sandboxHost: sandboxHost) }
+        if let shell { executors.append(ShellCommandExecutor(shell, sandboxHost: sandboxHost)) }
         if let applyPatch { executors.append(PatchExecutor(applyPatch)) }
         return ToolRegistry(executors: executors)
     }

@@ -28,6 +28,8 @@ public struct HandlerRunner: Sendable {
         public var stdoutTruncated: Bool
         /// The last bytes of stderr.
         public var stderrTail: [UInt8]
+        /// The kernel killed a process of the call for going over its sandbox's memory limit.
+        public var memoryLimitHit = false
     }
 
     /// The handler could not be started at all.
@@ -50,14 +52,14 @@ public struct HandlerRunner: Sendable {
 
     public func run(
         command: [String], stdin: String, environment: [String: String], workingDirectory: String?,
-        timeout: Duration, maxOutputBytes: Int
+        timeout: Duration, maxOutputBytes: Int, sandbox: Sandbox? = nil
     ) async throws -> Result {
         var delays = busyRetryDelays[...]
         while true {
             do {
                 return try await runOnce(
                     command: command, stdin: stdin, environment: environment, workingDirectory: workingDirectory,
-                    timeout: timeout, maxOutputBytes: maxOutputBytes)
+                    timeout: timeout, maxOutputBytes: maxOutputBytes, sandbox: sandbox)
             } catch let error as SpawnError where error.isTextFileBusy && !delays.isEmpty {
                 try await Task.sleep(for: delays.removeFirst())
             }
@@ -66,8 +68,15 @@ public struct HandlerRunner: Sendable {
 
     private func runOnce(
         command: [String], stdin: String, environment: [String: String], workingDirectory: String?,
-        timeout: Duration, maxOutputBytes: Int
+        timeout: Duration, maxOutputBytes: Int, sandbox: Sandbox?
     ) async throws -> Result {
+        let prepared: Sandbox.PreparedCall?
+        do {
+            prepared = try sandbox?.prepare(command: command, workingDirectory: workingDirectory)
+        } catch {
+            throw SpawnError(command: command[0], reason: "its sandbox could not be set up: \(error)")
+        }
+        let command = prepared?.command ?? command
         var options = PlatformOptions()
         options.createSession = true
         options.teardownSequence = [
@@ -100,8 +109,13 @@ public struct HandlerRunner: Sendable {
         // The arguments go through an unlinked temporary file rather than a pipe the library writes: a handler
         // that exits without reading stdin then cannot break the write (swift-subprocess 1.0.2 aborts the process
         // on that path), and arguments of any size never block on a full pipe.
-        let input = try HandlerRunner.stdinFile(containing: stdin, executable: executable)
-        let race: Race = try await withThrowingTaskGroup(of: Race.self) { group in
+        let input: FileDescriptor
+        do { input = try HandlerRunner.stdinFile(containing: stdin, executable: executable) } catch {
+            _ = prepared?.finish()
+            throw error
+        }
+        let race: Race
+        do { race = try await withThrowingTaskGroup(of: Race.self) { group in
             group.addTask {
                 do {
                     let execution = try await Subprocess.run(
@@ -143,12 +157,18 @@ public struct HandlerRunner: Sendable {
             group.cancelAll()
             while (try? await group.next()) != nil {}
             return first
+        } } catch {
+            _ = prepared?.finish()
+            throw error
         }
+        // Every process the call left (in its control group) is killed before the outcome is known.
+        let memoryLimitHit = prepared?.finish() ?? false
         switch race {
-        case .finished(let result):
+        case .finished(var result):
+            result.memoryLimitHit = memoryLimitHit
             return result
         case .timedOut:
-            return Result(termination: .timedOut, stdout: [], stdoutTruncated: false, stderrTail: [])
+            return Result(termination: .timedOut, stdout: [], stdoutTruncated: false, stderrTail: [], memoryLimitHit: memoryLimitHit)
         case .cancelled:
             throw CancellationError()
         }

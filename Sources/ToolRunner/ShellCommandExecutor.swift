@@ -18,6 +18,8 @@ public struct ShellToolConfig: Sendable, Equatable {
     public var onRestart: RestartPolicy = .fail
     /// When the model's commands wait for a person's word.
     public var approval: ApprovalRule = .never
+    /// `limits`: the sandbox every command runs in.
+    public var limits = ToolLimits()
 
     public init(workingDirectory: String) {
         self.workingDirectory = workingDirectory
@@ -31,10 +33,14 @@ public struct ShellCommandExecutor: ToolExecutor {
     public let configuration: ShellToolConfig
     var runner = HandlerRunner()
     let baseEnvironment: [String: String]
+    let sandbox: Sandbox?
 
-    public init(_ configuration: ShellToolConfig, inheritedEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        _ configuration: ShellToolConfig, sandboxHost: SandboxHost? = nil, inheritedEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.configuration = configuration
         baseEnvironment = ShellToolExecutor.baseEnvironment(inheriting: inheritedEnvironment)
+        sandbox = Sandbox(limits: configuration.limits, host: sandboxHost)
     }
 
     public var definition: ToolDefinition {
@@ -73,6 +79,7 @@ public struct ShellCommandExecutor: ToolExecutor {
         var chunks: [JSONValue] = []
         var truncated = false
         var timedOut = false
+        var memoryLimitHit = false
         var lastExit = 0
         for command in commands {
             let remaining = deadline - .now
@@ -91,6 +98,7 @@ public struct ShellCommandExecutor: ToolExecutor {
                 stdout += "\n[ToolWorker: output truncated at \(limit) bytes]"
             }
             let outcome: JSONValue
+            memoryLimitHit = memoryLimitHit || result.memoryLimitHit
             switch result.termination {
             case .timedOut:
                 timedOut = true
@@ -103,7 +111,13 @@ public struct ShellCommandExecutor: ToolExecutor {
                 outcome = ["type": "exit", "exit_code": .int(Int64(128 + signal))]
             }
             chunks.append(["stdout": .string(stdout), "stderr": .string(String(decoding: result.stderrTail, as: UTF8.self)), "outcome": outcome])
-            if timedOut { break }
+            if timedOut || memoryLimitHit { break }
+        }
+        if memoryLimitHit {
+            chunks.append(["stdout": "", "stderr": .string(Sandbox.memoryMessage(configuration.limits)), "outcome": ["type": "exit", "exit_code": 137]])
+            return ToolCallOutcome(
+                state: .failed, error: .oom, output: JSONValue.array(chunks).serialized(), outputTruncated: truncated, exitCode: 137,
+                startedAt: started, finishedAt: unixMilliseconds())
         }
         return ToolCallOutcome(
             state: timedOut ? .timedOut : .succeeded, output: JSONValue.array(chunks).serialized(), outputTruncated: truncated,
@@ -134,6 +148,7 @@ public struct ShellCommandExecutor: ToolExecutor {
         }
         var text = String(decoding: result.stdout, as: UTF8.self) + String(decoding: result.stderrTail, as: UTF8.self)
         if result.stdoutTruncated { text += "\n[ToolWorker: output truncated at \(limit) bytes]" }
+        if result.memoryLimitHit { text += "\n[ToolWorker: \(Sandbox.memoryMessage(configuration.limits))]" }
         let exitCode: Int
         switch result.termination {
         case .exited(let code): exitCode = code
@@ -143,7 +158,8 @@ public struct ShellCommandExecutor: ToolExecutor {
         let seconds = Double(unixMilliseconds() - started) / 1000
         let output: JSONValue = ["output": .string(text), "metadata": ["exit_code": .int(Int64(exitCode)), "duration_seconds": .double(seconds)]]
         return ToolCallOutcome(
-            state: result.termination == .timedOut ? .timedOut : .succeeded, output: output.serialized(), outputTruncated: result.stdoutTruncated,
+            state: result.memoryLimitHit ? .failed : result.termination == .timedOut ? .timedOut : .succeeded,
+            error: result.memoryLimitHit ? .oom : nil, output: output.serialized(), outputTruncated: result.stdoutTruncated,
             exitCode: exitCode, startedAt: started, finishedAt: unixMilliseconds())
     }
 
@@ -153,7 +169,8 @@ public struct ShellCommandExecutor: ToolExecutor {
         for (key, value) in configuration.environment where environment[key] == nil { environment[key] = value }
         do {
             let result = try await runner.run(
-                command: command, stdin: "", environment: environment, workingDirectory: directory, timeout: timeout, maxOutputBytes: limit)
+                command: command, stdin: "", environment: environment, workingDirectory: directory, timeout: timeout, maxOutputBytes: limit,
+                sandbox: sandbox)
             if HandlerProcessGroups.isStopping { throw CancellationError() }
             return result
         } catch is CancellationError {

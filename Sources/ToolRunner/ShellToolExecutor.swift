@@ -10,10 +10,17 @@ public struct ShellToolExecutor: ToolExecutor {
     /// Variables every handler gets (besides `TOOLWORKER_*` and the tool's own `env`): never the daemon's whole
     /// environment, which holds the API key.
     let baseEnvironment: [String: String]
+    /// The sandbox every call runs in, when the tool has `limits`.
+    let sandbox: Sandbox?
 
-    public init(_ configuration: ToolHandlerConfig, inheritedEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// - Parameter sandboxHost: what this host enforces; needed when the tool has `limits`.
+    public init(
+        _ configuration: ToolHandlerConfig, sandboxHost: SandboxHost? = nil,
+        inheritedEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.configuration = configuration
         self.baseEnvironment = Self.baseEnvironment(inheriting: inheritedEnvironment)
+        self.sandbox = Sandbox(limits: configuration.limits, host: sandboxHost)
     }
 
     /// What every process ToolWorker starts for a model gets: PATH, LANG, and HOME, TZ, TMPDIR when the daemon has
@@ -60,7 +67,7 @@ public struct ShellToolExecutor: ToolExecutor {
         do {
             result = try await runner.run(
                 command: tool.command, stdin: arguments, environment: environment, workingDirectory: tool.workingDirectory,
-                timeout: timeout, maxOutputBytes: tool.maxOutputBytes)
+                timeout: timeout, maxOutputBytes: tool.maxOutputBytes, sandbox: sandbox)
         } catch {
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
             return failure(.failed, .spawnFailed, "The handler could not be started: \(error)")
@@ -69,6 +76,9 @@ public struct ShellToolExecutor: ToolExecutor {
         if HandlerProcessGroups.isStopping { throw CancellationError() }
         let stderr = String(decoding: result.stderrTail, as: UTF8.self)
         var stdout = String(decoding: result.stdout, as: UTF8.self)
+        if result.memoryLimitHit {
+            return failure(.failed, .oom, Sandbox.memoryMessage(configuration.limits), stderr: stderr)
+        }
         switch result.termination {
         case .timedOut:
             return failure(.timedOut, .timeout, "The handler did not finish within \(timeout.description) and was stopped.", stderr: stderr)

@@ -31,6 +31,8 @@ public struct ToolHandlerConfig: Sendable, Equatable {
     public var approval: ApprovalRule = .never
     /// `format` of a custom tool (`{type: text}`, `{type: grammar, syntax: lark, definition: …}`).
     public var format: JSONValue?
+    /// `limits`: the sandbox each call runs in (empty: none).
+    public var limits = ToolLimits()
 
     public init(name: String, command: [String]) {
         self.name = name

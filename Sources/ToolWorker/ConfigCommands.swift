@@ -26,6 +26,8 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 notes.append("warning: \(error.problems.map(\.description).joined(separator: "; "))")
             }
             notes += config.warnings.map { "warning: \($0)" }
+            // Which mechanism would enforce `limits:` here (configured limits it cannot enforce were refused above).
+            notes += (config.sandboxHost ?? SandboxHost.detect()).report
             if config.tools.isEmpty {
                 notes.append("warning: no tools are registered: every tool call will be answered with an error")
             }

@@ -11,6 +11,8 @@ public struct ToolCallOutcome: Sendable, Equatable {
         case nonzeroExit = "nonzero_exit"
         case killedBySignal = "killed_by_signal"
         case timeout
+        /// The call went over its sandbox's memory limit (`limits.memory`) and the kernel killed it.
+        case oom
         case spawnFailed = "spawn_failed"
         case interrupted
         /// A person said no (`toolworker deny`).

@@ -13,6 +13,8 @@ final class RunHarness {
     var shell: ShellToolConfig?
     /// The workspace the model may patch, if any.
     var applyPatch: ApplyPatchConfig?
+    /// What enforces `limits:` (`nil`: this host's, as detected).
+    var sandboxHost: SandboxHost?
     var policy = SnapshotPolicy.lifecycle
     /// Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.
     var idleTimeout: Duration = .seconds(60)
@@ -58,7 +60,8 @@ final class RunHarness {
             ], store: store,
             dispatcher: ToolDispatcher(
                 registry: ToolRegistry(
-                    executors: tools.map { ShellToolExecutor($0) } + (shell.map { [ShellCommandExecutor($0)] } ?? [])
+                    executors: tools.map { ShellToolExecutor($0, sandboxHost: sandboxHost) }
+                        + (shell.map { [ShellCommandExecutor($0, sandboxHost: sandboxHost)] } ?? [])
                         + (applyPatch.map { [PatchExecutor($0)] } ?? [])),
                 maxConcurrentCalls: 8),
             policy: policy,

@@ -1,0 +1,88 @@
+import Foundation
+
+/// What this host can enforce, found once at start: bubblewrap for namespaces (`network`, `writable`, and a PID
+/// namespace so nothing a call starts outlives it) and a writable control group hierarchy for resources (`memory`,
+/// `cpu`, `tasks`). `toolworker check-config` prints it; a configured limit it cannot enforce is a configuration
+/// error (``problems(for:)``), never silently skipped.
+public struct SandboxHost: Sendable, Equatable {
+    /// The `bwrap` program, when installed and able to create namespaces here.
+    public var bubblewrap: String?
+    /// Why bubblewrap is not usable, when it is not.
+    public var bubblewrapProblem: String?
+    /// The control groups calls are placed in, when this process may create them.
+    public var controlGroups: ControlGroupHierarchy?
+    /// Why control groups are not usable, when they are not.
+    public var controlGroupProblem: String?
+
+    public init(bubblewrap: String? = nil, bubblewrapProblem: String? = nil, controlGroups: ControlGroupHierarchy? = nil, controlGroupProblem: String? = nil) {
+        self.bubblewrap = bubblewrap
+        self.bubblewrapProblem = bubblewrapProblem
+        self.controlGroups = controlGroups
+        self.controlGroupProblem = controlGroupProblem
+    }
+
+    /// Looks at this host. `TOOLWORKER_BWRAP` names another `bwrap` (`none`: act as if it were missing);
+    /// `TOOLWORKER_CGROUP=none` acts as if no control group were writable (for checking a configuration meant for
+    /// a smaller host).
+    public static func detect(environment: [String: String] = ProcessInfo.processInfo.environment) -> SandboxHost {
+        var host = SandboxHost()
+        let wanted = environment["TOOLWORKER_BWRAP"].flatMap { $0.isEmpty ? nil : $0 }
+        if wanted == "none" {
+            host.bubblewrapProblem = "disabled by TOOLWORKER_BWRAP=none"
+        } else if let path = wanted ?? ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            if FileManager.default.isExecutableFile(atPath: path) { host.bubblewrap = path } else {
+                host.bubblewrapProblem = "\(path) is not an executable file"
+            }
+        } else {
+            host.bubblewrapProblem = "bubblewrap is not installed (apt install bubblewrap)"
+        }
+        if environment["TOOLWORKER_CGROUP"] == "none" {
+            host.controlGroupProblem = "disabled by TOOLWORKER_CGROUP=none"
+        } else {
+            switch ControlGroupHierarchy.detect() {
+            case .success(let hierarchy): host.controlGroups = hierarchy
+            case .failure(let problem): host.controlGroupProblem = problem.reason
+            }
+        }
+        return host
+    }
+
+    /// One line per mechanism, for `check-config`.
+    public var report: [String] {
+        var lines: [String] = []
+        if let bubblewrap {
+            lines.append("sandbox: bubblewrap \(bubblewrap): network, writable, and a PID namespace per call")
+        } else {
+            lines.append("sandbox: no bubblewrap (\(bubblewrapProblem ?? "not found")): network and writable limits cannot be enforced")
+        }
+        if let controlGroups {
+            lines.append("sandbox: \(controlGroups.description): memory, cpu and tasks limits")
+        } else {
+            lines.append("sandbox: no writable control group (\(controlGroupProblem ?? "none")): memory, cpu and tasks limits cannot be enforced")
+        }
+        return lines
+    }
+
+    /// What of `limits` this host cannot enforce, in words; empty when all of it can be.
+    public func problems(for limits: ToolLimits) -> [String] {
+        var problems: [String] = []
+        if limits.needsNamespaces && bubblewrap == nil {
+            let names = [limits.network ? nil : "network: false", limits.writable == nil ? nil : "writable"].compactMap { $0 }
+            problems.append("\(names.joined(separator: " and ")) need bubblewrap: \(bubblewrapProblem ?? "not found")")
+        }
+        if limits.needsControlGroup {
+            if let controlGroups {
+                let missing = controlGroups.missingControllers(for: limits)
+                if !missing.isEmpty {
+                    problems.append("the \(missing.joined(separator: ", ")) controller is not available in \(controlGroups.description)")
+                }
+            } else {
+                let names = [
+                    limits.memoryBytes == nil ? nil : "memory", limits.cpuPercent == nil ? nil : "cpu", limits.tasks == nil ? nil : "tasks",
+                ].compactMap { $0 }
+                problems.append("\(names.joined(separator: ", ")) need a writable control group: \(controlGroupProblem ?? "none")")
+            }
+        }
+        return problems
+    }
+}
