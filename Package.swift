@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
     ],
     targets: [
         .systemLibrary(
@@ -86,6 +87,14 @@ let package = Package(
             name: "ToolRunner",
             dependencies: ["WorkModel", .product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: swiftSettings),
+        // MCP servers as a tool source (the official SDK's client; stdio and Streamable HTTP transports of ours).
+        .target(
+            name: "MCPTools",
+            dependencies: [
+                "ToolRunner", "WorkModel", "WireFormat", "HTTPTransport", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "Operations",
             dependencies: [
@@ -111,7 +120,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Configuration",
-            dependencies: ["OpenAIClient", "ToolRunner", "Operations", .product(name: "Yams", package: "Yams")],
+            dependencies: ["OpenAIClient", "ToolRunner", "MCPTools", "Operations", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         // The umbrella the executable imports (re-exports every layer).
         .target(
@@ -119,7 +128,7 @@ let package = Package(
             dependencies: [
                 "WireFormat", "AssistantsProtocol", "HTTPTransport", "OpenAIClient", "AssistantsAPI", "WorkModel", "Journal",
                 "ToolRunner", "Operations", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol", "ResponsesAPI",
-                "ResponsesBackend", "BackendSupport", "PostgresJournal",
+                "ResponsesBackend", "BackendSupport", "PostgresJournal", "MCPTools",
             ],
             swiftSettings: swiftSettings),
         .executableTarget(

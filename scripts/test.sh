@@ -18,6 +18,14 @@ if [ -z "${TOOLWORKER_TEST_POSTGRES_URL:-}" ]; then
         export TOOLWORKER_TEST_NO_POSTGRES=1
     fi
 fi
+# The MCP tests run servers on the reference `mcp` Python package (ours on it, and mcp-server-time, a reference
+# server that is not ours), installed from PyPI into the build folder; without them those tests are skipped.
+mcp_python="$PWD/.build/mcp-python"
+if [ ! -f "$mcp_python/mcp/__init__.py" ]; then
+    python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --target "$mcp_python" "mcp==2.3.0" "mcp-server-time==2026.10.19" \
+        || echo "WARNING: the mcp Python package could not be installed; the MCP tests will be skipped" >&2
+fi
+export TOOLWORKER_TEST_MCP_PYTHONPATH="$mcp_python"
 # The layering in Package.swift is enforced, not only described: a target importing one it does not declare fails.
 swift build --build-tests --explicit-target-dependency-import-check error
 if [ -z "${TOOLWORKER_SKIP_PACKAGE:-}" ]; then

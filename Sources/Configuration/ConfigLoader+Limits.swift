@@ -41,7 +41,7 @@ extension Reader {
     mutating func checkLimits(_ config: inout ToolWorkerConfig, environment: [String: String]) {
         var sections = config.tools.map { ("tools.\($0.name).limits", $0.limits) }
         if let shell = config.shell { sections.append(("shell.limits", shell.limits)) }
-        // sections += config.mcpServers.map { ("mcp_servers.\($0.name).limits", $0.limits) }
+        sections += config.mcpServers.map { ("mcp_servers.\($0.name).limits", $0.limits) }
         guard sections.contains(where: { !$0.1.isEmpty }) else { return }
         let host = SandboxHost.detect(environment: environment.isEmpty ? ProcessInfo.processInfo.environment : environment)
         config.sandboxHost = host

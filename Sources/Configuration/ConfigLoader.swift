@@ -169,6 +169,7 @@ struct Reader {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "fleet", "snapshots", "concurrency", "jobs",
             "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell", "apply_patch",
+            "mcp_servers",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -242,6 +243,7 @@ struct Reader {
                 }
             case "instructions": config.instructions = string(value, key)
             case "shell": readShell(value, &config)
+            case "mcp_servers": readMCPServers(value, &config)
             case "apply_patch":
                 var root: String?
                 var patch = ApplyPatchConfig(workspaceRoot: "")

@@ -1,6 +1,7 @@
 import Operations
 import OpenAIClient
 import ToolRunner
+import MCPTools
 import WorkModel
 import WireFormat
 import Foundation
@@ -77,6 +78,8 @@ public struct ToolWorkerConfig: Sendable {
     public var maxArgumentBytes = 4 * 1024 * 1024
     /// What the configuration allows but an operator should fix (a world-writable handler), in words.
     public var warnings: [String] = []
+    /// `mcp_servers:`: MCP servers whose tools are offered as `SERVER__TOOL` (listed at start and on reload).
+    public var mcpServers: [MCPServerConfig] = []
     /// What this host enforces of `limits:` (found when the configuration has any).
     public var sandboxHost: SandboxHost?
     /// Registered tools in file order.

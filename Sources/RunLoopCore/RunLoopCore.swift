@@ -18,3 +18,4 @@
 @_exported import WireFormat
 @_exported import WorkModel
 @_exported import Worker
+@_exported import MCPTools

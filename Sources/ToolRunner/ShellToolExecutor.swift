@@ -25,7 +25,7 @@ public struct ShellToolExecutor: ToolExecutor {
 
     /// What every process ToolWorker starts for a model gets: PATH, LANG, and HOME, TZ, TMPDIR when the daemon has
     /// them; never the rest of the daemon's environment (it holds the API key).
-    static func baseEnvironment(inheriting inherited: [String: String]) -> [String: String] {
+    public static func baseEnvironment(inheriting inherited: [String: String]) -> [String: String] {
         var base = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]
         for key in ["HOME", "TZ", "TMPDIR"] { if let value = inherited[key] { base[key] = value } }
         return base

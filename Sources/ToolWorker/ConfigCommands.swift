@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RunLoopCore
 
 /// `toolworker check-config`.
@@ -28,6 +29,16 @@ struct CheckConfigCommand: AsyncParsableCommand {
             notes += config.warnings.map { "warning: \($0)" }
             // Which mechanism would enforce `limits:` here (configured limits it cannot enforce were refused above).
             notes += (config.sandboxHost ?? SandboxHost.detect()).report
+            // MCP servers are started and listed for real; one that cannot be listed now is a warning (serve
+            // offers the others and lists it again at each reload).
+            if !config.mcpServers.isEmpty {
+                let logger = Logger(label: "check-config") { _ in SwiftLogNoOpLogHandler() }
+                let mcp = makeMCPSource(logger: logger)
+                let listing = await mcp.list(config.mcpServers, sandboxHost: config.sandboxHost, taken: Set(config.registry.names))
+                await mcp.shutdown()
+                notes.append("mcp tools: \(listing.executors.isEmpty ? "(none)" : listing.executors.map(\.name).joined(separator: ", "))")
+                notes += listing.problems.map { "warning: \($0)" }
+            }
             if config.tools.isEmpty {
                 notes.append("warning: no tools are registered: every tool call will be answered with an error")
             }

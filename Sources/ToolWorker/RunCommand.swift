@@ -28,7 +28,9 @@ struct RunCommand: AsyncParsableCommand {
             let store = try openStore(config, leaseOwner: owner)
             defer { store.close() }
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
-            var driver = makeDriver(config, clientConfiguration, store: store, logger: logger)
+            let mcp = makeMCPSource(logger: logger)
+            let registry = await makeRegistry(config, mcp: mcp, logger: logger)
+            var driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)
             let leases = owner.map { LeaseKeeper(owner: $0, heartbeat: config.fleet.heartbeat) }
             driver.leases = leases
             let heartbeat = leases.map { keeper in
@@ -51,7 +53,11 @@ struct RunCommand: AsyncParsableCommand {
             } catch where HandlerProcessGroups.isStopping {
                 await RunCommand.waitForSignalExit()
                 throw error
+            } catch {
+                await mcp.shutdown()
+                throw error
             }
+            await mcp.shutdown()
             // A signal arrived: its handler stops the handlers and exits; nothing more is printed or recorded here.
             if HandlerProcessGroups.isStopping { await RunCommand.waitForSignalExit() }
             var lines = [

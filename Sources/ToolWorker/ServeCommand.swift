@@ -63,7 +63,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
-            let driver = makeDriver(config, clientConfiguration, store: store, logger: logger)
+            // MCP servers are started (stdio) and listed before the first run: their tools are offered from the start.
+            let mcp = makeMCPSource(logger: logger)
+            let registry = await makeRegistry(config, mcp: mcp, logger: logger)
+            let driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()
             schedulerConfiguration.maxRuns = config.concurrency.runs
             let fitting = runsWithinOpenFileLimit(openFiles)
@@ -81,7 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
             let scheduler = JobScheduler(configuration: schedulerConfiguration, driver: driver, notifier: notifier, shutdown: shutdown)
             let worker = WorkerService(
                 scheduler: scheduler, notifier: notifier, configFile: config.file, maxToolCalls: config.concurrency.toolCalls,
-                logger: logger, tools: config.tools.map(\.name), metrics: metrics, metricsTextfile: config.metrics.textfile)
+                logger: logger, tools: registry.names, metrics: metrics, metricsTextfile: config.metrics.textfile, mcp: mcp)
             var groupConfiguration = ServiceGroupConfiguration(
                 services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             groupConfiguration.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(10)
@@ -90,7 +93,11 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("toolworker serve starting", metadata: [
                 "database": "\(databaseLabel(config))", "lease_owner": "\(owner.id)", "base_url": "\(BaseURL.masked(clientConfiguration.baseURL))", "tools": "\(config.tools.count)",
             ])
-            try await group.run()
+            do { try await group.run() } catch {
+                await mcp.shutdown()
+                throw error
+            }
+            await mcp.shutdown()
             logger.info("toolworker serve stopped")
         }
     }
@@ -106,6 +113,7 @@ struct WorkerService: Service {
     let tools: [String]
     let metrics: MetricsExport
     let metricsTextfile: String?
+    let mcp: MCPToolSource
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
@@ -117,7 +125,7 @@ struct WorkerService: Service {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    for await _ in signals.cancelOnGracefulShutdown() { reload() }
+                    for await _ in signals.cancelOnGracefulShutdown() { await reload() }
                 }
                 if let textfile = metricsTextfile {
                     group.addTask { await writeTextfile(textfile) }
@@ -160,7 +168,7 @@ struct WorkerService: Service {
     }
 
     /// Re-reads the configuration's tool registry; a configuration that does not load is refused whole.
-    func reload() {
+    func reload() async {
         warnIfNotTaken("RELOADING=1", sent: notifier.reloading())
         do {
             let config = try ConfigLoader.load(file: configFile)
@@ -169,10 +177,12 @@ struct WorkerService: Service {
             if count != maxToolCalls {
                 logger.warning("concurrency.tool_calls changes take effect at the next restart")
             }
-            scheduler.replaceRegistry(config.registry)
+            // MCP servers are listed again (a changed server restarted, a removed one stopped).
+            let registry = await makeRegistry(config, mcp: mcp, logger: logger)
+            scheduler.replaceRegistry(registry)
             // READY=1 before the log line: whoever sees "configuration reloaded" knows the manager was told.
-            warnIfNotTaken("READY=1", sent: notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(config.tools.map(\.name).joined(separator: ", "))")]))
-            logger.notice("configuration reloaded", metadata: ["tools": "\(config.tools.map(\.name).joined(separator: ","))"])
+            warnIfNotTaken("READY=1", sent: notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(registry.names.joined(separator: ", "))")]))
+            logger.notice("configuration reloaded", metadata: ["tools": "\(registry.names.joined(separator: ","))"])
         } catch {
             warnIfNotTaken("READY=1", sent: notifier.notify([("READY", "1"), ("STATUS", "reload refused: configuration invalid; previous one kept")]))
             logger.error("reload refused; keeping the running configuration", metadata: ["error": "\(error)"])

@@ -181,11 +181,12 @@ func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: AssistantsC
 
 /// The driver `run` and `serve` use: both protocols, the configured tools, snapshot policy and round limits.
 func makeDriver(
-    _ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, store: AuditStore, logger: Logger
+    _ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, store: AuditStore, registry: ToolRegistry,
+    logger: Logger
 ) -> RunDriver {
     var driver = RunDriver(
         backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
-        dispatcher: ToolDispatcher(registry: config.registry, maxConcurrentCalls: config.concurrency.toolCalls),
+        dispatcher: ToolDispatcher(registry: registry, maxConcurrentCalls: config.concurrency.toolCalls),
         policy: config.snapshots, logger: logger)
     driver.maxRounds = config.maxRounds
     driver.maxCallsPerRound = config.maxCallsPerRound

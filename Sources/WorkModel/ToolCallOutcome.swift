@@ -13,6 +13,10 @@ public struct ToolCallOutcome: Sendable, Equatable {
         case timeout
         /// The call went over its sandbox's memory limit (`limits.memory`) and the kernel killed it.
         case oom
+        /// The tool's server failed the call (an MCP server that died, could not be reached, or broke the protocol).
+        case serverFailed = "server_failed"
+        /// The tool answered, saying it failed (an MCP result with `isError`).
+        case toolError = "tool_error"
         case spawnFailed = "spawn_failed"
         case interrupted
         /// A person said no (`toolworker deny`).

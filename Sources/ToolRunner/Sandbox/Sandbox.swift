@@ -26,12 +26,13 @@ public struct Sandbox: Sendable, Equatable {
     }
 
     /// A call being set up or run: its control group, if any, and the command to run.
-    struct PreparedCall: Sendable {
+    public struct PreparedCall: Sendable {
         var controlGroup: CallControlGroup?
-        var command: [String]
+        /// The command to run: the call's, wrapped in what joins the control group and enters the namespaces.
+        public var command: [String]
 
         /// After the call: whether it hit its memory limit; every process left is killed and the group removed.
-        func finish() -> Bool {
+        public func finish() -> Bool {
             guard let controlGroup else { return false }
             controlGroup.killAll()
             defer { controlGroup.remove() }
@@ -39,7 +40,8 @@ public struct Sandbox: Sendable, Equatable {
         }
     }
 
-    func prepare(command: [String], workingDirectory: String?) throws(SandboxError) -> PreparedCall {
+    /// Sets up one call (or one long-lived process): its control group, and the command that enters it.
+    public func prepare(command: [String], workingDirectory: String?) throws(SandboxError) -> PreparedCall {
         var inner = command
         let useNamespaces = limits.needsNamespaces || host.controlGroups == nil
         if useNamespaces {

@@ -15,6 +15,8 @@ final class RunHarness {
     var applyPatch: ApplyPatchConfig?
     /// What enforces `limits:` (`nil`: this host's, as detected).
     var sandboxHost: SandboxHost?
+    /// Tools from other sources (MCP servers), after the configuration's own.
+    var extraExecutors: [any ToolExecutor] = []
     var policy = SnapshotPolicy.lifecycle
     /// Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.
     var idleTimeout: Duration = .seconds(60)
@@ -62,7 +64,7 @@ final class RunHarness {
                 registry: ToolRegistry(
                     executors: tools.map { ShellToolExecutor($0, sandboxHost: sandboxHost) }
                         + (shell.map { [ShellCommandExecutor($0, sandboxHost: sandboxHost)] } ?? [])
-                        + (applyPatch.map { [PatchExecutor($0)] } ?? [])),
+                        + (applyPatch.map { [PatchExecutor($0)] } ?? []) + extraExecutors),
                 maxConcurrentCalls: 8),
             policy: policy,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })

@@ -1,0 +1,46 @@
+import ToolRunner
+
+/// One entry of `mcp_servers:`: an MCP server whose tools are offered to the model as `SERVER__TOOL`.
+public struct MCPServerConfig: Sendable, Equatable {
+    /// How ToolWorker reaches the server.
+    public enum Transport: Sendable, Equatable {
+        /// A program started (and restarted when it dies) by the daemon, speaking JSON-RPC on its stdin/stdout.
+        case stdio(command: [String], environment: [String: String], workingDirectory: String?)
+        /// A Streamable HTTP endpoint; header values come from the configuration or from files (secrets).
+        case http(url: String, headers: [String: String])
+    }
+
+    /// The server's name: the prefix of its tools' names (`[A-Za-z0-9_-]`).
+    public var name: String
+    public var transport: Transport
+    /// `allowed_tools`: only these of the server's tools are offered; `nil`, all.
+    public var allowedTools: [String]?
+    /// The longest one call may take (`timeout`, or `limits.time`).
+    public var timeout: Duration = .seconds(60)
+    /// A call interrupted by a crash is answered "interrupted" by default: a server's tool is not assumed safe to
+    /// repeat.
+    public var onRestart: RestartPolicy = .fail
+    /// When a call of one of its tools waits for a person's word.
+    public var approval: ApprovalRule = .never
+    /// The sandbox the stdio server runs in (the server as a whole: its memory, CPU, tasks, network, files).
+    public var limits = ToolLimits()
+    /// Output above this many bytes is cut, with a marker.
+    public var maxOutputBytes = 65_536
+    /// Values never to be stored or logged: the header values read from files (a server echoing one back has it
+    /// replaced before the output is journaled).
+    public var secrets: [String] = []
+
+    public init(name: String, transport: Transport) {
+        self.name = name
+        self.transport = transport
+    }
+
+    /// The name the model sees for the server's tool `tool`.
+    public func qualifiedName(_ tool: String) -> String { "\(name)__\(tool)" }
+
+    /// Whether a qualified name is one a model can be offered: 1 to 64 of `[A-Za-z0-9_.-]`.
+    public static func isValidToolName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64
+            && name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import HTTPTransport
+import Logging
+import MCP
+import Synchronization
+import ToolRunner
+
+/// One MCP server as the daemon holds it: connected on first use, reconnected (a stdio server restarted) after it
+/// died or a call timed out, shared by every call of its tools.
+public actor MCPServerConnection {
+    public let configuration: MCPServerConfig
+    let sandbox: Sandbox?
+    let http: HTTPClient?
+    let baseEnvironment: [String: String]
+    let logger: Logger
+    private var session: Session?
+    private var connecting: Task<Session, any Error>?
+    private var generation = 0
+
+    /// A live connection: the SDK client and, for stdio, the process behind it.
+    struct Session: Sendable {
+        let client: Client
+        let process: ServerProcess?
+        let generation: Int
+    }
+
+    /// Why a call got no answer from the server.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// - Parameters:
+    ///   - http: the client for Streamable HTTP servers (the daemon's own libcurl client).
+    ///   - baseEnvironment: what every process the daemon starts gets (never the daemon's own environment).
+    public init(
+        _ configuration: MCPServerConfig, sandboxHost: SandboxHost?, http: HTTPClient?, baseEnvironment: [String: String], logger: Logger
+    ) {
+        self.configuration = configuration
+        self.sandbox = configuration.limits.isEmpty ? nil : Sandbox(limits: configuration.limits, host: sandboxHost ?? .detect())
+        self.http = http
+        self.baseEnvironment = baseEnvironment
+        self.logger = logger
+    }
+
+    /// Every tool the server lists (all pages).
+    public func listTools() async throws -> [Tool] {
+        let session = try await connected()
+        var tools: [Tool] = []
+        var cursor: String?
+        repeat {
+            let page = try await session.client.listTools(cursor: cursor)
+            tools += page.tools
+            cursor = page.nextCursor
+        } while cursor != nil && tools.count < 10_000
+        return tools
+    }
+
+    /// What one call of a tool came to.
+    public enum CallResult: Sendable {
+        case answered(content: [Tool.Content], isError: Bool)
+        case timedOut
+        case failed(String)
+    }
+
+    /// Calls `tool` with `arguments` within `timeout`. A time-out cancels the request (the server is told) and, for
+    /// stdio, restarts the server before the next call; a server that dies during the call fails it.
+    public func call(_ tool: String, arguments: [String: Value]?, timeout: Duration) async throws(CancellationError) -> CallResult {
+        let session: Session
+        do { session = try await connected() } catch {
+            if Task.isCancelled { throw CancellationError() }
+            return .failed("the MCP server '\(configuration.name)' could not be reached: \(error)")
+        }
+        let context: RequestContext<CallTool.Result>
+        do { context = try await session.client.callTool(name: tool, arguments: arguments, meta: nil) } catch {
+            return .failed("the request could not be sent to the MCP server '\(configuration.name)': \(error)")
+        }
+        let timedOut = Atomic<Bool>(false)
+        let client = session.client
+        let timer = Task {
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            timedOut.store(true, ordering: .sequentiallyConsistent)
+            try? await client.cancelRequest(context.requestID, reason: "ToolWorker: the call's time-out (\(timeout)) passed")
+        }
+        defer { timer.cancel() }
+        do {
+            let result = try await withTaskCancellationHandler {
+                try await context.value
+            } onCancel: {
+                Task { try? await client.cancelRequest(context.requestID, reason: "ToolWorker is stopping") }
+            }
+            return .answered(content: result.content, isError: result.isError ?? false)
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            if timedOut.load(ordering: .sequentiallyConsistent) {
+                // A server still busy with an abandoned call may never come back: start afresh next time.
+                if session.process != nil { await reset(session.generation, reason: "a call timed out") }
+                return .timedOut
+            }
+            if let status = session.process?.exitStatus {
+                return .failed("the MCP server '\(configuration.name)' \(ServerProcess.describe(status)) during the call")
+            }
+            return .failed("the MCP server '\(configuration.name)' failed the call: \(error)")
+        }
+    }
+
+    /// Stops the server (stdio) or ends the session (HTTP).
+    public func shutdown() async {
+        connecting?.cancel()
+        connecting = nil
+        if let session { await close(session) }
+        session = nil
+    }
+
+    /// The live session, connecting (starting the server) when there is none.
+    func connected() async throws -> Session {
+        if let session { return session }
+        if let connecting { return try await connecting.value }
+        generation += 1
+        let task = Task { [generation] in try await self.open(generation) }
+        connecting = task
+        defer { connecting = nil }
+        let opened = try await task.value
+        session = opened
+        return opened
+    }
+
+    private func open(_ generation: Int) async throws -> Session {
+        let client = Client(name: "toolworker", version: "1")
+        switch configuration.transport {
+        case .stdio(let command, let environment, let workingDirectory):
+            var variables = baseEnvironment
+            for (key, value) in environment { variables[key] = value }
+            let process: ServerProcess
+            do {
+                process = try ServerProcess(command: command, environment: variables, workingDirectory: workingDirectory, sandbox: sandbox)
+            } catch {
+                throw Failure(description: "\(error)")
+            }
+            let transport = PipeTransport(input: process.stdout, output: process.stdin, logger: logger)
+            let name = configuration.name
+            let logger = self.logger
+            process.onExit { status in
+                logger.warning("MCP server exited", metadata: ["server": "\(name)", "status": "\(ServerProcess.describe(status))"])
+                Task {
+                    // Whatever waits on it (the handshake, a call) fails now, not at its deadline.
+                    await client.disconnect()
+                    await self.reset(generation, reason: ServerProcess.describe(status))
+                }
+            }
+            do {
+                try await withStartupDeadline(onTimeout: { await client.disconnect() }) { _ = try await client.connect(transport: transport) }
+            } catch {
+                await client.disconnect()
+                await process.stop()
+                let exited = process.exitStatus.map { " (it \(ServerProcess.describe($0)))" } ?? ""
+                throw Failure(description: "the MCP server '\(configuration.name)' did not complete the MCP handshake\(exited): \(error)")
+            }
+            return Session(client: client, process: process, generation: generation)
+        case .http(let url, let headers):
+            guard let http else { throw Failure(description: "no HTTP client for the MCP server '\(configuration.name)'") }
+            let transport = StreamableHTTPTransport(url: url, headers: headers, http: http, logger: logger)
+            do {
+                try await withStartupDeadline(onTimeout: { await client.disconnect() }) { _ = try await client.connect(transport: transport) }
+            } catch {
+                await client.disconnect()
+                throw Failure(description: "the MCP server '\(configuration.name)' at \(url) did not complete the MCP handshake: \(error)")
+            }
+            return Session(client: client, process: nil, generation: generation)
+        }
+    }
+
+    /// The handshake (and a stdio server's start) within 30 s; past it `onTimeout` (disconnecting the client, which
+    /// fails the request the handshake waits on) ends it.
+    private func withStartupDeadline(
+        onTimeout: @escaping @Sendable () async -> Void, _ body: @escaping @Sendable () async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(30))
+                await onTimeout()
+                return false
+            }
+            let finished = try await group.next() ?? false
+            group.cancelAll()
+            guard finished else { throw Failure(description: "no answer within 30 s") }
+        }
+    }
+
+    /// Drops session `generation` (if it is still the live one): its pending requests fail, its process stops.
+    func reset(_ generation: Int, reason: String) async {
+        guard let session, session.generation == generation else { return }
+        self.session = nil
+        logger.notice("MCP server connection reset", metadata: ["server": "\(configuration.name)", "reason": "\(reason)"])
+        await close(session)
+    }
+
+    private func close(_ session: Session) async {
+        await session.client.disconnect()
+        await session.process?.stop()
+    }
+}

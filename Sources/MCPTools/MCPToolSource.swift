@@ -1,0 +1,80 @@
+import HTTPTransport
+import Logging
+import ToolRunner
+
+/// The `mcp_servers:` of a configuration as a tool source: one connection per server, kept across reloads while
+/// the server's configuration is unchanged; each server's tools listed (filtered by `allowed_tools`, named
+/// `SERVER__TOOL`) and offered beside the configuration's own.
+public actor MCPToolSource {
+    /// The HTTP client of Streamable HTTP servers, made when the first one is configured.
+    private var http: HTTPClient?
+    let logger: Logger
+    let baseEnvironment: [String: String]
+    private var connections: [String: MCPServerConnection] = [:]
+
+    /// - Parameter baseEnvironment: what every process the daemon starts gets (never the daemon's environment).
+    public init(baseEnvironment: [String: String], logger: Logger) {
+        self.baseEnvironment = baseEnvironment
+        self.logger = logger
+    }
+
+    /// What listing the servers came to: the tools to offer, and every server or tool left out, in words.
+    public struct Listing: Sendable {
+        public var executors: [any ToolExecutor] = []
+        public var problems: [String] = []
+        public init() {}
+    }
+
+    /// Connects to every server (starting stdio ones) and lists its tools. A server that cannot be listed offers
+    /// nothing (said in `problems`) and the rest go on; a tool whose name is taken (`taken`, or by an earlier
+    /// server) or not a valid name is left out, said too.
+    public func list(_ servers: [MCPServerConfig], sandboxHost: SandboxHost?, taken: Set<String>) async -> Listing {
+        var listing = Listing()
+        var names = taken
+        var kept: [String: MCPServerConnection] = [:]
+        for server in servers {
+            let connection: MCPServerConnection
+            if let existing = connections[server.name], existing.configuration == server {
+                connection = existing
+            } else {
+                if case .http = server.transport, http == nil { http = HTTPClient() }
+                connection = MCPServerConnection(server, sandboxHost: sandboxHost, http: http, baseEnvironment: baseEnvironment, logger: logger)
+            }
+            kept[server.name] = connection
+            let tools: [MCP.Tool]
+            do { tools = try await connection.listTools() } catch {
+                listing.problems.append("mcp_servers.\(server.name): its tools could not be listed: \(error)")
+                continue
+            }
+            if let allowed = server.allowedTools {
+                for missing in allowed where !tools.contains(where: { $0.name == missing }) {
+                    listing.problems.append("mcp_servers.\(server.name).allowed_tools: the server has no tool '\(missing)'")
+                }
+            }
+            for tool in tools where server.allowedTools?.contains(tool.name) ?? true {
+                let name = server.qualifiedName(tool.name)
+                guard MCPServerConfig.isValidToolName(name) else {
+                    listing.problems.append("mcp_servers.\(server.name): tool '\(tool.name)' left out: '\(name)' is not 1 to 64 of A-Z a-z 0-9 _ . -")
+                    continue
+                }
+                guard names.insert(name).inserted else {
+                    listing.problems.append("mcp_servers.\(server.name): tool '\(tool.name)' refused: the name '\(name)' is already taken")
+                    continue
+                }
+                listing.executors.append(MCPToolExecutor(server: connection, configuration: server, tool: tool))
+            }
+        }
+        // Servers no longer configured (or configured differently) are stopped.
+        for (name, connection) in connections where kept[name] !== connection { await connection.shutdown() }
+        connections = kept
+        return listing
+    }
+
+    /// Stops every server.
+    public func shutdown() async {
+        for connection in connections.values { await connection.shutdown() }
+        connections = [:]
+    }
+}
+
+import MCP

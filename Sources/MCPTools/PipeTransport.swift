@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import MCP
+import Synchronization
+
+/// The MCP stdio transport over a child's pipes: newline-delimited JSON-RPC. A dedicated thread blocks in `read`
+/// (no polling while the server is idle); end of file ends the message stream with ``ServerClosed``, which stops
+/// the SDK client's receive loop.
+actor PipeTransport: Transport {
+    nonisolated let logger: Logger
+    private let input: Int32
+    private let output: Int32
+    private let stream: AsyncThrowingStream<Data, any Error>
+    private let continuation: AsyncThrowingStream<Data, any Error>.Continuation
+    private var started = false
+    private var closed = false
+
+    /// The server closed its stdout (it exited, or is exiting).
+    struct ServerClosed: Error, CustomStringConvertible {
+        var description: String { "the MCP server closed its output" }
+    }
+
+    /// - Parameters:
+    ///   - input: the read end of the server's stdout (owned: closed when reading ends).
+    ///   - output: the write end of the server's stdin (owned: closed on disconnect).
+    init(input: Int32, output: Int32, logger: Logger) {
+        self.input = input
+        self.output = output
+        self.logger = logger
+        (stream, continuation) = AsyncThrowingStream.makeStream()
+    }
+
+    func connect() async throws {
+        guard !started else { return }
+        started = true
+        let fd = input
+        let continuation = self.continuation
+        let thread = Thread {
+            var pending: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                pending.append(contentsOf: buffer[..<count])
+                var start = 0
+                while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = pending[start..<newline]
+                    if !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continuation.yield(Data(line)) }
+                    start = newline + 1
+                }
+                pending.removeFirst(start)
+                // A line without an end past 64 MiB is no message a client can use: the server is broken.
+                if pending.count > 64 << 20 { break }
+            }
+            close(fd)
+            continuation.finish(throwing: ServerClosed())
+        }
+        thread.name = "toolworker-mcp-read"
+        thread.start()
+    }
+
+    func disconnect() async {
+        guard !closed else { return }
+        closed = true
+        close(output)
+        continuation.finish()
+    }
+
+    func send(_ data: Data) async throws {
+        guard !closed else { throw MCPError.transportError(POSIXError(.ENOTCONN)) }
+        var bytes = [UInt8](data)
+        bytes.append(UInt8(ascii: "\n"))
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Foundation.write(output, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw MCPError.transportError(POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO))
+            }
+            offset += written
+        }
+    }
+
+    func receive() -> AsyncThrowingStream<Data, any Error> { stream }
+}

@@ -1,0 +1,184 @@
+import FakeAssistants
+import Foundation
+import Logging
+import Testing
+import RunLoopCore
+
+/// The Python with the reference `mcp` package (and `mcp-server-time`), as scripts/test.sh installs them.
+enum MCPTestEnvironment {
+    static let packages: String? = {
+        let path = ProcessInfo.processInfo.environment["TOOLWORKER_TEST_MCP_PYTHONPATH"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/mcp-python").path
+        return FileManager.default.fileExists(atPath: path + "/mcp/__init__.py") ? path : nil
+    }()
+    static let python: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let fakeServer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("tools/mcp_fake_server.py").path
+    static var available: Bool { packages != nil && python != nil }
+
+    /// The fake server over stdio, as `mcp_servers.NAME` would start it.
+    static func stdioServer(_ name: String = "fake", configure: (inout MCPServerConfig) -> Void = { _ in }) -> MCPServerConfig {
+        var server = MCPServerConfig(
+            name: name, transport: .stdio(command: [python!, fakeServer, "stdio"], environment: ["PYTHONPATH": packages!], workingDirectory: nil))
+        server.timeout = .seconds(30)
+        configure(&server)
+        return server
+    }
+
+    static let quiet = Logger(label: "mcp-test") { _ in SwiftLogNoOpLogHandler() }
+}
+
+extension SerialSuites {
+/// `mcp_servers:`: an MCP server's tools offered as `SERVER__TOOL` and called through the tool seam, against the
+/// reference Python SDK's server (ours, `Tests/tools/mcp_fake_server.py`) and a reference server that is not ours
+/// (`mcp-server-time`), over stdio and Streamable HTTP.
+@Suite("Tools: MCP servers as a tool source", .serialized, .enabled(if: MCPTestEnvironment.available, "the mcp Python package is not installed (scripts/test.sh installs it)"))
+struct MCPTests {
+    /// Lists `servers` and returns the source (to stop) and its listing.
+    func list(_ servers: [MCPServerConfig], taken: Set<String> = [], environment: [String: String] = ["PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-secret-of-the-daemon"]) async -> (MCPToolSource, MCPToolSource.Listing) {
+        let source = MCPToolSource(baseEnvironment: ShellToolExecutor.baseEnvironment(inheriting: environment), logger: MCPTestEnvironment.quiet)
+        return (source, await source.list(servers, sandboxHost: nil, taken: taken))
+    }
+
+    @Test("a stdio server's tools are offered as SERVER__TOOL with their schemas and called over both protocols; the journal has each call",
+        arguments: ["assistants", "responses"])
+    func stdioBothProtocols(protocolName: String) async throws {
+        let (source, listing) = await list([MCPTestEnvironment.stdioServer()])
+        defer { Task { await source.shutdown() } }
+        #expect(listing.problems.isEmpty, "\(listing.problems)")
+        #expect(Set(listing.executors.map(\.name)) == ["fake__echo", "fake__add", "fake__fail", "fake__crash", "fake__slow", "fake__environment", "fake__started", "fake__authorization"])
+        let calls = [ScriptedToolCall("fake__echo", #"{"text":"héllo"}"#), ScriptedToolCall("fake__add", #"{"a":2,"b":3}"#), ScriptedToolCall("fake__environment", "{}")]
+        let h = try RunHarness(scenarios: ["asst_mcp": Scenario(rounds: [calls])])
+        h.extraExecutors = listing.executors
+        let outcome = protocolName == "responses" ? try await h.respond("asst_mcp") : try await h.run("asst_mcp")
+        #expect(outcome.status == .completed, "\(outcome)")
+        let rows = try await h.rows("SELECT tool, state, output, handler FROM tool_call_log ORDER BY tool")
+        let byTool = Dictionary(rows.map { ($0["tool"].text ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byTool["fake__echo"]?["output"].text == "héllo")
+        #expect(byTool["fake__add"]?["output"].text == "5.0")
+        #expect(byTool["fake__echo"]?["handler"].text == "mcp fake: echo")
+        #expect(byTool["fake__environment"]?["output"].text == "OPENAI_API_KEY=unset", "the daemon's key never reaches a server it starts")
+        #expect(rows.allSatisfy { $0["state"].text == "succeeded" }, "\(rows)")
+        // What the model was offered: the server's own schema under the prefixed name.
+        // What the model was offered (Responses: each request names its tools; an assistant has its own, published by
+        // sync-tools): the server's own schema under the prefixed name.
+        if protocolName == "responses" {
+            let offered = h.requests("POST", "/responses").first?.json?["tools"]?.arrayValue ?? []
+            let echo = offered.first { $0["name"]?.stringValue == "fake__echo" }
+            #expect(echo?["parameters"]?["required"] == ["text"], "\(offered)")
+        }
+    }
+
+    @Test("a server that dies mid-call fails that call (server_failed, its exit status said); the next call restarts it")
+    func crashMidCall() async throws {
+        let (source, listing) = await list([MCPTestEnvironment.stdioServer()])
+        defer { Task { await source.shutdown() } }
+        let h = try RunHarness(scenarios: ["asst_crash": Scenario(rounds: [
+            [ScriptedToolCall("fake__started", "{}")], [ScriptedToolCall("fake__crash", "{}")], [ScriptedToolCall("fake__started", "{}")],
+        ])])
+        h.extraExecutors = listing.executors
+        let outcome = try await h.run("asst_crash")
+        #expect(outcome.status == .completed, "\(outcome)")
+        let rows = try await h.rows("SELECT tool, state, error, output FROM tool_call_log ORDER BY round, call_id")
+        #expect(rows.map { $0["state"].text } == ["succeeded", "failed", "succeeded"], "\(rows)")
+        #expect(rows[1]["error"].text == "server_failed")
+        #expect(rows[1]["output"].text?.contains("exited with status 3 during the call") == true, "\(rows[1])")
+        #expect(rows[0]["output"].text != rows[2]["output"].text, "a new server process answered after the crash")
+    }
+
+    @Test("a tool error is a failed call with the server's message; a time-out cancels the call and the server is restarted for the next")
+    func toolErrorAndTimeout() async throws {
+        let (source, listing) = await list([MCPTestEnvironment.stdioServer { $0.timeout = .seconds(1) }])
+        defer { Task { await source.shutdown() } }
+        let h = try RunHarness(scenarios: ["asst_err": Scenario(rounds: [
+            [ScriptedToolCall("fake__fail", #"{"reason":"because"}"#), ScriptedToolCall("fake__slow", #"{"seconds":600}"#)],
+            [ScriptedToolCall("fake__echo", #"{"text":"after"}"#)],
+        ])])
+        h.extraExecutors = listing.executors
+        let outcome = try await h.run("asst_err")
+        #expect(outcome.status == .completed, "\(outcome)")
+        let rows = try await h.rows("SELECT tool, state, error, output FROM tool_call_log ORDER BY round, call_id")
+        let byTool = Dictionary(rows.map { ($0["tool"].text ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byTool["fake__fail"]?["state"].text == "failed" && byTool["fake__fail"]?["error"].text == "tool_error")
+        #expect(byTool["fake__fail"]?["output"].text?.contains("Error executing tool fail") == true, "\(rows)")
+        #expect(byTool["fake__slow"]?["state"].text == "timed_out" && byTool["fake__slow"]?["error"].text == "timeout")
+        #expect(byTool["fake__echo"]?["output"].text == "after")
+    }
+
+    @Test("allowed_tools filters; a name already taken is refused and said; a server that cannot start is said, the others still offered")
+    func filteringAndCollisions() async throws {
+        let broken = MCPServerConfig(name: "broken", transport: .stdio(command: ["/bin/false"], environment: [:], workingDirectory: nil))
+        let (source, listing) = await list(
+            [MCPTestEnvironment.stdioServer { $0.allowedTools = ["echo", "add", "nonexistent"] }, broken], taken: ["fake__add"])
+        defer { Task { await source.shutdown() } }
+        #expect(listing.executors.map(\.name) == ["fake__echo"])
+        #expect(listing.problems.contains { $0.contains("'fake__add' is already taken") }, "\(listing.problems)")
+        #expect(listing.problems.contains { $0.contains("allowed_tools: the server has no tool 'nonexistent'") })
+        #expect(listing.problems.contains { $0.hasPrefix("mcp_servers.broken: its tools could not be listed") }, "\(listing.problems)")
+    }
+
+    @Test("a reference server that is not ours (mcp-server-time) over stdio")
+    func referenceTimeServer() async throws {
+        var server = MCPServerConfig(
+            name: "time",
+            transport: .stdio(
+                command: [MCPTestEnvironment.python!, "-m", "mcp_server_time", "--local-timezone", "UTC"],
+                environment: ["PYTHONPATH": MCPTestEnvironment.packages!], workingDirectory: nil))
+        server.timeout = .seconds(30)
+        let (source, listing) = await list([server])
+        defer { Task { await source.shutdown() } }
+        #expect(listing.executors.map(\.name).contains("time__get_current_time"), "\(listing.problems)")
+        let h = try RunHarness(scenarios: ["asst_time": Scenario(rounds: [[ScriptedToolCall("time__get_current_time", #"{"timezone":"UTC"}"#)]])])
+        h.extraExecutors = listing.executors
+        _ = try await h.respond("asst_time")
+        let row = try #require(try await h.rows("SELECT state, output FROM tool_call_log").first)
+        #expect(row["state"].text == "succeeded")
+        #expect(row["output"].text?.contains(#""timezone": "UTC""#) == true || row["output"].text?.contains(#""timezone":"UTC""#) == true, "\(row)")
+    }
+
+    @Test("a Streamable HTTP server: headers from a file are sent, its tools called, its echo of the secret redacted before the journal")
+    func streamableHTTP() async throws {
+        let folder = TempDirectory()
+        let portFile = folder.path("port")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: MCPTestEnvironment.python!)
+        process.arguments = [MCPTestEnvironment.fakeServer, "http", portFile]
+        process.environment = ["PYTHONPATH": MCPTestEnvironment.packages!, "PATH": "/usr/bin:/bin"]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { process.terminate() }
+        try await waitFor("the HTTP MCP server's port") { FileManager.default.fileExists(atPath: portFile) }
+        let port = try String(contentsOfFile: portFile, encoding: .utf8)
+        var server = MCPServerConfig(name: "web", transport: .http(url: "http://127.0.0.1:\(port)/mcp", headers: ["Authorization": "Bearer tok-9f8e7d"]))
+        server.secrets = ["Bearer tok-9f8e7d", "tok-9f8e7d"]
+        server.timeout = .seconds(30)
+        // The server may need a moment after writing its port to accept: listing is retried until it answers.
+        var attempt = await list([server])
+        let deadline = ContinuousClock.now + .seconds(60)
+        while attempt.1.executors.isEmpty && ContinuousClock.now < deadline {
+            await attempt.0.shutdown()
+            try await Task.sleep(for: .milliseconds(100))
+            attempt = await list([server])
+        }
+        let (source, listing) = attempt
+        #expect(!listing.executors.isEmpty, "\(listing.problems)")
+        defer { Task { await source.shutdown() } }
+        let h = try RunHarness(scenarios: ["asst_web": Scenario(rounds: [[
+            ScriptedToolCall("web__echo", #"{"text":"via http"}"#), ScriptedToolCall("web__authorization", "{}"),
+        ]])])
+        h.extraExecutors = listing.executors
+        let outcome = try await h.respond("asst_web")
+        #expect(outcome.status == .completed, "\(outcome)")
+        let outputs = try await h.rows("SELECT output FROM tool_call_log ORDER BY round, call_id").compactMap { $0["output"].text }
+        #expect(outputs == ["via http", "saw [REDACTED]"], "the header went to the server, its echo never reaches the journal")
+        let stored = try await h.rows("""
+            SELECT (SELECT count(*) FROM event_log WHERE CAST(data AS TEXT) LIKE '%tok-9f8e7d%')
+                 + (SELECT count(*) FROM tool_call_log WHERE output LIKE '%tok-9f8e7d%') AS n
+            """)
+        #expect(stored.first?["n"].int == 0)
+    }
+}
+}
