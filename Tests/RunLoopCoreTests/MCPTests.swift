@@ -149,7 +149,8 @@ struct MCPTests {
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        defer { process.terminate() }
+        // SIGKILL: uvicorn's graceful stop waits for open connections, and the test process may end before it.
+        defer { kill(process.processIdentifier, SIGKILL) }
         try await waitFor("the HTTP MCP server's port") { FileManager.default.fileExists(atPath: portFile) }
         let port = try String(contentsOfFile: portFile, encoding: .utf8)
         var server = MCPServerConfig(name: "web", transport: .http(url: "http://127.0.0.1:\(port)/mcp", headers: ["Authorization": "Bearer tok-9f8e7d"]))
@@ -179,6 +180,59 @@ struct MCPTests {
                  + (SELECT count(*) FROM tool_call_log WHERE output LIKE '%tok-9f8e7d%') AS n
             """)
         #expect(stored.first?["n"].int == 0)
+    }
+
+    @Test("serve: mcp_servers from the configuration are listed at start and their tools answer a job; check-config lists them")
+    func serveWithMCPServer() async throws {
+        let h = try DaemonHarness(scenarios: ["asst_mcp": Scenario(rounds: [[ScriptedToolCall("fake__echo", #"{"text":"from serve"}"#)]])])
+        let handler = try h.script("own.sh", "echo own")
+        try h.writeConfig(
+            extra: """
+                mcp_servers:
+                  fake:
+                    command: ["\(MCPTestEnvironment.python!)", "\(MCPTestEnvironment.fakeServer)"]
+                    args: [stdio, "\(h.directory.path("marker"))"]
+                    env: { PYTHONPATH: "\(MCPTestEnvironment.packages!)" }
+                    allowed_tools: [echo, add]
+                    timeout: 30s
+                """,
+            tools: "  own: { command: [\"\(handler)\"] }")
+        let check = try await runCommand(h.toolworker, ["check-config", "--config", h.configPath], environment: ["OPENAI_API_KEY": "sk-test", "PATH": "/usr/bin:/bin"])
+        #expect(check.status == 0, "\(check.error)")
+        #expect(check.output.contains("mcp tools: fake__echo, fake__add"), "\(check.output)")
+        try h.start()
+        try await h.waitUntil("READY") { h.notify.kinds.contains("READY") }
+        #expect(h.notify.messages.contains { $0.contains("tools: own, fake__echo, fake__add") }, "\(h.notify.messages)")
+        let job = try await h.enqueue("asst_mcp")
+        try await h.waitUntil("the job to succeed") { try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'succeeded'", [.integer(job)]) == 1 }
+        #expect(try h.query("SELECT output, handler FROM tool_call_log").first?["output"].text == "from serve")
+        let stop = try await h.stop(SIGTERM)
+        #expect(stop.status == 0)
+        // The server the daemon started went with it.
+        #expect(SandboxTests.processes(withArgument: h.directory.path("marker")).isEmpty)
+    }
+
+    @Test("bad mcp_servers entries are configuration errors, each named")
+    func badConfiguration() throws {
+        let folder = TempDirectory()
+        let cases: [(String, String)] = [
+            ("a__b: { command: [/bin/true] }", "no '__'"),
+            ("both: { command: [/bin/true], url: \"http://127.0.0.1:1/mcp\" }", "not both"),
+            ("none: { timeout: 5s }", "give 'command'"),
+            ("web: { url: \"http://127.0.0.1:1/mcp\", header_files: { Authorization: /nonexistent/token } }", "cannot read a value from /nonexistent/token"),
+            ("web: { url: \"http://127.0.0.1:1/mcp\", limits: { memory: 1G } }", "only limits.time applies"),
+            ("local: { command: [/bin/true], headers: { X: y } }", "headers are for a server at a url"),
+        ]
+        for (entry, message) in cases {
+            #expect(performing: { try ConfigLoader.parse("mcp_servers:\n  \(entry)\n", file: folder.path("c.yaml")) }, throws: { "\($0)".contains(message) })
+        }
+        let token = folder.path("token")
+        try "Bearer abc123\n".write(toFile: token, atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.parse(
+            "mcp_servers:\n  web: { url: \"http://127.0.0.1:1/mcp\", header_files: { Authorization: \(token) }, allowed_tools: [a] }\n", file: folder.path("c.yaml"))
+        #expect(config.mcpServers.first?.transport == .http(url: "http://127.0.0.1:1/mcp", headers: ["Authorization": "Bearer abc123"]))
+        #expect(config.mcpServers.first?.secrets.contains("abc123") == true)
+        #expect(config.mcpServers.first?.allowedTools == ["a"])
     }
 }
 }
