@@ -73,13 +73,36 @@ actor PipeTransport: Transport {
         bytes.append(UInt8(ascii: "\n"))
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Foundation.write(output, $0.baseAddress, $0.count) }
+            let (written, error) = bytes[offset...].withUnsafeBytes { Self.writeWithoutSIGPIPE(output, $0) }
             if written < 0 {
-                if errno == EINTR { continue }
-                throw MCPError.transportError(POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO))
+                if error == EINTR { continue }
+                throw MCPError.transportError(POSIXError(POSIXErrorCode(rawValue: error) ?? .EIO))
             }
             offset += written
         }
+    }
+
+    /// `write(2)` to a pipe whose reader may be gone (a server that died): EPIPE instead of a SIGPIPE that would
+    /// end this process (`check-config` and tests do not ignore it). SIGPIPE is blocked on this thread for the
+    /// write, and one it raised is taken from the pending set before the mask is restored.
+    static func writeWithoutSIGPIPE(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> (Int, Int32) {
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        let written = Foundation.write(fd, buffer.baseAddress, buffer.count)
+        let error = errno
+        if written < 0 && error == EPIPE {
+            var pending = sigset_t()
+            sigpending(&pending)
+            if sigismember(&previous, SIGPIPE) == 0 && sigismember(&pending, SIGPIPE) == 1 {
+                var none = timespec(tv_sec: 0, tv_nsec: 0)
+                _ = sigtimedwait(&pipeSignal, nil, &none)
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        return (written, error)
     }
 
     func receive() -> AsyncThrowingStream<Data, any Error> { stream }

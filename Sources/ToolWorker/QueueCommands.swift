@@ -124,8 +124,19 @@ struct SyncToolsCommand: AsyncParsableCommand {
             for tool in existing where tool["type"]?.stringValue == "function" {
                 if let name = tool[path: "function.name"]?.stringValue { oldFunctions[name] = tool }
             }
-            // Assistants have function tools only: custom (free-form) tools are for the Responses API.
-            let wanted = config.tools.filter { $0.kind == .function }.map(\.functionDefinition)
+            // Every tool of the registry (MCP servers' included); Assistants have function tools only: custom
+            // (free-form) tools, shells and patches are for the Responses API.
+            let logger = makeLogger(verbose: false, format: config.logFormat)
+            let mcp = makeMCPSource(logger: logger)
+            let registry = await makeRegistry(config, mcp: mcp, logger: logger)
+            await mcp.shutdown()
+            let functions = registry.definitions.filter { $0.kind == .function }
+            let wanted = functions.map { definition -> JSONValue in
+                var function: JSONObject = ["name": .string(definition.name)]
+                if let description = definition.description { function["description"] = .string(description) }
+                function["parameters"] = definition.parameters ?? ["type": "object", "properties": [:]]
+                return ["type": "function", "function": .object(function)]
+            }
             var changes: [String] = []
             for tool in wanted {
                 let name = tool[path: "function.name"]?.stringValue ?? "?"
@@ -135,7 +146,7 @@ struct SyncToolsCommand: AsyncParsableCommand {
                     changes.append("+ \(name)")
                 }
             }
-            for name in oldFunctions.keys.sorted() where !config.tools.contains(where: { $0.name == name }) {
+            for name in oldFunctions.keys.sorted() where !functions.contains(where: { $0.name == name }) {
                 changes.append("- \(name)")
             }
             if changes.isEmpty {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Testing
 import RunLoopCore
+@testable import MCPTools
 
 /// The Python with the reference `mcp` package (and `mcp-server-time`), as scripts/test.sh installs them.
 enum MCPTestEnvironment {
@@ -233,6 +234,20 @@ struct MCPTests {
         #expect(config.mcpServers.first?.transport == .http(url: "http://127.0.0.1:1/mcp", headers: ["Authorization": "Bearer abc123"]))
         #expect(config.mcpServers.first?.secrets.contains("abc123") == true)
         #expect(config.mcpServers.first?.allowedTools == ["a"])
+    }
+
+    @Test("writing to a server whose stdin is closed (it died) is EPIPE, never a SIGPIPE that ends the process")
+    func brokenPipe() throws {
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        close(ends[0])
+        defer { close(ends[1]) }
+        // This test process does not ignore SIGPIPE: a plain write(2) here would kill it.
+        let (written, error) = Array("{}\n".utf8).withUnsafeBytes { PipeTransport.writeWithoutSIGPIPE(ends[1], $0) }
+        #expect(written == -1 && error == EPIPE)
+        var pending = sigset_t()
+        sigpending(&pending)
+        #expect(sigismember(&pending, SIGPIPE) == 0, "no SIGPIPE left pending for a later unblock to deliver")
     }
 }
 }
