@@ -121,6 +121,65 @@ struct FleetTests {
         #expect(try count("SELECT count(*) FROM runs WHERE ended_at IS NULL") == 0)
     }
 
+    @Test("two daemons, one approval: the daemon waiting on it is SIGKILLed, the other takes the run over still waiting; approved from the CLI, run once")
+    func approvalAcrossTwoDaemons() async throws {
+        let directory = TempDirectory()
+        let server = try FakeAssistantsServer(scenarios: [
+            "asst_pay": Scenario(rounds: [[ScriptedToolCall("pay", #"{"amount":500}"#)]], finalText: "paid")
+        ])
+        defer { server.stop() }
+        let url = try await PostgresTestCluster.makeDatabase()
+        let ledger = directory.path("ledger")
+        let handler = directory.path("pay.sh")
+        try "#!/bin/sh\ncat >/dev/null\necho \"$TOOLWORKER_TOOL_CALL_ID\" >> \(ledger)\necho paid\n".writeScript(toFile: handler)
+        chmod(handler, 0o755)
+        let config = directory.path("toolworker.yaml")
+        try """
+            api: { base_url: "\(server.baseURL)", idle_timeout: 60s }
+            database: "\(url)"
+            fleet: { heartbeat: 500ms, lease_expiry: 3s }
+            jobs: { max_attempts: 1 }
+            tools:
+              pay: { command: ["\(handler)"], approval: always, on_restart: fail }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
+        let toolworker = builtProduct("toolworker")
+        let queued = try await runCommand(toolworker, ["enqueue", "--config", config, "--assistant", "asst_pay", "--message", "pay"], environment: environment)
+        #expect(queued.status == 0, "\(queued)")
+        let daemons = try (0..<2).map { try startServe(config: config, environment: environment, log: directory.path("serve-\($0).log")) }
+        defer { for process in daemons where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let reader = try PostgresConnection(url: url)
+        func rows(_ sql: String) throws -> [SQLRow] { try reader.query(sql) }
+
+        try await waitFor("the call to await approval", timeout: .seconds(120)) {
+            try rows("SELECT call_id FROM approval_log WHERE state = 'awaiting_approval'").count == 1
+        }
+        let call = try #require(try rows("SELECT call_id FROM approval_log").first?["call_id"].text)
+        let holder = try #require(daemons.first { daemon in
+            (try? rows("SELECT lease_owner FROM runs WHERE ended_at IS NULL").first?["lease_owner"].text?.contains(":\(daemon.processIdentifier):")) == true
+        })
+        let survivor = try #require(daemons.first { $0 !== holder })
+        kill(holder.processIdentifier, SIGKILL)
+        try await waitFor("the other daemon to take the waiting run over", timeout: .seconds(120)) {
+            try rows("SELECT lease_owner FROM runs WHERE ended_at IS NULL").first?["lease_owner"].text?.contains(":\(survivor.processIdentifier):") == true
+        }
+        #expect(!FileManager.default.fileExists(atPath: ledger), "nothing ran without a decision")
+        #expect(try rows("SELECT call_id FROM approvals").count == 1, "the takeover did not ask twice")
+
+        let approve = try await runCommand(toolworker, ["approve", call, "--config", config, "--reason", "ok"], environment: environment)
+        #expect(approve.status == 0, "\(approve)")
+        try await waitFor("the job to succeed", timeout: .seconds(120)) {
+            try rows("SELECT state FROM jobs").first?["state"].text == "succeeded"
+        }
+        #expect(try String(contentsOfFile: ledger, encoding: .utf8) == call + "\n", "run exactly once, by the survivor")
+        let decision = try #require(try rows("SELECT state, decided_by FROM approval_log").first)
+        #expect(decision["state"].text == "approved" && decision["decided_by"].text?.isEmpty == false)
+        let again = try await runCommand(toolworker, ["approve", call, "--config", config], environment: environment)
+        #expect(again.status == 64, "a decision is never applied twice: \(again)")
+        kill(survivor.processIdentifier, SIGTERM)
+        await waitForExit(survivor)
+    }
+
     @Test("PostgreSQL drops every connection of the daemon mid-handler: it reconnects, the job completes, the handler ran once")
     func connectionsTerminated() async throws {
         let directory = TempDirectory()
