@@ -72,6 +72,7 @@ public actor MCPServerConnection {
         }
         let context: RequestContext<CallTool.Result>
         do { context = try await session.client.callTool(name: tool, arguments: arguments, meta: nil) } catch {
+            await reset(session.generation, reason: "a request could not be sent: \(error)")
             return .failed("the request could not be sent to the MCP server '\(configuration.name)': \(error)")
         }
         let timedOut = Atomic<Bool>(false)
@@ -99,6 +100,9 @@ public actor MCPServerConnection {
             if let status = session.process?.exitStatus {
                 return .failed("the MCP server '\(configuration.name)' \(ServerProcess.describe(status)) during the call")
             }
+            // Whatever broke (an HTTP session the server forgot, a transport error, a message the SDK refused), the
+            // next call starts a new session rather than reuse this one.
+            await reset(session.generation, reason: "a call failed: \(error)")
             return .failed("the MCP server '\(configuration.name)' failed the call: \(error)")
         }
     }

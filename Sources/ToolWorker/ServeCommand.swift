@@ -64,6 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
             // MCP servers are started (stdio) and listed before the first run: their tools are offered from the start.
+            sweepStaleSandboxes(config, logger: logger)
             let mcp = makeMCPSource(logger: logger)
             let registry = await makeRegistry(config, mcp: mcp, logger: logger)
             let driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)

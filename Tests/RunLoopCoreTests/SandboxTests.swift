@@ -119,5 +119,27 @@ struct SandboxTests {
         }
         #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml.replacingOccurrences(of: "64M", with: "lots"), file: folder.path("c.yaml")) }
     }
+
+    @Test("a daemon SIGKILLed mid-call: at the next start what the call still ran in its control group is killed, and the call answered interrupted",
+        .enabled(if: host.controlGroups != nil, "no writable control group on this host"))
+    func sweepAfterCrash() async throws {
+        let h = try DaemonHarness(scenarios: ["asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], finalText: "done")])
+        let pidFile = h.directory.path("handler.pid")
+        // Its own session and no namespace (a memory limit only): without the sweep it outlives the daemon.
+        let handler = try h.script("slow.sh", "cat >/dev/null\necho $$ > \(pidFile).tmp && mv \(pidFile).tmp \(pidFile)\nexec sleep 600\n")
+        try h.writeConfig(tools: "  slow: { command: [\"\(handler)\"], on_restart: fail, limits: { memory: 256M } }")
+        _ = try await h.enqueue("asst_slow")
+        try h.start()
+        try await h.waitUntil("the handler to run") { FileManager.default.fileExists(atPath: pidFile) }
+        let pid = try #require(pid_t(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        _ = try await h.stop(SIGKILL)
+        #expect(HandlerFailureTests.isRunning(pid), "the call outlived the daemon")
+        try h.start()
+        try await h.waitUntil("the call's leftover to be killed") { !HandlerFailureTests.isRunning(pid) }
+        try await h.waitUntil("the job to end") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1 }
+        #expect(try h.query("SELECT state FROM tool_call_log").first?["state"].text == "interrupted")
+        #expect(h.log().contains("killed what calls of a stopped daemon left running"), "\(h.log())")
+        _ = try await h.stop(SIGTERM)
+    }
 }
 }

@@ -84,6 +84,27 @@ struct CallControlGroup: Sendable {
         unifiedPrepared.withLock { _ = $0.insert(base) }
     }
 
+    /// Kills and removes the groups of calls whose daemon is gone (`toolworker-call-PID-N` with no process PID): a
+    /// daemon killed mid-call leaves them, with whatever the call still runs. Returns how many were swept.
+    static func sweepStale(in hierarchy: ControlGroupHierarchy) -> Int {
+        let bases: [String]
+        let unified: Bool
+        switch hierarchy {
+        case .unified(let base): (bases, unified) = ([base], true)
+        case .perController(let memory, let cpu, let pids): (bases, unified) = ([memory, cpu, pids].compactMap { $0 }, false)
+        }
+        var swept = 0
+        for base in bases {
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where entry.hasPrefix("toolworker-call-") {
+                let parts = entry.dropFirst("toolworker-call-".count).split(separator: "-")
+                guard parts.count == 2, let owner = pid_t(parts[0]), kill(owner, 0) != 0, errno == ESRCH else { continue }
+                CallControlGroup(folders: ["\(base)/\(entry)"], unified: unified).killAndRemove()
+                swept += 1
+            }
+        }
+        return swept
+    }
+
     /// Whether the kernel killed a process of the call for going over its memory limit.
     var memoryLimitHit: Bool {
         for folder in folders {

@@ -47,6 +47,15 @@ public struct SandboxHost: Sendable, Equatable {
         return host
     }
 
+    /// Kills what calls of a daemon that died (a `kill -9`, a crash) still run in their control groups, and removes
+    /// the groups, before this daemon runs calls: a call interrupted by a crash must not go on beside its rerun.
+    /// - Returns: how many groups were swept.
+    @discardableResult
+    public func sweepStaleCalls() -> Int {
+        guard let controlGroups else { return 0 }
+        return CallControlGroup.sweepStale(in: controlGroups)
+    }
+
     /// One line per mechanism, for `check-config`.
     public var report: [String] {
         var lines: [String] = []
