@@ -42,12 +42,15 @@ actor PipeTransport: Transport {
                 let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
                 guard count > 0 else { break }
+                // Only the new bytes are searched for line ends: a long line costs its length once, not per read.
+                var searchFrom = pending.count
                 pending.append(contentsOf: buffer[..<count])
                 var start = 0
-                while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                while let newline = pending[searchFrom...].firstIndex(of: UInt8(ascii: "\n")) {
                     let line = pending[start..<newline]
                     if !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continuation.yield(Data(line)) }
                     start = newline + 1
+                    searchFrom = start
                 }
                 pending.removeFirst(start)
                 // A line without an end past 64 MiB is no message a client can use: the server is broken.

@@ -249,5 +249,47 @@ struct MCPTests {
         sigpending(&pending)
         #expect(sigismember(&pending, SIGPIPE) == 0, "no SIGPIPE left pending for a later unblock to deliver")
     }
+
+    @Test("a hostile server: names a model cannot take and a non-object schema are said and left out or offered without it; noise lines ignored; a 3 MiB answer cut at the cap")
+    func hostileServer() async throws {
+        let script = URL(fileURLWithPath: MCPTestEnvironment.fakeServer).deletingLastPathComponent().appendingPathComponent("mcp_hostile_server.py").path
+        var server = MCPServerConfig(name: "h", transport: .stdio(command: [MCPTestEnvironment.python!, script], environment: [:], workingDirectory: nil))
+        server.maxOutputBytes = 1000
+        let (source, listing) = await list([server])
+        defer { Task { await source.shutdown() } }
+        #expect(listing.executors.map(\.name) == ["h__ok", "h__weird_schema", "h__huge"], "\(listing.problems)")
+        #expect(listing.problems.contains { $0.contains("tool 'has space' left out") })
+        #expect(listing.problems.contains { $0.contains("tool '\(String(repeating: "x", count: 80))' left out") })
+        #expect(listing.executors.first { $0.name == "h__weird_schema" }?.definition.parameters == nil, "offered with no schema rather than a broken one")
+        let h = try RunHarness(scenarios: ["asst_h": Scenario(rounds: [[ScriptedToolCall("h__huge", "{}"), ScriptedToolCall("h__ok", "{}")]])])
+        h.extraExecutors = listing.executors
+        _ = try await h.respond("asst_h")
+        let rows = try await h.rows("SELECT tool, state, output, output_truncated FROM tool_call_log ORDER BY tool")
+        #expect(rows.map { $0["tool"].text } == ["h__huge", "h__ok"])
+        #expect(rows[0]["output"].text == String(repeating: "y", count: 1000) + "\n[ToolWorker: output truncated at 1000 bytes]")
+        #expect(rows[0]["output_truncated"].int == 1)
+        #expect(rows[1]["output"].text == "fine")
+    }
+
+    @Test("a stdio server under limits (no network, a memory cap) still serves, and dies with the daemon's stop",
+        .enabled(if: SandboxTests.host.bubblewrap != nil && SandboxTests.host.controlGroups != nil, "this host cannot sandbox"))
+    func sandboxedServer() async throws {
+        let marker = TempDirectory().path("marker")
+        let (source, listing) = await list([MCPTestEnvironment.stdioServer("boxed") {
+            $0.limits.network = false
+            $0.limits.memoryBytes = 512 << 20
+            if case .stdio(let command, let environment, let folder) = $0.transport {
+                $0.transport = .stdio(command: command + [marker], environment: environment, workingDirectory: folder)
+            }
+        }])
+        #expect(listing.executors.contains { $0.name == "boxed__echo" }, "\(listing.problems)")
+        let h = try RunHarness(scenarios: ["asst_box": Scenario(rounds: [[ScriptedToolCall("boxed__echo", #"{"text":"inside"}"#)]])])
+        h.extraExecutors = listing.executors
+        _ = try await h.respond("asst_box")
+        #expect(try await h.rows("SELECT output FROM tool_call_log").first?["output"].text == "inside")
+        #expect(!SandboxTests.processes(withArgument: marker).isEmpty)
+        await source.shutdown()
+        try await waitFor("the sandboxed server to be gone") { SandboxTests.processes(withArgument: marker).isEmpty }
+    }
 }
 }
