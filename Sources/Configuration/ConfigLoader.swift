@@ -169,7 +169,7 @@ struct Reader {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "fleet", "snapshots", "concurrency", "jobs",
             "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell", "apply_patch",
-            "mcp_servers",
+            "mcp_servers", "approval_notify",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -244,6 +244,15 @@ struct Reader {
             case "instructions": config.instructions = string(value, key)
             case "shell": readShell(value, &config)
             case "mcp_servers": readMCPServers(value, &config)
+            case "approval_notify":
+                guard case .sequence(let sequence) = value, !sequence.isEmpty else {
+                    problem(key, value, "expected a non-empty list: the program and its arguments (no shell)")
+                    break
+                }
+                let parts = sequence.compactMap { string($0, key) }
+                guard parts.count == sequence.count else { break }
+                config.approvalNotify = [resolve(parts[0])] + parts.dropFirst()
+                checkExecutable(resolve(parts[0]), key, value)
             case "apply_patch":
                 var root: String?
                 var patch = ApplyPatchConfig(workspaceRoot: "")

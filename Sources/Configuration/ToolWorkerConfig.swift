@@ -78,6 +78,8 @@ public struct ToolWorkerConfig: Sendable {
     public var maxArgumentBytes = 4 * 1024 * 1024
     /// What the configuration allows but an operator should fix (a world-writable handler), in words.
     public var warnings: [String] = []
+    /// `approval_notify:`: a program told (JSON on stdin) of each new request for approval.
+    public var approvalNotify: [String]?
     /// `mcp_servers:`: MCP servers whose tools are offered as `SERVER__TOOL` (listed at start and on reload).
     public var mcpServers: [MCPServerConfig] = []
     /// What this host enforces of `limits:` (found when the configuration has any).

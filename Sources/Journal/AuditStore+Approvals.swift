@@ -16,6 +16,9 @@ public struct ApprovalRecord: Sendable, Equatable {
     public var reason: String?
     public var requestedAt: Int64
     public var decidedAt: Int64?
+    /// This request was made by the call that returned it (not found from an earlier drive, another daemon's, or
+    /// before a restart): the one moment to tell someone a decision is awaited.
+    public var isNew = false
 
     init(_ row: SQLRow) {
         runKey = row["run"].int ?? 0
@@ -40,8 +43,10 @@ extension AuditStore {
                 try db.execute(
                     "INSERT INTO approvals (run, call_id, tool, arguments, requested_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [.integer(runKey), .text(call.id), .text(call.name), .text(call.arguments), .integer(now)])
+                let inserted = db.changes > 0
                 if let row = try db.query("SELECT * FROM approvals WHERE run = ? AND call_id = ?", [.integer(runKey), .text(call.id)]).first {
                     records[call.id] = ApprovalRecord(row)
+                    records[call.id]?.isNew = inserted
                 }
             }
             return records

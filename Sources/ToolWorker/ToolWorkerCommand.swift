@@ -191,5 +191,6 @@ func makeDriver(
     driver.maxRounds = config.maxRounds
     driver.maxCallsPerRound = config.maxCallsPerRound
     driver.maxArgumentBytes = config.maxArgumentBytes
+    driver.approvalNotifier = config.approvalNotify.map { ApprovalNotifier(command: $0) }
     return driver
 }

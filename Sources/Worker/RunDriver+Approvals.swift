@@ -43,6 +43,10 @@ extension RunDriver {
             state.recorder.note("toolworker.awaiting_approval", ["call_ids": .array(ids.map(JSONValue.string))], stream: state.stream)
             try await state.recorder.flush()
         }
+        let fresh = needing.filter { records[$0.id]?.isNew == true && records[$0.id]?.decision == nil }
+        if let approvalNotifier, !fresh.isEmpty {
+            approvalNotifier.notify(runID: state.loopID, threadID: loop.threadID, calls: fresh, expiresAt: loop.expiresAt, logger: logger)
+        }
         while true {
             let pending = ids.filter { records[$0]?.decision == nil }
             if pending.isEmpty {

@@ -33,6 +33,8 @@ public struct RunDriver: Sendable {
     public var maxArgumentBytes = 4 * 1024 * 1024
     /// How often a round waiting for approvals looks at the journal for a decision.
     public var approvalPollInterval: Duration = .milliseconds(500)
+    /// `approval_notify:`: told of each new request for approval (it never delays or decides anything).
+    public var approvalNotifier: ApprovalNotifier?
     /// Tool time-outs are shortened so a round ends this long before the loop's `expires_at`.
     public var expiryMargin: Duration = .seconds(5)
     /// Called once per round with its timings (benchmarks and metrics).

@@ -50,6 +50,33 @@ struct ApprovalTests {
         #expect(again.status == 64, "nothing pending any more: \(again)")
     }
 
+    @Test("approval_notify: the program gets the new request as JSON on stdin, once; it decides nothing")
+    func notify() async throws {
+        let h = try RunHarness(scenarios: ["pay": Scenario(rounds: [[ScriptedToolCall("pay", #"{"amount":70}"#)]])])
+        let told = h.directory.path("told")
+        try h.handler("pay", "cat >/dev/null; printf paid") { $0.approval = .always }
+        let notifier = h.directory.path("notify.sh")
+        try "#!/bin/sh\ncat >> '\(told)'\necho >> '\(told)'\n".writeScript(toFile: notifier)
+        chmod(notifier, 0o755)
+        var driver = h.driver()
+        driver.approvalNotifier = ApprovalNotifier(command: [notifier])
+        let running = Task { try await driver.run(RunRequest(assistantID: "", message: "pay", protocolName: "responses", model: "pay")) }
+        let call = try await pendingCall(h)
+        try await waitFor("the notifier to be told") { (try? String(contentsOfFile: told, encoding: .utf8))?.hasSuffix("\n") == true }
+        let lines = try String(contentsOfFile: told, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1)
+        let request = try JSONValue(parsing: String(lines[0]))
+        #expect(request["calls"]?[0]?["call_id"]?.stringValue == call)
+        #expect(request["calls"]?[0]?["tool"] == "pay")
+        #expect(request["calls"]?[0]?["arguments"] == #"{"amount":70}"#)
+        #expect(request["run_id"]?.stringValue?.isEmpty == false)
+        #expect(try await h.rows("SELECT state FROM approval_log").first?["state"].text == "awaiting_approval", "being told decides nothing")
+        let approve = try await runCommand(toolworker, ["approve", call, "--config", try config(h)], environment: environment)
+        #expect(approve.status == 0, "\(approve)")
+        #expect(try await running.value.status == .completed)
+        #expect(try String(contentsOfFile: told, encoding: .utf8).split(separator: "\n").count == 1, "told once")
+    }
+
     @Test("deny: never run; the model is told who said no and why")
     func deny() async throws {
         let h = try RunHarness(scenarios: ["pay": Scenario(rounds: [[ScriptedToolCall("pay", #"{"amount":9000}"#)]])])
