@@ -291,5 +291,74 @@ struct MCPTests {
         await source.shutdown()
         try await waitFor("the sandboxed server to be gone") { SandboxTests.processes(withArgument: marker).isEmpty }
     }
+
+    @Test("an MCP tool under approval: its call waits for the decision; denied, the server never sees it")
+    func approvalForMCPTool() async throws {
+        let (source, listing) = await list([MCPTestEnvironment.stdioServer { $0.approval = .when(["text": "secret"]) }])
+        defer { Task { await source.shutdown() } }
+        let h = try RunHarness(scenarios: ["asst_ap": Scenario(rounds: [[
+            ScriptedToolCall("fake__echo", #"{"text":"secret"}"#), ScriptedToolCall("fake__echo", #"{"text":"public"}"#),
+        ]])])
+        h.extraExecutors = listing.executors
+        let driver = h.driver()
+        let running = Task { try await driver.run(RunRequest(assistantID: "", message: "go", protocolName: "responses", model: "asst_ap")) }
+        var call: String?
+        try await waitForAsync("the call to await approval") {
+            call = try await h.rows("SELECT call_id FROM approval_log WHERE state = 'awaiting_approval'").first?["call_id"].text
+            return call != nil
+        }
+        #expect(try await h.rows("SELECT count(*) AS n FROM tool_calls WHERE output IS NOT NULL").first?["n"].int == 0, "nothing of the round runs before the decision")
+        let config = h.directory.path("c.yaml")
+        try "api: { base_url: \"\(h.server.baseURL)\" }\ntools: {}\ndatabase: \(h.directory.path("audit.db"))\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let deny = try await runCommand(builtProduct("toolworker"), ["deny", call!, "--reason", "not that one", "--config", config], environment: ["OPENAI_API_KEY": "sk-x", "PATH": "/usr/bin:/bin"])
+        #expect(deny.status == 0, "\(deny)")
+        #expect(try await running.value.status == .completed)
+        let rows = try await h.rows("SELECT arguments, state, error, output FROM tool_call_log ORDER BY arguments")
+        #expect(rows.map { $0["state"].text } == ["succeeded", "failed"], "\(rows)")
+        #expect(rows[0]["output"].text == "public")
+        #expect(rows[1]["error"].text == "approval_denied" && rows[1]["output"].text?.contains("not that one") == true)
+    }
+
+    @Test("serve: SIGHUP lists the servers again (a changed allowed_tools offered at once); SIGKILL mid-call: the call is answered interrupted, not run again, and the orphaned server exits")
+    func serveReloadAndCrash() async throws {
+        let h = try DaemonHarness(scenarios: [
+            "asst_add": Scenario(rounds: [[ScriptedToolCall("fake__add", #"{"a":1,"b":2}"#)]], finalText: "done"),
+            "asst_slow": Scenario(rounds: [[ScriptedToolCall("fake__slow", #"{"seconds":600}"#)]], finalText: "done"),
+        ])
+        let handler = try h.script("own.sh", "echo own")
+        let marker = h.directory.path("marker")
+        func write(_ allowed: String) throws {
+            try h.writeConfig(
+                extra: """
+                    mcp_servers:
+                      fake:
+                        command: ["\(MCPTestEnvironment.python!)", "\(MCPTestEnvironment.fakeServer)", stdio, "\(marker)"]
+                        env: { PYTHONPATH: "\(MCPTestEnvironment.packages!)" }
+                        allowed_tools: [\(allowed)]
+                        timeout: 10m
+                    """,
+                tools: "  own: { command: [\"\(handler)\"] }")
+        }
+        try write("echo")
+        try h.start()
+        try await h.waitUntil("READY") { h.notify.kinds.contains("READY") }
+        try write("echo, add, slow")
+        kill(h.process!.processIdentifier, SIGHUP)
+        try await h.waitUntil("the reload") { h.log().contains("configuration reloaded") }
+        #expect(h.notify.messages.contains { $0.contains("reloaded; tools: own, fake__echo, fake__add, fake__slow") }, "\(h.notify.messages)")
+        let add = try await h.enqueue("asst_add")
+        try await h.waitUntil("the add job") { try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'succeeded'", [.integer(add)]) == 1 }
+
+        _ = try await h.enqueue("asst_slow")
+        try await h.waitUntil("the slow call to run") { try h.scalar("SELECT count(*) FROM tool_calls WHERE tool = 'fake__slow' AND state = 'running'") == 1 }
+        _ = try await h.stop(SIGKILL)
+        // The server the killed daemon started reads end-of-file on its stdin and exits.
+        try await h.waitUntil("the orphaned server to exit") { SandboxTests.processes(withArgument: marker).isEmpty }
+        try h.start()
+        try await h.waitUntil("the slow job to end") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 2 }
+        let slow = try #require(try h.query("SELECT state, error FROM tool_call_log WHERE tool = 'fake__slow'").first)
+        #expect(slow["state"].text == "interrupted", "on_restart: fail (the MCP default): never run twice")
+        _ = try await h.stop(SIGTERM)
+    }
 }
 }
