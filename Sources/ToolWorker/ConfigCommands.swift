@@ -88,7 +88,18 @@ struct CheckConfigCommand: AsyncParsableCommand {
 
 /// `toolworker tools`.
 struct ToolsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tools", abstract: "List the registered tool handlers.")
+    /// The tools the configuration's MCP servers list now (servers started for the listing and stopped after it);
+    /// one that cannot be listed is said on stderr.
+    func mcpTools(_ config: ToolWorkerConfig) async -> [MCPToolExecutor] {
+        guard !config.mcpServers.isEmpty else { return [] }
+        let mcp = makeMCPSource(logger: Logger(label: "tools") { _ in SwiftLogNoOpLogHandler() })
+        let listing = await mcp.list(config.mcpServers, sandboxHost: config.sandboxHost, taken: Set(config.registry.names))
+        await mcp.shutdown()
+        for problem in listing.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+        return listing.executors.compactMap { $0 as? MCPToolExecutor }
+    }
+
+    static let configuration = CommandConfiguration(commandName: "tools", abstract: "List the registered tool handlers and the tools of the MCP servers.")
 
     @OptionGroup var options: ConfigOption
     @Flag(help: "A PostgreSQL journal that cannot be reached now is a warning, not exit 74 (the unit's ExecStartPre: serve waits for it).")
@@ -107,11 +118,22 @@ struct ToolsCommand: AsyncParsableCommand {
                         "description": tool.description.map(JSONValue.string) ?? .null,
                     ]
                 }
-                print(JSONValue.array(tools).serialized())
+                let fromServers: [JSONValue] = await mcpTools(config).map { tool in
+                    [
+                        "name": .string(tool.name), "mcp_server": .string(tool.configuration.name), "mcp_tool": .string(tool.toolName),
+                        "timeout_ms": .int(Int64(tool.configuration.timeout.milliseconds)),
+                        "max_output_bytes": .int(Int64(tool.configuration.maxOutputBytes)), "on_restart": .string(tool.onRestart.rawValue),
+                        "description": tool.definition.description.map(JSONValue.string) ?? .null,
+                    ]
+                }
+                print(JSONValue.array(tools + fromServers).serialized())
                 return
             }
             for tool in config.tools {
                 print("\(tool.name)\t\(tool.command.joined(separator: " "))\ttimeout=\(tool.timeout)\tmax_output=\(tool.maxOutputBytes)\ton_restart=\(tool.onRestart.rawValue)")
+            }
+            for tool in await mcpTools(config) {
+                print("\(tool.name)\t\(tool.handlerDescription)\ttimeout=\(tool.configuration.timeout)\tmax_output=\(tool.configuration.maxOutputBytes)\ton_restart=\(tool.onRestart.rawValue)")
             }
         }
     }

@@ -201,6 +201,10 @@ struct MCPTests {
         let check = try await runCommand(h.toolworker, ["check-config", "--config", h.configPath], environment: ["OPENAI_API_KEY": "sk-test", "PATH": "/usr/bin:/bin"])
         #expect(check.status == 0, "\(check.error)")
         #expect(check.output.contains("mcp tools: fake__echo, fake__add"), "\(check.output)")
+        let tools = try await runCommand(h.toolworker, ["tools", "--config", h.configPath, "--json"], environment: ["OPENAI_API_KEY": "sk-test", "PATH": "/usr/bin:/bin"])
+        let listed = try JSONValue(parsing: tools.output).arrayValue ?? []
+        #expect(listed.compactMap { $0["name"]?.stringValue } == ["own", "fake__echo", "fake__add"], "\(tools)")
+        #expect(listed.last?["mcp_server"] == "fake" && listed.last?["mcp_tool"] == "add")
         try h.start()
         try await h.waitUntil("READY") { h.notify.kinds.contains("READY") }
         #expect(h.notify.messages.contains { $0.contains("tools: own, fake__echo, fake__add") }, "\(h.notify.messages)")

@@ -110,7 +110,7 @@ struct SandboxTests {
         } throws: { error in
             let text = "\(error)"
             return text.contains("tools.t.limits: cannot be enforced on this host") && text.contains("network: false")
-                && text.contains("memory need a writable control group")
+                && text.contains("memory needs a writable control group")
         }
         if Self.host.controlGroups != nil {
             let config = try ConfigLoader.parse(
@@ -140,6 +140,31 @@ struct SandboxTests {
         #expect(try h.query("SELECT state FROM tool_call_log").first?["state"].text == "interrupted")
         #expect(h.log().contains("killed what calls of a stopped daemon left running"), "\(h.log())")
         _ = try await h.stop(SIGTERM)
+    }
+
+    @Test("check-config names the mechanisms of this host, and refuses (exit 78) a limit it cannot enforce")
+    func checkConfigReports() async throws {
+        let folder = TempDirectory()
+        let handler = folder.path("t.sh")
+        try "#!/bin/sh\necho\n".writeScript(toFile: handler)
+        chmod(handler, 0o755)
+        let config = folder.path("c.yaml")
+        try "database: \(folder.path("tw.db"))\ntools:\n  t: { command: [\(handler)], limits: { network: false } }\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let toolworker = builtProduct("toolworker")
+        let environment = ["OPENAI_API_KEY": "sk-x", "PATH": "/usr/bin:/bin"]
+        if Self.host.bubblewrap != nil {
+            let check = try await runCommand(toolworker, ["check-config", "--config", config], environment: environment)
+            #expect(check.status == 0, "\(check)")
+            #expect(check.output.contains("sandbox: bubblewrap"), "\(check.output)")
+            #expect(check.output.contains(Self.host.controlGroups == nil ? "sandbox: no writable control group" : "sandbox: cgroup v"))
+        }
+        var without = environment
+        without["TOOLWORKER_BWRAP"] = "none"
+        let refused = try await runCommand(toolworker, ["check-config", "--config", config], environment: without)
+        #expect(refused.status == 78)
+        #expect(refused.error.contains("tools.t.limits: cannot be enforced on this host: network: false needs bubblewrap"), "\(refused.error)")
+        let serve = try await runCommand(toolworker, ["serve", "--config", config], environment: without)
+        #expect(serve.status == 78, "serve refuses it too, before anything runs: \(serve.error)")
     }
 }
 }

@@ -77,7 +77,7 @@ public struct SandboxHost: Sendable, Equatable {
         var problems: [String] = []
         if limits.needsNamespaces && bubblewrap == nil {
             let names = [limits.network ? nil : "network: false", limits.writable == nil ? nil : "writable"].compactMap { $0 }
-            problems.append("\(names.joined(separator: " and ")) need bubblewrap: \(bubblewrapProblem ?? "not found")")
+            problems.append("\(names.joined(separator: " and ")) \(names.count == 1 ? "needs" : "need") bubblewrap: \(bubblewrapProblem ?? "not found")")
         }
         if limits.needsControlGroup {
             if let controlGroups {
@@ -89,7 +89,7 @@ public struct SandboxHost: Sendable, Equatable {
                 let names = [
                     limits.memoryBytes == nil ? nil : "memory", limits.cpuPercent == nil ? nil : "cpu", limits.tasks == nil ? nil : "tasks",
                 ].compactMap { $0 }
-                problems.append("\(names.joined(separator: ", ")) need a writable control group: \(controlGroupProblem ?? "none")")
+                problems.append("\(names.joined(separator: ", ")) \(names.count == 1 ? "needs" : "need") a writable control group: \(controlGroupProblem ?? "none")")
             }
         }
         return problems
