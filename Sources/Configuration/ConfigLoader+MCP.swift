@@ -27,17 +27,8 @@ extension Reader {
             for (key, field) in mapping(value, base, allowed: keys) ?? [] {
                 let path = "\(base).\(key)"
                 switch key {
-                case "command", "args":
-                    guard case .sequence(let sequence) = field, key == "args" || !sequence.isEmpty else {
-                        problem(path, field, "expected a list\(key == "command" ? ": the program and its arguments (no shell)" : "")")
-                        continue
-                    }
-                    let parts = sequence.compactMap { string($0, path) }
-                    guard parts.count == sequence.count else { continue }
-                    if key == "args" { arguments = parts } else {
-                        command = [resolve(parts[0])] + parts.dropFirst()
-                        checkExecutable(resolve(parts[0]), path, field)
-                    }
+                case "command": command = self.command(field, path)
+                case "args": arguments = strings(field, path, what: "arguments") ?? arguments
                 case "env": environment = self.environment(field, path)
                 case "working_directory": workingDirectory = directory(field, path)
                 case "url":
@@ -59,12 +50,7 @@ extension Reader {
                         // `Bearer TOKEN`: the token alone is a secret too.
                         if let space = line.lastIndex(of: " ") { secrets.append(String(line[line.index(after: space)...])) }
                     }
-                case "allowed_tools":
-                    guard case .sequence(let sequence) = field else {
-                        problem(path, field, "expected a list of the server's tool names")
-                        continue
-                    }
-                    server.allowedTools = sequence.compactMap { string($0, path) }
+                case "allowed_tools": server.allowedTools = strings(field, path, what: "the server's tool names") ?? server.allowedTools
                 case "timeout": server.timeout = duration(field, path) ?? server.timeout
                 case "max_output_bytes":
                     server.maxOutputBytes = integer(field, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? server.maxOutputBytes

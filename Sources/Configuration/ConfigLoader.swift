@@ -244,15 +244,7 @@ struct Reader {
             case "instructions": config.instructions = string(value, key)
             case "shell": readShell(value, &config)
             case "mcp_servers": readMCPServers(value, &config)
-            case "approval_notify":
-                guard case .sequence(let sequence) = value, !sequence.isEmpty else {
-                    problem(key, value, "expected a non-empty list: the program and its arguments (no shell)")
-                    break
-                }
-                let parts = sequence.compactMap { string($0, key) }
-                guard parts.count == sequence.count else { break }
-                config.approvalNotify = [resolve(parts[0])] + parts.dropFirst()
-                checkExecutable(resolve(parts[0]), key, value)
+            case "approval_notify": config.approvalNotify = command(value, key) ?? config.approvalNotify
             case "apply_patch":
                 var root: String?
                 var patch = ApplyPatchConfig(workspaceRoot: "")
@@ -449,14 +441,7 @@ struct Reader {
                 switch key {
                 case "command":
                     sawCommand = true
-                    guard case .sequence(let sequence) = field, !sequence.isEmpty else {
-                        problem(path, field, "expected a non-empty list: the program and its arguments (no shell)")
-                        continue
-                    }
-                    let parts = sequence.compactMap { string($0, path) }
-                    guard parts.count == sequence.count else { continue }
-                    tool.command = [resolve(parts[0])] + parts.dropFirst()
-                    checkExecutable(tool.command[0], path, field)
+                    tool.command = command(field, path) ?? tool.command
                 case "timeout": tool.timeout = duration(field, path) ?? tool.timeout
                 case "max_output_bytes": tool.maxOutputBytes = integer(field, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? tool.maxOutputBytes
                 case "env": tool.environment.merge(environment(field, path)) { $1 }
@@ -498,6 +483,29 @@ struct Reader {
             }
             config.tools.append(tool)
         }
+    }
+
+    /// A list of strings (`nil`, with the problem, for anything else).
+    mutating func strings(_ node: Node, _ path: String, what: String) -> [String]? {
+        guard case .sequence(let sequence) = node else {
+            problem(path, node, "expected a list of \(what)")
+            return nil
+        }
+        let parts = sequence.compactMap { string($0, path) }
+        return parts.count == sequence.count ? parts : nil
+    }
+
+    /// An argv run without a shell: a non-empty list whose program (resolved against the file's folder) exists and
+    /// is executable.
+    mutating func command(_ node: Node, _ path: String) -> [String]? {
+        guard case .sequence(let sequence) = node, !sequence.isEmpty else {
+            problem(path, node, "expected a non-empty list: the program and its arguments (no shell)")
+            return nil
+        }
+        guard let parts = strings(node, path, what: "strings") else { return nil }
+        let argv = [resolve(parts[0])] + parts.dropFirst()
+        checkExecutable(argv[0], path, node)
+        return argv
     }
 
     mutating func checkExecutable(_ path: String, _ keyPath: String, _ node: Node) {
