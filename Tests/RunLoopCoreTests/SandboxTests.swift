@@ -165,6 +165,15 @@ struct SandboxTests {
         #expect(refused.error.contains("tools.t.limits: cannot be enforced on this host: network: false needs bubblewrap"), "\(refused.error)")
         let serve = try await runCommand(toolworker, ["serve", "--config", config], environment: without)
         #expect(serve.status == 78, "serve refuses it too, before anything runs: \(serve.error)")
+        // Installed is not enough: a bwrap that cannot create namespaces here (a unit with RestrictNamespaces=yes).
+        let broken = folder.path("bwrap")
+        try "#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n".writeScript(toFile: broken)
+        chmod(broken, 0o755)
+        var unusable = environment
+        unusable["TOOLWORKER_BWRAP"] = broken
+        let probed = try await runCommand(toolworker, ["check-config", "--config", config], environment: unusable)
+        #expect(probed.status == 78)
+        #expect(probed.error.contains("cannot create a sandbox here: bwrap: No permissions to creating new namespace"), "\(probed.error)")
     }
 }
 }

@@ -30,8 +30,12 @@ public struct SandboxHost: Sendable, Equatable {
         if wanted == "none" {
             host.bubblewrapProblem = "disabled by TOOLWORKER_BWRAP=none"
         } else if let path = wanted ?? ["/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
-            if FileManager.default.isExecutableFile(atPath: path) { host.bubblewrap = path } else {
+            if !FileManager.default.isExecutableFile(atPath: path) {
                 host.bubblewrapProblem = "\(path) is not an executable file"
+            } else if let problem = probe(bubblewrap: path) {
+                host.bubblewrapProblem = problem
+            } else {
+                host.bubblewrap = path
             }
         } else {
             host.bubblewrapProblem = "bubblewrap is not installed (apt install bubblewrap)"
@@ -54,6 +58,44 @@ public struct SandboxHost: Sendable, Equatable {
     public func sweepStaleCalls() -> Int {
         guard let controlGroups else { return 0 }
         return CallControlGroup.sweepStale(in: controlGroups)
+    }
+
+    /// Runs `/bin/true` under bubblewrap with the namespaces a call gets: installed is not enough (a unit with
+    /// `RestrictNamespaces=yes`, a kernel without unprivileged user namespaces). Returns why it failed, if it did.
+    static func probe(bubblewrap path: String) -> String? {
+        let argv = [path, "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--ro-bind", "/", "/", "--dev", "/dev",
+            "--proc", "/proc", "--", "/bin/true"]
+        var output: [Int32] = [-1, -1]
+        guard pipe(&output) == 0 else { return "cannot try it: pipe: \(String(cString: strerror(errno)))" }
+        for fd in output { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 2)
+        let cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        let cEnvironment: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
+        defer { cEnvironment.forEach { free($0) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, path, &actions, nil, cArguments, cEnvironment)
+        close(output[1])
+        defer { close(output[0]) }
+        guard status == 0 else { return "cannot run \(path): \(String(cString: strerror(status)))" }
+        var message: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while message.count < 4096 {
+            let count = buffer.withUnsafeMutableBytes { read(output[0], $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            message += buffer[..<count]
+        }
+        var exit: Int32 = 0
+        while waitpid(child, &exit, 0) < 0 && errno == EINTR {}
+        guard exit != 0 else { return nil }
+        let said = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return "\(path) cannot create a sandbox here\(said.isEmpty ? "" : ": \(said)")"
     }
 
     /// One line per mechanism, for `check-config`.
