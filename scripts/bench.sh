@@ -82,6 +82,8 @@ echo "# engine: SSE parse + decode + accumulate, no I/O"
 "$bin/Benchmarks" engine | grep -E "^engine"
 echo "# dispatch: requires_action received -> submit sent, minus the handler; next to a bare posix_spawn+waitpid of /bin/true"
 ROUNDS=500 "$bin/Benchmarks" dispatch | grep -E "overhead|bare"
+echo "# sandbox: one call of /bin/true, unconfined and under limits (interleaved call by call)"
+CALLS=300 "$bin/Benchmarks" sandbox | grep -E "^sandbox"
 echo "# bytes stored per event, both snapshot policies (2,000 deltas)"
 for snapshots in lifecycle all; do
     rm -f "$work/$snapshots.db"*

@@ -22,7 +22,7 @@ fi
 # server that is not ours), installed from PyPI into the build folder; without them those tests are skipped.
 mcp_python="$PWD/.build/mcp-python"
 if [ ! -f "$mcp_python/mcp/__init__.py" ]; then
-    python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --target "$mcp_python" "mcp==2.3.0" "mcp-server-time==2026.10.19" \
+    python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore --target "$mcp_python" "mcp==2.3.0" "mcp-server-time==2026.10.19" \
         || echo "WARNING: the mcp Python package could not be installed; the MCP tests will be skipped" >&2
 fi
 export TOOLWORKER_TEST_MCP_PYTHONPATH="$mcp_python"

@@ -4,9 +4,9 @@ import Logging
 import RunLoopCore
 
 /// ToolWorker benchmarks, reported as rates and ratios (never asserted in tests).
-/// Run: swift run -c release Benchmarks [engine|stream|client|store|dispatch|loop|all]
+/// Run: swift run -c release Benchmarks [engine|stream|client|store|dispatch|sandbox|loop|all]
 let which = CommandLine.arguments.dropFirst().first ?? "all"
-let validBenchmarks = ["engine", "stream", "client", "store", "dispatch", "loop", "all"]
+let validBenchmarks = ["engine", "stream", "client", "store", "dispatch", "sandbox", "loop", "all"]
 guard validBenchmarks.contains(which) else {
     FileHandle.standardError.write(Data("usage: Benchmarks [\(validBenchmarks.joined(separator: "|"))]\n".utf8))
     exit(64)
@@ -169,6 +169,10 @@ if which == "dispatch" || which == "all" {
     for protocolName in ["assistants", "responses"] {
         try await DispatchBenchmark.run(rounds: Int(ProcessInfo.processInfo.environment["ROUNDS"] ?? "") ?? 1000, protocolName: protocolName)
     }
+}
+
+if which == "sandbox" || which == "all" {
+    try await SandboxBenchmark.run(calls: Int(ProcessInfo.processInfo.environment["CALLS"] ?? "") ?? 300)
 }
 
 if which == "loop" || which == "all" {

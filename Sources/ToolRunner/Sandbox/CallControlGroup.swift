@@ -129,11 +129,13 @@ struct CallControlGroup: Sendable {
     func killAll() {
         for folder in folders {
             if unified { try? Self.write("1", to: "\(folder)/cgroup.kill") }
+            var pause: UInt32 = 500
             for _ in 0..<200 {
                 let pids = (ControlGroupHierarchy.read("\(folder)/cgroup.procs") ?? "").split(separator: "\n").compactMap { pid_t($0) }
                 if pids.isEmpty { break }
                 for pid in pids { kill(pid, SIGKILL) }
-                usleep(10_000)
+                usleep(pause)
+                pause = min(pause * 2, 10_000)
             }
         }
     }
@@ -141,9 +143,12 @@ struct CallControlGroup: Sendable {
     /// Removes the (empty) group.
     func remove() {
         for folder in folders.reversed() {
+            // A group whose last process has just been reaped can be busy a moment longer: short pauses first.
+            var pause: UInt32 = 200
             for _ in 0..<100 {
                 if rmdir(folder) == 0 || errno == ENOENT { break }
-                usleep(10_000)
+                usleep(pause)
+                pause = min(pause * 2, 20_000)
             }
         }
     }
