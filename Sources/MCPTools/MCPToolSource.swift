@@ -37,7 +37,12 @@ public actor MCPToolSource {
             if let existing = connections[server.name], existing.configuration == server {
                 connection = existing
             } else {
-                if case .http = server.transport, http == nil { http = HTTPClient() }
+                if case .http = server.transport, http == nil {
+                    // A call's own time-out governs: an answer stream quiet for minutes while a tool works is fine.
+                    var configuration = HTTPClientConfiguration()
+                    configuration.idleTimeout = .seconds(86_400)
+                    http = HTTPClient(configuration: configuration)
+                }
                 connection = MCPServerConnection(server, sandboxHost: sandboxHost, http: http, baseEnvironment: baseEnvironment, logger: logger)
             }
             kept[server.name] = connection

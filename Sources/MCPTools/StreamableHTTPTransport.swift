@@ -20,7 +20,9 @@ actor StreamableHTTPTransport: Transport {
     private var protocolVersion: String?
     private let stream: AsyncThrowingStream<Data, any Error>
     private let continuation: AsyncThrowingStream<Data, any Error>.Continuation
-    private var readers: [Task<Void, Never>] = []
+    /// The event streams being read, by number: each removes itself when its stream ends.
+    private var readers: [Int: Task<Void, Never>] = [:]
+    private var nextReader = 0
 
     struct HTTPFailure: Error, CustomStringConvertible {
         var description: String
@@ -37,8 +39,8 @@ actor StreamableHTTPTransport: Transport {
     func connect() async throws {}
 
     func disconnect() async {
-        for reader in readers { reader.cancel() }
-        readers = []
+        for reader in readers.values { reader.cancel() }
+        readers = [:]
         if let sessionID {
             _ = try? await http.send(HTTPRequest(method: .delete, url: url, headers: headers + [("Mcp-Session-Id", sessionID)]), limit: 65_536)
         }
@@ -66,7 +68,9 @@ actor StreamableHTTPTransport: Transport {
         if type.hasPrefix("text/event-stream") {
             let continuation = self.continuation
             // The stream is read beside the caller: the response (and any request of the server's) arrives on it.
-            readers.append(Task { [weak self] in
+            let number = nextReader
+            nextReader += 1
+            readers[number] = Task { [weak self] in
                 var parser = SSEParser()
                 do {
                     for try await chunk in body {
@@ -79,7 +83,8 @@ actor StreamableHTTPTransport: Transport {
                 } catch {
                     self?.logger.warning("MCP event stream ended with an error", metadata: ["error": "\(error)"])
                 }
-            })
+                await self?.readerEnded(number)
+            }
         } else {
             let bytes = try await body.collect(upTo: 64 << 20)
             guard !bytes.isEmpty else { return }
@@ -87,6 +92,8 @@ actor StreamableHTTPTransport: Transport {
             continuation.yield(Data(bytes))
         }
     }
+
+    private func readerEnded(_ number: Int) { readers[number] = nil }
 
     /// Keeps the protocol version the server chose in its `initialize` result, for the later requests' header.
     private func noteVersion(_ message: String) {
