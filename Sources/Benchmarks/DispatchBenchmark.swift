@@ -57,6 +57,8 @@ enum DispatchBenchmark {
             backends: backends(server, tools: [tool]),
             store: store, dispatcher: ToolDispatcher(registry: ToolRegistry([tool]), maxConcurrentCalls: 4),
             policy: .lifecycle, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+        // Every round of the scripted loop is measured: the default cap (max_rounds, 100) would end it early.
+        driver.maxRounds = rounds + 1
         let overheads = Timings()
         let handlers = Timings()
         driver.onRound = { timing in
