@@ -238,6 +238,26 @@ struct MCPTests {
         #expect(config.mcpServers.first?.transport == .http(url: "http://127.0.0.1:1/mcp", headers: ["Authorization": "Bearer abc123"]))
         #expect(config.mcpServers.first?.secrets.contains("abc123") == true)
         #expect(config.mcpServers.first?.allowedTools == ["a"])
+        // As MCP clients write it: a command and its args apart, a program found on PATH, a type, a header from a file.
+        let clientStyle = try ConfigLoader.parse("""
+            mcp_servers:
+              files: { type: stdio, command: sh, args: [-c, "exit 0"], env: { A: b } }
+              web: { type: http, url: "http://127.0.0.1:1/mcp", headers: { Authorization: { file: \(token) }, X-Team: blue } }
+            """, file: folder.path("c.yaml"))
+        guard case .stdio(let command, let environment, _) = clientStyle.mcpServers[0].transport else {
+            Issue.record("not stdio: \(clientStyle.mcpServers[0].transport)")
+            return
+        }
+        #expect(command.count == 3 && command[0].hasSuffix("/sh") && command[1...] == ["-c", "exit 0"] && environment == ["A": "b"])
+        #expect(clientStyle.mcpServers[1].transport == .http(url: "http://127.0.0.1:1/mcp", headers: ["Authorization": "Bearer abc123", "X-Team": "blue"]))
+        #expect(clientStyle.mcpServers[1].secrets.contains("abc123") && !clientStyle.mcpServers[1].secrets.contains("blue"))
+        for (entry, message) in [
+            ("x: { command: no-such-program-anywhere }", "no program 'no-such-program-anywhere' on PATH"),
+            ("x: { type: sse, url: \"http://127.0.0.1:1/sse\" }", "the older HTTP+SSE transport is not supported"),
+            ("x: { type: http, command: sh }", "type: http takes a url"),
+        ] {
+            #expect(performing: { try ConfigLoader.parse("mcp_servers:\n  \(entry)\n", file: folder.path("c.yaml")) }, throws: { "\($0)".contains(message) })
+        }
     }
 
     @Test("writing to a server whose stdin is closed (it died) is EPIPE, never a SIGPIPE that ends the process")
