@@ -8,7 +8,7 @@ extension Reader {
     mutating func readMCPServers(_ node: Node, _ config: inout ToolWorkerConfig) {
         let keys = [
             "command", "args", "env", "working_directory", "url", "headers", "header_files", "allowed_tools", "timeout", "max_output_bytes",
-            "on_restart", "approval", "limits", "type",
+            "on_restart", "approval", "limits", "type", "startup_timeout",
         ]
         for (name, value) in mapping(node, "mcp_servers", allowed: []) ?? [] {
             let base = "mcp_servers.\(name)"
@@ -69,6 +69,7 @@ extension Reader {
                     }
                 case "allowed_tools": server.allowedTools = strings(field, path, what: "the server's tool names") ?? server.allowedTools
                 case "timeout": server.timeout = duration(field, path) ?? server.timeout
+                case "startup_timeout": server.startupTimeout = duration(field, path) ?? server.startupTimeout
                 case "max_output_bytes":
                     server.maxOutputBytes = integer(field, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? server.maxOutputBytes
                 case "on_restart": server.onRestart = restartPolicy(field, path) ?? server.onRestart

@@ -24,6 +24,8 @@ public struct MCPServerConfig: Sendable, Equatable {
     public var approval: ApprovalRule = .never
     /// The sandbox the stdio server runs in (the server as a whole: its memory, CPU, tasks, network, files).
     public var limits = ToolLimits()
+    /// `startup_timeout`: the longest a server may take to start and complete the MCP handshake.
+    public var startupTimeout: Duration = .seconds(30)
     /// Output above this many bytes is cut, with a marker.
     public var maxOutputBytes = 65_536
     /// Values never to be stored or logged: the header values read from files (a server echoing one back has it

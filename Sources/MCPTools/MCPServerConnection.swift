@@ -154,9 +154,10 @@ public actor MCPServerConnection {
             do {
                 try await withStartupDeadline(onTimeout: { await client.disconnect() }) { _ = try await client.connect(transport: transport) }
             } catch {
+                // Its exit status says something only if it ended by itself, before being stopped here.
+                let exited = process.exitStatus.map { " (it \(ServerProcess.describe($0)))" } ?? ""
                 await client.disconnect()
                 await process.stop()
-                let exited = process.exitStatus.map { " (it \(ServerProcess.describe($0)))" } ?? ""
                 throw Failure(description: "the MCP server '\(configuration.name)' did not complete the MCP handshake\(exited): \(error)")
             }
             return Session(client: client, process: process, generation: generation)
@@ -173,25 +174,43 @@ public actor MCPServerConnection {
         }
     }
 
-    /// The handshake (and a stdio server's start) within 30 s; past it `onTimeout` (disconnecting the client, which
+    /// The handshake (and a stdio server's start) within `startup_timeout`; past it `onTimeout` (disconnecting the client, which
     /// fails the request the handshake waits on) ends it.
     private func withStartupDeadline(
         onTimeout: @escaping @Sendable () async -> Void, _ body: @escaping @Sendable () async throws -> Void
     ) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await body()
-                return true
+        let deadline = configuration.startupTimeout
+        let expired = Flag()
+        do {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await body()
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: deadline)
+                    expired.set()
+                    await onTimeout()
+                    return false
+                }
+                let finished = try await group.next() ?? false
+                group.cancelAll()
+                guard finished else { throw StartupExpired() }
             }
-            group.addTask {
-                try await Task.sleep(for: .seconds(30))
-                await onTimeout()
-                return false
-            }
-            let finished = try await group.next() ?? false
-            group.cancelAll()
-            guard finished else { throw Failure(description: "no answer within 30 s") }
+        } catch {
+            // Past the deadline, whatever the handshake then failed with (the disconnect) is not the reason.
+            if expired.isSet { throw Failure(description: "no answer within \(deadline) (startup_timeout)") }
+            throw error
         }
+    }
+
+    private struct StartupExpired: Error {}
+
+    /// A flag set once, shared with a child task.
+    private final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        func set() { value.store(true, ordering: .sequentiallyConsistent) }
+        var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
     }
 
     /// Drops session `generation` (if it is still the live one): its pending requests fail, its process stops.

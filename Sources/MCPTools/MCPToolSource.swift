@@ -33,9 +33,8 @@ public actor MCPToolSource {
         var names = taken
         var kept: [String: MCPServerConnection] = [:]
         for server in servers {
-            let connection: MCPServerConnection
             if let existing = connections[server.name], existing.configuration == server {
-                connection = existing
+                kept[server.name] = existing
             } else {
                 if case .http = server.transport, http == nil {
                     // A call's own time-out governs: an answer stream quiet for minutes while a tool works is fine.
@@ -43,11 +42,27 @@ public actor MCPToolSource {
                     configuration.idleTimeout = .seconds(86_400)
                     http = HTTPClient(configuration: configuration)
                 }
-                connection = MCPServerConnection(server, sandboxHost: sandboxHost, http: http, baseEnvironment: baseEnvironment, logger: logger)
+                kept[server.name] = MCPServerConnection(server, sandboxHost: sandboxHost, http: http, baseEnvironment: baseEnvironment, logger: logger)
             }
-            kept[server.name] = connection
+        }
+        // All servers are listed at once: a slow or hung one costs its own handshake deadline, not one per server
+        // (serve tells systemd it is ready only after this).
+        let found = await withTaskGroup(of: (String, Result<[MCP.Tool], any Error>).self) { group in
+            for (name, connection) in kept {
+                group.addTask {
+                    do { return (name, .success(try await connection.listTools())) } catch { return (name, .failure(error)) }
+                }
+            }
+            var found: [String: Result<[MCP.Tool], any Error>] = [:]
+            for await (name, result) in group { found[name] = result }
+            return found
+        }
+        for server in servers {
+            guard let connection = kept[server.name], let result = found[server.name] else { continue }
             let tools: [MCP.Tool]
-            do { tools = try await connection.listTools() } catch {
+            switch result {
+            case .success(let listed): tools = listed
+            case .failure(let error):
                 listing.problems.append("mcp_servers.\(server.name): its tools could not be listed: \(error)")
                 continue
             }

@@ -103,9 +103,9 @@ final class ServerProcess: Sendable {
         if exitStatus == nil { kill(-pid, SIGKILL) }
     }
 
-    /// `exited with status 3`, `killed by signal 9`.
+    /// `exited with status 3`, `was killed by signal 9`.
     static func describe(_ status: Int32) -> String {
         let signal = status & 0x7F
-        return signal == 0 ? "exited with status \((status >> 8) & 0xFF)" : "killed by signal \(signal)"
+        return signal == 0 ? "exited with status \((status >> 8) & 0xFF)" : "was killed by signal \(signal)"
     }
 }

@@ -384,5 +384,21 @@ struct MCPTests {
         #expect(slow["state"].text == "interrupted", "on_restart: fail (the MCP default): never run twice")
         _ = try await h.stop(SIGTERM)
     }
+
+    @Test("servers that never answer the handshake are said after their startup_timeout; the others are offered")
+    func hungServers() async throws {
+        func hung(_ name: String) -> MCPServerConfig {
+            var server = MCPServerConfig(name: name, transport: .stdio(command: ["/bin/sleep", "600"], environment: [:], workingDirectory: nil))
+            server.startupTimeout = .seconds(2)
+            return server
+        }
+        let (source, listing) = await list([hung("slow1"), MCPTestEnvironment.stdioServer(), hung("slow2")])
+        defer { Task { await source.shutdown() } }
+        #expect(listing.executors.contains { $0.name == "fake__echo" })
+        #expect(listing.problems.filter { $0.contains("no answer within 2.0 seconds (startup_timeout)") }.count == 2, "\(listing.problems)")
+        #expect(SandboxTests.processes(withArgument: "600").allSatisfy { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.hasPrefix("/bin/sleep") != true
+        }, "the hung servers were stopped")
+    }
 }
 }
