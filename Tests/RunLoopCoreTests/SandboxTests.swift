@@ -2,6 +2,7 @@ import FakeAssistants
 import Foundation
 import Testing
 import RunLoopCore
+@testable import ToolRunner
 
 extension SerialSuites {
 /// `limits:`: each call in a sandbox of its own on this host (bubblewrap namespaces, a control group), with what
@@ -77,11 +78,23 @@ struct SandboxTests {
         #expect(!FileManager.default.fileExists(atPath: outside))
     }
 
+    /// The unified (cgroup v2) hierarchy of a hybrid host, where this process may create groups: no controllers
+    /// there, but the same code path as on a v2 host for joining, `cgroup.kill` and removal.
+    static let unifiedBase: String? = {
+        let base = "/sys/fs/cgroup/unified"
+        return access(base + "/cgroup.procs", W_OK) == 0 ? base : nil
+    }()
+
     @Test("at the time-out every process of the call dies, a daemonised grandchild (own session) included",
-        arguments: [true, false])
-    func grandchildAtTimeout(controlGroup: Bool) async throws {
+        arguments: ["cgroup", "bubblewrap", "cgroup v2"])
+    func grandchildAtTimeout(containment: String) async throws {
         var host = Self.host
-        if !controlGroup { host.controlGroups = nil }
+        switch containment {
+        case "bubblewrap": host.controlGroups = nil
+        case "cgroup v2": host.controlGroups = Self.unifiedBase.map { .unified(base: $0) }
+        default: break
+        }
+        let controlGroup = containment != "bubblewrap"
         try #require(controlGroup ? host.controlGroups != nil : host.bubblewrap != nil, "this host cannot contain a call that way")
         let h = try RunHarness()
         h.sandboxHost = host
@@ -118,6 +131,13 @@ struct SandboxTests {
             #expect(config.tools[0].limits.memoryBytes == 1 << 30 && config.tools[0].limits.cpuPercent == 50 && config.tools[0].timeout == .seconds(5))
         }
         #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml.replacingOccurrences(of: "64M", with: "lots"), file: folder.path("c.yaml")) }
+        // A cgroup v2 hierarchy without the memory controller (a hybrid host's unified one): said, not ignored.
+        if let base = Self.unifiedBase, !(ControlGroupHierarchy.read(base + "/cgroup.controllers") ?? "").contains("memory") {
+            var memory = ToolLimits()
+            memory.memoryBytes = 64 << 20
+            let problems = SandboxHost(controlGroups: .unified(base: base)).problems(for: memory)
+            #expect(problems == ["the memory controller is not available in cgroup v2 under \(base)"], "\(problems)")
+        }
     }
 
     @Test("a daemon SIGKILLed mid-call: at the next start what the call still ran in its control group is killed, and the call answered interrupted",
