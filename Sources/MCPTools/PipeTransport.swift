@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import MCP
-import Synchronization
 
 /// The MCP stdio transport over a child's pipes: newline-delimited JSON-RPC. A dedicated thread blocks in `read`
 /// (no polling while the server is idle); end of file ends the message stream with ``ServerClosed``, which stops
