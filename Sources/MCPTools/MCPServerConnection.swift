@@ -36,7 +36,7 @@ public actor MCPServerConnection {
         _ configuration: MCPServerConfig, sandboxHost: SandboxHost?, http: HTTPClient?, baseEnvironment: [String: String], logger: Logger
     ) {
         self.configuration = configuration
-        self.sandbox = configuration.limits.isEmpty ? nil : Sandbox(limits: configuration.limits, host: sandboxHost ?? .detect())
+        self.sandbox = Sandbox(limits: configuration.limits, host: sandboxHost)
         self.http = http
         self.baseEnvironment = baseEnvironment
         self.logger = logger
@@ -75,11 +75,11 @@ public actor MCPServerConnection {
             await reset(session.generation, reason: "a request could not be sent: \(error)")
             return .failed("the request could not be sent to the MCP server '\(configuration.name)': \(error)")
         }
-        let timedOut = Atomic<Bool>(false)
+        let timedOut = Flag()
         let client = session.client
         let timer = Task {
             guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            timedOut.store(true, ordering: .sequentiallyConsistent)
+            timedOut.set()
             try? await client.cancelRequest(context.requestID, reason: "ToolWorker: the call's time-out (\(timeout)) passed")
         }
         defer { timer.cancel() }
@@ -92,7 +92,7 @@ public actor MCPServerConnection {
             return .answered(content: result.content, isError: result.isError ?? false)
         } catch {
             if Task.isCancelled { throw CancellationError() }
-            if timedOut.load(ordering: .sequentiallyConsistent) {
+            if timedOut.isSet {
                 // A server still busy with an abandoned call may never come back: start afresh next time.
                 if session.process != nil { await reset(session.generation, reason: "a call timed out") }
                 return .timedOut
@@ -152,11 +152,10 @@ public actor MCPServerConnection {
                 }
             }
             do {
-                try await withStartupDeadline(onTimeout: { await client.disconnect() }) { _ = try await client.connect(transport: transport) }
+                try await handshake(client, over: transport)
             } catch {
                 // Its exit status says something only if it ended by itself, before being stopped here.
                 let exited = process.exitStatus.map { " (it \(ServerProcess.describe($0)))" } ?? ""
-                await client.disconnect()
                 await process.stop()
                 throw Failure(description: "the MCP server '\(configuration.name)' did not complete the MCP handshake\(exited): \(error)")
             }
@@ -165,32 +164,29 @@ public actor MCPServerConnection {
             guard let http else { throw Failure(description: "no HTTP client for the MCP server '\(configuration.name)'") }
             let transport = StreamableHTTPTransport(url: url, headers: headers, http: http, logger: logger)
             do {
-                try await withStartupDeadline(onTimeout: { await client.disconnect() }) { _ = try await client.connect(transport: transport) }
+                try await handshake(client, over: transport)
             } catch {
-                await client.disconnect()
                 throw Failure(description: "the MCP server '\(configuration.name)' at \(url) did not complete the MCP handshake: \(error)")
             }
             return Session(client: client, process: nil, generation: generation)
         }
     }
 
-    /// The handshake (and a stdio server's start) within `startup_timeout`; past it `onTimeout` (disconnecting the client, which
-    /// fails the request the handshake waits on) ends it.
-    private func withStartupDeadline(
-        onTimeout: @escaping @Sendable () async -> Void, _ body: @escaping @Sendable () async throws -> Void
-    ) async throws {
+    /// Connects `client` over `transport` (the MCP handshake) within `startup_timeout`. Past it the client is
+    /// disconnected, which fails the request the handshake waits on; on any failure the client is left disconnected.
+    private func handshake(_ client: Client, over transport: any Transport) async throws {
         let deadline = configuration.startupTimeout
         let expired = Flag()
         do {
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
-                    try await body()
+                    _ = try await client.connect(transport: transport)
                     return true
                 }
                 group.addTask {
                     try await Task.sleep(for: deadline)
                     expired.set()
-                    await onTimeout()
+                    await client.disconnect()
                     return false
                 }
                 let finished = try await group.next() ?? false
@@ -198,6 +194,7 @@ public actor MCPServerConnection {
                 guard finished else { throw StartupExpired() }
             }
         } catch {
+            await client.disconnect()
             // Past the deadline, whatever the handshake then failed with (the disconnect) is not the reason.
             if expired.isSet { throw Failure(description: "no answer within \(deadline) (startup_timeout)") }
             throw error
@@ -206,7 +203,7 @@ public actor MCPServerConnection {
 
     private struct StartupExpired: Error {}
 
-    /// A flag set once, shared with a child task.
+    /// A flag set once, shared with a timer task.
     private final class Flag: Sendable {
         private let value = Atomic<Bool>(false)
         func set() { value.store(true, ordering: .sequentiallyConsistent) }

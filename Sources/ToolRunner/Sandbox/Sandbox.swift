@@ -13,8 +13,9 @@ public struct Sandbox: Sendable, Equatable {
         self.host = host
     }
 
-    /// The sandbox for `limits`, or `nil` when there are none (a call then runs as the daemon's child, unconfined).
-    init?(limits: ToolLimits, host: SandboxHost?) {
+    /// The sandbox for `limits` on `host` (this host's, found now, when `nil`), or `nil` when there are no limits (a
+    /// call then runs as the daemon's child, unconfined).
+    public init?(limits: ToolLimits, host: SandboxHost?) {
         guard !limits.isEmpty else { return nil }
         self.init(limits: limits, host: host ?? .detect())
     }
@@ -51,7 +52,7 @@ public struct Sandbox: Sendable, Equatable {
             inner = [bubblewrap] + bubblewrapArguments(command: command, workingDirectory: workingDirectory) + ["--"] + command
         }
         guard let hierarchy = host.controlGroups else { return PreparedCall(controlGroup: nil, command: inner) }
-        // A control group would be checked to enforce resource limits; its kill also reaches grandchildren.
+        // Even without resource limits a group is made: its kill reaches every process of the call, grandchildren too.
         let group = try CallControlGroup.create(in: hierarchy, limits: limits)
         // The call's first process joins the group before it executes anything: everything it starts is inside.
         let join = #"while [ "$1" != -- ]; do echo $$ > "$1" || { echo "toolworker: cannot join the control group $1" >&2; exit 125; }; shift; done; shift; exec "$@""#
