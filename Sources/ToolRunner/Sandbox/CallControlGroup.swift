@@ -39,10 +39,9 @@ struct CallControlGroup: Sendable {
             return group
         case .perController(let memory, let cpu, let pids):
             // Every available hierarchy, so that the kill afterwards finds every process even without limits there.
-            let bases = [memory, cpu, pids].compactMap { $0 }
             var folders: [String] = []
             do {
-                for base in bases {
+                for base in hierarchy.bases {
                     let folder = "\(base)/\(name)"
                     try makeFolder(folder)
                     folders.append(folder)
@@ -87,18 +86,12 @@ struct CallControlGroup: Sendable {
     /// Kills and removes the groups of calls whose daemon is gone (`toolworker-call-PID-N` with no process PID): a
     /// daemon killed mid-call leaves them, with whatever the call still runs. Returns how many were swept.
     static func sweepStale(in hierarchy: ControlGroupHierarchy) -> Int {
-        let bases: [String]
-        let unified: Bool
-        switch hierarchy {
-        case .unified(let base): (bases, unified) = ([base], true)
-        case .perController(let memory, let cpu, let pids): (bases, unified) = ([memory, cpu, pids].compactMap { $0 }, false)
-        }
         var swept = 0
-        for base in bases {
+        for base in hierarchy.bases {
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where entry.hasPrefix("toolworker-call-") {
                 let parts = entry.dropFirst("toolworker-call-".count).split(separator: "-")
                 guard parts.count == 2, let owner = pid_t(parts[0]), kill(owner, 0) != 0, errno == ESRCH else { continue }
-                CallControlGroup(folders: ["\(base)/\(entry)"], unified: unified).killAndRemove()
+                CallControlGroup(folders: ["\(base)/\(entry)"], unified: hierarchy.isUnified).killAndRemove()
                 swept += 1
             }
         }

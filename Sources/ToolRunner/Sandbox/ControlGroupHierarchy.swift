@@ -21,6 +21,19 @@ public enum ControlGroupHierarchy: Sendable, Equatable, CustomStringConvertible 
         }
     }
 
+    /// The folders a call's group is made in (one per hierarchy).
+    var bases: [String] {
+        switch self {
+        case .unified(let base): return [base]
+        case .perController(let memory, let cpu, let pids): return [memory, cpu, pids].compactMap { $0 }
+        }
+    }
+
+    var isUnified: Bool {
+        if case .unified = self { return true }
+        return false
+    }
+
     /// Controllers `limits` need that this hierarchy lacks (`memory`, `cpu`, `pids`).
     func missingControllers(for limits: ToolLimits) -> [String] {
         var needed: [String] = []
