@@ -24,50 +24,27 @@ final class ServerProcess: Sendable {
         // `env --chdir` for the working folder (glibc's posix_spawn_file_actions_addchdir_np is not visible to Swift).
         let folder = workingDirectory.map { ["/usr/bin/env", "--chdir=\($0)", "--"] } ?? []
         let argv = folder + (prepared?.command ?? command)
-        var toChild: [Int32] = [-1, -1]
-        var fromChild: [Int32] = [-1, -1]
-        guard pipe(&toChild) == 0 else { throw SpawnFailure(description: "pipe: \(String(cString: strerror(errno)))") }
-        guard pipe(&fromChild) == 0 else {
-            close(toChild[0]); close(toChild[1])
-            throw SpawnFailure(description: "pipe: \(String(cString: strerror(errno)))")
+        let toChild = try ChildSpawn.pipe()
+        let fromChild: (read: Int32, write: Int32)
+        do { fromChild = try ChildSpawn.pipe() } catch {
+            close(toChild.read); close(toChild.write)
+            throw error
         }
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Its own session: the daemon's terminal signals do not reach it, and its group can be killed whole.
-        // POSIX_SPAWN_SETSID is 0x80 in glibc (not exported to Swift).
-        posix_spawnattr_setflags(&attributes, Int16(0x80 | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        let cArguments = argv.map { strdup($0) } + [nil]
-        let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cArguments.forEach { free($0) }
-            cEnvironment.forEach { free($0) }
-        }
-        var child: pid_t = 0
-        let status = posix_spawn(&child, argv[0], &actions, &attributes, cArguments, cEnvironment)
-        close(toChild[0])
-        close(fromChild[1])
-        guard status == 0 else {
-            close(toChild[1]); close(fromChild[0])
+        let child: pid_t
+        do {
+            // Its own session: the daemon's terminal signals do not reach it, and its group can be killed whole.
+            child = try ChildSpawn.spawn(argv, environment: environment, stdin: toChild.read, stdout: fromChild.write, stderr: nil, newSession: true)
+        } catch {
+            for fd in [toChild.read, toChild.write, fromChild.read, fromChild.write] { close(fd) }
             _ = prepared?.finish()
-            throw SpawnFailure(description: "cannot start \(command[0]): \(String(cString: strerror(status)))")
+            throw SpawnFailure(description: "cannot start \(command[0]): \(error)")
         }
+        close(toChild.read)
+        close(fromChild.write)
         let spawned = child
         pid = spawned
-        stdin = toChild[1]
-        stdout = fromChild[0]
+        stdin = toChild.write
+        stdout = fromChild.read
         sandboxCall = prepared
         let thread = Thread { [self] in
             var status: Int32 = 0

@@ -65,28 +65,25 @@ public struct SandboxHost: Sendable, Equatable {
     static func probe(bubblewrap path: String) -> String? {
         let argv = [path, "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--ro-bind", "/", "/", "--dev", "/dev",
             "--proc", "/proc", "--", "/bin/true"]
-        var output: [Int32] = [-1, -1]
-        guard pipe(&output) == 0 else { return "cannot try it: pipe: \(String(cString: strerror(errno)))" }
-        for fd in output { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 2)
-        let cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        let cEnvironment: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
-        defer { cEnvironment.forEach { free($0) } }
-        var child: pid_t = 0
-        let status = posix_spawn(&child, path, &actions, nil, cArguments, cEnvironment)
-        close(output[1])
-        defer { close(output[0]) }
-        guard status == 0 else { return "cannot run \(path): \(String(cString: strerror(status)))" }
+        let output: (read: Int32, write: Int32)
+        do { output = try ChildSpawn.pipe() } catch { return "cannot try it: \(error)" }
+        defer { close(output.read) }
+        let nothing = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if nothing >= 0 { close(nothing) } }
+        let child: pid_t
+        do {
+            child = try ChildSpawn.spawn(
+                argv, environment: ["PATH": "/usr/bin:/bin"], stdin: nothing >= 0 ? nothing : nil, stdout: output.write, stderr: output.write,
+                newSession: false)
+        } catch {
+            close(output.write)
+            return "cannot run \(path): \(error)"
+        }
+        close(output.write)
         var message: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
         while message.count < 4096 {
-            let count = buffer.withUnsafeMutableBytes { read(output[0], $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { read(output.read, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
             message += buffer[..<count]
