@@ -48,7 +48,7 @@ public struct MCPToolExecutor: ToolExecutor {
             var truncated = false
             if text.utf8.count > configuration.maxOutputBytes {
                 text = String(decoding: text.utf8.prefix(configuration.maxOutputBytes), as: UTF8.self)
-                text += "\n[ToolWorker: output truncated at \(configuration.maxOutputBytes) bytes]"
+                text += ToolCallOutcome.truncationMark(at: configuration.maxOutputBytes)
                 truncated = true
             }
             if isError {

@@ -95,7 +95,7 @@ public struct ShellCommandExecutor: ToolExecutor {
             var stdout = String(decoding: result.stdout, as: UTF8.self)
             if result.stdoutTruncated {
                 truncated = true
-                stdout += "\n[ToolWorker: output truncated at \(limit) bytes]"
+                stdout += ToolCallOutcome.truncationMark(at: limit)
             }
             let outcome: JSONValue
             memoryLimitHit = memoryLimitHit || result.memoryLimitHit
@@ -147,7 +147,7 @@ public struct ShellCommandExecutor: ToolExecutor {
             return .failure(.failed, .spawnFailed, "\(argv[0]) could not be started", startedAt: started, finishedAt: unixMilliseconds())
         }
         var text = String(decoding: result.stdout, as: UTF8.self) + String(decoding: result.stderrTail, as: UTF8.self)
-        if result.stdoutTruncated { text += "\n[ToolWorker: output truncated at \(limit) bytes]" }
+        if result.stdoutTruncated { text += ToolCallOutcome.truncationMark(at: limit) }
         if result.memoryLimitHit { text += "\n[ToolWorker: \(Sandbox.memoryMessage(configuration.limits))]" }
         let exitCode: Int
         switch result.termination {

@@ -88,7 +88,7 @@ public struct ShellToolExecutor: ToolExecutor {
             return failure(.failed, .nonzeroExit, "The handler exited with status \(code).", exitCode: code, stderr: stderr)
         case .exited:
             if result.stdoutTruncated {
-                stdout += "\n[ToolWorker: output truncated at \(tool.maxOutputBytes) bytes]"
+                stdout += ToolCallOutcome.truncationMark(at: tool.maxOutputBytes)
             }
             return ToolCallOutcome(
                 state: .succeeded, output: stdout, outputTruncated: result.stdoutTruncated, exitCode: 0,

@@ -25,6 +25,10 @@ public struct ToolCallOutcome: Sendable, Equatable {
         case approvalExpired = "approval_expired"
     }
 
+    /// What ends an output cut at `bytes` (a handler's stdout, a command's, an MCP tool's text), for the model and
+    /// the reader of the journal.
+    public static func truncationMark(at bytes: Int) -> String { "\n[ToolWorker: output truncated at \(bytes) bytes]" }
+
     public var state: State
     public var error: ErrorKind?
     /// The text submitted as the tool output.
