@@ -32,10 +32,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             // MCP servers are started and listed for real; one that cannot be listed now is a warning (serve
             // offers the others and lists it again at each reload).
             if !config.mcpServers.isEmpty {
-                let logger = Logger(label: "check-config") { _ in SwiftLogNoOpLogHandler() }
-                let mcp = makeMCPSource(logger: logger)
-                let listing = await mcp.list(config.mcpServers, sandboxHost: config.sandboxHost, taken: Set(config.registry.names))
-                await mcp.shutdown()
+                let listing = await listMCPToolsOnce(config)
                 notes.append("mcp tools: \(listing.executors.isEmpty ? "(none)" : listing.executors.map(\.name).joined(separator: ", "))")
                 notes += listing.problems.map { "warning: \($0)" }
             }
@@ -92,9 +89,7 @@ struct ToolsCommand: AsyncParsableCommand {
     /// one that cannot be listed is said on stderr.
     func mcpTools(_ config: ToolWorkerConfig) async -> [MCPToolExecutor] {
         guard !config.mcpServers.isEmpty else { return [] }
-        let mcp = makeMCPSource(logger: Logger(label: "tools") { _ in SwiftLogNoOpLogHandler() })
-        let listing = await mcp.list(config.mcpServers, sandboxHost: config.sandboxHost, taken: Set(config.registry.names))
-        await mcp.shutdown()
+        let listing = await listMCPToolsOnce(config)
         for problem in listing.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
         return listing.executors.compactMap { $0 as? MCPToolExecutor }
     }

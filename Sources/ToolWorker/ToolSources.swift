@@ -20,6 +20,15 @@ func makeRegistry(_ config: ToolWorkerConfig, mcp: MCPToolSource, logger: Logger
     return ToolRegistry(executors: own.executors + listing.executors)
 }
 
+/// For a command that only looks (`check-config`, `tools`): the MCP servers started, listed once, and stopped;
+/// what could not be listed is in the listing's problems, for the command to say.
+func listMCPToolsOnce(_ config: ToolWorkerConfig) async -> MCPToolSource.Listing {
+    let mcp = makeMCPSource(logger: Logger(label: "toolworker") { _ in SwiftLogNoOpLogHandler() })
+    let listing = await mcp.list(config.mcpServers, sandboxHost: config.sandboxHost, taken: Set(config.registry.names))
+    await mcp.shutdown()
+    return listing
+}
+
 /// Before the first call: the control groups a dead daemon's calls left (with what still runs in them) are swept.
 func sweepStaleSandboxes(_ config: ToolWorkerConfig, logger: Logger) {
     guard let host = config.sandboxHost else { return }
