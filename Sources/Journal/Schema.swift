@@ -205,11 +205,7 @@ public enum Schema {
         ALTER TABLE jobs ADD COLUMN options TEXT CHECK (options IS NULL OR json_valid(options));
         ALTER TABLE events ADD COLUMN response_id TEXT;
         DROP VIEW event_log;
-        CREATE VIEW event_log AS
-        SELECT r.run_id, e.seq, e.stream, e.name AS event, e.kind,
-               \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
-               r.id AS run_key, e.response_id
-        FROM events e JOIN runs r ON r.id = e.run;
+        \(JournalViews.eventLog(iso: iso))
         """
 
     /// v6: Assistants threads copied into Responses conversations (`toolworker migrate-thread`): one row per message
@@ -244,6 +240,27 @@ public enum Schema {
             UNIQUE (run, call_id)
         ) STRICT;
         CREATE INDEX approvals_pending ON approvals(decision) WHERE decision IS NULL;
+        \(JournalViews.approvalLog(iso: iso))
+        """
+}
+
+/// The views added since the two dialects' schemas diverged whose text is the same in both but for the timestamp
+/// expression (`iso`): one definition each, for SQLite's migrations and PostgreSQL's.
+public enum JournalViews {
+    /// `event_log` with `response_id` (SQLite v5, PostgreSQL v2).
+    public static func eventLog(iso: (String) -> String) -> String {
+        """
+        CREATE VIEW event_log AS
+        SELECT r.run_id, e.seq, e.stream, e.name AS event, e.kind,
+               \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
+               r.id AS run_key, e.response_id
+        FROM events e JOIN runs r ON r.id = e.run;
+        """
+    }
+
+    /// `approval_log` (SQLite v7, PostgreSQL v4).
+    public static func approvalLog(iso: (String) -> String) -> String {
+        """
         CREATE VIEW approval_log AS
         SELECT r.run_id, a.call_id, a.tool, coalesce(a.decision, 'awaiting_approval') AS state, a.decided_by, a.reason,
                \(iso("a.requested_at")) AS requested,
@@ -251,4 +268,5 @@ public enum Schema {
                a.decided_at - a.requested_at AS wait_ms, a.arguments, r.id AS run_key
         FROM approvals a JOIN runs r ON r.id = a.run;
         """
+    }
 }

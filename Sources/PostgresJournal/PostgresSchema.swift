@@ -183,11 +183,7 @@ public enum PostgresSchema {
         ALTER TABLE jobs ADD COLUMN options text CHECK (options IS NULL OR options::jsonb IS NOT NULL);
         ALTER TABLE events ADD COLUMN response_id text;
         DROP VIEW event_log;
-        CREATE VIEW event_log AS
-        SELECT r.run_id, e.seq, e.stream, e.name AS event, e.kind,
-               \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
-               r.id AS run_key, e.response_id
-        FROM events e JOIN runs r ON r.id = e.run;
+        \(JournalViews.eventLog(iso: iso))
         """
 
     /// v3 = SQLite's v6: `thread_migrations`.
@@ -218,12 +214,7 @@ public enum PostgresSchema {
             UNIQUE (run, call_id)
         );
         CREATE INDEX approvals_pending ON approvals(decision) WHERE decision IS NULL;
-        CREATE VIEW approval_log AS
-        SELECT r.run_id, a.call_id, a.tool, coalesce(a.decision, 'awaiting_approval') AS state, a.decided_by, a.reason,
-               \(iso("a.requested_at")) AS requested,
-               \(iso("a.decided_at")) AS decided,
-               a.decided_at - a.requested_at AS wait_ms, a.arguments, r.id AS run_key
-        FROM approvals a JOIN runs r ON r.id = a.run;
+        \(JournalViews.approvalLog(iso: iso))
         """
 
     /// Refuses a database whose tables are not ToolWorker's or whose schema version this build does not know.
