@@ -46,11 +46,7 @@ extension Reader {
         let host = SandboxHost.detect(environment: environment.isEmpty ? ProcessInfo.processInfo.environment : environment)
         config.sandboxHost = host
         for (path, limits) in sections where !limits.isEmpty {
-            var reasons = host.problems(for: limits)
-            if host.bubblewrap == nil && host.controlGroups == nil {
-                reasons.append("neither bubblewrap nor a writable control group is available to contain the call")
-            }
-            for reason in reasons { problem(path, nil, "cannot be enforced on this host: \(reason)") }
+            for reason in host.problems(for: limits) { problem(path, nil, "cannot be enforced on this host: \(reason)") }
         }
     }
 }

@@ -114,6 +114,7 @@ public struct SandboxHost: Sendable, Equatable {
     /// What of `limits` this host cannot enforce, in words; empty when all of it can be.
     public func problems(for limits: ToolLimits) -> [String] {
         var problems: [String] = []
+        guard !limits.isEmpty else { return problems }
         if limits.needsNamespaces && bubblewrap == nil {
             let names = [limits.network ? nil : "network: false", limits.writable == nil ? nil : "writable"].compactMap { $0 }
             problems.append("\(names.joined(separator: " and ")) \(names.count == 1 ? "needs" : "need") bubblewrap: \(bubblewrapProblem ?? "not found")")
@@ -130,6 +131,10 @@ public struct SandboxHost: Sendable, Equatable {
                 ].compactMap { $0 }
                 problems.append("\(names.joined(separator: ", ")) \(names.count == 1 ? "needs" : "need") a writable control group: \(controlGroupProblem ?? "none")")
             }
+        }
+        // Any limit at all (`time` alone too) contains the call: in a control group, or in bubblewrap's namespaces.
+        if bubblewrap == nil && controlGroups == nil {
+            problems.append("neither bubblewrap nor a writable control group is available to contain the call")
         }
         return problems
     }
