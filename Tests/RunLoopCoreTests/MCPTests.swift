@@ -111,13 +111,15 @@ struct MCPTests {
     @Test("allowed_tools filters; a name already taken is refused and said; a server that cannot start is said, the others still offered")
     func filteringAndCollisions() async throws {
         let broken = MCPServerConfig(name: "broken", transport: .stdio(command: ["/bin/false"], environment: [:], workingDirectory: nil))
+        let missing = MCPServerConfig(name: "missing", transport: .stdio(command: ["/nonexistent/mcp-server"], environment: [:], workingDirectory: nil))
         let (source, listing) = await list(
-            [MCPTestEnvironment.stdioServer { $0.allowedTools = ["echo", "add", "nonexistent"] }, broken], taken: ["fake__add"])
+            [MCPTestEnvironment.stdioServer { $0.allowedTools = ["echo", "add", "nonexistent"] }, broken, missing], taken: ["fake__add"])
         defer { Task { await source.shutdown() } }
         #expect(listing.executors.map(\.name) == ["fake__echo"])
         #expect(listing.problems.contains { $0.contains("'fake__add' is already taken") }, "\(listing.problems)")
         #expect(listing.problems.contains { $0.contains("allowed_tools: the server has no tool 'nonexistent'") })
         #expect(listing.problems.contains { $0.hasPrefix("mcp_servers.broken: its tools could not be listed") }, "\(listing.problems)")
+        #expect(listing.problems.contains { $0.contains("mcp_servers.missing: its tools could not be listed: cannot start /nonexistent/mcp-server: No such file or directory") }, "\(listing.problems)")
     }
 
     @Test("a reference server that is not ours (mcp-server-time) over stdio")
