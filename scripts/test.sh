@@ -31,5 +31,10 @@ swift build --build-tests --explicit-target-dependency-import-check error
 if [ -z "${TOOLWORKER_SKIP_PACKAGE:-}" ]; then
     deb=$(scripts/package-deb.sh .build-deb | tail -1)
     scripts/check-package.sh "$deb"
+    # Test what ships: every end-to-end test that runs `toolworker` (serve, run, tools, check-config, the MCP and
+    # sandbox ones among them) runs the binary from the package, a stripped release build, not the debug one.
+    rm -rf .build-deb/root && dpkg-deb -x "$deb" .build-deb/root
+    export TOOLWORKER_TEST_BINARY="$PWD/.build-deb/root/usr/bin/toolworker"
+    echo "end-to-end tests run the packaged binary $TOOLWORKER_TEST_BINARY" >&2
 fi
 swift test --skip-build "$@"

@@ -136,15 +136,23 @@ public actor MCPServerConnection {
             for (key, value) in environment { variables[key] = value }
             let process: ServerProcess
             do {
-                process = try ServerProcess(command: command, environment: variables, workingDirectory: workingDirectory, sandbox: sandbox)
+                process = try ServerProcess(
+                    command: command, environment: variables, workingDirectory: workingDirectory, sandbox: sandbox, name: configuration.name,
+                    logger: logger)
             } catch {
                 throw Failure(description: "\(error)")
             }
             let transport = PipeTransport(input: process.stdout, output: process.stdin, logger: logger)
             let name = configuration.name
             let logger = self.logger
-            process.onExit { status in
-                logger.warning("MCP server exited", metadata: ["server": "\(name)", "status": "\(ServerProcess.describe(status))"])
+            process.onExit { [process] status in
+                // One the daemon stopped (a normal stop, a reload, a reset) ending is expected; one that ended by
+                // itself is worth a warning.
+                if process.wasStopped {
+                    logger.info("MCP server stopped", metadata: ["server": "\(name)", "status": "\(ServerProcess.describe(status))"])
+                } else {
+                    logger.warning("MCP server exited", metadata: ["server": "\(name)", "status": "\(ServerProcess.describe(status))"])
+                }
                 Task {
                     // Whatever waits on it (the handshake, a call) fails now, not at its deadline.
                     await client.disconnect()

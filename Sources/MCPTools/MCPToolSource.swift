@@ -46,25 +46,23 @@ public actor MCPToolSource {
             }
         }
         // All servers are listed at once: a slow or hung one costs its own handshake deadline, not one per server
-        // (serve tells systemd it is ready only after this).
-        let found = await withTaskGroup(of: (String, Result<[MCP.Tool], any Error>).self) { group in
-            for (name, connection) in kept {
-                group.addTask {
-                    do { return (name, .success(try await connection.listTools())) } catch { return (name, .failure(error)) }
-                }
-            }
-            var found: [String: Result<[MCP.Tool], any Error>] = [:]
-            for await (name, result) in group { found[name] = result }
-            return found
+        // (serve tells systemd it is ready only after this). Each listing is a task of its own whose value is awaited
+        // in the configuration's order (no task group: its results crossed tasks as an existential-carrying tuple,
+        // which the release build of Swift 6.3 corrupted).
+        let listings: [(server: MCPServerConfig, connection: MCPServerConnection, task: Task<ServerListing, Never>)] = servers.compactMap { server in
+            guard let connection = kept[server.name] else { return nil }
+            return (server, connection, Task { await ServerListing.of(connection) })
         }
-        for server in servers {
-            guard let connection = kept[server.name], let result = found[server.name] else { continue }
+        for (server, connection, task) in listings {
             let tools: [MCP.Tool]
-            switch result {
-            case .success(let listed): tools = listed
-            case .failure(let error):
-                listing.problems.append("mcp_servers.\(server.name): its tools could not be listed: \(error)")
+            switch await task.value {
+            case .listed(let listed): tools = listed
+            case .failed(let reason):
+                listing.problems.append("mcp_servers.\(server.name): its tools could not be listed: \(reason)")
                 continue
+            }
+            if tools.isEmpty {
+                listing.problems.append("mcp_servers.\(server.name): the server lists no tools")
             }
             if let allowed = server.allowedTools {
                 for missing in allowed where !tools.contains(where: { $0.name == missing }) {
@@ -88,6 +86,16 @@ public actor MCPToolSource {
         for (name, connection) in connections where kept[name] !== connection { await connection.shutdown() }
         connections = kept
         return listing
+    }
+
+    /// What listing one server came to, as plain values (the error said in words).
+    enum ServerListing: Sendable {
+        case listed([MCP.Tool])
+        case failed(String)
+
+        static func of(_ connection: MCPServerConnection) async -> ServerListing {
+            do { return .listed(try await connection.listTools()) } catch { return .failed("\(error)") }
+        }
     }
 
     /// Stops every server.

@@ -9,8 +9,7 @@ actor PipeTransport: Transport {
     nonisolated let logger: Logger
     private let input: Int32
     private let output: Int32
-    private let stream: AsyncThrowingStream<Data, any Error>
-    private let continuation: AsyncThrowingStream<Data, any Error>.Continuation
+    private let queue = MessageQueue()
     private var started = false
     private var closed = false
 
@@ -26,14 +25,14 @@ actor PipeTransport: Transport {
         self.input = input
         self.output = output
         self.logger = logger
-        (stream, continuation) = AsyncThrowingStream.makeStream()
     }
 
     func connect() async throws {
         guard !started else { return }
         started = true
         let fd = input
-        let continuation = self.continuation
+        let queue = self.queue
+        let logger = self.logger
         let thread = Thread {
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -47,7 +46,7 @@ actor PipeTransport: Transport {
                 var start = 0
                 while let newline = pending[searchFrom...].firstIndex(of: UInt8(ascii: "\n")) {
                     let line = pending[start..<newline]
-                    if !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continuation.yield(Data(line)) }
+                    if !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { queue.push(Data(line)) }
                     start = newline + 1
                     searchFrom = start
                 }
@@ -56,7 +55,10 @@ actor PipeTransport: Transport {
                 if pending.count > 64 << 20 { break }
             }
             close(fd)
-            continuation.finish(throwing: ServerClosed())
+            if queue.droppedNotifications > 0 {
+                logger.warning("MCP server: notifications dropped (more than 200 a second)", metadata: ["dropped": "\(queue.droppedNotifications)"])
+            }
+            queue.finish(throwing: ServerClosed())
         }
         thread.name = "toolworker-mcp-read"
         thread.start()
@@ -66,7 +68,7 @@ actor PipeTransport: Transport {
         guard !closed else { return }
         closed = true
         close(output)
-        continuation.finish()
+        queue.finish()
     }
 
     func send(_ data: Data) async throws {
@@ -107,5 +109,9 @@ actor PipeTransport: Transport {
         return (written, error)
     }
 
-    func receive() -> AsyncThrowingStream<Data, any Error> { stream }
+    /// Pulled one message at a time from the bounded queue (a server cannot queue more than it holds).
+    func receive() -> AsyncThrowingStream<Data, any Error> {
+        let queue = self.queue
+        return AsyncThrowingStream { try await queue.next() }
+    }
 }

@@ -1,9 +1,10 @@
 import Foundation
+import Logging
 import Synchronization
 import ToolRunner
 
 /// A stdio MCP server's process: started in a session of its own (and, with `limits`, in its sandbox), its stdin
-/// and stdout as pipes, its stderr the daemon's (the journal of the unit); a thread waits for its exit.
+/// stdout and stderr as pipes (stderr logged line by line through ``ServerStderr``); a thread waits for its exit.
 final class ServerProcess: Sendable {
     let pid: pid_t
     /// The read end of its stdout and the write end of its stdin, for the transport (which owns them).
@@ -19,28 +20,36 @@ final class ServerProcess: Sendable {
         var description: String
     }
 
-    init(command: [String], environment: [String: String], workingDirectory: String?, sandbox: Sandbox?) throws {
+    init(command: [String], environment: [String: String], workingDirectory: String?, sandbox: Sandbox?, name: String, logger: Logger) throws {
         let prepared = try sandbox.map { sandbox throws in try sandbox.prepare(command: command, workingDirectory: workingDirectory) }
         // `env --chdir` for the working folder (glibc's posix_spawn_file_actions_addchdir_np is not visible to Swift).
         let folder = workingDirectory.map { ["/usr/bin/env", "--chdir=\($0)", "--"] } ?? []
         let argv = folder + (prepared?.command ?? command)
         let toChild = try ChildSpawn.pipe()
         let fromChild: (read: Int32, write: Int32)
+        let errorsOfChild: (read: Int32, write: Int32)
         do { fromChild = try ChildSpawn.pipe() } catch {
             close(toChild.read); close(toChild.write)
+            throw error
+        }
+        do { errorsOfChild = try ChildSpawn.pipe() } catch {
+            for fd in [toChild.read, toChild.write, fromChild.read, fromChild.write] { close(fd) }
             throw error
         }
         let child: pid_t
         do {
             // Its own session: the daemon's terminal signals do not reach it, and its group can be killed whole.
-            child = try ChildSpawn.spawn(argv, environment: environment, stdin: toChild.read, stdout: fromChild.write, stderr: nil, newSession: true)
+            child = try ChildSpawn.spawn(
+                argv, environment: environment, stdin: toChild.read, stdout: fromChild.write, stderr: errorsOfChild.write, newSession: true)
         } catch {
-            for fd in [toChild.read, toChild.write, fromChild.read, fromChild.write] { close(fd) }
+            for fd in [toChild.read, toChild.write, fromChild.read, fromChild.write, errorsOfChild.read, errorsOfChild.write] { close(fd) }
             _ = prepared?.finish()
             throw SpawnFailure(description: "cannot start \(command[0]): \(error)")
         }
         close(toChild.read)
         close(fromChild.write)
+        close(errorsOfChild.write)
+        ServerStderr.drain(errorsOfChild.read, server: name, logger: logger)
         let spawned = child
         pid = spawned
         stdin = toChild.write
@@ -71,8 +80,13 @@ final class ServerProcess: Sendable {
         if let status { body(status) }
     }
 
+    /// Whether ``stop(grace:)`` was asked for (its exit is then no surprise worth a warning).
+    var wasStopped: Bool { stopRequested.load(ordering: .sequentiallyConsistent) }
+    private let stopRequested = Atomic<Bool>(false)
+
     /// Stops it: SIGTERM to its session's group, SIGKILL after `grace` if it is still there.
     func stop(grace: Duration = .seconds(2)) async {
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
         guard exitStatus == nil else { return }
         kill(-pid, SIGTERM)
         let deadline = ContinuousClock.now + grace

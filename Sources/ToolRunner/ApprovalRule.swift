@@ -18,8 +18,23 @@ public enum ApprovalRule: Sendable, Equatable {
             guard let object = (try? JSONValue(parsing: arguments))?.objectValue else { return false }
             return members.allSatisfy { key, value in
                 guard let actual = object[key] else { return false }
-                return value == .string("*") || actual == value
+                return value == .string("*") || Self.sameValue(actual, value)
             }
+        }
+    }
+
+    /// JSON equality with numbers compared as numbers (`1`, `1.0` and `1e0` are the same value), in arrays and
+    /// objects too.
+    static func sameValue(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.int(let x), .int(let y)): return x == y
+        case (.int, .double), (.double, .int), (.double, .double):
+            if let x = a.intValue, let y = b.intValue { return x == y }
+            return a.doubleValue == b.doubleValue
+        case (.array(let x), .array(let y)): return x.count == y.count && zip(x, y).allSatisfy { sameValue($0, $1) }
+        case (.object(let x), .object(let y)):
+            return x.count == y.count && x.allSatisfy { key, value in y[key].map { sameValue(value, $0) } ?? false }
+        default: return a == b
         }
     }
 }

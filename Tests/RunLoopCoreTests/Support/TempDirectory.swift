@@ -15,7 +15,10 @@ final class TempDirectory {
 }
 
 /// A product of this package built next to the test bundle (`swift build --build-tests` builds them all).
+/// `TOOLWORKER_TEST_BINARY` names the `toolworker` to test instead: scripts/test.sh points it at the binary the
+/// Debian package ships (a stripped release build), so the end-to-end tests run what is installed.
 func builtProduct(_ name: String) -> String {
+    if name == "toolworker", let shipped = ProcessInfo.processInfo.environment["TOOLWORKER_TEST_BINARY"], !shipped.isEmpty { return shipped }
     let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
     if FileManager.default.isExecutableFile(atPath: beside.path) { return beside.path }
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
