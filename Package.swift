@@ -47,6 +47,12 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // OpenSSL's libcrypto (libcurl's TLS library here): HMAC-SHA-256 for sealing approval requests.
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .systemLibrary(
             name: "CLibPQ",
             pkgConfig: "libpq",
@@ -106,7 +112,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Journal", "ToolRunner", "Operations", .product(name: "Logging", package: "swift-log"),
+                "Journal", "ToolRunner", "Operations", "CCrypto", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),

@@ -2,7 +2,7 @@
 # Installs the Debian packages ToolWorker builds and runs against, where missing (needs root or sudo).
 set -euo pipefail
 need=()
-for pkg in libcurl4-openssl-dev libsqlite3-dev libpq-dev sqlite3 ${EXTRA_PACKAGES:-}; do
+for pkg in libcurl4-openssl-dev libssl-dev libsqlite3-dev libpq-dev sqlite3 ${EXTRA_PACKAGES:-}; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

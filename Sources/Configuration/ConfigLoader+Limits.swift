@@ -6,7 +6,7 @@ extension Reader {
     /// `limits: {memory: 256M, cpu: 50%, tasks: 64, time: 30s, network: false, writable: [DIR, …]}`.
     mutating func limits(_ node: Node, _ path: String) -> ToolLimits {
         var limits = ToolLimits()
-        for (key, value) in mapping(node, path, allowed: ["memory", "cpu", "tasks", "time", "network", "writable"]) ?? [] {
+        for (key, value) in mapping(node, path, allowed: ["memory", "cpu", "tasks", "time", "network", "writable", "sockets"]) ?? [] {
             let keyPath = "\(path).\(key)"
             switch key {
             case "memory":
@@ -31,6 +31,19 @@ extension Reader {
                     continue
                 }
                 limits.writable = folders.compactMap { directory($0, keyPath) }
+            case "sockets":
+                guard case .sequence(let paths) = value else {
+                    problem(keyPath, value, "expected a list of Unix socket files")
+                    continue
+                }
+                limits.sockets = paths.compactMap { node in
+                    guard let text = string(node, keyPath) else { return nil }
+                    guard text.hasPrefix("/") else {
+                        problem(keyPath, node, "expected an absolute path to a Unix socket file, not '\(text)'")
+                        return nil
+                    }
+                    return text
+                }
             default: break
             }
         }
@@ -43,9 +56,11 @@ extension Reader {
         if let shell = config.shell { sections.append(("shell.limits", shell.limits)) }
         sections += config.mcpServers.map { ("mcp_servers.\($0.name).limits", $0.limits) }
         guard sections.contains(where: { !$0.1.isEmpty }) else { return }
-        let host = SandboxHost.detect(environment: environment.isEmpty ? ProcessInfo.processInfo.environment : environment)
+        var host = SandboxHost.detect(environment: environment.isEmpty ? ProcessInfo.processInfo.environment : environment)
+        host.protectedPaths = config.protectedPaths
         config.sandboxHost = host
         for (path, limits) in sections where !limits.isEmpty {
+            if !limits.sockets.isEmpty && limits.network { problem("\(path).sockets", nil, "only means something with network: false") }
             for reason in host.problems(for: limits) { problem(path, nil, "cannot be enforced on this host: \(reason)") }
         }
     }

@@ -23,6 +23,7 @@ extension Reader {
             var url: String?
             var headers: [String: String] = [:]
             var secrets: [String] = []
+            var secretFiles: [String] = []
             var declaredType: String?
             var server = MCPServerConfig(name: name, transport: .stdio(command: [], environment: [:], workingDirectory: nil))
             for (key, field) in mapping(value, base, allowed: keys) ?? [] {
@@ -54,6 +55,7 @@ extension Reader {
                             for (k, fileNode) in mapping(valueNode, "\(path).\(header)", allowed: ["file"]) ?? [] where k == "file" {
                                 if let value = headerFromFile(fileNode, "\(path).\(header).file") {
                                     headers[header] = value
+                                    secretFiles += string(fileNode, path).map { [resolve($0)] } ?? []
                                     secrets += Self.secretParts(value)
                                 }
                             }
@@ -65,6 +67,7 @@ extension Reader {
                     for (header, fileNode) in mapping(field, path, allowed: []) ?? [] {
                         guard let value = headerFromFile(fileNode, "\(path).\(header)") else { continue }
                         headers[header] = value
+                        secretFiles += string(fileNode, path).map { [resolve($0)] } ?? []
                         secrets += Self.secretParts(value)
                     }
                 case "allowed_tools": server.allowedTools = strings(field, path, what: "the server's tool names") ?? server.allowedTools
@@ -95,6 +98,7 @@ extension Reader {
                 }
                 server.transport = .http(url: url, headers: headers)
                 server.secrets = secrets
+                server.secretFiles = secretFiles
             case (nil, nil): problem(base, value, "give 'command' (a server ToolWorker starts, over stdio) or 'url' (Streamable HTTP)")
             case (.some, .some): problem(base, value, "give 'command' or 'url', not both")
             }

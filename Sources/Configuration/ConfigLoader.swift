@@ -60,10 +60,26 @@ public enum ConfigLoader {
             throw ConfigError(file: file, problems: [ConfigProblem(path: "", line: nil, message: "the configuration is empty")])
         }
         reader.read(root, into: &config)
+        reader.checkBuiltInNames(config)
         reader.checkLimits(&config, environment: environment)
         if !reader.problems.isEmpty { throw ConfigError(file: file, problems: reader.problems) }
         config.warnings = reader.warnings
         return config
+    }
+}
+
+extension Reader {
+    /// A handler may not take the name of a built-in tool the configuration also has (`apply_patch:`, `shell:`):
+    /// the registry would offer one and silently drop the other.
+    mutating func checkBuiltInNames(_ config: ToolWorkerConfig) {
+        var builtIn: [String: String] = [:]
+        if config.applyPatch != nil { builtIn[ToolKind.applyPatch.rawValue] = "apply_patch:" }
+        if let shell = config.shell { builtIn[shell.kind.rawValue] = "shell:" }
+        for tool in config.tools {
+            if let section = builtIn[tool.name] {
+                problem("tools.\(tool.name)", nil, "the name '\(tool.name)' is the built-in tool of the \(section) section: rename the handler or remove that section")
+            }
+        }
     }
 }
 
@@ -248,9 +264,13 @@ struct Reader {
             case "apply_patch":
                 var root: String?
                 var patch = ApplyPatchConfig(workspaceRoot: "")
-                for (k, v) in mapping(value, key, allowed: ["workspace_root", "on_restart", "approval"]) ?? [] {
+                for (k, v) in mapping(value, key, allowed: ["workspace_root", "on_restart", "approval", "max_file_bytes"]) ?? [] {
                     if k == "approval" {
                         patch.approval = approvalRule(v, "apply_patch.approval") ?? patch.approval
+                        continue
+                    }
+                    if k == "max_file_bytes" {
+                        patch.maxFileBytes = integer(v, "apply_patch.max_file_bytes", min: 1, max: 1 << 30) ?? patch.maxFileBytes
                         continue
                     }
                     if k == "workspace_root" {

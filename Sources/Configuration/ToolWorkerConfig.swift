@@ -102,6 +102,15 @@ public struct ToolWorkerConfig: Sendable {
 
     public init(file: String) { self.file = file }
 
+    /// What no sandboxed call may see: the journal (SQLite), the files secrets come from, and this file itself.
+    public var protectedPaths: [String] {
+        var paths = [file]
+        if !usesPostgres { paths.append(database) }
+        paths += [databasePasswordFile, api.apiKeyFile].compactMap { $0 }
+        paths += mcpServers.flatMap(\.secretFiles)
+        return paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+    }
+
     /// `fleet:`: how daemons sharing a PostgreSQL journal hold their runs.
     public struct Fleet: Sendable, Equatable {
         /// How often a daemon renews the leases on the runs it drives (and looks for expired ones to take over).

@@ -16,6 +16,8 @@ public struct ApprovalRecord: Sendable, Equatable {
     public var reason: String?
     public var requestedAt: Int64
     public var decidedAt: Int64?
+    /// The daemon's seal of the request (``ApprovalSeal``), `nil` on a row no daemon sealed.
+    public var seal: String?
     /// This request was made by the call that returned it (not found from an earlier drive, another daemon's, or
     /// before a restart): the one moment to tell someone a decision is awaited.
     public var isNew = false
@@ -29,20 +31,23 @@ public struct ApprovalRecord: Sendable, Equatable {
         reason = row["reason"].text
         requestedAt = row["requested_at"].int ?? 0
         decidedAt = row["decided_at"].int
+        seal = row["request_seal"].text
     }
 }
 
 extension AuditStore {
     /// Asks for a decision on each call (once: a request already made is kept, with any decision it has), durably;
     /// returns every one's record.
-    public func requestApprovals(runKey: Int64, calls: [ToolCall]) async throws -> [String: ApprovalRecord] {
+    /// - Parameter seals: each call's seal (by call id), written with a request made now; a request already there
+    ///   keeps the seal it has (the caller checks it).
+    public func requestApprovals(runKey: Int64, calls: [ToolCall], seals: [String: String] = [:]) async throws -> [String: ApprovalRecord] {
         let now = unixMilliseconds()
         return try await write { db in
             var records: [String: ApprovalRecord] = [:]
             for call in calls {
                 try db.execute(
-                    "INSERT INTO approvals (run, call_id, tool, arguments, requested_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [.integer(runKey), .text(call.id), .text(call.name), .text(call.arguments), .integer(now)])
+                    "INSERT INTO approvals (run, call_id, tool, arguments, requested_at, request_seal) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [.integer(runKey), .text(call.id), .text(call.name), .text(call.arguments), .integer(now), .text(seals[call.id])])
                 let inserted = db.changes > 0
                 if let row = try db.query("SELECT * FROM approvals WHERE run = ? AND call_id = ?", [.integer(runKey), .text(call.id)]).first {
                     records[call.id] = ApprovalRecord(row)

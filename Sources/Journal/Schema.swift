@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -244,6 +244,19 @@ public enum Schema {
         """
 }
 
+extension Schema {
+    /// v8: approval requests carry the daemon's seal (a row a call planted is refused); `run_history.status` is the
+    /// loop's own state (a Responses loop between rounds is `requires_action`, one waiting for a person
+    /// `awaiting_approval`), the server's last status in `server_status`.
+    static let v8 = """
+        ALTER TABLE approvals ADD COLUMN request_seal TEXT;
+        DROP VIEW run_history;
+        \(JournalViews.runHistory(
+            iso: iso, now: "CAST(strftime('%s','now') AS INTEGER) * 1000", json: { "json_extract(\($0), '$.\($1)')" },
+            totalTokens: "json_extract(r.usage, '$.total_tokens')"))
+        """
+}
+
 /// The views added since the two dialects' schemas diverged whose text is the same in both but for the timestamp
 /// expression (`iso`): one definition each, for SQLite's migrations and PostgreSQL's.
 public enum JournalViews {
@@ -255,6 +268,31 @@ public enum JournalViews {
                \(iso("e.received_at")) AS received, e.byte_offset, e.error, e.data,
                r.id AS run_key, e.response_id
         FROM events e JOIN runs r ON r.id = e.run;
+        """
+    }
+
+    /// `run_history` with the loop's own state as `status` and the server's as `server_status` (SQLite v8,
+    /// PostgreSQL v5). `json` extracts a member of a JSON text column as text; `now` is the time in milliseconds.
+    public static func runHistory(iso: (String) -> String, now: String, json: (String, String) -> String, totalTokens: String) -> String {
+        """
+        CREATE VIEW run_history AS
+        SELECT r.run_id, r.thread_id, r.assistant_id, r.job_id,
+               CASE WHEN r.ended_at IS NULL AND EXISTS (SELECT 1 FROM approvals a WHERE a.run = r.id AND a.decision IS NULL)
+                        THEN 'awaiting_approval'
+                    WHEN r.ended_at IS NULL AND r.status = 'completed' THEN 'requires_action'
+                    ELSE r.status END AS status,
+               \(iso("r.created_at")) AS created,
+               \(iso("r.ended_at")) AS ended,
+               round((coalesce(r.ended_at, \(now)) - r.created_at) / 1000.0, 3) AS duration_s,
+               r.rounds,
+               (SELECT count(*) FROM tool_calls t WHERE t.run = r.id) AS tool_calls,
+               (SELECT count(*) FROM tool_calls t WHERE t.run = r.id AND t.state <> 'succeeded') AS tool_errors,
+               \(json("r.last_error", "code")) AS error_code,
+               \(json("r.last_error", "message")) AS error_message,
+               \(json("r.incomplete_details", "reason")) AS incomplete_reason,
+               \(totalTokens) AS total_tokens,
+               r.id AS run_key, r.protocol, r.model, r.status AS server_status
+        FROM runs r;
         """
     }
 

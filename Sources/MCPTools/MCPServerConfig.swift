@@ -31,6 +31,13 @@ public struct MCPServerConfig: Sendable, Equatable {
     /// Values never to be stored or logged: the header values read from files (a server echoing one back has it
     /// replaced before the output is journaled).
     public var secrets: [String] = []
+    /// The files those values were read from (hidden from every sandboxed call).
+    public var secretFiles: [String] = []
+
+    /// `text` with every one of ``secrets`` replaced by `[REDACTED]` (an error a server sent, an echo of a header).
+    public func redacted(_ text: String) -> String {
+        secrets.reduce(text) { $1.isEmpty ? $0 : $0.replacingOccurrences(of: $1, with: "[REDACTED]") }
+    }
 
     public init(name: String, transport: Transport) {
         self.name = name

@@ -222,7 +222,7 @@ public actor MCPServerConnection {
     func reset(_ generation: Int, reason: String) async {
         guard let session, session.generation == generation else { return }
         self.session = nil
-        logger.notice("MCP server connection reset", metadata: ["server": "\(configuration.name)", "reason": "\(reason)"])
+        logger.notice("MCP server connection reset", metadata: ["server": "\(configuration.name)", "reason": "\(configuration.redacted(reason))"])
         await close(session)
     }
 

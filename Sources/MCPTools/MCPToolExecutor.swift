@@ -72,7 +72,5 @@ public struct MCPToolExecutor: ToolExecutor {
     }
 
     /// The output with every secret of the server's configuration (header values from files) replaced.
-    func redacted(_ text: String) -> String {
-        configuration.secrets.reduce(text) { $1.isEmpty ? $0 : $0.replacingOccurrences(of: $1, with: "[REDACTED]") }
-    }
+    func redacted(_ text: String) -> String { configuration.redacted(text) }
 }

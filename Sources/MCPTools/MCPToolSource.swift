@@ -58,7 +58,7 @@ public actor MCPToolSource {
             switch await task.value {
             case .listed(let listed): tools = listed
             case .failed(let reason):
-                listing.problems.append("mcp_servers.\(server.name): its tools could not be listed: \(reason)")
+                listing.problems.append(server.redacted("mcp_servers.\(server.name): its tools could not be listed: \(reason)"))
                 continue
             }
             if tools.isEmpty {

@@ -10,7 +10,7 @@ public enum PostgresSchema {
     /// The key of the advisory lock migrations hold ("TWKR"): two daemons starting at once never migrate together.
     public static let migrationLock: Int64 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5]
 
     /// The current schema version.
     public static var version: Int { migrations.count }
@@ -215,6 +215,15 @@ public enum PostgresSchema {
         );
         CREATE INDEX approvals_pending ON approvals(decision) WHERE decision IS NULL;
         \(JournalViews.approvalLog(iso: iso))
+        """
+
+    /// v5 = SQLite's v8: the approval request's seal; `run_history.status` the loop's own state, `server_status`.
+    static let v5 = """
+        ALTER TABLE approvals ADD COLUMN request_seal text;
+        DROP VIEW run_history;
+        \(JournalViews.runHistory(
+            iso: iso, now: nowMilliseconds, json: { "(\($0)::jsonb ->> '\($1)')" },
+            totalTokens: "CASE WHEN jsonb_typeof(r.usage::jsonb -> 'total_tokens') = 'number' THEN (r.usage::jsonb ->> 'total_tokens')::numeric END"))
         """
 
     /// Refuses a database whose tables are not ToolWorker's or whose schema version this build does not know.

@@ -9,8 +9,8 @@ import Worker
 /// One Responses event stream as the worker reads it: frames decoded and applied to the session's accumulator
 /// (on a resumed stream a replayed `sequence_number` is skipped, so no event is stored twice; on a live stream every
 /// frame is stored), each turned into a ``LoopEvent``. The stream ends when the server closes it; a `[DONE]` frame
-/// is stored as the end marker. An event that breaks the protocol is stored, carries the failure, and ends the
-/// stream.
+/// is stored as the end marker. An event that breaks the protocol is stored and ends the stream; the frames already
+/// received after it are stored too (not applied), and the last of them carries the failure.
 final class ResponsesEventStream: LoopEventStream {
     private var chunks: ResponseBody.AsyncIterator
     private var parser: SSEParser
@@ -19,6 +19,8 @@ final class ResponsesEventStream: LoopEventStream {
     private let requestID: String?
     /// Set after an event that broke the protocol was returned: nothing more is read.
     private var ended = false
+    /// The failure to hand over with the last frame already received when the stream was ended.
+    private var deferredFailure: (error: String?, failure: LoopError)?
     let abort: @Sendable () -> Void
 
     init(_ response: EventStreamResponse, session: ResponsesSession) {
@@ -31,6 +33,17 @@ final class ResponsesEventStream: LoopEventStream {
     }
 
     func next() async throws -> LoopEvent? {
+        if let deferred = deferredFailure, !pending.isEmpty {
+            // Received before the stream was ended: stored as it came, not applied.
+            var loop = loopEvent(ResponseEventDecoder.decode(pending.removeFirst()), applied: false)
+            loop.error = "received after the stream failed: stored, not applied"
+            if pending.isEmpty {
+                loop.error = deferred.error
+                loop.failure = deferred.failure
+                deferredFailure = nil
+            }
+            return loop
+        }
         guard !ended else { return nil }
         while true {
             while !pending.isEmpty {
@@ -40,7 +53,7 @@ final class ResponsesEventStream: LoopEventStream {
                 case .replayed:
                     continue  // already applied (and stored) before the resume
                 case .applied:
-                    return loopEvent(event)
+                    return await ending(loopEvent(event))
                 case .appliedOutOfOrder(let note):
                     var loop = loopEvent(event)
                     loop.error = loop.error ?? note
@@ -52,7 +65,7 @@ final class ResponsesEventStream: LoopEventStream {
                     let problem = session.accumulator.protocolError ?? "protocol error"
                     loop.error = problem
                     loop.failure = LoopError(.protocolViolation(retryable: false), code: "protocol_error", message: "the server broke the protocol: \(problem)")
-                    return loop
+                    return await ending(loop)
                 }
             }
             guard let chunk = try await chunks.next() else {
@@ -66,6 +79,28 @@ final class ResponsesEventStream: LoopEventStream {
                 throw ResponseStreamError.frame(error)
             }
         }
+    }
+
+    /// `loop` as it is, unless it ended the stream with frames already received behind it: then its failure waits
+    /// for the last of them (every frame received is stored, in order, before the loop ends). After a complete
+    /// response (its calls' arguments cut: the server is done), what the server still sends before it closes is
+    /// read too, up to a `[DONE]`, the end, an error or 64 frames; after a frame that broke the protocol nothing
+    /// more is read (the stream is aborted).
+    private func ending(_ loop: LoopEvent) async -> LoopEvent {
+        guard ended, let failure = loop.failure else { return loop }
+        if failure.code == "truncated_arguments" {
+            var frames = 0
+            while frames < 64, !pending.contains(where: { $0.data == "[DONE]" }), let chunk = try? await chunks.next() {
+                guard let parsed = try? parser.feed(chunk) else { break }
+                pending += parsed
+                frames += max(parsed.count, 1)
+            }
+        }
+        guard !pending.isEmpty else { return loop }
+        var first = loop
+        deferredFailure = (loop.error, failure)
+        first.failure = nil
+        return first
     }
 
     private func loopEvent(_ event: ResponseEvent, applied: Bool = true) -> LoopEvent {

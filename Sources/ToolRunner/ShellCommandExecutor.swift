@@ -81,6 +81,7 @@ public struct ShellCommandExecutor: ToolExecutor {
         var timedOut = false
         var memoryLimitHit = false
         var lastExit = 0
+        var used = 0
         for command in commands {
             let remaining = deadline - .now
             guard remaining > .zero else {
@@ -88,15 +89,21 @@ public struct ShellCommandExecutor: ToolExecutor {
                 chunks.append(["stdout": "", "stderr": "", "outcome": ["type": "timeout"]])
                 break
             }
-            let result = try await run(["/bin/sh", "-c", command], environment: baseEnvironment, directory: configuration.workingDirectory, timeout: remaining, limit: limit)
+            // The cap is the whole call's: what earlier commands printed (stdout and stderr) leaves less for the next.
+            let room = max(limit - used, 0)
+            let result = try await run(["/bin/sh", "-c", command], environment: baseEnvironment, directory: configuration.workingDirectory, timeout: remaining, limit: room)
             guard let result else {
                 return .failure(.failed, .spawnFailed, "/bin/sh could not be started", startedAt: started, finishedAt: unixMilliseconds())
             }
             var stdout = String(decoding: result.stdout, as: UTF8.self)
-            if result.stdoutTruncated {
+            used += result.stdout.count
+            if result.stdoutTruncated && !truncated {
                 truncated = true
                 stdout += ToolCallOutcome.truncationMark(at: limit)
             }
+            let stderrRoom = max(limit - used, 0)
+            let stderrBytes = result.stderrTail.suffix(stderrRoom)
+            used += stderrBytes.count
             let outcome: JSONValue
             memoryLimitHit = memoryLimitHit || result.memoryLimitHit
             switch result.termination {
@@ -110,7 +117,7 @@ public struct ShellCommandExecutor: ToolExecutor {
                 lastExit = 128 + signal
                 outcome = ["type": "exit", "exit_code": .int(Int64(128 + signal))]
             }
-            chunks.append(["stdout": .string(stdout), "stderr": .string(String(decoding: result.stderrTail, as: UTF8.self)), "outcome": outcome])
+            chunks.append(["stdout": .string(stdout), "stderr": .string(String(decoding: stderrBytes, as: UTF8.self)), "outcome": outcome])
             if timedOut || memoryLimitHit { break }
         }
         if memoryLimitHit {
@@ -140,10 +147,24 @@ public struct ShellCommandExecutor: ToolExecutor {
             }
             directory = inside
         }
+        // The action's `env` is applied by the innermost `env -i`, inside the sandbox: the processes that set the
+        // call up (the control group join, bubblewrap) run with the daemon's base environment only. Loader variables
+        // are refused outright: the model never chooses what a dynamic loader loads.
         var environment = baseEnvironment
         for (key, value) in configuration.environment { environment[key] = value }
-        for (key, value) in action["env"]?.objectValue ?? [:] { if let text = value.stringValue { environment[key] = text } }
-        guard let result = try await run(["/usr/bin/env", "--"] + argv, environment: environment, directory: directory, timeout: timeout, limit: limit) else {
+        for (key, value) in action["env"]?.objectValue ?? [:] {
+            guard let text = value.stringValue else { continue }
+            if let reason = Self.refusedVariable(key, value: text) {
+                return .failure(.failed, .invalidArguments, "\(reason); the command was not run.", startedAt: started, finishedAt: unixMilliseconds())
+            }
+            environment[key] = text
+        }
+        guard !argv[0].contains("=") else {
+            return .failure(.failed, .invalidArguments, "The command name '\(argv[0])' contains '='; the command was not run.", startedAt: started, finishedAt: unixMilliseconds())
+        }
+        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let inner = ["/usr/bin/env", "-i", "--"] + assignments + argv
+        guard let result = try await run(inner, environment: baseEnvironment, directory: directory, timeout: timeout, limit: limit) else {
             return .failure(.failed, .spawnFailed, "\(argv[0]) could not be started", startedAt: started, finishedAt: unixMilliseconds())
         }
         var text = String(decoding: result.stdout, as: UTF8.self) + String(decoding: result.stderrTail, as: UTF8.self)
@@ -179,6 +200,21 @@ public struct ShellCommandExecutor: ToolExecutor {
             if Task.isCancelled { throw CancellationError() }
             return nil
         }
+    }
+
+    /// Why the model may not set `name` in a call's environment, or `nil` when it may: not a shell variable name,
+    /// or a variable that changes what the dynamic loader or the C library loads (`LD_*`, `GCONV_PATH`, …).
+    static func refusedVariable(_ name: String, value: String) -> String? {
+        let valid = !name.isEmpty && name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+            && !(0x30...0x39).contains(name.utf8.first!)
+        guard valid else { return "The environment variable name '\(name.prefix(64))' is not a valid name" }
+        guard !value.contains("\0") else { return "The environment variable \(name) holds a NUL byte" }
+        let loader = ["GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "MALLOC_TRACE", "NIS_PATH", "NLSPATH",
+            "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR", "GLIBC_TUNABLES", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "IFS"]
+        if name.hasPrefix("LD_") || name.hasPrefix("MALLOC_") || loader.contains(name) {
+            return "The environment variable \(name) may not be set by a call (it changes what the loader, the C library or the shell runs)"
+        }
+        return nil
     }
 
     /// `path` (absolute, or relative to `root`) with its symlinks resolved, if it lies inside `root`; else `nil`.

@@ -20,6 +20,9 @@ public struct ToolDispatcher: Sendable {
     let limiter: AsyncSemaphore
     /// The `concurrency.tool_calls` limit: calls executing at once across all rounds.
     public let maxConcurrentCalls: Int
+    /// Values no output may carry to the journal or the server (the API key): replaced by `[REDACTED]` in every
+    /// outcome, whatever tool produced it.
+    public var secrets: [String] = []
 
     public init(registry: ToolRegistry, maxConcurrentCalls: Int) {
         self.registry = registry
@@ -74,12 +77,17 @@ public struct ToolDispatcher: Sendable {
         }
         let execution = ToolExecution(context: context, deadline: deadline)
         let input = arguments
+        var outcome: ToolCallOutcome
         do {
-            return try await limiter.withPermit { () async throws -> ToolCallOutcome in
+            outcome = try await limiter.withPermit { () async throws -> ToolCallOutcome in
                 try await executor.execute(call, arguments: input, execution: execution)
             }
         } catch {
             throw CancellationError()
         }
+        for secret in secrets where secret.utf8.count >= 6 && outcome.output.contains(secret) {
+            outcome.output = outcome.output.replacingOccurrences(of: secret, with: "[REDACTED]")
+        }
+        return outcome
     }
 }

@@ -23,33 +23,40 @@ public enum V4ADiff {
             guard line.hasPrefix("+") else { throw Failure(message: "a new file's diff has a line that does not start with '+': \(line.prefix(60))") }
             lines.append(String(line.dropFirst()))
         }
-        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+        // A diff written with CRLF line ends makes a file with CRLF line ends.
+        let lineEnd = diff.utf8.contains(UInt8(ascii: "\r")) && diff.contains("\r\n") ? "\r\n" : "\n"
+        return lines.isEmpty ? "" : lines.joined(separator: lineEnd) + lineEnd
     }
 
     /// `original` with every hunk of `diff` applied in order; each must match where the one before ended or later.
-    public static func applied(_ diff: String, to original: String) throws(Failure) -> String {
-        let hadFinalNewline = original.hasSuffix("\n")
+    /// The file's line ends (LF or CRLF) are kept: added lines take the file's. Matching is bounded: past
+    /// `maxComparisons` line comparisons the diff is refused rather than let one call take minutes of CPU.
+    public static func applied(_ diff: String, to original: String, maxComparisons: Int = 20_000_000) throws(Failure) -> String {
+        let lineEnd = original.utf8.firstIndex(of: UInt8(ascii: "\n")).map { $0 > original.utf8.startIndex && original.utf8[original.utf8.index(before: $0)] == UInt8(ascii: "\r") } == true ? "\r\n" : "\n"
+        let hadFinalNewline = original.utf8.last == UInt8(ascii: "\n")
         var file = original.isEmpty ? [] : split(original)
         let hunks = try parse(diff)
         guard !hunks.isEmpty else { throw Failure(message: "the diff has no hunk") }
+        var budget = maxComparisons
         var cursor = 0
         for (number, hunk) in hunks.enumerated() {
             var start = cursor
             for anchor in hunk.anchors {
                 let trimmed = anchor.trimmingWhitespace
+                budget -= file.count - start
                 guard let found = file[start...].firstIndex(where: { $0.trimmingWhitespace == trimmed }) else {
                     throw Failure(message: "hunk \(number + 1): its anchor '\(anchor.prefix(60))' is not in the file")
                 }
                 start = found + 1
             }
-            guard let at = match(hunk, in: file, from: start) else {
+            guard let at = try match(hunk, in: file, from: start, budget: &budget) else {
                 throw Failure(message: "hunk \(number + 1) does not match the file (its context and removed lines are not there)")
             }
             file.replaceSubrange(at..<(at + hunk.old.count), with: hunk.new)
             cursor = at + hunk.new.count
         }
         guard !file.isEmpty else { return "" }
-        return file.joined(separator: "\n") + (hadFinalNewline || original.isEmpty ? "\n" : "")
+        return file.joined(separator: lineEnd) + (hadFinalNewline || original.isEmpty ? lineEnd : "")
     }
 
     static func parse(_ diff: String) throws(Failure) -> [Hunk] {
@@ -90,17 +97,34 @@ public enum V4ADiff {
         return hunks
     }
 
-    /// Where `hunk.old` stands in `file` at or after `start`: exactly, else ignoring trailing white space.
-    static func match(_ hunk: Hunk, in file: [String], from start: Int) -> Int? {
+    /// Where `hunk.old` stands in `file` at or after `start`: exactly, else ignoring trailing white space. Only the
+    /// places whose first line already matches are compared further; every line compared is taken from `budget`.
+    static func match(_ hunk: Hunk, in file: [String], from start: Int, budget: inout Int) throws(Failure) -> Int? {
         let count = hunk.old.count
         guard start + count <= file.count else { return hunk.old.isEmpty ? file.count : nil }
-        let candidates = hunk.atEnd ? [file.count - count] : Array(start...(file.count - count))
-        for equal in [{ (a: String, b: String) in a == b }, { (a: String, b: String) in a.trimmingTrailingWhitespace == b.trimmingTrailingWhitespace }] {
-            for at in candidates where at >= start {
-                if (0..<count).allSatisfy({ equal(file[at + $0], hunk.old[$0]) }) { return at }
+        let range = hunk.atEnd ? max(start, file.count - count)...(file.count - count) : start...(file.count - count)
+        guard count > 0 else { return range.lowerBound }
+        for loose in [false, true] {
+            let old = loose ? hunk.old.map(\.trimmingTrailingWhitespace) : hunk.old
+            for at in range {
+                budget -= 1
+                guard budget > 0 else { throw Failure(message: "the diff is too costly to match against a file this size (more than the comparisons allowed)") }
+                guard same(file[at], old[0], loose: loose) else { continue }
+                var index = 1
+                while index < count && same(file[at + index], old[index], loose: loose) { index += 1 }
+                budget -= index
+                if index == count { return at }
             }
         }
         return nil
+    }
+
+    /// `line` equals `expected` (already trimmed when `loose`), exactly or but for trailing white space.
+    @inline(__always)
+    static func same(_ line: String, _ expected: String, loose: Bool) -> Bool {
+        if line == expected { return true }
+        guard loose, let last = line.utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") else { return false }
+        return line.trimmingTrailingWhitespace == expected
     }
 
     static func isMarker(_ line: String) -> Bool {
@@ -108,15 +132,35 @@ public enum V4ADiff {
             || line.hasPrefix("*** Add File:") || line.hasPrefix("*** Delete File:")
     }
 
-    /// Lines without their LF (a final LF ends the last line, it does not start an empty one).
+    /// Lines without their LF or CRLF (a final line end ends the last line, it does not start an empty one). Split
+    /// on bytes: a Swift `Character` holds CR and LF together, so splitting on the Character LF misses every CRLF.
     static func split(_ text: String) -> [String] {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) }
-        if text.hasSuffix("\n") { lines.removeLast() }
+        var lines: [String] = []
+        let bytes = text.utf8
+        var start = bytes.startIndex
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            if bytes[index] == UInt8(ascii: "\n") {
+                var end = index
+                if end > start && bytes[bytes.index(before: end)] == UInt8(ascii: "\r") { end = bytes.index(before: end) }
+                lines.append(String(text[start..<end]))
+                start = bytes.index(after: index)
+            }
+            index = bytes.index(after: index)
+        }
+        if start != bytes.endIndex { lines.append(String(text[start...])) }
         return lines
     }
 }
 
 extension StringProtocol {
     var trimmingWhitespace: String { String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed()) }
-    var trimmingTrailingWhitespace: String { String(String(reversed()).drop(while: { $0 == " " || $0 == "\t" }).reversed()) }
+    var trimmingTrailingWhitespace: String {
+        let text = String(self)
+        var end = text.utf8.endIndex
+        while end > text.utf8.startIndex, case let byte = text.utf8[text.utf8.index(before: end)], byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") {
+            end = text.utf8.index(before: end)
+        }
+        return String(text[text.startIndex..<end])
+    }
 }

@@ -26,11 +26,10 @@ struct DecisionOptions: ParsableArguments {
     @OptionGroup var options: ConfigOption
     @Argument(help: "The call id (from toolworker approvals).") var call: String
     @Option(help: "The run (or response) id, when the call id alone is not unique.") var run: String?
-    @Option(help: "Why (sent to the model with a denial).") var reason: String?
 
     /// Records `decision` on the one pending call named; exit 64 when there is none or more than one, 1 when it was
     /// decided already.
-    func decide(_ decision: ApprovalDecision) async throws {
+    func decide(_ decision: ApprovalDecision, reason: String?) async throws {
         let config = try options.load()
         let store = try openStore(config)
         defer { store.close() }
@@ -47,25 +46,35 @@ struct DecisionOptions: ParsableArguments {
                     : "call id \(call) waits in \(candidates.count) runs: give --run",
                 code: ExitStatus.usage)
         }
-        let who = ProcessInfo.processInfo.userName.isEmpty ? "uid \(getuid())" : ProcessInfo.processInfo.userName
+        let who = Self.approver()
         guard try await store.decideApproval(runKey: target.runKey, callID: call, decision: decision, by: who, reason: reason) else {
             throw CommandFailure(message: "call \(call) was decided meanwhile; the first decision stands", code: 1)
         }
         print("\(call): \(decision.rawValue) by \(who)")
+    }
+
+    /// Who decides: the name the passwd database gives this process's real uid (`alice (uid 1000)`), or the uid
+    /// alone; never `$USER`, which anyone can set.
+    static func approver() -> String {
+        let uid = getuid()
+        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name.map({ String(cString: $0) }), !name.isEmpty else { return "uid \(uid)" }
+        return "\(name) (uid \(uid))"
     }
 }
 
 struct ApproveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve a tool call waiting for approval.")
     @OptionGroup var decision: DecisionOptions
-    func run() async throws { try await guarded { try await decision.decide(.approved) } }
+    @Option(help: "Why (journaled with the approval).") var reason: String?
+    func run() async throws { try await guarded { try await decision.decide(.approved, reason: reason) } }
 }
 
 struct DenyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "deny", abstract: "Deny a tool call waiting for approval; the model is told why.")
     @OptionGroup var decision: DecisionOptions
+    @Option(help: "Why (sent to the model with the denial).") var reason: String
     func validate() throws {
-        guard decision.reason?.isEmpty == false else { throw ValidationError("deny needs --reason (the model is told it)") }
+        guard !reason.isEmpty else { throw ValidationError("deny needs a --reason that is not empty (the model is told it)") }
     }
-    func run() async throws { try await guarded { try await decision.decide(.denied) } }
+    func run() async throws { try await guarded { try await decision.decide(.denied, reason: reason) } }
 }

@@ -56,9 +56,13 @@ struct ConfigOption: ParsableArguments {
     }
 
     /// The API client settings of `config` (base URL and key from the file, the key file or the environment).
+    /// A key read from the environment is kept in memory and wiped from this process's environment at once (its
+    /// bytes overwritten, so `/proc/PID/environ` no longer shows it to a handler, a shell call or an MCP server).
     func clientConfiguration(_ config: ToolWorkerConfig) throws -> AssistantsClientConfiguration {
         do {
-            return try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
+            let configuration = try config.clientConfiguration(environment: EnvironmentSecrets.environment())
+            if config.api.apiKeyFile == nil { EnvironmentSecrets.keepAndWipe(config.api.apiKeyEnv) }
+            return configuration
         } catch let error as ConfigError {
             throw CommandFailure(message: error.description, code: ExitStatus.config)
         }
@@ -184,13 +188,15 @@ func makeDriver(
     _ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, store: AuditStore, registry: ToolRegistry,
     logger: Logger
 ) -> RunDriver {
+    var dispatcher = ToolDispatcher(registry: registry, maxConcurrentCalls: config.concurrency.toolCalls)
+    dispatcher.secrets = [clientConfiguration.apiKey]
     var driver = RunDriver(
-        backends: makeBackends(config, clientConfiguration, logger: logger), store: store,
-        dispatcher: ToolDispatcher(registry: registry, maxConcurrentCalls: config.concurrency.toolCalls),
+        backends: makeBackends(config, clientConfiguration, logger: logger), store: store, dispatcher: dispatcher,
         policy: config.snapshots, logger: logger)
     driver.maxRounds = config.maxRounds
     driver.maxCallsPerRound = config.maxCallsPerRound
     driver.maxArgumentBytes = config.maxArgumentBytes
     driver.approvalNotifier = config.approvalNotify.map { ApprovalNotifier(command: $0) }
+    driver.approvalSeal = ApprovalSeal(key: clientConfiguration.apiKey)
     return driver
 }

@@ -30,8 +30,31 @@ extension RunDriver {
         let answered = Set(try await store.toolCalls(runKey: state.runKey).filter { $0.output != nil }.map(\.callID))
         needing.removeAll { answered.contains($0.id) }
         guard !needing.isEmpty else { return .decided([:]) }
-        var records = try await store.requestApprovals(runKey: state.runKey, calls: needing)
+        let runKey = state.runKey
+        var seals: [String: String] = [:]
+        if let approvalSeal { for call in needing { seals[call.id] = approvalSeal.seal(runKey: runKey, call: call) } }
+        var records = try await store.requestApprovals(runKey: runKey, calls: needing, seals: seals)
         let ids = needing.map(\.id)
+        // A request this daemon did not make (no valid seal: a row a call planted, with a decision it forged) is
+        // refused, never taken for a person's word; nothing is written over it, the journal keeps what was found.
+        let forged = Set(needing.filter { call in approvalSeal.map { !$0.verifies(records[call.id]?.seal, runKey: runKey, call: call) } ?? false }.map(\.id))
+        func unforged(_ found: [String: ApprovalRecord]) -> [String: ApprovalRecord] {
+            var checked = found
+            for id in forged {
+                var record = found[id] ?? records[id]
+                record?.decision = .denied
+                record?.decidedBy = "toolworker"
+                record?.reason = "the approval request in the journal was not made by ToolWorker (its seal does not match); refused"
+                checked[id] = record
+            }
+            return checked
+        }
+        if !forged.isEmpty {
+            logger.error("approval requests in the journal that ToolWorker did not make: refused", metadata: [
+                "run_id": "\(state.loopID ?? "?")", "calls": "\(forged.sorted().joined(separator: ","))",
+            ])
+        }
+        records = unforged(records)
         var deadline: Date?
         if let expiresAt = loop.expiresAt {
             deadline = Date(timeIntervalSince1970: Double(expiresAt)) - expiryMargin.seconds
@@ -66,11 +89,11 @@ extension RunDriver {
                         reason: "no decision came before the run's expires_at")
                 }
                 logger.warning("approvals expired before a decision", metadata: ["run_id": "\(state.loopID ?? "?")", "calls": "\(pending.joined(separator: ","))"])
-                records = try await store.approvals(runKey: state.runKey, callIDs: ids)
+                records = unforged(try await store.approvals(runKey: state.runKey, callIDs: ids))
                 continue
             }
             try await Task.sleep(for: approvalPollInterval)
-            records = try await store.approvals(runKey: state.runKey, callIDs: ids)
+            records = unforged(try await store.approvals(runKey: state.runKey, callIDs: ids))
         }
     }
 

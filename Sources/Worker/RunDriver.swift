@@ -35,6 +35,9 @@ public struct RunDriver: Sendable {
     public var approvalPollInterval: Duration = .milliseconds(500)
     /// `approval_notify:`: told of each new request for approval (it never delays or decides anything).
     public var approvalNotifier: ApprovalNotifier?
+    /// Seals each approval request this driver makes and refuses a request whose seal is not valid (one planted in
+    /// the journal); `nil` (no key) seals nothing and checks nothing.
+    public var approvalSeal: ApprovalSeal?
     /// Tool time-outs are shortened so a round ends this long before the loop's `expires_at`.
     public var expiryMargin: Duration = .seconds(5)
     /// Called once per round with its timings (benchmarks and metrics).

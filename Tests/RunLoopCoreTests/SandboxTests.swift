@@ -122,7 +122,7 @@ struct SandboxTests {
             try ConfigLoader.parse(yaml, file: folder.path("c.yaml"), environment: ["TOOLWORKER_BWRAP": "none", "TOOLWORKER_CGROUP": "none"])
         } throws: { error in
             let text = "\(error)"
-            return text.contains("tools.t.limits: cannot be enforced on this host") && text.contains("network: false")
+            return text.contains("tools.t.limits: cannot be enforced on this host") && text.contains("limits need bubblewrap")
                 && text.contains("memory needs a writable control group")
         }
         if Self.host.controlGroups != nil {
@@ -135,7 +135,7 @@ struct SandboxTests {
         if let base = Self.unifiedBase, !(ControlGroupHierarchy.read(base + "/cgroup.controllers") ?? "").contains("memory") {
             var memory = ToolLimits()
             memory.memoryBytes = 64 << 20
-            let problems = SandboxHost(controlGroups: .unified(base: base)).problems(for: memory)
+            let problems = SandboxHost(bubblewrap: "/usr/bin/bwrap", controlGroups: .unified(base: base)).problems(for: memory)
             #expect(problems == ["the memory controller is not available in cgroup v2 under \(base)"], "\(problems)")
         }
     }
@@ -144,18 +144,18 @@ struct SandboxTests {
         .enabled(if: host.controlGroups != nil, "no writable control group on this host"))
     func sweepAfterCrash() async throws {
         let h = try DaemonHarness(scenarios: ["asst_slow": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], finalText: "done")])
-        let pidFile = h.directory.path("handler.pid")
-        // Its own session and no namespace (a memory limit only): without the sweep it outlives the daemon.
-        let handler = try h.script("slow.sh", "cat >/dev/null\necho $$ > \(pidFile).tmp && mv \(pidFile).tmp \(pidFile)\nexec sleep 600\n")
+        let started = h.directory.path("started")
+        let marker = "6000.\(UInt32.random(in: 100_000_000...999_999_999))"
+        // A memory limit only: the call is in its control group (and bubblewrap's namespaces); a daemon killed with
+        // it leaves the group behind, which the next start sweeps.
+        let handler = try h.script("slow.sh", "cat >/dev/null\ntouch \(started)\nexec sleep \(marker)\n")
         try h.writeConfig(tools: "  slow: { command: [\"\(handler)\"], on_restart: fail, limits: { memory: 256M } }")
         _ = try await h.enqueue("asst_slow")
         try h.start()
-        try await h.waitUntil("the handler to run") { FileManager.default.fileExists(atPath: pidFile) }
-        let pid = try #require(pid_t(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await h.waitUntil("the handler to run") { FileManager.default.fileExists(atPath: started) && !Self.processes(withArgument: marker).isEmpty }
         _ = try await h.stop(SIGKILL)
-        #expect(HandlerFailureTests.isRunning(pid), "the call outlived the daemon")
         try h.start()
-        try await h.waitUntil("the call's leftover to be killed") { !HandlerFailureTests.isRunning(pid) }
+        try await h.waitUntil("the call's leftover to be gone") { Self.processes(withArgument: marker).isEmpty }
         try await h.waitUntil("the job to end") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1 }
         #expect(try h.query("SELECT state FROM tool_call_log").first?["state"].text == "interrupted")
         #expect(h.log().contains("killed what calls of a stopped daemon left running"), "\(h.log())")
@@ -182,7 +182,7 @@ struct SandboxTests {
         without["TOOLWORKER_BWRAP"] = "none"
         let refused = try await runCommand(toolworker, ["check-config", "--config", config], environment: without)
         #expect(refused.status == 78)
-        #expect(refused.error.contains("tools.t.limits: cannot be enforced on this host: network: false needs bubblewrap"), "\(refused.error)")
+        #expect(refused.error.contains("tools.t.limits: cannot be enforced on this host: limits need bubblewrap"), "\(refused.error)")
         let serve = try await runCommand(toolworker, ["serve", "--config", config], environment: without)
         #expect(serve.status == 78, "serve refuses it too, before anything runs: \(serve.error)")
         // Installed is not enough: a bwrap that cannot create namespaces here (a unit with RestrictNamespaces=yes).

@@ -1,9 +1,13 @@
+import Foundation
+
 /// A tool's limits on this host: turns one call's command into the sandboxed command and cleans up after it.
 ///
-/// A call with limits gets a control group of its own when the host has one (resource limits, and a kill that
-/// reaches every process the call started, daemonised grandchildren too), and runs under bubblewrap when it needs
-/// namespaces (no network, a read-only file system) or when there is no control group (its PID namespace then
-/// ends every process of the call with the call).
+/// A call with limits always runs under bubblewrap: a PID namespace of its own (it cannot see, signal or trace the
+/// daemon or another call, and everything it starts ends with it), no capabilities, the control group file system
+/// read-only (it cannot raise its own limits or leave its group), the daemon's secrets and journal hidden
+/// (``SandboxHost/protectedPaths``), and with `network: false` no network namespace of the host's and no Unix socket
+/// file of the host's either (each is covered, but those in `sockets:`). It also gets a control group of its own
+/// when the host has one (resource limits, and a kill that reaches every process the call started).
 public struct Sandbox: Sendable, Equatable {
     public var limits: ToolLimits
     public var host: SandboxHost
@@ -43,14 +47,10 @@ public struct Sandbox: Sendable, Equatable {
 
     /// Sets up one call (or one long-lived process): its control group, and the command that enters it.
     public func prepare(command: [String], workingDirectory: String?) throws(SandboxError) -> PreparedCall {
-        var inner = command
-        let useNamespaces = limits.needsNamespaces || host.controlGroups == nil
-        if useNamespaces {
-            guard let bubblewrap = host.bubblewrap else {
-                throw SandboxError(reason: "bubblewrap is needed for \(limits.summary) but \(host.bubblewrapProblem ?? "is not available")")
-            }
-            inner = [bubblewrap] + bubblewrapArguments(command: command, workingDirectory: workingDirectory) + ["--"] + command
+        guard let bubblewrap = host.bubblewrap else {
+            throw SandboxError(reason: "bubblewrap is needed for \(limits.summary) but \(host.bubblewrapProblem ?? "is not available")")
         }
+        let inner = [bubblewrap] + bubblewrapArguments(command: command, workingDirectory: workingDirectory) + ["--"] + command
         guard let hierarchy = host.controlGroups else { return PreparedCall(controlGroup: nil, command: inner) }
         // Even without resource limits a group is made: its kill reaches every process of the call, grandchildren too.
         let group = try CallControlGroup.create(in: hierarchy, limits: limits)
@@ -76,7 +76,56 @@ public struct Sandbox: Sendable, Equatable {
         } else {
             arguments += ["--dev-bind", "/", "/", "--proc", "/proc"]
         }
+        // The call's control group (and every other) is read only: it cannot raise its limits or leave its group.
+        if FileManager.default.fileExists(atPath: "/sys/fs/cgroup") { arguments += ["--ro-bind", "/sys/fs/cgroup", "/sys/fs/cgroup"] }
+        arguments += hidingArguments(command: command, workingDirectory: workingDirectory)
+        if !limits.network { arguments += socketArguments() }
         if let workingDirectory { arguments += ["--chdir", workingDirectory] }
         return arguments
+    }
+
+    /// The daemon's journal and secrets out of the call's sight: a protected file's folder behind an empty tmpfs
+    /// when the call needs nothing from that folder (not its program, working folder or a writable folder), else
+    /// the file itself (and its `-wal`, `-shm`, `-journal` beside it) behind `/dev/null`.
+    func hidingArguments(command: [String], workingDirectory: String?) -> [String] {
+        let needed = [command.first, workingDirectory].compactMap { $0 } + (limits.writable ?? [])
+        var arguments: [String] = []
+        var hiddenFolders: Set<String> = []
+        for path in host.protectedPaths {
+            let folder = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+            let folderIsFree = !folder.isEmpty && folder != "/" && !needed.contains { $0 == folder || $0.hasPrefix(folder + "/") || folder.hasPrefix($0 + "/") }
+                && !["/usr", "/bin", "/lib", "/etc", "/tmp", "/var", "/home", "/root", "/opt", "/srv", "/run", "/dev", "/proc", "/sys"].contains(folder)
+            if folderIsFree {
+                if hiddenFolders.insert(folder).inserted, FileManager.default.fileExists(atPath: folder) { arguments += ["--tmpfs", folder] }
+                continue
+            }
+            for file in [path, path + "-wal", path + "-shm", path + "-journal"] where Self.isPresentNonDirectory(file) {
+                arguments += ["--ro-bind", "/dev/null", file]
+            }
+        }
+        return arguments
+    }
+
+    /// With `network: false`: every Unix socket file the host has bound (from `/proc/net/unix`) behind `/dev/null`,
+    /// but those listed in `sockets:`. A network namespace of its own already hides abstract sockets.
+    func socketArguments() -> [String] {
+        guard let table = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8) else { return [] }
+        var seen: Set<String> = []
+        var arguments: [String] = []
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", maxSplits: 7, omittingEmptySubsequences: true)
+            guard fields.count == 8, fields[7].hasPrefix("/") else { continue }
+            let path = String(fields[7])
+            guard !limits.sockets.contains(path), seen.insert(path).inserted else { continue }
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { continue }
+            arguments += ["--ro-bind", "/dev/null", path]
+        }
+        return arguments
+    }
+
+    static func isPresentNonDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT != S_IFDIR
     }
 }

@@ -13,6 +13,8 @@ public struct SandboxHost: Sendable, Equatable {
     public var controlGroups: ControlGroupHierarchy?
     /// Why control groups are not usable, when they are not.
     public var controlGroupProblem: String?
+    /// What no call may see: the journal, its password file, the API key file, MCP header files, the configuration.
+    public var protectedPaths: [String] = []
 
     public init(bubblewrap: String? = nil, bubblewrapProblem: String? = nil, controlGroups: ControlGroupHierarchy? = nil, controlGroupProblem: String? = nil) {
         self.bubblewrap = bubblewrap
@@ -115,9 +117,10 @@ public struct SandboxHost: Sendable, Equatable {
     public func problems(for limits: ToolLimits) -> [String] {
         var problems: [String] = []
         guard !limits.isEmpty else { return problems }
-        if limits.needsNamespaces && bubblewrap == nil {
-            let names = [limits.network ? nil : "network: false", limits.writable == nil ? nil : "writable"].compactMap { $0 }
-            problems.append("\(names.joined(separator: " and ")) \(names.count == 1 ? "needs" : "need") bubblewrap: \(bubblewrapProblem ?? "not found")")
+        // Every sandbox is bubblewrap's namespaces: without a PID and a mount namespace a call could signal the
+        // daemon and write its own control group's limits (same user), whatever else contains it.
+        if bubblewrap == nil {
+            problems.append("limits need bubblewrap (a PID and mount namespace per call keep it from the daemon and from its own control group): \(bubblewrapProblem ?? "not found")")
         }
         if limits.needsControlGroup {
             if let controlGroups {
@@ -131,10 +134,6 @@ public struct SandboxHost: Sendable, Equatable {
                 ].compactMap { $0 }
                 problems.append("\(names.joined(separator: ", ")) \(names.count == 1 ? "needs" : "need") a writable control group: \(controlGroupProblem ?? "none")")
             }
-        }
-        // Any limit at all (`time` alone too) contains the call: in a control group, or in bubblewrap's namespaces.
-        if bubblewrap == nil && controlGroups == nil {
-            problems.append("neither bubblewrap nor a writable control group is available to contain the call")
         }
         return problems
     }

@@ -13,6 +13,9 @@ public struct ToolLimits: Sendable, Equatable {
     /// `writable`: when set, the whole file system is read-only to the call except these folders (and a private
     /// `/tmp`).
     public var writable: [String]?
+    /// `sockets`: Unix socket files a call with `network: false` may still connect to (every other one of the
+    /// host's is hidden from it).
+    public var sockets: [String] = []
     /// `time`: the longest a call may run (it replaces the tool's `timeout`); with a sandbox, the whole call's
     /// processes are killed when it passes.
     public var time: Duration?
@@ -36,6 +39,7 @@ public struct ToolLimits: Sendable, Equatable {
         if let tasks { parts.append("tasks \(tasks)") }
         if !network { parts.append("no network") }
         if let time { parts.append("time \(time)") }
+        if !sockets.isEmpty { parts.append("sockets \(sockets.joined(separator: ","))") }
         if let writable { parts.append(writable.isEmpty ? "read-only file system" : "writable \(writable.joined(separator: ","))") }
         return parts.joined(separator: ", ")
     }
