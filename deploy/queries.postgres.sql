@@ -12,7 +12,7 @@ WHERE created >= to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') GROUP BY protoc
 -- Failed (or otherwise unsuccessful) runs today.
 SELECT run_id, status, error_code, error_message, created
 FROM run_history
-WHERE status NOT IN ('completed', 'queued', 'in_progress', 'requires_action', 'starting')
+WHERE status NOT IN ('completed', 'queued', 'in_progress', 'requires_action', 'awaiting_approval', 'starting')
   AND created >= to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"00:00:00')
 ORDER BY created DESC;
 

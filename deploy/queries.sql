@@ -10,7 +10,7 @@ SELECT protocol, status, count(*) AS runs FROM run_history WHERE created >= date
 -- Failed (or otherwise unsuccessful) runs today.
 SELECT run_id, status, error_code, error_message, created
 FROM run_history
-WHERE status NOT IN ('completed', 'queued', 'in_progress', 'requires_action', 'starting')
+WHERE status NOT IN ('completed', 'queued', 'in_progress', 'requires_action', 'awaiting_approval', 'starting')
   AND created >= strftime('%Y-%m-%dT00:00:00', 'now')
 ORDER BY created DESC;
 
