@@ -2,10 +2,12 @@ import Foundation
 import Synchronization
 import WireFormat
 
-/// The messages a stdio MCP server sent, between the thread that reads its stdout and the SDK client that takes
-/// them: at most `maxBytes` held at once (past that the reading thread waits, so a flooding server blocks on its
-/// own stdout instead of growing the daemon), and notifications (messages without an `id`) past a rate dropped and
-/// counted, so a server that sends millions of them cannot keep its answers waiting behind them either.
+/// The messages an MCP server sent, between what reads them (the thread on a stdio server's stdout, or the tasks
+/// reading a Streamable HTTP server's event streams) and the SDK client that takes them: at most `maxBytes` held at
+/// once (past that the reader waits, so a flooding server blocks on its own stdout, or its transfer is paused,
+/// instead of growing the daemon), and notifications (messages without an `id`) past a rate dropped and counted, so
+/// a server that sends millions of them cannot keep its answers waiting behind them either. After the end, what
+/// arrives is dropped.
 final class MessageQueue: Sendable {
     let maxBytes: Int
     private let state = Mutex<State>(State())
@@ -17,6 +19,8 @@ final class MessageQueue: Sendable {
         var bytes = 0
         var end: (any Error)??
         var waiter: CheckedContinuation<Data?, any Error>?
+        /// Async pushers waiting for room.
+        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
         var notifications = TokenBucket(burst: 1000, perSecond: 200)
         var droppedNotifications = 0
     }
@@ -28,33 +32,69 @@ final class MessageQueue: Sendable {
     /// How many notifications were dropped for coming too fast (for the log).
     var droppedNotifications: Int { state.withLock { $0.droppedNotifications } }
 
-    /// Adds one message (from the reading thread); waits while the queue is full.
+    /// Adds one message from a reading thread; blocks it while the queue is full.
     func push(_ message: Data) {
-        if Self.isNotification(message) {
-            let admitted = state.withLock { state in
-                if state.notifications.admit(now: .now) { return true }
-                state.droppedNotifications += 1
-                return false
-            }
-            guard admitted else { return }
-        }
-        while true {
-            let waiter: CheckedContinuation<Data?, any Error>?? = state.withLock { state in
-                if let waiter = state.waiter {
-                    state.waiter = nil
-                    return .some(waiter)
+        guard admits(message) else { return }
+        while !offer(message) { _ = space.wait(timeout: .now() + .milliseconds(100)) }
+    }
+
+    /// Adds one message from a task; suspends it while the queue is full.
+    func push(_ message: Data) async {
+        guard admits(message) else { return }
+        while !offer(message) {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let roomNow = state.withLock { state in
+                    if state.end != nil || state.bytes == 0 || state.bytes + message.count <= maxBytes { return true }
+                    state.spaceWaiters.append(continuation)
+                    return false
                 }
-                guard state.bytes == 0 || state.bytes + message.count <= maxBytes else { return nil }
-                state.messages.append(message)
-                state.bytes += message.count
-                return .some(nil)
-            }
-            switch waiter {
-            case .some(.some(let continuation)): continuation.resume(returning: message); return
-            case .some(.none): return
-            case .none: _ = space.wait(timeout: .now() + .milliseconds(100))
+                if roomNow { continuation.resume() }
             }
         }
+    }
+
+    /// Whether `message` may be queued at all: not after the end, and a notification only within the rate.
+    private func admits(_ message: Data) -> Bool {
+        let notification = Self.isNotification(message)
+        return state.withLock { state in
+            guard state.end == nil else { return false }
+            guard notification else { return true }
+            if state.notifications.admit(now: .now) { return true }
+            state.droppedNotifications += 1
+            return false
+        }
+    }
+
+    /// Hands `message` to a waiting taker or queues it; `false` when there is no room (the caller waits). A
+    /// message larger than `maxBytes` is taken into an empty queue, so none is stuck forever; after the end it is
+    /// dropped.
+    private func offer(_ message: Data) -> Bool {
+        let waiter: CheckedContinuation<Data?, any Error>?? = state.withLock { state in
+            if state.end != nil { return .some(nil) }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return .some(waiter)
+            }
+            guard state.bytes == 0 || state.bytes + message.count <= maxBytes else { return nil }
+            state.messages.append(message)
+            state.bytes += message.count
+            return .some(nil)
+        }
+        switch waiter {
+        case .some(.some(let continuation)): continuation.resume(returning: message); return true
+        case .some(.none): return true
+        case .none: return false
+        }
+    }
+
+    /// Wakes every pusher waiting for room (after a message was taken, or at the end).
+    private func signalSpace() {
+        let waiters = state.withLock { state in
+            defer { state.spaceWaiters = [] }
+            return state.spaceWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+        space.signal()
     }
 
     /// Ends the queue (end of file, or the transport closed): the taker gets `nil`, or `error`, after what is held.
@@ -65,7 +105,7 @@ final class MessageQueue: Sendable {
             return state.waiter
         }
         if let error { waiter?.resume(throwing: error) } else { waiter?.resume(returning: nil) }
-        space.signal()
+        signalSpace()
     }
 
     /// The next message, waiting for one; `nil` at the end.
@@ -89,7 +129,7 @@ final class MessageQueue: Sendable {
             }
             switch taken {
             case .message(let message):
-                space.signal()
+                signalSpace()
                 continuation.resume(returning: message)
             case .end(let error):
                 if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: nil) }

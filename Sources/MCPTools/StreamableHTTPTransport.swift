@@ -18,8 +18,8 @@ actor StreamableHTTPTransport: Transport {
     let http: HTTPClient
     private var sessionID: String?
     private var protocolVersion: String?
-    private let stream: AsyncThrowingStream<Data, any Error>
-    private let continuation: AsyncThrowingStream<Data, any Error>.Continuation
+    /// What the server sent, bounded (a flood pauses its transfer; notifications past a rate are dropped).
+    private let queue = MessageQueue()
     /// The event streams being read, by number: each removes itself when its stream ends.
     private var readers: [Int: Task<Void, Never>] = [:]
     private var nextReader = 0
@@ -33,7 +33,6 @@ actor StreamableHTTPTransport: Transport {
         self.headers = headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
         self.http = http
         self.logger = logger
-        (stream, continuation) = AsyncThrowingStream.makeStream()
     }
 
     func connect() async throws {}
@@ -45,10 +44,17 @@ actor StreamableHTTPTransport: Transport {
             _ = try? await http.send(HTTPRequest(method: .delete, url: url, headers: headers + [("Mcp-Session-Id", sessionID)]), limit: 65_536)
         }
         sessionID = nil
-        continuation.finish()
+        if queue.droppedNotifications > 0 {
+            logger.warning("MCP server: notifications dropped (more than 200 a second)", metadata: ["dropped": "\(queue.droppedNotifications)"])
+        }
+        queue.finish()
     }
 
-    func receive() -> AsyncThrowingStream<Data, any Error> { stream }
+    /// Pulled one message at a time from the bounded queue.
+    func receive() -> AsyncThrowingStream<Data, any Error> {
+        let queue = self.queue
+        return AsyncThrowingStream { try await queue.next() }
+    }
 
     func send(_ data: Data) async throws {
         var fields = headers + [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
@@ -66,7 +72,7 @@ actor StreamableHTTPTransport: Transport {
         }
         let type = head.value(of: "Content-Type")?.lowercased() ?? ""
         if type.hasPrefix("text/event-stream") {
-            let continuation = self.continuation
+            let queue = self.queue
             // The stream is read beside the caller: the response (and any request of the server's) arrives on it.
             let number = nextReader
             nextReader += 1
@@ -77,7 +83,7 @@ actor StreamableHTTPTransport: Transport {
                         for frame in try parser.feed(chunk) where frame.event == nil || frame.event == "message" {
                             guard !frame.data.isEmpty else { continue }
                             await self?.noteVersion(frame.data)
-                            continuation.yield(Data(frame.data.utf8))
+                            await queue.push(Data(frame.data.utf8))
                         }
                     }
                 } catch {
@@ -89,7 +95,7 @@ actor StreamableHTTPTransport: Transport {
             let bytes = try await body.collect(upTo: 64 << 20)
             guard !bytes.isEmpty else { return }
             noteVersion(String(decoding: bytes, as: UTF8.self))
-            continuation.yield(Data(bytes))
+            await queue.push(Data(bytes))
         }
     }
 

@@ -107,11 +107,81 @@ struct MCPShippedBinaryTests {
         #expect(try await h.rows("SELECT output FROM tool_call_log").first?["output"].text == "fine")
     }
 
+    /// A minimal Streamable HTTP MCP server that answers `tools/list` with an event stream of `notifications`
+    /// notifications of about 1 KB each before the answer.
+    static func floodingHTTPServer(notifications: Int) throws -> LoopbackHTTPServer {
+        let padding = String(repeating: "x", count: 1000)
+        let note = #"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"\#(padding)"}}"#
+        return try LoopbackHTTPServer { request, writer in
+            guard request.method == "POST", let message = request.json else {
+                writer.respond(status: 200, body: [])
+                return
+            }
+            guard let id = message["id"] else {
+                writer.respond(status: 202, body: [], contentType: "text/plain")
+                return
+            }
+            let result: JSONValue
+            switch message["method"]?.stringValue {
+            case "initialize":
+                result = .object(["protocolVersion": .string("2025-03-26"), "capabilities": .object(["tools": .object([:])]),
+                    "serverInfo": .object(["name": .string("flood"), "version": .string("1")])])
+            case "tools/list":
+                writer.startEventStream(headers: [("Mcp-Session-Id", "s1")])
+                var batch = ""
+                for index in 0..<notifications {
+                    batch += "event: message\ndata: \(note)\n\n"
+                    if index % 200 == 199 {
+                        writer.sendChunk(Array(batch.utf8))
+                        batch = ""
+                    }
+                }
+                let answer = JSONValue.object(["jsonrpc": .string("2.0"), "id": id, "result": .object(["tools": .array([
+                    .object(["name": .string("ok"), "inputSchema": .object(["type": .string("object")])]),
+                ])])])
+                writer.sendChunk(Array((batch + "event: message\ndata: \(answer.serialized())\n\n").utf8))
+                writer.endStream()
+                return
+            default:
+                result = .object(["content": .array([.object(["type": .string("text"), "text": .string("fine")])])])
+            }
+            writer.respondJSON(.object(["jsonrpc": .string("2.0"), "id": id, "result": result]), headers: [("Mcp-Session-Id", "s1")])
+        }
+    }
+
+    @Test("a Streamable HTTP server flooding notifications (200,000 of 1 KB before its answer): serve lists it and its tool answers, the excess is dropped and said, the memory stays bounded")
+    func httpNotificationFlood() async throws {
+        let server = try Self.floodingHTTPServer(notifications: 200_000)
+        defer { server.stop() }
+        let h = try DaemonHarness(scenarios: ["asst_flood": Scenario(rounds: [[ScriptedToolCall("flood__ok", "{}")]])])
+        let own = try h.script("own.sh", "echo own")
+        try h.writeConfig(
+            extra: "mcp_servers:\n  flood: { url: \"http://127.0.0.1:\(server.port)/mcp\", startup_timeout: 120s, timeout: 120s }",
+            tools: "  own: { command: [\"\(own)\"] }")
+        try h.start()
+        try await h.waitUntil("READY", timeout: .seconds(180)) { h.notify.kinds.contains("READY") }
+        #expect(h.notify.messages.contains { $0.contains("flood__ok") }, "\(h.notify.messages)")
+        let job = try await h.enqueue("asst_flood")
+        try await h.waitUntil("the job to succeed") { try h.scalar("SELECT count(*) FROM jobs WHERE id = ? AND state = 'succeeded'", [.integer(job)]) == 1 }
+        #expect(try h.query("SELECT output FROM tool_call_log").first?["output"].text == "fine")
+        // The daemon's peak resident memory so far, as the kernel counts it.
+        let pid = try #require(h.process?.processIdentifier)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
+        let kib = try #require(peak, "\(status)")
+        // 200 MB went over the wire: held whole it would be several times that; bounded it is the queue (16 MiB)
+        // beside the daemon's own few tens of MiB.
+        #expect(kib < 160 * 1024, "peak \(kib / 1024) MiB")
+        _ = try await h.stop(SIGTERM)
+        #expect(h.log().contains("notifications dropped"), "\(h.log().suffix(2000))")
+    }
+
     @Test("the message queue holds at most its bytes (the reader waits) and drops notifications past their rate")
     func messageQueueBounds() async throws {
         let notes = MessageQueue(maxBytes: 1 << 20)
         let note = Data(#"{"jsonrpc":"2.0","method":"notifications/message","params":{}}"#.utf8)
-        for _ in 0..<5000 { notes.push(note) }
+        for _ in 0..<5000 { await notes.push(note) }
         #expect(notes.droppedNotifications >= 2000, "past the burst, notifications are dropped")
         let queue = MessageQueue(maxBytes: 4096)
         // A reader blocked by a full queue goes on as messages are taken.
@@ -128,6 +198,21 @@ struct MCPShippedBinaryTests {
             if !MessageQueue.isNotification(message) { taken += 1 }
         }
         #expect(taken == 4 && pushed.isSet)
+        // A task pushing into a full queue (an HTTP event stream) is suspended until there is room, and a message
+        // pushed after the end is dropped.
+        let bounded = MessageQueue(maxBytes: 4096)
+        let pusher = Task {
+            for index in 0..<4 { await bounded.push(Data(#"{"id":\#(index),"result":"#.utf8) + big + Data("}".utf8)) }
+        }
+        var answers = 0
+        while answers < 4, let message = try await bounded.next() {
+            if !MessageQueue.isNotification(message) { answers += 1 }
+        }
+        await pusher.value
+        bounded.finish()
+        await bounded.push(Data(#"{"id":9,"result":1}"#.utf8))
+        #expect(answers == 4)
+        #expect(try await bounded.next() == nil, "nothing is queued after the end")
     }
 
     final class Flag: Sendable {
