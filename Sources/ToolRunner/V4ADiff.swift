@@ -28,23 +28,35 @@ public enum V4ADiff {
         return lines.isEmpty ? "" : lines.joined(separator: lineEnd) + lineEnd
     }
 
+    /// `original` with every hunk of `diff` applied in order (see the bytes variant).
+    public static func applied(_ diff: String, to original: String, maxComparisons: Int = 20_000_000) throws(Failure) -> String {
+        String(decoding: try applied(diff, to: Array(original.utf8), maxComparisons: maxComparisons), as: UTF8.self)
+    }
+
     /// `original` with every hunk of `diff` applied in order; each must match where the one before ended or later.
     /// The file's line ends (LF or CRLF) are kept: added lines take the file's. Matching is bounded: past
     /// `maxComparisons` line comparisons the diff is refused rather than let one call take minutes of CPU.
-    public static func applied(_ diff: String, to original: String, maxComparisons: Int = 20_000_000) throws(Failure) -> String {
-        let lineEnd = original.utf8.firstIndex(of: UInt8(ascii: "\n")).map { $0 > original.utf8.startIndex && original.utf8[original.utf8.index(before: $0)] == UInt8(ascii: "\r") } == true ? "\r\n" : "\n"
-        let hadFinalNewline = original.utf8.last == UInt8(ascii: "\n")
-        var file = original.isEmpty ? [] : split(original)
+    ///
+    /// Memory: the file's lines are ranges into `original` (16 bytes a line), and the result is built once, so an
+    /// update holds the file about twice and a half.
+    public static func applied(_ diff: String, to original: [UInt8], maxComparisons: Int = 20_000_000) throws(Failure) -> [UInt8] {
+        let lines = lineRanges(original)
+        let lineEnd: [UInt8] = lines.first.map { $0.upperBound < original.count && original[$0.upperBound] == UInt8(ascii: "\r") } == true
+            ? [13, 10] : [10]
+        let hadFinalNewline = original.last == UInt8(ascii: "\n")
+        let file = FileLines(bytes: original, lines: lines)
         let hunks = try parse(diff)
         guard !hunks.isEmpty else { throw Failure(message: "the diff has no hunk") }
         var budget = maxComparisons
+        // Every hunk matches at or after the end of the one before, so the places are in the original's lines.
+        var edits: [(at: Int, removed: Int, added: [String])] = []
         var cursor = 0
         for (number, hunk) in hunks.enumerated() {
             var start = cursor
             for anchor in hunk.anchors {
-                let trimmed = anchor.trimmingWhitespace
-                budget -= file.count - start
-                guard let found = file[start...].firstIndex(where: { $0.trimmingWhitespace == trimmed }) else {
+                let trimmed = Array(anchor.trimmingWhitespace.utf8)
+                budget -= lines.count - start
+                guard let found = (start..<lines.count).first(where: { file.trimmed($0).elementsEqual(trimmed) }) else {
                     throw Failure(message: "hunk \(number + 1): its anchor '\(anchor.prefix(60))' is not in the file")
                 }
                 start = found + 1
@@ -52,11 +64,41 @@ public enum V4ADiff {
             guard let at = try match(hunk, in: file, from: start, budget: &budget) else {
                 throw Failure(message: "hunk \(number + 1) does not match the file (its context and removed lines are not there)")
             }
-            file.replaceSubrange(at..<(at + hunk.old.count), with: hunk.new)
-            cursor = at + hunk.new.count
+            edits.append((at, hunk.old.count, hunk.new))
+            cursor = at + hunk.old.count
         }
-        guard !file.isEmpty else { return "" }
-        return file.joined(separator: lineEnd) + (hadFinalNewline || original.isEmpty ? lineEnd : "")
+        var result: [UInt8] = []
+        result.reserveCapacity(original.count + edits.reduce(0) { $0 + $1.added.reduce(0) { $0 + $1.utf8.count + 2 } })
+        var written = 0
+        var next = 0
+        for edit in edits {
+            for index in next..<edit.at { result += original[lines[index]]; result += lineEnd }
+            for line in edit.added { result += line.utf8; result += lineEnd }
+            written += edit.at - next + edit.added.count
+            next = edit.at + edit.removed
+        }
+        for index in next..<lines.count { result += original[lines[index]]; result += lineEnd }
+        written += lines.count - next
+        guard written > 0 else { return [] }
+        if !(hadFinalNewline || original.isEmpty) { result.removeLast(lineEnd.count) }
+        return result
+    }
+
+    /// A file's bytes and its lines as ranges into them (without their line ends).
+    struct FileLines {
+        let bytes: [UInt8]
+        let lines: [Range<Int>]
+        var count: Int { lines.count }
+
+        subscript(_ index: Int) -> ArraySlice<UInt8> { bytes[lines[index]] }
+
+        /// The line without its leading and trailing spaces and tabs.
+        func trimmed(_ index: Int) -> ArraySlice<UInt8> {
+            var line = self[index]
+            while let first = line.first, first == 32 || first == 9 { line = line.dropFirst() }
+            while let last = line.last, last == 32 || last == 9 { line = line.dropLast() }
+            return line
+        }
     }
 
     static func parse(_ diff: String) throws(Failure) -> [Hunk] {
@@ -99,13 +141,13 @@ public enum V4ADiff {
 
     /// Where `hunk.old` stands in `file` at or after `start`: exactly, else ignoring trailing white space. Only the
     /// places whose first line already matches are compared further; every line compared is taken from `budget`.
-    static func match(_ hunk: Hunk, in file: [String], from start: Int, budget: inout Int) throws(Failure) -> Int? {
+    static func match(_ hunk: Hunk, in file: FileLines, from start: Int, budget: inout Int) throws(Failure) -> Int? {
         let count = hunk.old.count
         guard start + count <= file.count else { return hunk.old.isEmpty ? file.count : nil }
         let range = hunk.atEnd ? max(start, file.count - count)...(file.count - count) : start...(file.count - count)
         guard count > 0 else { return range.lowerBound }
         for loose in [false, true] {
-            let old = loose ? hunk.old.map(\.trimmingTrailingWhitespace) : hunk.old
+            let old = (loose ? hunk.old.map(\.trimmingTrailingWhitespace) : hunk.old).map { Array($0.utf8) }
             for at in range {
                 budget -= 1
                 guard budget > 0 else { throw Failure(message: "the diff is too costly to match against a file this size (more than the comparisons allowed)") }
@@ -121,10 +163,12 @@ public enum V4ADiff {
 
     /// `line` equals `expected` (already trimmed when `loose`), exactly or but for trailing white space.
     @inline(__always)
-    static func same(_ line: String, _ expected: String, loose: Bool) -> Bool {
-        if line == expected { return true }
-        guard loose, let last = line.utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") else { return false }
-        return line.trimmingTrailingWhitespace == expected
+    static func same(_ line: ArraySlice<UInt8>, _ expected: [UInt8], loose: Bool) -> Bool {
+        if line.count == expected.count && line.elementsEqual(expected) { return true }
+        guard loose else { return false }
+        var trimmed = line
+        while let last = trimmed.last, last == 32 || last == 9 { trimmed = trimmed.dropLast() }
+        return trimmed.count != line.count && trimmed.elementsEqual(expected)
     }
 
     static func isMarker(_ line: String) -> Bool {
@@ -149,6 +193,23 @@ public enum V4ADiff {
             index = bytes.index(after: index)
         }
         if start != bytes.endIndex { lines.append(String(text[start...])) }
+        return lines
+    }
+}
+
+extension V4ADiff {
+    /// The lines of `bytes` as ranges without their LF or CRLF (a final line end ends the last line).
+    static func lineRanges(_ bytes: [UInt8]) -> [Range<Int>] {
+        var lines: [Range<Int>] = []
+        var start = 0
+        bytes.withUnsafeBufferPointer { buffer in
+            for index in 0..<buffer.count where buffer[index] == 10 {
+                let end = index > start && buffer[index - 1] == 13 ? index - 1 : index
+                lines.append(start..<end)
+                start = index + 1
+            }
+        }
+        if start < bytes.count { lines.append(start..<bytes.count) }
         return lines
     }
 }

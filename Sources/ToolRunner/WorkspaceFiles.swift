@@ -58,9 +58,9 @@ struct WorkspaceFiles {
         return Place(folder: folder, name: name)
     }
 
-    /// The file's text and its status (mode, owner); refused when it is a link, not a regular file, too large, or
-    /// not UTF-8.
-    func read(_ place: borrowing Place, path: String) throws(Refusal) -> (text: String, status: stat) {
+    /// The file's bytes (UTF-8 text) and its status (mode, owner); refused when it is a link, not a regular file,
+    /// too large, or not UTF-8.
+    func read(_ place: borrowing Place, path: String) throws(Refusal) -> (bytes: [UInt8], status: stat) {
         let fd = openat(place.folder, place.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw Refusal(description: errno == ELOOP
@@ -84,10 +84,10 @@ struct WorkspaceFiles {
             offset += count
         }
         bytes.removeSubrange(offset...)
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard Self.isUTF8(bytes) else {
             throw Refusal(description: "\(path) is not UTF-8 text: nothing was changed.")
         }
-        return (text, status)
+        return (bytes, status)
     }
 
     /// Whether the name is taken in its folder (by anything, a link too).
@@ -100,12 +100,17 @@ struct WorkspaceFiles {
     /// length) and `renameat`: readers see the old file or the new. With `keeping`, the new file gets the old one's
     /// mode and, where this process may, its owner.
     func write(_ content: String, to place: borrowing Place, keeping status: stat?) throws(Refusal) {
+        try write(Array(content.utf8), to: place, keeping: status)
+    }
+
+    /// `content` to the file (see the `String` variant).
+    func write(_ content: [UInt8], to place: borrowing Place, keeping status: stat?) throws(Refusal) {
         let temporary = ".toolworker-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
         let mode = status.map { mode_t($0.st_mode & 0o7777) } ?? 0o644
         let fd = openat(place.folder, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Refusal(description: "cannot create a file beside \(place.name): \(String(cString: strerror(errno)))") }
         var failure: Int32 = 0
-        content.utf8.withContiguousStorageIfAvailable { buffer in
+        content.withUnsafeBufferPointer { buffer in
             var offset = 0
             while offset < buffer.count {
                 let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
@@ -133,6 +138,19 @@ struct WorkspaceFiles {
         }
         guard unlinkat(place.folder, place.name, 0) == 0 else {
             throw Refusal(description: "\(path) could not be deleted: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Whether `bytes` are well-formed UTF-8 (checked in place, without a copy).
+    static func isUTF8(_ bytes: [UInt8]) -> Bool {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
         }
     }
 }

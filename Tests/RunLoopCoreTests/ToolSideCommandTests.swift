@@ -47,6 +47,58 @@ struct ToolSideCommandTests {
         _ = try await h.stop(SIGTERM)
     }
 
+    /// `toolworker run` of one apply_patch round updating `lines` lines of a file: its exit status and peak
+    /// resident memory (KiB, python's getrusage of its one child), and the file's size.
+    func patchRun(lines: Int) async throws -> (status: Int32, peakKiB: Int, fileBytes: Int, output: String) {
+        let folder = TempDirectory()
+        let work = folder.path("work")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: work + "/big.txt", contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: work + "/big.txt"))
+        var size = 0
+        for chunk in stride(from: 0, to: lines, by: 1000) {
+            let text = (chunk..<min(lines, chunk + 1000)).map { "line \($0) of a long file with some text\n" }.joined()
+            size += text.utf8.count
+            handle.write(Data(text.utf8))
+        }
+        try handle.close()
+        let target = lines * 3 / 4
+        let diff = " line \(target) of a long file with some text\n-line \(target + 1) of a long file with some text\n+CHANGED\n"
+        let operation = JSONValue.object(["type": "update_file", "path": "big.txt", "diff": .string(diff)]).serialized()
+        let item = #"{"type":"apply_patch_call","id":"apc_1","call_id":"call_p","status":"completed","operation":\#(operation)}"#
+        let server = try S { kind, _, _ in
+            switch kind {
+            case .create: return .events(S.askingFor("resp_1", calls: [item]))
+            case .submit: return .events(S.answer("resp_2"))
+            default: return .json(404, "{}")
+            }
+        }
+        let config = folder.path("c.yaml")
+        try """
+            api: { base_url: "\(server.baseURL)", protocol: responses }
+            model: m
+            database: \(folder.path("tw.db"))
+            apply_patch: { workspace_root: \(work), max_file_bytes: 67108864 }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let measure = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+            + "sys.stderr.write(r.stderr.decode()); print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        let run = try await runCommand("/usr/bin/python3", ["-c", measure, builtProduct("toolworker"), "run", "--config", config, "--message", "edit"],
+            environment: ["OPENAI_API_KEY": "sk-x", "PATH": "/usr/bin:/bin"])
+        let fields = run.output.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let edited = (try? String(contentsOfFile: work + "/big.txt", encoding: .utf8)) ?? ""
+        #expect(edited.contains("line \(target) of a long file with some text\nCHANGED\nline \(target + 2) "), "the edit landed")
+        return (Int32(fields.first ?? -1), fields.count > 1 ? fields[1] : -1, size, run.error)
+    }
+
+    @Test("updating a 16 MB file takes memory proportional to it, a small multiple (under 4x more than a tiny file's run)")
+    func patchMemoryBounded() async throws {
+        let small = try await patchRun(lines: 100)
+        let big = try await patchRun(lines: 400_000)
+        #expect(small.status == 0 && big.status == 0, "\(small.output.suffix(1000)) \(big.output.suffix(1000))")
+        let extra = (big.peakKiB - small.peakKiB) * 1024
+        #expect(extra < 4 * big.fileBytes, "peak \(big.peakKiB) KiB vs \(small.peakKiB) KiB for a file of \(big.fileBytes) bytes: \(Double(extra) / Double(big.fileBytes))x")
+    }
+
     @Test("deny --help shows --reason as required; deny without it is a usage error")
     func denyHelp() async throws {
         let help = try await runCommand(builtProduct("toolworker"), ["deny", "--help"], environment: ["PATH": "/usr/bin:/bin"])
