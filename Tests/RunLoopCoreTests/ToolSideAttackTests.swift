@@ -25,14 +25,6 @@ struct ToolSideAttackTests {
         #expect(!rule.requiresApproval(#"{"level": "1", "tags": [2]}"#))
     }
 
-    func pendingCall(_ h: RunHarness) async throws -> String {
-        var call: String?
-        try await waitForAsync("a call to await approval") {
-            call = try await h.rows("SELECT call_id FROM approval_log WHERE state = 'awaiting_approval'").first?["call_id"].text
-            return call != nil
-        }
-        return call!
-    }
 
     func approvalConfig(_ h: RunHarness) throws -> String {
         let path = h.directory.path("c.yaml")
@@ -46,7 +38,7 @@ struct ToolSideAttackTests {
         try h.handler("pay", "cat >/dev/null; printf paid") { $0.approval = .always }
         let driver = h.driver()
         let running = Task { try await driver.run(RunRequest(assistantID: "", message: "pay", protocolName: "responses", model: "pay")) }
-        let call = try await pendingCall(h)
+        let call = try await ApprovalTests().pendingCall(h)
         let waiting = try #require(try await h.rows("SELECT status, server_status FROM run_history").first)
         #expect(waiting["status"].text == "awaiting_approval" && waiting["server_status"].text == "completed", "\(waiting)")
         #expect(try await h.rows("SELECT * FROM run_history WHERE status = 'completed'").isEmpty, "an operator's query finds no finished run")
