@@ -189,8 +189,8 @@ struct MCPShippedBinaryTests {
         let pushed = Flag()
         let thread = Thread {
             for index in 0..<4 { queue.push(Data(#"{"id":\#(index),"result":"#.utf8) + big + Data("}".utf8)) }
+            pushed.set()  // before the end is seen, so the reader's check cannot race it
             queue.finish()
-            pushed.set()
         }
         thread.start()
         var taken = 0

@@ -254,8 +254,16 @@ struct ToolSideAttackTests {
         let decoy = Process()
         decoy.executableURL = URL(fileURLWithPath: "/bin/sleep")
         decoy.arguments = ["300"]
+        // Its own stdio, and killed for sure: a decoy holding the test process's output (SIGTERM may be ignored in
+        // a process spawned from this one) would keep `swift test` waiting for the end of it.
+        decoy.standardInput = FileHandle.nullDevice
+        decoy.standardOutput = FileHandle.nullDevice
+        decoy.standardError = FileHandle.nullDevice
         try decoy.run()
-        defer { decoy.terminate() }
+        defer {
+            kill(decoy.processIdentifier, SIGKILL)
+            decoy.waitUntilExit()
+        }
         var limits = ToolLimits()
         limits.tasks = 64
         let h = try RunHarness(scenarios: [:])
