@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
@@ -75,23 +76,29 @@ let package = Package(
         .target(
             name: "AssistantsAPI",
             dependencies: [
-                "OpenAIClient", "HTTPTransport", "AssistantsProtocol", "WorkModel", .product(name: "Logging", package: "swift-log"),
+                "OpenAIClient", "HTTPTransport", "AssistantsProtocol", "WorkModel", "WireFormat",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
         .target(
             name: "ResponsesAPI",
-            dependencies: ["OpenAIClient", "ResponsesProtocol", "HTTPTransport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "OpenAIClient", "ResponsesProtocol", "HTTPTransport", "WireFormat", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .target(name: "WorkModel", dependencies: ["WireFormat"], swiftSettings: swiftSettings),
         .target(
-            name: "Journal", dependencies: ["CSQLite", "WorkModel", .product(name: "CoreMetrics", package: "swift-metrics")],
+            name: "Journal", dependencies: ["CSQLite", "WorkModel", "WireFormat", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: swiftSettings),
         // The journal on PostgreSQL (libpq), for fleets: the same store behind the same seam.
         .target(name: "PostgresJournal", dependencies: ["CLibPQ", "Journal", "WorkModel"], swiftSettings: swiftSettings),
         .target(
             name: "ToolRunner",
-            dependencies: ["WorkModel", .product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: [
+                "WorkModel", "WireFormat", .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: swiftSettings),
         // MCP servers as a tool source (the official SDK's client; stdio and Streamable HTTP transports of ours).
         .target(
@@ -112,21 +119,28 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Journal", "ToolRunner", "Operations", "CCrypto", .product(name: "Logging", package: "swift-log"),
+                "Journal", "ToolRunner", "Operations", "WorkModel", "WireFormat", "CCrypto", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
         .target(name: "BackendSupport", dependencies: ["Worker", "OpenAIClient"], swiftSettings: swiftSettings),
         .target(
-            name: "AssistantsBackend", dependencies: ["Worker", "AssistantsAPI", "OpenAIClient", "HTTPTransport", "BackendSupport"],
+            name: "AssistantsBackend",
+            dependencies: [
+                "Worker", "AssistantsAPI", "AssistantsProtocol", "OpenAIClient", "HTTPTransport", "BackendSupport", "WorkModel", "WireFormat",
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "ResponsesBackend",
-            dependencies: ["Worker", "ResponsesAPI", "ResponsesProtocol", "HTTPTransport", "BackendSupport", "OpenAIClient"],
+            dependencies: [
+                "Worker", "ResponsesAPI", "ResponsesProtocol", "HTTPTransport", "BackendSupport", "OpenAIClient", "WorkModel", "WireFormat",
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "Configuration",
-            dependencies: ["OpenAIClient", "ToolRunner", "MCPTools", "Operations", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "OpenAIClient", "ToolRunner", "MCPTools", "Operations", "WorkModel", "WireFormat", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings),
         // The umbrella the executable imports (re-exports every layer).
         .target(
@@ -170,6 +184,7 @@ let package = Package(
                 "RunLoopCore", "FakeAssistants",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -178,7 +193,7 @@ let package = Package(
             dependencies: [
                 "RunLoopCore", "WireFormat", "AssistantsProtocol", "HTTPTransport", "OpenAIClient", "AssistantsAPI", "WorkModel", "Journal",
                 "ToolRunner", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol",
-                "FakeAssistants", "PostgresJournal",
+                "FakeAssistants", "PostgresJournal", "MCPTools", "CSQLite", .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"],

@@ -26,7 +26,11 @@ if [ ! -f "$mcp_python/mcp/__init__.py" ]; then
         || echo "WARNING: the mcp Python package could not be installed; the MCP tests will be skipped" >&2
 fi
 export TOOLWORKER_TEST_MCP_PYTHONPATH="$mcp_python"
-# The layering in Package.swift is enforced, not only described: a target importing one it does not declare fails.
+# The layering in Package.swift is enforced, not only described: a target importing a module that is not one of its
+# direct dependencies fails (SwiftPM's own check only refuses imports outside the whole dependency closure), and so
+# does a target missing from docs/ARCHITECTURE.md; the self-test shows the check catching planted violations.
+python3 scripts/check-imports.py --self-test
+python3 scripts/check-imports.py
 swift build --build-tests --explicit-target-dependency-import-check error
 if [ -z "${TOOLWORKER_SKIP_PACKAGE:-}" ]; then
     deb=$(scripts/package-deb.sh .build-deb | tail -1)

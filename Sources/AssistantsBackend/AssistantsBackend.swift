@@ -18,7 +18,9 @@ public struct AssistantsBackend: HTTPClientBackend {
     public init(client: AssistantsClient) { self.client = client }
 
     public var protocolName: String { "assistants" }
-    public var clientConfiguration: AssistantsClientConfiguration { client.configuration }
+    /// A run's thread is created first and keeps the message.
+    public var preparesContainer: Bool { true }
+    public var clientConfiguration: OpenAIClientConfiguration { client.configuration }
 
     /// Assistants keep their tools on the assistant (`sync-tools` publishes them): `tools` are not sent per run.
     public func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession {

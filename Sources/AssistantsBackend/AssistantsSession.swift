@@ -27,10 +27,10 @@ final class AssistantsSession: ToolLoopSession {
             let thread = try await client.createThread(metadata: ["toolworker_run": .string(String(runKey))])
             guard let id = thread.id else { throw LoopError(.invalidResponse, message: "POST /threads: a thread without an id") }
             return id
-        } catch let error as AssistantsError where [404, 405, 501].contains(error.status ?? 0) {
+        } catch let error as OpenAIClientError where [404, 405, 501].contains(error.status ?? 0) {
             createsThreads = false
             return nil
-        } catch let error as AssistantsError {
+        } catch let error as OpenAIClientError {
             throw LoopError(error)
         } catch let error as LoopError {
             throw error

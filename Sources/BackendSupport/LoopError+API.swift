@@ -3,7 +3,7 @@ import Worker
 
 extension LoopError {
     /// An Assistants client failure, in the worker's terms.
-    public init(_ error: AssistantsError) {
+    public init(_ error: OpenAIClientError) {
         switch error {
         case .api(let api): self.init(.http(status: api.status), code: api.code, message: api.description)
         case .transport(let transport):
@@ -18,7 +18,7 @@ extension LoopError {
 /// A backend over one of the OpenAI-style HTTP clients: its start retries, back-off and stall limit come from the
 /// client's configuration.
 public protocol HTTPClientBackend: ToolLoopBackend {
-    var clientConfiguration: AssistantsClientConfiguration { get }
+    var clientConfiguration: OpenAIClientConfiguration { get }
 }
 
 extension HTTPClientBackend {

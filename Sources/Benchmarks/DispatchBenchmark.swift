@@ -26,7 +26,7 @@ enum DispatchBenchmark {
 
     /// Both protocols' backends against the fake server, as `serve` has them.
     static func backends(_ server: FakeAssistantsServer, tools: [ToolHandlerConfig]) -> [any ToolLoopBackend] {
-        let configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
+        let configuration = OpenAIClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
         return [
             AssistantsBackend(client: AssistantsClient(configuration: configuration)),
             ResponsesBackend(client: ResponsesClient(configuration: configuration), defaultModel: nil, defaultInstructions: nil),

@@ -122,7 +122,7 @@ if which == "client" || which == "all" {
     let deltas = 20_000
     let text = (0..<deltas).map { " tok\($0 % 97)" }.joined()
     let server = try FakeAssistantsServer(scenarios: ["asst_bench": Scenario(finalText: text, deltaPieces: deltas)])
-    let client = AssistantsClient(configuration: AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey))
+    let client = AssistantsClient(configuration: OpenAIClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey))
     let (events, seconds) = try await Task.detached {
         var events = 0
         let start = ContinuousClock.now

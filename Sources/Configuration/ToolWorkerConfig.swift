@@ -131,7 +131,7 @@ public struct ToolWorkerConfig: Sendable {
 
     /// The client configuration: base URL and key resolved from the file, the key file or the environment.
     /// - Throws: ``ConfigError`` when no API key can be found.
-    public func clientConfiguration(environment: [String: String]) throws -> AssistantsClientConfiguration {
+    public func clientConfiguration(environment: [String: String]) throws -> OpenAIClientConfiguration {
         let key: String
         if let file = api.apiKeyFile {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -153,11 +153,11 @@ public struct ToolWorkerConfig: Sendable {
                 path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
                 message: "the API key contains spaces, tabs, control characters or bytes that are not printable ASCII: refused, it would corrupt the request headers")])
         }
-        let base = api.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AssistantsClientConfiguration.defaultBaseURL
+        let base = api.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? OpenAIClientConfiguration.defaultBaseURL
         if api.baseURL == nil, let reason = BaseURL.problem(base) {
             throw ConfigError(file: file, problems: [ConfigProblem(path: "OPENAI_BASE_URL", line: nil, message: reason)])
         }
-        var configuration = AssistantsClientConfiguration(baseURL: base, apiKey: key, organization: api.organization, project: api.project)
+        var configuration = OpenAIClientConfiguration(baseURL: base, apiKey: key, organization: api.organization, project: api.project)
         configuration.http.connectTimeout = api.connectTimeout
         configuration.http.idleTimeout = api.idleTimeout
         configuration.retry.maxRetries = api.maxRetries

@@ -7,14 +7,14 @@ import WireFormat
 /// project), requests retried per ``RetryPolicy``, redaction of the key from every answer, event-stream checks,
 /// paginated lists and request metrics. `AssistantsClient` and the Responses client are thin layers over it.
 public final class OpenAIHTTPClient: Sendable {
-    public let configuration: AssistantsClientConfiguration
+    public let configuration: OpenAIClientConfiguration
     /// Sent with every request (`OpenAI-Beta: assistants=v2` for the Assistants API).
     let extraHeaders: [(name: String, value: String)]
     private let http: HTTPClient
     private let logger: Logger
 
     public init(
-        configuration: AssistantsClientConfiguration, extraHeaders: [(name: String, value: String)] = [], http: HTTPClient? = nil,
+        configuration: OpenAIClientConfiguration, extraHeaders: [(name: String, value: String)] = [], http: HTTPClient? = nil,
         logger: Logger? = nil
     ) {
         self.configuration = configuration
@@ -23,7 +23,7 @@ public final class OpenAIHTTPClient: Sendable {
         self.logger = logger ?? Logger(label: "toolworker.client") { _ in SwiftLogNoOpLogHandler() }
     }
 
-    public func pathID(_ id: String) throws(AssistantsError) -> String {
+    public func pathID(_ id: String) throws(OpenAIClientError) -> String {
         let allowed = id.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
@@ -60,7 +60,7 @@ public final class OpenAIHTTPClient: Sendable {
     public func stream(
         _ method: HTTPRequest.Method = .post, path: String, query: String = "", body: JSONObject? = nil,
         headers: [(name: String, value: String)] = []
-    ) async throws(AssistantsError) -> EventStreamResponse {
+    ) async throws(OpenAIClientError) -> EventStreamResponse {
         var body = body
         if method == .post { body = (body ?? [:]).setting("stream", true) }
         let request = makeRequest(method, path, query: query, body: body, streaming: true, headers: headers)
@@ -82,7 +82,7 @@ public final class OpenAIHTTPClient: Sendable {
     /// A JSON request; the answer must be a JSON object.
     public func json(
         _ method: HTTPRequest.Method, _ path: String, query: String = "", body: JSONObject? = nil, idempotent: Bool
-    ) async throws(AssistantsError) -> JSONValue {
+    ) async throws(OpenAIClientError) -> JSONValue {
         let request = makeRequest(method, path, query: query, body: body, streaming: false)
         let (_, responseBody) = try await perform(request, idempotent: idempotent, streaming: false)
         let bytes: [UInt8]
@@ -95,7 +95,7 @@ public final class OpenAIHTTPClient: Sendable {
         }
         do {
             let value = try JSONValue(parsing: bytes)
-            guard value.objectValue != nil else { throw AssistantsError.invalidResponse("\(path): not a JSON object") }
+            guard value.objectValue != nil else { throw OpenAIClientError.invalidResponse("\(path): not a JSON object") }
             return value
         } catch let error as JSONParseError {
             throw .invalidResponse("\(path): \(error)")
@@ -105,7 +105,7 @@ public final class OpenAIHTTPClient: Sendable {
     }
 
     /// Every page of a list endpoint (`limit=100&order=asc`, `after=last_id`), oldest first.
-    public func list(_ path: String, query: String = "", maxPages: Int = 20) async throws(AssistantsError) -> [JSONValue] {
+    public func list(_ path: String, query: String = "", maxPages: Int = 20) async throws(OpenAIClientError) -> [JSONValue] {
         var items: [JSONValue] = []
         var after: String?
         for _ in 0..<maxPages {
@@ -139,7 +139,7 @@ public final class OpenAIHTTPClient: Sendable {
     /// Sends with retries; returns only a 2xx head with its unread body.
     func perform(
         _ request: HTTPRequest, idempotent: Bool, streaming: Bool
-    ) async throws(AssistantsError) -> (HTTPResponseHead, ResponseBody) {
+    ) async throws(OpenAIClientError) -> (HTTPResponseHead, ResponseBody) {
         let policy = configuration.retry
         let endpoint = Self.endpointLabel(request)
         var attempt = 0
@@ -153,11 +153,11 @@ public final class OpenAIHTTPClient: Sendable {
                 let bytes = (try? await body.collect(upTo: 1024 * 1024)) ?? []
                 let error = APIError(head: head, body: bytes)
                 guard attempt < policy.maxRetries, policy.shouldRetry(status: head.status, idempotent: idempotent) else {
-                    throw AssistantsError.api(error)
+                    throw OpenAIClientError.api(error)
                 }
                 waitHead = head
                 reason = error.description
-            } catch let error as AssistantsError {
+            } catch let error as OpenAIClientError {
                 throw error
             } catch let error as TransportError {
                 if error.kind == .cancelled && Task.isCancelled { throw .cancelled }

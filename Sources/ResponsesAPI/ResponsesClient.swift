@@ -9,31 +9,31 @@ import WireFormat
 /// `sequence_number`.
 public final class ResponsesClient: Sendable {
     public let core: OpenAIHTTPClient
-    public var configuration: AssistantsClientConfiguration { core.configuration }
+    public var configuration: OpenAIClientConfiguration { core.configuration }
 
-    public init(configuration: AssistantsClientConfiguration, http: HTTPClient? = nil, logger: Logger? = nil) {
+    public init(configuration: OpenAIClientConfiguration, http: HTTPClient? = nil, logger: Logger? = nil) {
         core = OpenAIHTTPClient(configuration: configuration, http: http, logger: logger)
     }
 
     /// `POST /responses` with `stream: true`; `idempotencyKey` goes out as the `Idempotency-Key` header, so a
     /// server that honours it answers a repeated request with the response it already made.
-    public func create(_ body: JSONObject, idempotencyKey: String? = nil) async throws(AssistantsError) -> EventStreamResponse {
+    public func create(_ body: JSONObject, idempotencyKey: String? = nil) async throws(OpenAIClientError) -> EventStreamResponse {
         try await core.stream(path: "/responses", body: body, headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [])
     }
 
     /// `GET /responses/{id}`.
-    public func retrieve(id: String) async throws(AssistantsError) -> JSONObject {
+    public func retrieve(id: String) async throws(OpenAIClientError) -> JSONObject {
         let value = try await core.json(.get, "/responses/\(try core.pathID(id))", idempotent: true)
         return value.objectValue ?? [:]
     }
 
     /// `GET /responses/{id}?stream=true&starting_after=N`: a background response's events after `N`, then live.
-    public func resume(id: String, startingAfter sequenceNumber: Int) async throws(AssistantsError) -> EventStreamResponse {
+    public func resume(id: String, startingAfter sequenceNumber: Int) async throws(OpenAIClientError) -> EventStreamResponse {
         try await core.stream(.get, path: "/responses/\(try core.pathID(id))", query: "stream=true&starting_after=\(sequenceNumber)")
     }
 
     /// `POST /conversations`: a new conversation (with up to 20 first `items`); returns its id.
-    public func createConversation(items: [JSONValue] = [], metadata: JSONObject = [:]) async throws(AssistantsError) -> String {
+    public func createConversation(items: [JSONValue] = [], metadata: JSONObject = [:]) async throws(OpenAIClientError) -> String {
         var body: JSONObject = ["metadata": .object(metadata)]
         if !items.isEmpty { body["items"] = .array(items) }
         let value = try await core.json(.post, "/conversations", body: body, idempotent: false)
@@ -44,12 +44,12 @@ public final class ResponsesClient: Sendable {
     }
 
     /// `POST /conversations/{id}/items`: appends 1 to 20 items, in order.
-    public func addItems(conversation id: String, _ items: [JSONValue]) async throws(AssistantsError) {
+    public func addItems(conversation id: String, _ items: [JSONValue]) async throws(OpenAIClientError) {
         _ = try await core.json(.post, "/conversations/\(try core.pathID(id))/items", body: ["items": .array(items)], idempotent: false)
     }
 
     /// `POST /responses/{id}/cancel` (background responses).
-    public func cancel(id: String) async throws(AssistantsError) -> JSONObject {
+    public func cancel(id: String) async throws(OpenAIClientError) -> JSONObject {
         let value = try await core.json(.post, "/responses/\(try core.pathID(id))/cancel", body: [:], idempotent: true)
         return value.objectValue ?? [:]
     }

@@ -35,7 +35,7 @@ public struct ResponsesBackend: HTTPClientBackend {
     public var protocolName: String { "responses" }
     /// A submit is a new response: a 400 for it is final.
     public var submitRefusalIsFinal: Bool { true }
-    public var clientConfiguration: AssistantsClientConfiguration { client.configuration }
+    public var clientConfiguration: OpenAIClientConfiguration { client.configuration }
 
     /// A session offering `tools` (as flat function tools) with every request.
     public func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession {

@@ -111,12 +111,12 @@ struct RunTargetOptions: ParsableArguments {
 
     /// The request with `--conversation new` made real: a conversation created on the server (`POST /conversations`),
     /// its id on standard error, so a script can continue it.
-    func resolvingNewConversation(_ request: RunRequest, _ clientConfiguration: () throws -> AssistantsClientConfiguration) async throws -> RunRequest {
+    func resolvingNewConversation(_ request: RunRequest, _ clientConfiguration: () throws -> OpenAIClientConfiguration) async throws -> RunRequest {
         guard conversation == "new" else { return request }
         var request = request
         do {
             request.threadID = try await ResponsesClient(configuration: try clientConfiguration()).createConversation()
-        } catch let error as AssistantsError {
+        } catch let error as OpenAIClientError {
             throw CommandFailure(message: "could not create a conversation: \(error)", code: ExitStatus.error)
         }
         FileHandle.standardError.write(Data("conversation: \(request.threadID ?? "")\n".utf8))

@@ -58,7 +58,7 @@ struct ConfigOption: ParsableArguments {
     /// The API client settings of `config` (base URL and key from the file, the key file or the environment).
     /// A key read from the environment is kept in memory and wiped from this process's environment at once (its
     /// bytes overwritten, so `/proc/PID/environ` no longer shows it to a handler, a shell call or an MCP server).
-    func clientConfiguration(_ config: ToolWorkerConfig) throws -> AssistantsClientConfiguration {
+    func clientConfiguration(_ config: ToolWorkerConfig) throws -> OpenAIClientConfiguration {
         do {
             let configuration = try config.clientConfiguration(environment: EnvironmentSecrets.environment())
             if config.api.apiKeyFile == nil { EnvironmentSecrets.keepAndWipe(config.api.apiKeyEnv) }
@@ -171,7 +171,7 @@ func requireDatabaseFolder(_ config: ToolWorkerConfig) throws {
 
 /// Every protocol's backend, sharing one HTTP client configuration: Assistants, and Responses with the registered
 /// tools as flat function tools and the configuration's model and instructions.
-func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, logger: Logger) -> [any ToolLoopBackend] {
+func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: OpenAIClientConfiguration, logger: Logger) -> [any ToolLoopBackend] {
     // One HTTP client (one libcurl loop thread, one connection cache) serves both protocols.
     let http = HTTPClient(configuration: clientConfiguration.http)
     return [
@@ -185,7 +185,7 @@ func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: AssistantsC
 
 /// The driver `run` and `serve` use: both protocols, the configured tools, snapshot policy and round limits.
 func makeDriver(
-    _ config: ToolWorkerConfig, _ clientConfiguration: AssistantsClientConfiguration, store: AuditStore, registry: ToolRegistry,
+    _ config: ToolWorkerConfig, _ clientConfiguration: OpenAIClientConfiguration, store: AuditStore, registry: ToolRegistry,
     logger: Logger
 ) -> RunDriver {
     var dispatcher = ToolDispatcher(registry: registry, maxConcurrentCalls: config.concurrency.toolCalls)

@@ -240,15 +240,16 @@ public final class JobScheduler: Sendable {
             // A new job's container (an Assistants thread) is created and stored by the driver before its run,
             // so after a crash the run can always be found on it.
             let alreadyPosted = try await store.jobHasServerRun(id: job.id)
-            // A thread or a conversation keeps the message an earlier attempt posted; a Responses loop without one
-            // starts afresh and needs it again.
-            let keepsNothing = job.protocolName == "responses" && thread == nil
+            // A thread or a conversation keeps the message an earlier attempt posted; a loop without one, whose
+            // protocol does not create one (a Responses loop), starts afresh and needs it again.
+            let driver = currentDriver()
+            let keepsNothing = thread == nil && !driver.backend(for: job.protocolName).preparesContainer
             var request = RunRequest(
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted && !keepsNothing ? nil : job.message,
                 instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id,
                 protocolName: job.protocolName, model: job.model)
             request.apply(options: job.options?.objectValue)
-            let outcome = try await currentDriver().run(request)
+            let outcome = try await driver.run(request)
             try await finish(job, outcome: outcome, logger: log)
         } catch {
             // The store failed (or we were cancelled): the job stays 'running'. Its leases are no longer renewed, so

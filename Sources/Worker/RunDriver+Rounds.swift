@@ -7,24 +7,24 @@ import WireFormat
 import WorkModel
 
 extension RunDriver {
-    /// Answers the loop's pending tool calls and submits every output in one streaming request.
-    ///
-    /// What each call gets is decided by ``ToolDispatcher/plan(_:previous:)``: outputs already stored (a round
-    /// interrupted by a crash) are submitted again, never recomputed; a call that was running when the process died
-    /// is rerun or answered "interrupted" per its `on_restart`.
-    func answerRound(state: inout DriveState, logger: Logger) async throws -> Step {
-        guard let loop = state.loop, case .needsOutputs(let calls) = loop.phase, let loopID = loop.id ?? state.loopID else {
-            return .reconcile(reason: "outputs requested without a run id")
-        }
+    /// Checks a round the server asks outputs for and asks for the approvals its calls need.
+    func openRound(_ calls: [ToolCall], state: inout DriveState, logger: Logger) async throws -> LoopMachine.Input {
+        state.round = RoundInProgress(calls: calls)
         if let refusal = try await roundRefusal(calls, state: state) {
-            _ = try await finishWithError(refusal.message, code: refusal.code, status: .failed, state: &state, logger: logger)
-            return .stop
+            return .roundRefused(code: refusal.code, message: refusal.message)
         }
         // Calls whose tool wants a person's word wait for it, durably, before anything of the round runs.
-        let approvals: [String: ApprovalRecord]
-        switch try await awaitApprovals(calls, loop: loop, state: &state, logger: logger) {
-        case .decided(let records): approvals = records
-        case .interrupted(let step): return step
+        return try await requestApprovals(calls, state: &state, logger: logger)
+    }
+
+    /// Answers the round's calls (what each one gets is decided by ``ToolDispatcher/plan(_:previous:)``: outputs
+    /// already stored, after a crash, are submitted again, never recomputed; a call that was running when the
+    /// process died is rerun or answered "interrupted" per its `on_restart`), then confirms the lease.
+    func answerRound(state: inout DriveState, logger: Logger) async throws -> LoopMachine.Input {
+        let calls = state.round.calls
+        let approvals = state.round.approvals.records
+        guard let loop = state.machine.loop, let loopID = state.loopID else {
+            return .roundRefused(code: "lost_run", message: "lost the run before its id arrived (outputs requested without a run id)")
         }
         // One durable transaction reads what the journal has of these calls (after a crash), decides, records the
         // new ones and marks the handlers about to run as `running`.
@@ -63,8 +63,8 @@ extension RunDriver {
 
         var deadline: ContinuousClock.Instant?
         if let expiresAt = loop.expiresAt {
-            let remaining = Double(expiresAt) - Date().timeIntervalSince1970
-            deadline = .now + .milliseconds(Int64(remaining * 1000)) - expiryMargin
+            let remaining = Double(expiresAt) - clock.now().unixSeconds
+            deadline = .now + .milliseconds(Int64(remaining * 1000)) - schedule.expiryMargin
         }
         let context = ToolCallContext(runID: loopID, threadID: loop.threadID ?? state.threadID ?? "")
         let store = self.store
@@ -109,42 +109,28 @@ extension RunDriver {
         if let onRound, let received = state.requiresActionAt {
             onRound(RoundTiming(requiresActionAt: received, submitAt: .now, longestHandler: handlerTimes.longest, calls: calls.count))
         }
+        state.round.outputs = outputs
         if let leases, try await !leases.confirm(state.runKey, store) {
             // Another daemon holds the run now: it answers the round from the journal, not us.
             return .leaseLost
         }
-        let stream: any LoopEventStream
+        return .roundAnswered
+    }
+
+    /// Submits every output of the round in one streaming request.
+    func submit(state: inout DriveState, logger: Logger) async throws -> LoopMachine.Input {
+        guard let loop = state.machine.loop else { return .submitFailed(LoopError(.invalidArgument, message: "no run to submit to")) }
+        let outputs = state.round.outputs
         do {
-            stream = try await state.session.submit(outputs, for: loop)
+            state.openStream = try await state.session.submit(outputs, for: loop)
         } catch {
             if error.kind == .cancelled { throw CancellationError() }
-            state.recorder.note("toolworker.submit_failed", ["error": .string("\(error)")], stream: state.stream)
-            if state.backend.submitRefusalIsFinal, error.isDefiniteRefusal {
-                // The request itself was refused (a 400 for the new response): sending it again, or asking a server
-                // that may not even retrieve, cannot help. The refusal is the cause the journal keeps.
-                _ = try await finishWithError(
-                    "the server refused the round's outputs: \(error)", code: "submit_refused", state: &state, logger: logger)
-                return .stop
-            }
-            state.submitFailures += 1
-            logger.warning("submitting tool outputs failed; reconciling", metadata: ["run_id": "\(loopID)", "error": "\(error)"])
-            if state.submitFailures >= 3 && !error.isPassing {
-                // The server keeps asking for these outputs and keeps refusing them: stop rather than loop.
-                _ = try await finishWithError(
-                    "the server refused the round's outputs \(state.submitFailures) times: \(error)", code: "submit_refused",
-                    state: &state, logger: logger)
-                return .stop
-            }
-            return .reconcile(reason: "submit failed: \(error)")
+            return .submitFailed(error)
         }
-        state.submitFailures = 0
-        // The loop moved on: resumes and the one retry of a broken answer start afresh.
-        state.resumes = 0
-        state.resends = 0
-        state.retriedAfterViolation = false
         try await store.markSubmitted(runKey: state.runKey, callIDs: outputs.map(\.toolCallID))
-        logger.info("submitted tool outputs", metadata: ["run_id": "\(loopID)", "outputs": "\(outputs.count)"])
-        return .stream(stream)
+        logger.info("submitted tool outputs", metadata: ["run_id": "\(state.loopID ?? "?")", "outputs": "\(outputs.count)"])
+        state.round = RoundInProgress()
+        return .submitted
     }
 }
 

@@ -8,8 +8,8 @@ import WorkModel
 /// every round of tool calls through the handlers, submit with `stream: true`, stream again, and so on, storing
 /// every event and snapshot on the way.
 ///
-/// A stream that drops, stalls or ends early is not the end: the driver asks the server for the loop's state and
-/// goes on (submitting if it waits for outputs, polling while it works). Failures never escape as thrown errors
+/// The decisions are ``LoopMachine``'s; the driver performs its actions (requests, journal writes, handlers,
+/// sleeps on the injected ``DriverClock``) and tells it what came of them. Failures never escape as thrown errors
 /// except the store's own and cancellation: every outcome is recorded and returned. The protocol is behind
 /// ``ToolLoopBackend``; nothing here knows its wire types.
 public struct RunDriver: Sendable {
@@ -19,11 +19,10 @@ public struct RunDriver: Sendable {
     public var dispatcher: ToolDispatcher
     public let policy: SnapshotPolicy
     public let logger: Logger
-    /// Longest wait between two polls of a loop that is working without a stream.
-    public var maxPollInterval: Duration = .seconds(5)
-    /// Seconds past a loop's `expires_at` (or of polling, when it has none) after which a loop that is still
-    /// working is given up on.
-    public var pollPastExpiry: Double = 600
+    /// Every retry, poll and resume limit and delay (the start and resume numbers come from each loop's backend).
+    public var schedule: RetrySchedule
+    /// The time the driver sees and sleeps on.
+    public var clock: any DriverClock
     /// Tool rounds a loop may take (`max_rounds`; a request's own ``RunRequest/maxRounds`` wins): past it the loop
     /// ends with `error_code` `max_rounds` instead of answering a model that never stops calling tools.
     public var maxRounds = 100
@@ -31,15 +30,11 @@ public struct RunDriver: Sendable {
     public var maxCallsPerRound = 128
     /// A round whose calls' arguments add up to more bytes than this ends the loop (`arguments_too_large`).
     public var maxArgumentBytes = 4 * 1024 * 1024
-    /// How often a round waiting for approvals looks at the journal for a decision.
-    public var approvalPollInterval: Duration = .milliseconds(500)
     /// `approval_notify:`: told of each new request for approval (it never delays or decides anything).
     public var approvalNotifier: ApprovalNotifier?
     /// Seals each approval request this driver makes and refuses a request whose seal is not valid (one planted in
     /// the journal); `nil` (no key) seals nothing and checks nothing.
     public var approvalSeal: ApprovalSeal?
-    /// Tool time-outs are shortened so a round ends this long before the loop's `expires_at`.
-    public var expiryMargin: Duration = .seconds(5)
     /// Called once per round with its timings (benchmarks and metrics).
     public var onRound: (@Sendable (RoundTiming) -> Void)?
     /// When triggered, the driver aborts its stream, lets a running round finish and submit, and returns a
@@ -58,6 +53,8 @@ public struct RunDriver: Sendable {
         self.dispatcher = dispatcher
         self.policy = policy
         self.logger = logger
+        self.schedule = RetrySchedule(maxStartRetries: 0, backoff: { _ in .zero })
+        self.clock = SystemDriverClock()
     }
 
     /// Starts a loop and follows it to its end.
@@ -65,11 +62,8 @@ public struct RunDriver: Sendable {
         let runKey = try await store.createRun(
             assistantID: request.assistantID, threadID: request.threadID, jobID: request.jobID,
             request: .object(request.summary), protocolName: request.protocolName, model: request.model)
-        var state = DriveState(
-            runKey: runKey, backend: backend(for: request.protocolName), policy: policy, tools: dispatcher.registry.definitions,
-            recorder: StreamRecorder(store: store, runKey: runKey))
+        var state = makeState(runKey: runKey, protocolName: request.protocolName, request: request, nextSeq: 1, loopID: nil)
         state.threadID = request.threadID
-        state.maxRounds = request.maxRounds ?? maxRounds
         WorkerMetrics.runsStarted.increment()
         leases?.register(runKey)
         defer { leases?.unregister(runKey) }
@@ -79,11 +73,9 @@ public struct RunDriver: Sendable {
             "protocol": "\(request.protocolName)", "assistant": "\(request.assistantID)", "model": "\(request.model ?? "-")",
             "thread": "\(request.threadID ?? "new")",
         ])
-        guard backends[request.protocolName] != nil else {
-            return try await finishWithError(
-                "this ToolWorker is not set up for protocol '\(request.protocolName)'", code: "unsupported_protocol", state: &state, logger: log)
-        }
-        return try await start(request, state: &state, logger: log)
+        let beginning: LoopMachine.Beginning = backends[request.protocolName] == nil
+            ? .unsupportedProtocol(request.protocolName) : .start(needsContainer: request.threadID == nil)
+        return try await drive(from: .begin(beginning), state: &state, logger: log)
     }
 
     /// Follows a loop already known to the store (after a restart): reconcile with the server, then go on.
@@ -91,14 +83,10 @@ public struct RunDriver: Sendable {
         leases?.register(record.key)
         defer { leases?.unregister(record.key) }
         let nextSeq = try await store.lastEventSeq(runKey: record.key) + 1
-        var state = DriveState(
-            runKey: record.key, backend: backend(for: record.protocolName), policy: policy, tools: dispatcher.registry.definitions,
-            recorder: StreamRecorder(store: store, runKey: record.key, nextSeq: nextSeq))
-        state.threadID = record.threadID
-        state.loopID = record.runID
-        state.rounds = record.rounds
         let request = RunRequest(record: record)
-        state.maxRounds = request.maxRounds ?? maxRounds
+        var state = makeState(runKey: record.key, protocolName: record.protocolName, request: request, nextSeq: nextSeq, loopID: record.runID)
+        state.threadID = record.threadID
+        state.rounds = record.rounds
         state.stream = try await store.lastStream(runKey: record.key)
         var log = logger
         log[metadataKey: "run_key"] = "\(record.key)"
@@ -106,17 +94,7 @@ public struct RunDriver: Sendable {
         WorkerMetrics.recoveries.increment()
         // What every later request of the loop repeats (a Responses model, instructions, metadata).
         state.session.restore(request, runKey: record.key, history: try await store.loopHistory(runKey: record.key))
-        if record.runID == nil, let found = try? await state.session.find(runKey: record.key, threadID: record.threadID) {
-            // The start request had reached the server: follow that loop, never start a second one.
-            log.notice("found the run created before the restart", metadata: ["run_id": "\(found.id ?? "?")"])
-            try await adopt(found, state: &state)
-        }
-        guard state.loopID != nil else {
-            return try await finishWithError(
-                "the run was being created when ToolWorker stopped and the server has no run for it",
-                code: "interrupted_start", state: &state, logger: log)
-        }
-        return try await follow(first: .reconcile(reason: "resumed after restart"), state: &state, logger: log)
+        return try await drive(from: .begin(.resume(loopID: record.runID)), state: &state, logger: log)
     }
 
     /// The backend of `protocolName`, or one whose every request fails clearly (a run whose protocol this process
@@ -125,163 +103,80 @@ public struct RunDriver: Sendable {
         backends[protocolName] ?? UnavailableBackend(protocolName: protocolName)
     }
 
-    // MARK: The loop
-
-    enum Step {
-        case stream(any LoopEventStream)
-        case reconcile(reason: String)
-        /// ToolWorker ended the loop itself (`state.errorOutcome`).
-        case stop
-        /// Another daemon took the run over: stop driving it, touching nothing.
-        case leaseLost
+    private func makeState(runKey: Int64, protocolName: String, request: RunRequest, nextSeq: Int, loopID: String?) -> DriveState {
+        let backend = backend(for: protocolName)
+        var state = DriveState(
+            runKey: runKey, request: request, backend: backend, policy: policy, tools: dispatcher.registry.definitions,
+            recorder: StreamRecorder(store: store, runKey: runKey, nextSeq: nextSeq),
+            machine: LoopMachine(schedule: schedule.adopting(backend), submitRefusalIsFinal: backend.submitRefusalIsFinal, loopID: loopID))
+        state.maxRounds = request.maxRounds ?? maxRounds
+        return state
     }
 
-    /// What one drive knows; owned by the driving task.
+    /// What one drive knows besides its machine's state; owned by the driving task.
     struct DriveState {
         var runKey: Int64
+        /// What the loop was started with (rebuilt from the journal after a restart).
+        var request: RunRequest
         var backend: any ToolLoopBackend
         var session: any ToolLoopSession
         var recorder: StreamRecorder
+        var machine: LoopMachine
         var threadID: String?
-        var loopID: String?
         var rounds = 0
         /// Rounds this loop may take.
         var maxRounds = 100
+        /// The number of the current stream (the event log's `stream`).
         var stream = 0
-        /// The latest known state of the loop (from a stream or a retrieve).
-        var loop: LoopState?
-        /// The current stream carried the event that asked for outputs.
-        var sawRequiresAction = false
+        /// The stream the last request opened, read by the next ``LoopMachine/Action/consumeStream``.
+        var openStream: (any LoopEventStream)?
         /// When the last request for outputs arrived.
         var requiresActionAt: ContinuousClock.Instant?
-        /// Resumed streams in a row that brought no event (then the driver polls instead).
-        var fruitlessResumes = 0
-        /// Resumes since the loop last moved on (a round answered): they back off and are bounded.
-        var resumes = 0
-        /// The server said it cannot resume streams.
-        var resumeUnsupported = false
-        /// The broken answer of this round was already asked for once more.
-        var retriedAfterViolation = false
-        /// Requests sent again to a server that keeps no state, after a response it lost.
-        var resends = 0
-        /// Submits of the current round that failed in a row.
-        var submitFailures = 0
-        /// Set when ToolWorker ended the loop with an error of its own.
-        var errorOutcome: RunOutcome?
+        /// The round being answered: its calls, their approvals, and their outputs once ready.
+        var round = RoundInProgress()
 
-        init(runKey: Int64, backend: any ToolLoopBackend, policy: SnapshotPolicy, tools: [ToolDefinition], recorder: StreamRecorder) {
+        var loopID: String? { machine.loopID }
+
+        init(
+            runKey: Int64, request: RunRequest, backend: any ToolLoopBackend, policy: SnapshotPolicy, tools: [ToolDefinition],
+            recorder: StreamRecorder, machine: LoopMachine
+        ) {
             self.runKey = runKey
+            self.request = request
             self.backend = backend
             self.session = backend.makeSession(policy: policy, tools: tools)
             self.recorder = recorder
+            self.machine = machine
         }
     }
 
-    func follow(first: Step, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
-        var step = first
+    /// The round between its request for outputs and their submit.
+    struct RoundInProgress {
+        var calls: [ToolCall] = []
+        var approvals = ApprovalsInProgress()
+        var outputs: [ToolOutput] = []
+    }
+
+    /// Feeds the machine `first`, performs what it asks, and so on until it ends the loop.
+    func drive(from first: LoopMachine.Input, state: inout DriveState, logger: Logger) async throws -> RunOutcome {
+        var input = first
         while true {
-            if leases?.isLost(state.runKey) == true {
-                logger.warning(
-                    "lease lost: another daemon took this run over; no longer driving it",
-                    metadata: ["run_id": "\(state.loopID ?? "?")"])
-                WorkerMetrics.leasesLost.increment()
-                return RunOutcome(
-                    runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: .suspended,
-                    detail: "lease lost to another daemon", rounds: state.rounds, finalText: nil)
+            let actions = state.machine.handle(input, at: clock.now())
+            var next: LoopMachine.Input?
+            for action in actions {
+                switch try await perform(action, state: &state, logger: logger) {
+                case .input(let answer): next = answer
+                case .ended(let outcome): return outcome
+                case .done: break
+                }
             }
-            if shutdown?.isTriggered == true {
-                try await state.recorder.flush()
-                logger.notice("run suspended for shutdown; it resumes at the next start", metadata: ["run_id": "\(state.loopID ?? "?")"])
-                WorkerMetrics.runEnded(.suspended, rounds: state.rounds)
-                return RunOutcome(
-                    runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: .suspended,
-                    detail: "suspended by shutdown", rounds: state.rounds, finalText: nil)
+            guard let next else {
+                // Every list the machine returns ends with a request or an ending; an empty answer is its bug.
+                let message = "internal error: the run machine asked for nothing after \(LoopMachine.name(of: input)) in state "
+                    + "\(LoopMachine.name(of: state.machine.state)); transitions: \(state.machine.trail.joined(separator: "; "))"
+                return try await finishWithError(message, code: "internal_error", state: &state, logger: logger)
             }
-            switch step {
-            case .stream(let stream):
-                state.stream += 1
-                let streamError = await consume(stream, state: &state)
-                // Queued, not awaited: the next awaited write (the round's tool calls, or the finish) makes these
-                // durable first, as the writer commits in order.
-                state.recorder.push()
-                if let violation = streamError as? LoopError, violation.isProtocolViolation {
-                    guard let next = try await protocolViolation(violation, state: &state, logger: logger) else {
-                        if let outcome = state.errorOutcome { return outcome }
-                        return try await finish(state: &state, logger: logger)
-                    }
-                    step = next
-                    continue
-                }
-                if case .ended? = state.loop?.phase {
-                    return try await finish(state: &state, logger: logger)
-                }
-                // Outputs are answered straight away only when this stream asked for them; anything else (a stream
-                // that ended without a word) is checked with the server first, so a round is never answered twice.
-                if case .needsOutputs? = state.loop?.phase, state.sawRequiresAction {
-                    step = try await answerRound(state: &state, logger: logger)
-                    continue
-                }
-                let reason = streamError.map { "stream failed: \($0)" } ?? "stream ended before the run finished"
-                logger.warning("stream interrupted; reconciling with the server", metadata: ["run_id": "\(state.loopID ?? "?")", "reason": "\(reason)"])
-                step = .reconcile(reason: reason)
-            case .leaseLost:
-                continue  // the check at the top of the loop returns
-            case .stop:
-                if let outcome = state.errorOutcome { return outcome }
-                return try await finish(state: &state, logger: logger)
-            case .reconcile(let reason):
-                guard let next = try await reconcile(reason: reason, state: &state, logger: logger) else {
-                    if let outcome = state.errorOutcome { return outcome }
-                    return try await finish(state: &state, logger: logger)
-                }
-                step = next
-            }
+            input = next
         }
-    }
-
-    /// Reads one stream to its end, recording everything. Returns the error that ended it early, if any.
-    func consume(_ stream: any LoopEventStream, state: inout DriveState) async -> (any Error)? {
-        state.sawRequiresAction = false
-        let abort = stream.abort
-        let hook = shutdown?.register(abort)
-        defer { shutdown?.unregister(hook) }
-        leases?.setAbort(state.runKey, abort)
-        defer { leases?.setAbort(state.runKey, nil) }
-        // A server that trickles bytes (a comment every few seconds, a frame byte by byte) never trips the HTTP
-        // idle time-out: the stream is also a stall when no whole event arrives for as long.
-        let watchdog = StreamWatchdog(limit: state.backend.idleTimeout, onStall: abort)
-        defer { watchdog.stop() }
-        var failure: (any Error)?
-        do {
-            while let event = try await stream.next() {
-                watchdog.progressed()
-                state.fruitlessResumes = 0
-                state.recorder.record(event, stream: state.stream)
-                await store.waitForRoom()
-                if let loop = event.state {
-                    if let id = loop.id, id != state.loopID, let holder = try? await store.runKey(holding: id), holder != state.runKey {
-                        // A server that reuses ids: this loop cannot be told apart from run key `holder` in the journal.
-                        failure = LoopError(
-                            .protocolViolation(retryable: false), code: "duplicate_run_id",
-                            message: "the server gave this run the id \(id), which the journal already holds for run key \(holder)")
-                        stream.abort()
-                        break
-                    }
-                    state.loop = loop
-                    state.loopID = loop.id ?? state.loopID
-                    state.threadID = loop.threadID ?? state.threadID
-                    if case .needsOutputs = loop.phase {
-                        state.sawRequiresAction = true
-                        state.requiresActionAt = .now
-                    }
-                }
-                if let error = event.failure { failure = error }
-            }
-        } catch {
-            let reported: any Error = watchdog.fired ? StreamStalled(limit: watchdog.limit) : error
-            failure = reported
-            state.recorder.note("toolworker.stream_error", ["error": .string("\(reported)")], stream: state.stream)
-        }
-        return failure
     }
 }

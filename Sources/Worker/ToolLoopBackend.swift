@@ -196,10 +196,15 @@ public protocol ToolLoopBackend: Sendable {
     /// creates a new response, so a 400 is final; an Assistants 400 usually means the run moved on (expired,
     /// cancelled), which reconciling shows.
     var submitRefusalIsFinal: Bool { get }
+    /// Whether a loop started without a container gets one from ``ToolLoopSession/prepare(_:runKey:)`` that keeps
+    /// what was posted to it (an Assistants thread): a job retried after its message was posted does not post it
+    /// again. A protocol without (a Responses loop with no conversation) starts afresh and needs the message again.
+    var preparesContainer: Bool { get }
 }
 
 extension ToolLoopBackend {
     public var submitRefusalIsFinal: Bool { false }
+    public var preparesContainer: Bool { false }
 }
 
 /// One loop's conversation with the server. Used by one task at a time (the driver's).

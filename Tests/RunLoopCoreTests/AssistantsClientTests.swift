@@ -87,7 +87,7 @@ struct AssistantsClientTests {
     func wrongKey() async throws {
         let harness = try ClientHarness { $0.apiKey = "sk-wrong" }
         defer { harness.server.stop() }
-        let error = await #expect(throws: AssistantsError.self) {
+        let error = await #expect(throws: OpenAIClientError.self) {
             _ = try await harness.client.createThreadAndRun(["assistant_id": "asst_text"])
         }
         guard case .api(let apiError)? = error else { Issue.record("expected an API error, got \(String(describing: error))"); return }
@@ -132,7 +132,7 @@ struct AssistantsClientTests {
     func serverErrorOnCreateNotRetried() async throws {
         let harness = try ClientHarness(scenarios: ["asst_c": Scenario(faults: [.httpError(status: 500, on: .create)])])
         defer { harness.server.stop() }
-        let error = await #expect(throws: AssistantsError.self) {
+        let error = await #expect(throws: OpenAIClientError.self) {
             _ = try await harness.client.createThreadAndRun(["assistant_id": "asst_c"])
         }
         #expect(error?.status == 500)
@@ -159,7 +159,7 @@ struct AssistantsClientTests {
             "asst_503": Scenario(faults: (1...5).map { .httpError(status: 503, on: .create, occurrence: $0) })
         ])
         defer { harness.server.stop() }
-        let error = await #expect(throws: AssistantsError.self) {
+        let error = await #expect(throws: OpenAIClientError.self) {
             _ = try await harness.client.createThreadAndRun(["assistant_id": "asst_503"])
         }
         #expect(error?.status == 503)
@@ -173,10 +173,10 @@ struct AssistantsClientTests {
         let url = server.baseURL
         server.stop()
         try await Task.sleep(for: .milliseconds(50))
-        var configuration = AssistantsClientConfiguration(baseURL: url, apiKey: "k")
+        var configuration = OpenAIClientConfiguration(baseURL: url, apiKey: "k")
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20))
         let client = AssistantsClient(configuration: configuration)
-        let error = await #expect(throws: AssistantsError.self) {
+        let error = await #expect(throws: OpenAIClientError.self) {
             _ = try await client.createThreadAndRun(["assistant_id": "asst_text"])
         }
         guard case .transport(let transport)? = error else { Issue.record("expected transport error"); return }
@@ -204,12 +204,12 @@ struct AssistantsClientTests {
             _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
             fillers.append(fd)
         }
-        var configuration = AssistantsClientConfiguration(baseURL: "http://127.0.0.1:\(port)/v1", apiKey: "k")
+        var configuration = OpenAIClientConfiguration(baseURL: "http://127.0.0.1:\(port)/v1", apiKey: "k")
         configuration.http.connectTimeout = .milliseconds(500)
         configuration.retry = RetryPolicy(maxRetries: 0)
         let client = AssistantsClient(configuration: configuration)
         let start = ContinuousClock.now
-        let error = await #expect(throws: AssistantsError.self) {
+        let error = await #expect(throws: OpenAIClientError.self) {
             _ = try await client.retrieveRun(threadID: "thread_x", runID: "run_x")
         }
         let elapsed = ContinuousClock.now - start

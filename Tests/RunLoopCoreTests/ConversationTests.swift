@@ -12,7 +12,7 @@ struct ConversationTests {
     func loopOnConversation() async throws {
         let h = try RunHarness(scenarios: ["conv": Scenario(rounds: [[ScriptedToolCall("get_weather", #"{"city":"Paris"}"#)]])])
         try h.handler("get_weather", "read args; printf 'sunny'")
-        let client = ResponsesClient(configuration: AssistantsClientConfiguration(baseURL: h.server.baseURL, apiKey: h.server.apiKey))
+        let client = ResponsesClient(configuration: OpenAIClientConfiguration(baseURL: h.server.baseURL, apiKey: h.server.apiKey))
         let conversation = try await client.createConversation()
         let first = try await h.driverRun(RunRequest(assistantID: "", threadID: conversation, message: "weather?", protocolName: "responses", model: "conv"))
         #expect(first.status == .completed, "\(first)")
@@ -63,7 +63,7 @@ struct ConversationJobTests {
             "conv": Scenario(finalText: "noted", deltaPieces: 20, frameDelay: .milliseconds(5))
         ])
         try h.writeConfig(runs: 4, extra: "model: conv", tools: "  noop: { command: [\"/bin/true\"] }")
-        let client = ResponsesClient(configuration: AssistantsClientConfiguration(baseURL: h.server.baseURL, apiKey: h.server.apiKey))
+        let client = ResponsesClient(configuration: OpenAIClientConfiguration(baseURL: h.server.baseURL, apiKey: h.server.apiKey))
         let conversation = try await client.createConversation()
         var jobs: [Int64] = []
         for word in ["one", "two", "three"] {

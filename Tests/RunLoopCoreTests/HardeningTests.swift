@@ -279,8 +279,8 @@ struct HardeningTests {
     func pollWithoutExpiry() async throws {
         let h = try RunHarness(scenarios: ["asst_forever": Scenario(ending: .hangs(), expiresAfter: .infinity)])
         var driver = h.driver()
-        driver.pollPastExpiry = 3
-        driver.maxPollInterval = .milliseconds(50)
+        driver.schedule.pollPastExpiry = .seconds(3)
+        driver.schedule.maxPollInterval = .milliseconds(50)
         let outcome = try await driver.run(RunRequest(assistantID: "asst_forever", message: "x"))
         #expect(outcome.status == .error)
         #expect(outcome.errorCode == "lost_run")

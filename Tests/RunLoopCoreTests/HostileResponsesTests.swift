@@ -103,7 +103,7 @@ struct HostileResponsesTests {
                 return .json(200, live)
             }
         }
-        let outcome = try await h.run { $0.pollPastExpiry = 1 }
+        let outcome = try await h.run { $0.schedule.pollPastExpiry = .seconds(1) }
         #expect(outcome.status == .error, "\(outcome)")
         #expect(outcome.errorCode == "lost_run")
         let resumes = h.server.requests(.resume).count

@@ -46,7 +46,7 @@ struct MemoryBackendTests {
             ])
             backend.refusalIsFinal = final
             var driving = try driver(backend, dir, store: store)
-            driving.maxPollInterval = .milliseconds(10)
+            driving.schedule.maxPollInterval = .milliseconds(10)
             let outcome = try await driving.run(RunRequest(assistantID: "", message: "go", protocolName: "responses"))
             if final {
                 #expect(outcome.errorCode == "submit_refused", "\(outcome)")
@@ -55,5 +55,26 @@ struct MemoryBackendTests {
                 #expect(backend.log.retrieves.load(ordering: .relaxed) > 0, "reconciled: \(outcome)")
             }
         }
+    }
+
+    @Test("with an injected clock: a loop that works for ever is polled with back-off and given up after poll_past_expiry, without sleeping")
+    func pollingOnAManualClock() async throws {
+        let dir = TempDirectory()
+        let store = try AuditStore(path: dir.path("audit.db"))
+        defer { store.close() }
+        let backend = MemoryBackend(script: [.working])
+        let clock = ManualClock()
+        var driving = try driver(backend, dir, store: store)
+        driving.clock = clock
+        let outcome = try await driving.run(RunRequest(assistantID: "", message: "go", protocolName: "responses"))
+        #expect(outcome.errorCode == "lost_run" && outcome.detail?.contains("600 s of polling") == true, "\(outcome)")
+        let sleeps = clock.sleeps.withLock { $0 }
+        // 250 ms doubling to the 5 s ceiling, then 5 s polls until 600 s of (manual) time have passed.
+        #expect(Array(sleeps.prefix(6)) == [.milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(5)])
+        #expect(clock.time > .seconds(600) && clock.time < .seconds(610), "\(clock.time)")
+        #expect(backend.log.retrieves.load(ordering: .relaxed) == sleeps.count + 1)
+        // One journal note for the reconciliation, not one per poll.
+        let notes = try await store.read { try $0.query("SELECT count(*) AS n FROM event_log WHERE event = 'toolworker.reconciled'", []) }
+        #expect(notes.first?["n"].int == 1)
     }
 }

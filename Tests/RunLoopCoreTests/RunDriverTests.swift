@@ -141,7 +141,7 @@ struct RunDriverTests {
         var driver = h.driver()
         // The handler is stopped about 10 s after it starts, leaving 40 s for the teardown and the submit: a loaded
         // run once stalled the whole test process for about 30 s.
-        driver.expiryMargin = .seconds(40)
+        driver.schedule.expiryMargin = .seconds(40)
         let outcome = try await driver.run(RunRequest(assistantID: "asst_slow", message: "x"))
         let duration = try #require(try await h.rows("SELECT duration_ms FROM tool_call_log").first?["duration_ms"].int)
         #expect(duration < 50_000, "the 240 s tool time-out was clamped to the run's expiry (ran \(duration) ms)")
@@ -154,7 +154,7 @@ struct RunDriverTests {
         let h = try RunHarness(scenarios: ["asst_late": Scenario(rounds: [[ScriptedToolCall("slow", "{}")]], expiresAfter: 1)])
         try h.handler("slow", "sleep 2.5; echo late") { $0.timeout = .seconds(60) }
         var driver = h.driver()
-        driver.expiryMargin = .seconds(-120)  // let the handler run past the deadline on purpose, load or not
+        driver.schedule.expiryMargin = .seconds(-120)  // let the handler run past the deadline on purpose, load or not
         let outcome = try await driver.run(RunRequest(assistantID: "asst_late", message: "x"))
         #expect(outcome.status == .expired)
         #expect(try await h.rows("SELECT status FROM run_history").first?["status"].text == "expired")
@@ -187,7 +187,7 @@ struct RunDriverTests {
     func givesUp() async throws {
         let h = try RunHarness(scenarios: ["asst_hang": Scenario(ending: .hangs(), expiresAfter: 30)])
         var driver = h.driver()
-        driver.pollPastExpiry = -29  // i.e. give up about a second after the start
+        driver.schedule.pollPastExpiry = .seconds(-29)  // i.e. give up about a second after the start
         let outcome = try await driver.run(RunRequest(assistantID: "asst_hang", message: "x"))
         #expect(outcome.status == .error)
         #expect(outcome.detail?.contains("long after its expires_at") == true)

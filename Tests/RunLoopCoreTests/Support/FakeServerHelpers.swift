@@ -7,9 +7,9 @@ struct ClientHarness {
     let server: FakeAssistantsServer
     let client: AssistantsClient
 
-    init(scenarios: [String: Scenario] = [:], configure: (inout AssistantsClientConfiguration) -> Void = { _ in }) throws {
+    init(scenarios: [String: Scenario] = [:], configure: (inout OpenAIClientConfiguration) -> Void = { _ in }) throws {
         server = try FakeAssistantsServer(scenarios: scenarios)
-        var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
+        var configuration = OpenAIClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
         configuration.http.connectTimeout = .seconds(5)
         // Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.

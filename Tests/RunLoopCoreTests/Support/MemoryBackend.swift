@@ -13,6 +13,8 @@ struct MemoryBackend: ToolLoopBackend {
         case text(String)
         /// The request fails.
         case failure(LoopError)
+        /// A loop that works for ever: its stream ends without an end, and every retrieve says it is working.
+        case working
     }
 
     /// What the driver did, for the test to read.
@@ -66,6 +68,7 @@ struct MemoryBackend: ToolLoopBackend {
             switch answer {
             case .failure(let error): throw error
             case .calls(let calls): phase = .needsOutputs(calls)
+            case .working: phase = .working
             case .text(let text):
                 finalText = text
                 phase = .ended(.completed)
@@ -74,7 +77,7 @@ struct MemoryBackend: ToolLoopBackend {
             if case .ended = phase { isEnded = true }
             let state = LoopState(
                 id: id, threadID: nil, phase: phase,
-                record: RunStateRecord(runID: id, threadID: nil, status: isEnded ? "completed" : "requires_action", isTerminal: isEnded, snapshot: ["id": .string(id)]))
+                record: RunStateRecord(runID: id, threadID: nil, status: isEnded ? "completed" : phase == .working ? "in_progress" : "requires_action", isTerminal: isEnded, snapshot: ["id": .string(id)]))
             last = state
             return Stream(events: [LoopEvent(name: "memory.state", kind: .event, data: #"{"id":"\#(id)"}"#, byteOffset: 0, state: state)])
         }

@@ -50,7 +50,7 @@ final class RunHarness {
     }
 
     func driver() -> RunDriver {
-        var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
+        var configuration = OpenAIClientConfiguration(baseURL: server.baseURL, apiKey: server.apiKey)
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100))
         configuration.http.idleTimeout = idleTimeout
         // One HTTP client (one loop thread, one connection cache) for both protocols, as serve has.
@@ -68,7 +68,7 @@ final class RunHarness {
                 maxConcurrentCalls: 8),
             policy: policy,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        driver.maxPollInterval = .milliseconds(200)
+        driver.schedule.maxPollInterval = .milliseconds(200)
         return driver
     }
 

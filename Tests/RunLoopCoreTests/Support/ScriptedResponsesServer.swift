@@ -139,13 +139,13 @@ final class ScriptedHarness {
     }
 
     func driver(configure: (inout RunDriver) -> Void = { _ in }) -> RunDriver {
-        var configuration = AssistantsClientConfiguration(baseURL: server.baseURL, apiKey: "sk-test-scripted-key")
+        var configuration = OpenAIClientConfiguration(baseURL: server.baseURL, apiKey: "sk-test-scripted-key")
         configuration.retry = RetryPolicy(maxRetries: maxRetries, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50))
         var driver = RunDriver(
             backends: [ResponsesBackend(client: ResponsesClient(configuration: configuration), defaultModel: "m", defaultInstructions: nil)],
             store: store, dispatcher: ToolDispatcher(registry: ToolRegistry(tools), maxConcurrentCalls: 8), policy: .lifecycle,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        driver.maxPollInterval = .milliseconds(50)
+        driver.schedule.maxPollInterval = .milliseconds(50)
         configure(&driver)
         return driver
     }

@@ -1,7 +1,7 @@
 import HTTPTransport
 import WireFormat
-/// Where and how to reach an Assistants v2 server.
-public struct AssistantsClientConfiguration: Sendable {
+/// Where and how to reach an OpenAI-style server (Assistants v2 or Responses): the configuration every API client shares.
+public struct OpenAIClientConfiguration: Sendable {
     /// For example `https://api.openai.com/v1` or `http://127.0.0.1:8080/v1`.
     public var baseURL: String
     /// Sent as `Authorization: Bearer …`; never logged, never stored.

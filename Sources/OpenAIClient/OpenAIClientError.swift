@@ -40,8 +40,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Everything an ``AssistantsClient`` call can fail with.
-public enum AssistantsError: Error, Sendable, Equatable, CustomStringConvertible {
+/// Everything a call of an API client (Assistants, Responses) can fail with.
+public enum OpenAIClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The server answered with an HTTP error.
     case api(APIError)
     /// No HTTP answer (connect failure, time-out, dropped connection, cancellation).
