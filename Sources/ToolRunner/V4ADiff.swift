@@ -96,8 +96,7 @@ public enum V4ADiff {
         func trimmed(_ index: Int) -> ArraySlice<UInt8> {
             var line = self[index]
             while let first = line.first, first == 32 || first == 9 { line = line.dropFirst() }
-            while let last = line.last, last == 32 || last == 9 { line = line.dropLast() }
-            return line
+            return V4ADiff.trimmingTrailingWhitespace(line)
         }
     }
 
@@ -166,8 +165,7 @@ public enum V4ADiff {
     static func same(_ line: ArraySlice<UInt8>, _ expected: [UInt8], loose: Bool) -> Bool {
         if line.count == expected.count && line.elementsEqual(expected) { return true }
         guard loose else { return false }
-        var trimmed = line
-        while let last = trimmed.last, last == 32 || last == 9 { trimmed = trimmed.dropLast() }
+        let trimmed = trimmingTrailingWhitespace(line)
         return trimmed.count != line.count && trimmed.elementsEqual(expected)
     }
 
@@ -198,6 +196,13 @@ public enum V4ADiff {
 }
 
 extension V4ADiff {
+    /// `line` without its trailing spaces and tabs (the bytes of ``StringProtocol/trimmingTrailingWhitespace``).
+    static func trimmingTrailingWhitespace(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var line = line
+        while let last = line.last, last == 32 || last == 9 { line = line.dropLast() }
+        return line
+    }
+
     /// The lines of `bytes` as ranges without their LF or CRLF (a final line end ends the last line).
     static func lineRanges(_ bytes: [UInt8]) -> [Range<Int>] {
         var lines: [Range<Int>] = []

@@ -321,10 +321,7 @@ extension LoopMachine {
                     : "the run is still \(status) long after its expires_at; stopped following it",
                 code: "lost_run")
         }
-        var next = reconciliation
-        next.interval = schedule.growing(reconciliation.interval)
-        state = .polling(next)
-        return [.sleep(reconciliation.interval)]
+        return waitToRetrieve(reconciliation)
     }
 
     private mutating func retrieveFailed(_ error: LoopError, _ reconciliation: Reconciliation, at now: ClockReading) -> [Action] {
@@ -361,6 +358,12 @@ extension LoopMachine {
         if reconciliation.failures >= schedule.maxRetrieveFailures {
             return fail("\(reason); gave up following the run: \(error)", code: "lost_run")
         }
+        return waitToRetrieve(reconciliation)
+    }
+
+    /// Waits the reconciliation's interval before the next retrieve; the one after waits twice as long (at most
+    /// `maxPollInterval`).
+    private mutating func waitToRetrieve(_ reconciliation: Reconciliation) -> [Action] {
         var next = reconciliation
         next.interval = schedule.growing(reconciliation.interval)
         state = .polling(next)
@@ -404,9 +407,34 @@ extension LoopMachine {
         }
     }
 
-    /// An input's name without its payload.
+    /// An input's name without its payload (named case by case: describing the payload, a whole retrieved state,
+    /// only to cut it off would cost a reflection walk per transition).
     static func name(of input: Input) -> String {
-        let described = "\(input)"
-        return String(described.prefix { $0 != "(" })
+        switch input {
+        case .begin: "begin"
+        case .prepared: "prepared"
+        case .prepareFailed: "prepareFailed"
+        case .streamOpened: "streamOpened"
+        case .startFailed: "startFailed"
+        case .found: "found"
+        case .findFailed: "findFailed"
+        case .streamEvent: "streamEvent"
+        case .streamEnded: "streamEnded"
+        case .retrieved: "retrieved"
+        case .retrieveFailed: "retrieveFailed"
+        case .resumeDeclined: "resumeDeclined"
+        case .resumeFailed: "resumeFailed"
+        case .resendDeclined: "resendDeclined"
+        case .resendFailed: "resendFailed"
+        case .roundRefused: "roundRefused"
+        case .approvalsPending: "approvalsPending"
+        case .approvalsDecided: "approvalsDecided"
+        case .roundAnswered: "roundAnswered"
+        case .submitted: "submitted"
+        case .submitFailed: "submitFailed"
+        case .leaseLost: "leaseLost"
+        case .shutdown: "shutdown"
+        case .timerFired: "timerFired"
+        }
     }
 }

@@ -200,10 +200,4 @@ public struct LoopMachine: Sendable {
         self.submitRefusalIsFinal = submitRefusalIsFinal
         self.loopID = loopID
     }
-
-    /// Whether the drive is over.
-    public var isFinished: Bool {
-        if case .finished = state { return true }
-        return false
-    }
 }
