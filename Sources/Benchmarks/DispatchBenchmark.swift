@@ -55,7 +55,7 @@ enum DispatchBenchmark {
         tool.timeout = .seconds(10)
         var driver = RunDriver(
             backends: backends(server, tools: [tool]),
-            store: store, dispatcher: ToolDispatcher(registry: ToolRegistry([tool]), maxConcurrentCalls: 4),
+            journal: store, dispatcher: ToolDispatcher(registry: ToolRegistry([tool]), maxConcurrentCalls: 4),
             policy: .lifecycle, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         // Every round of the scripted loop is measured: the default cap (max_rounds, 100) would end it early.
         driver.maxRounds = rounds + 1

@@ -65,7 +65,7 @@ enum StoreBenchmark {
     /// Seconds to accumulate and durably record `events` as one run in `store` (group commit, `policy` snapshots).
     static func ingest(_ events: [ServerEvent], into store: AuditStore, policy: SnapshotPolicy) async throws -> Double {
         let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
-        var recorder = StreamRecorder(store: store, runKey: runKey)
+        var recorder = StreamRecorder(journal: store, runKey: runKey)
         var accumulator = SnapshotAccumulator()
         var sampler = DeltaSnapshotSampler()
         return try await measureAsync {

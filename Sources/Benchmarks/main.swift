@@ -186,7 +186,7 @@ if which == "loop" || which == "all" {
     for protocolName in ["assistants", "responses"] {
         let store = try AuditStore(path: "\(directory)/\(protocolName).db")
         let driver = RunDriver(
-            backends: DispatchBenchmark.backends(server, tools: []), store: store,
+            backends: DispatchBenchmark.backends(server, tools: []), journal: store,
             dispatcher: ToolDispatcher(registry: ToolRegistry([]), maxConcurrentCalls: 1), policy: .lifecycle,
             logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let request = protocolName == "responses"

@@ -1,17 +1,7 @@
 import WireFormat
 import WorkModel
 
-/// What `toolworker migrate-thread` has copied of an Assistants thread into a Responses conversation.
-public struct ThreadMigrationRecord: Sendable, Equatable {
-    /// The conversation the thread goes into, once made.
-    public var conversationID: String?
-    /// The thread's messages already copied (or skipped), by id.
-    public var messageIDs: Set<String>
-    /// How many items the conversation got from the thread so far.
-    public var copied: Int
-}
-
-extension AuditStore {
+extension AuditStore: ThreadMigrationJournal {
     /// What was copied of `threadID` so far (read only).
     public func threadMigration(threadID: String) async throws -> ThreadMigrationRecord {
         try await read { db in

@@ -220,6 +220,7 @@ public final class AuditStore: Sendable {
             let applicationID = Int32(truncatingIfNeeded: try connection.scalar("PRAGMA application_id").int ?? 0)
             for index in version..<Schema.version {
                 try connection.executeScript(Schema.migrations[index])
+                if Schema.editsTableDefinitions.contains(index + 1) { try Schema.finishEditingTableDefinitions(connection) }
                 try connection.executeScript("PRAGMA user_version=\(index + 1)")
             }
             if applicationID == 0 { try connection.executeScript("PRAGMA application_id=\(Schema.applicationID)") }

@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8, v9]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -139,13 +139,7 @@ public enum Schema {
                r.id AS run_key
         FROM events e JOIN runs r ON r.id = e.run;
 
-        CREATE VIEW snapshot_log AS
-        SELECT r.run_id, s.object_type, s.object_id, s.status, s.event_seq,
-               \(iso("s.taken_at")) AS taken,
-               (s.id = (SELECT max(s2.id) FROM snapshots s2
-                        WHERE s2.object_type = s.object_type AND s2.object_id = s.object_id)) AS is_latest,
-               s.data, r.id AS run_key, s.id AS snapshot_id
-        FROM snapshots s JOIN runs r ON r.id = s.run;
+        \(JournalViews.snapshotLog(iso: iso))
         """
 
     /// v2: how ToolWorker learned that the server took an output (`submit`: it answered the submit request;
@@ -154,14 +148,7 @@ public enum Schema {
         ALTER TABLE tool_calls ADD COLUMN submitted_via TEXT CHECK (submitted_via IN ('submit','reconcile'));
         UPDATE tool_calls SET submitted_via = 'submit' WHERE submitted_at IS NOT NULL;
         DROP VIEW tool_call_log;
-        CREATE VIEW tool_call_log AS
-        SELECT r.run_id, t.call_id, t.round, t.tool, t.state, t.error, t.exit_code, t.signal,
-               t.finished_at - t.started_at AS duration_ms,
-               \(iso("t.started_at")) AS started,
-               \(iso("t.submitted_at")) AS submitted,
-               t.output_truncated, t.arguments, t.output, t.stderr_tail, t.handler, t.attempts,
-               r.id AS run_key, t.submitted_via
-        FROM tool_calls t JOIN runs r ON r.id = t.run;
+        \(JournalViews.toolCallLog(iso: iso))
         """
 
     /// v3: a second protocol. Which one drives a run (`assistants`, `responses`) and with which model, for runs and
@@ -257,8 +244,35 @@ extension Schema {
         """
 }
 
-/// The views added since the two dialects' schemas diverged whose text is the same in both but for the timestamp
-/// expression (`iso`): one definition each, for SQLite's migrations and PostgreSQL's.
+extension Schema {
+    /// v9: a run's or job's protocol is whichever backend registered it, not a closed list: the
+    /// `CHECK (protocol IN ('assistants','responses'))` of `runs` and `jobs` goes (a daemon refuses a protocol it has no
+    /// backend for). SQLite cannot drop a constraint; this is its documented procedure for removing a CHECK
+    /// (lang_altertable.html, "other kinds of table schema changes"): the tables' definitions are edited in
+    /// `sqlite_schema`, no row is rewritten, and ``finishEditingTableDefinitions(_:)`` bumps the schema cookie so that
+    /// every connection, this one included, reads the new definitions.
+    static let v9 = """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql, ' CHECK (protocol IN (''assistants'',''responses''))', '')
+        WHERE type = 'table' AND name IN ('runs', 'jobs');
+        """
+
+    /// The versions whose migration edits table definitions in `sqlite_schema` (then
+    /// ``finishEditingTableDefinitions(_:)`` runs in the same transaction).
+    static let editsTableDefinitions: Set<Int> = [9]
+
+    /// Ends an edit of `sqlite_schema`: bumps the schema cookie (every connection reparses the schema), turns schema
+    /// editing off, and checks the database.
+    static func finishEditingTableDefinitions(_ connection: SQLiteConnection) throws {
+        let cookie = try connection.scalar("PRAGMA schema_version").int ?? 0
+        try connection.executeScript("PRAGMA schema_version = \(cookie + 1); PRAGMA writable_schema = OFF;")
+        let check = try connection.scalar("PRAGMA quick_check").text
+        guard check == "ok" else { throw StoreCompatibilityError(path: connection.location, reason: "schema edit left the database inconsistent: \(check ?? "?")") }
+    }
+}
+
+/// Every view as it stands now, one definition each for SQLite's migrations and PostgreSQL's: their text is the same
+/// in both dialects but for the expressions passed in (timestamps as ISO text, JSON members, the time now).
 public enum JournalViews {
     /// `event_log` with `response_id` (SQLite v5, PostgreSQL v2).
     public static func eventLog(iso: (String) -> String) -> String {
@@ -293,6 +307,33 @@ public enum JournalViews {
                \(totalTokens) AS total_tokens,
                r.id AS run_key, r.protocol, r.model, r.status AS server_status
         FROM runs r;
+        """
+    }
+
+    /// `tool_call_log` with `submitted_via` (SQLite v2, PostgreSQL v1).
+    public static func toolCallLog(iso: (String) -> String) -> String {
+        """
+        CREATE VIEW tool_call_log AS
+        SELECT r.run_id, t.call_id, t.round, t.tool, t.state, t.error, t.exit_code, t.signal,
+               t.finished_at - t.started_at AS duration_ms,
+               \(iso("t.started_at")) AS started,
+               \(iso("t.submitted_at")) AS submitted,
+               t.output_truncated, t.arguments, t.output, t.stderr_tail, t.handler, t.attempts,
+               r.id AS run_key, t.submitted_via
+        FROM tool_calls t JOIN runs r ON r.id = t.run;
+        """
+    }
+
+    /// `snapshot_log` (SQLite v1, PostgreSQL v1).
+    public static func snapshotLog(iso: (String) -> String) -> String {
+        """
+        CREATE VIEW snapshot_log AS
+        SELECT r.run_id, s.object_type, s.object_id, s.status, s.event_seq,
+               \(iso("s.taken_at")) AS taken,
+               (s.id = (SELECT max(s2.id) FROM snapshots s2
+                        WHERE s2.object_type = s.object_type AND s2.object_id = s.object_id)) AS is_latest,
+               s.data, r.id AS run_key, s.id AS snapshot_id
+        FROM snapshots s JOIN runs r ON r.id = s.run;
         """
     }
 

@@ -10,7 +10,7 @@ public enum PostgresSchema {
     /// The key of the advisory lock migrations hold ("TWKR"): two daemons starting at once never migrate together.
     public static let migrationLock: Int64 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6]
 
     /// The current schema version.
     public static var version: Int { migrations.count }
@@ -154,14 +154,7 @@ public enum PostgresSchema {
                r.id AS run_key, r.protocol, r.model
         FROM runs r;
 
-        CREATE VIEW tool_call_log AS
-        SELECT r.run_id, t.call_id, t.round, t.tool, t.state, t.error, t.exit_code, t.signal,
-               t.finished_at - t.started_at AS duration_ms,
-               \(iso("t.started_at")) AS started,
-               \(iso("t.submitted_at")) AS submitted,
-               t.output_truncated, t.arguments, t.output, t.stderr_tail, t.handler, t.attempts,
-               r.id AS run_key, t.submitted_via
-        FROM tool_calls t JOIN runs r ON r.id = t.run;
+        \(JournalViews.toolCallLog(iso: iso))
 
         CREATE VIEW event_log AS
         SELECT r.run_id, e.seq, e.stream, e.name AS event, e.kind,
@@ -169,13 +162,7 @@ public enum PostgresSchema {
                r.id AS run_key
         FROM events e JOIN runs r ON r.id = e.run;
 
-        CREATE VIEW snapshot_log AS
-        SELECT r.run_id, s.object_type, s.object_id, s.status, s.event_seq,
-               \(iso("s.taken_at")) AS taken,
-               (s.id = (SELECT max(s2.id) FROM snapshots s2
-                        WHERE s2.object_type = s.object_type AND s2.object_id = s.object_id)) AS is_latest,
-               s.data, r.id AS run_key, s.id AS snapshot_id
-        FROM snapshots s JOIN runs r ON r.id = s.run;
+        \(JournalViews.snapshotLog(iso: iso))
         """
 
     /// v2 = SQLite's v5: `jobs.options`, `events.response_id` (`event_log`'s last column).
@@ -224,6 +211,13 @@ public enum PostgresSchema {
         \(JournalViews.runHistory(
             iso: iso, now: nowMilliseconds, json: { "(\($0)::jsonb ->> '\($1)')" },
             totalTokens: "CASE WHEN jsonb_typeof(r.usage::jsonb -> 'total_tokens') = 'number' THEN (r.usage::jsonb ->> 'total_tokens')::numeric END"))
+        """
+
+    /// v6 = SQLite's v9: a run's or job's protocol is whichever backend registered it (a daemon refuses one it has
+    /// no backend for), not a closed list in a CHECK.
+    static let v6 = """
+        ALTER TABLE runs DROP CONSTRAINT IF EXISTS runs_protocol_check;
+        ALTER TABLE jobs DROP CONSTRAINT IF EXISTS jobs_protocol_check;
         """
 
     /// Refuses a database whose tables are not ToolWorker's or whose schema version this build does not know.

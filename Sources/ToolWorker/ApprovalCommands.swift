@@ -12,10 +12,8 @@ struct ApprovalsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let db = try openHistory(try options.load())
-            let rows = try db.query(
-                "SELECT run_id, call_id, tool, requested, arguments FROM approval_log WHERE state = 'awaiting_approval' ORDER BY requested", [])
-            printRows(rows, json: json)
+            let history = JournalHistory(try openHistory(try options.load()))
+            printRows(try history.waitingApprovals(), json: json)
         }
     }
 }

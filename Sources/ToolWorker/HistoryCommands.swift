@@ -14,13 +14,8 @@ struct RunsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let db = try openHistory(try options.load())
-            let container = thread ?? conversation
-            let rows = try db.query(
-                "SELECT run_id, thread_id, assistant_id, status, created, duration_s, rounds, tool_calls, error_code FROM run_history"
-                    + (container == nil ? "" : " WHERE thread_id = ?") + " ORDER BY run_key DESC LIMIT ?",
-                (container.map { [SQLValue.text($0)] } ?? []) + [.integer(Int64(limit))])
-            printRows(rows, json: json)
+            let history = JournalHistory(try openHistory(try options.load()))
+            printRows(try history.runs(container: thread ?? conversation, limit: limit), json: json)
         }
     }
 }
@@ -32,13 +27,13 @@ struct RunSelection: ParsableArguments {
     @Flag(help: "Print JSON.") var json = false
 
     /// The history, read-only, after checking the run is in it (exit 64 when it is not).
-    func openRun() throws -> any JournalConnection {
+    func openRun() throws -> JournalHistory {
         let config = try options.load()
-        let db = try openHistory(config)
-        guard try !db.query("SELECT 1 FROM run_history WHERE run_id = ?", [.text(run)]).isEmpty else {
+        let history = JournalHistory(try openHistory(config))
+        guard try history.contains(runID: run) else {
             throw CommandFailure(message: "no run \(run) in \(databaseLabel(config))", code: ExitStatus.usage)
         }
-        return db
+        return history
     }
 }
 
@@ -50,15 +45,11 @@ struct ShowCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let db = try selection.openRun()
+            let history = try selection.openRun()
             let runID = selection.run
-            let summary = try db.query("SELECT * FROM run_history WHERE run_id = ?", [.text(runID)])
-            let messages = try db.query(
-                "SELECT object_id AS message_id, status, coalesce(\(db.dialect.jsonText("data", ["content", "0", "text", "value"])), \(db.dialect.jsonText("data", ["content", "0", "text"]))) AS text FROM snapshot_log WHERE run_key = (SELECT run_key FROM run_history WHERE run_id = ?) AND object_type = 'message' AND is_latest ORDER BY snapshot_id",
-                [.text(runID)])
-            let calls = try db.query(
-                "SELECT call_id, round, tool, state, error, exit_code, duration_ms, substr(output, 1, 200) AS output FROM tool_call_log WHERE run_key = (SELECT run_key FROM run_history WHERE run_id = ?) ORDER BY round, call_id",
-                [.text(runID)])
+            let summary = try history.summary(runID: runID).map { [$0] } ?? []
+            let messages = try history.finalMessages(runID: runID)
+            let calls = try history.toolCalls(runID: runID)
             if selection.json {
                 print(JSONValue.object(["run": rowsJSON(summary)[0], "messages": .array(rowsJSON(messages)), "tool_calls": .array(rowsJSON(calls))]).serialized())
                 return
@@ -80,10 +71,7 @@ struct EventsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let db = try selection.openRun()
-            let rows = try db.query(
-                "SELECT seq, stream, event, kind, received, error FROM event_log WHERE run_id = ? ORDER BY seq", [.text(selection.run)])
-            printRows(rows, json: selection.json)
+            printRows(try selection.openRun().events(runID: selection.run), json: selection.json)
         }
     }
 }

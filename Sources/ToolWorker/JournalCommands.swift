@@ -19,12 +19,7 @@ struct MigrateCommand: AsyncParsableCommand {
             let config = try options.load()
             let store = try openStore(config)
             defer { store.close() }
-            let version = try await store.read { db -> Int64 in
-                switch db.dialect {
-                case .sqlite: try db.scalar("PRAGMA user_version").int ?? 0
-                case .postgres: try db.scalar("SELECT version FROM toolworker_schema").int ?? 0
-                }
-            }
+            let version = try await store.read { db in try JournalHistory(db).schemaVersion() }
             print("\(databaseLabel(config)): schema version \(version) (current)")
         }
     }

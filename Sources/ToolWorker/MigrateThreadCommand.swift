@@ -15,9 +15,6 @@ struct MigrateThreadCommand: AsyncParsableCommand {
             text (only images or files) is recorded as skipped.
             """)
 
-    /// Items per `POST /conversations/{id}/items` (the API's limit).
-    static let batch = 20
-
     @OptionGroup var options: ConfigOption
     @Argument(help: "The Assistants thread to copy.") var thread: String
     @Flag(help: "Copy into a Responses conversation (made on the first run, reused after).") var toConversation = false
@@ -42,63 +39,17 @@ struct MigrateThreadCommand: AsyncParsableCommand {
             } catch {
                 throw CommandFailure(message: "could not read thread \(thread): \(error)", code: ExitStatus.error)
             }
-            let done = try await store.threadMigration(threadID: thread)
-            var conversation = done.conversationID
-            if conversation == nil {
-                do {
-                    conversation = try await responses.createConversation(metadata: ["toolworker_thread": .string(thread)])
-                } catch {
-                    throw CommandFailure(message: "could not create a conversation: \(error)", code: ExitStatus.error)
-                }
-                try await store.recordThreadMigration(threadID: thread, conversationID: conversation!)
+            let copy = ThreadToConversationCopy(client: responses, journal: store)
+            let report: ThreadToConversationCopy.Report
+            do {
+                report = try await copy.copy(
+                    threadID: thread,
+                    messages: messages.map { .init(id: $0.id ?? "", role: $0.role ?? "user", text: $0.text) })
+            } catch let failure as ThreadToConversationCopy.Failure {
+                throw CommandFailure(message: "\(failure)", code: ExitStatus.error)
             }
-            guard let conversation else { return }
-            let pending = messages.filter { $0.id.map { !done.messageIDs.contains($0) } ?? false }
-            var position = done.copied
-            var copied = 0
-            var skipped = 0
-            var index = pending.startIndex
-            while index < pending.endIndex {
-                // Up to 20 items; messages without text are recorded as skipped in their place.
-                var items: [JSONValue] = []
-                var recorded: [(id: String, position: Int?)] = []
-                while index < pending.endIndex, items.count < Self.batch {
-                    let message = pending[index]
-                    index += 1
-                    if let item = Self.item(message) {
-                        items.append(item)
-                        recorded.append((message.id ?? "", position + items.count - 1))
-                    } else {
-                        recorded.append((message.id ?? "", nil))
-                        skipped += 1
-                    }
-                }
-                if !items.isEmpty {
-                    do {
-                        try await responses.addItems(conversation: conversation, items)
-                    } catch {
-                        throw CommandFailure(
-                            message: "copying into \(conversation) stopped after \(copied) messages: \(error); run it again to go on",
-                            code: ExitStatus.error)
-                    }
-                }
-                try await store.recordCopiedMessages(threadID: thread, conversationID: conversation, messages: recorded)
-                position += items.count
-                copied += items.count
-            }
-            print("conversation: \(conversation)")
-            print("thread \(thread): \(copied) messages copied now, \(done.copied) before, \(skipped) without text skipped")
+            print("conversation: \(report.conversationID)")
+            print("thread \(thread): \(report.copiedNow) messages copied now, \(report.copiedBefore) before, \(report.skipped) without text skipped")
         }
-    }
-
-    /// A message as a conversation item: its text blocks, as the role's kind of text; `nil` when it has none.
-    static func item(_ message: Message) -> JSONValue? {
-        let text = message.text
-        guard !text.isEmpty else { return nil }
-        let role = message.role == "assistant" ? "assistant" : "user"
-        return [
-            "type": "message", "role": .string(role),
-            "content": [["type": .string(role == "assistant" ? "output_text" : "input_text"), "text": .string(text)]],
-        ]
     }
 }

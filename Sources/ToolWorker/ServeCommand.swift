@@ -82,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
             schedulerConfiguration.shutdownGrace = config.shutdownGrace
             schedulerConfiguration.heartbeat = config.fleet.heartbeat
             schedulerConfiguration.recordsGauges = config.metrics.listen != nil || config.metrics.textfile != nil
-            let scheduler = JobScheduler(configuration: schedulerConfiguration, driver: driver, notifier: notifier, shutdown: shutdown)
+            let scheduler = JobScheduler(configuration: schedulerConfiguration, driver: driver, store: store, notifier: notifier, shutdown: shutdown)
             let worker = WorkerService(
                 scheduler: scheduler, notifier: notifier, configFile: config.file, maxToolCalls: config.concurrency.toolCalls,
                 logger: logger, tools: registry.names, metrics: metrics, metricsTextfile: config.metrics.textfile, mcp: mcp)

@@ -191,7 +191,7 @@ func makeDriver(
     var dispatcher = ToolDispatcher(registry: registry, maxConcurrentCalls: config.concurrency.toolCalls)
     dispatcher.secrets = [clientConfiguration.apiKey]
     var driver = RunDriver(
-        backends: makeBackends(config, clientConfiguration, logger: logger), store: store, dispatcher: dispatcher,
+        backends: makeBackends(config, clientConfiguration, logger: logger), journal: store, dispatcher: dispatcher,
         policy: config.snapshots, logger: logger)
     driver.maxRounds = config.maxRounds
     driver.maxCallsPerRound = config.maxCallsPerRound

@@ -60,16 +60,16 @@ public final class JobScheduler: Sendable {
     let owner: LeaseOwner
 
     public init(
-        configuration: Configuration, driver: RunDriver, notifier: SystemdNotifier, shutdown: ShutdownSignal
+        configuration: Configuration, driver: RunDriver, store: AuditStore, notifier: SystemdNotifier, shutdown: ShutdownSignal
     ) {
         self.configuration = configuration
-        self.store = driver.store
+        self.store = store
         self.notifier = notifier
         self.logger = driver.logger
         self.shutdown = shutdown
-        let leases = driver.store.leaseOwner.map { LeaseKeeper(owner: $0, heartbeat: configuration.heartbeat) }
+        let leases = store.leaseOwner.map { LeaseKeeper(owner: $0, heartbeat: configuration.heartbeat) }
         self.leases = leases
-        self.owner = driver.store.leaseOwner ?? LeaseOwner(id: "local", expiry: .seconds(30))
+        self.owner = store.leaseOwner ?? LeaseOwner(id: "local", expiry: .seconds(30))
         var driver = driver
         driver.shutdown = shutdown
         driver.leases = leases

@@ -71,7 +71,7 @@ public final class LeaseKeeper: Sendable {
     /// Checks (and extends) the run's lease in the journal right now; marks it lost when another daemon holds it.
     /// Called before acting on the server (a submit), so a takeover between two heartbeats is seen in time.
     /// On a private journal only the heartbeat's verdict counts.
-    public func confirm(_ runKey: Int64, _ store: AuditStore) async throws -> Bool {
+    public func confirm(_ runKey: Int64, _ store: any RunJournal) async throws -> Bool {
         guard !isLost(runKey) else { return false }
         // A private (SQLite) journal has one daemon: nobody else can hold the lease, so no write is spent on it.
         guard store.isShared else { return true }

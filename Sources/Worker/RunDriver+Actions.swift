@@ -37,7 +37,7 @@ extension RunDriver {
             }
         case .adopt(let loop):
             state.threadID = loop.threadID ?? state.threadID
-            try await store.updateRun(runKey: state.runKey, run: loop.record)
+            try await journal.updateRun(runKey: state.runKey, run: loop.record)
             return .done
         case .consumeStream:
             if let interruption = checkpoint(state: state) { return .input(interruption) }
@@ -140,8 +140,8 @@ extension RunDriver {
             return .prepareFailed(error)
         }
         if let threadID = prepared {
-            try await store.setRunThread(runKey: state.runKey, threadID: threadID)
-            if let jobID = state.request.jobID { try await store.setJobThread(id: jobID, threadID: threadID) }
+            try await journal.setRunThread(runKey: state.runKey, threadID: threadID)
+            if let jobID = state.request.jobID { try await journal.setJobThread(id: jobID, threadID: threadID) }
             state.threadID = threadID
         }
         return .prepared

@@ -41,13 +41,13 @@ extension RunDriver {
         var needing = calls.filter { registry.executor(for: $0.name)?.approval.requiresApproval($0.arguments) == true }
         guard !needing.isEmpty else { return .approvalsDecided }
         // After a restart, a call answered before needs no decision again.
-        let answered = Set(try await store.toolCalls(runKey: state.runKey).filter { $0.output != nil }.map(\.callID))
+        let answered = Set(try await journal.toolCalls(runKey: state.runKey).filter { $0.output != nil }.map(\.callID))
         needing.removeAll { answered.contains($0.id) }
         guard !needing.isEmpty else { return .approvalsDecided }
         let runKey = state.runKey
         var seals: [String: String] = [:]
         if let approvalSeal { for call in needing { seals[call.id] = approvalSeal.seal(runKey: runKey, call: call) } }
-        let found = try await store.requestApprovals(runKey: runKey, calls: needing, seals: seals)
+        let found = try await journal.requestApprovals(runKey: runKey, calls: needing, seals: seals)
         var approvals = ApprovalsInProgress(ids: needing.map(\.id), records: found)
         // A request this daemon did not make (no valid seal: a row a call planted, with a decision it forged) is
         // refused, never taken for a person's word; nothing is written over it, the journal keeps what was found.
@@ -79,14 +79,14 @@ extension RunDriver {
     /// Reads the decisions from the journal.
     func readApprovals(state: inout DriveState) async throws -> LoopMachine.Input {
         let approvals = state.round.approvals
-        state.round.approvals.records = approvals.checked(try await store.approvals(runKey: state.runKey, callIDs: approvals.ids))
+        state.round.approvals.records = approvals.checked(try await journal.approvals(runKey: state.runKey, callIDs: approvals.ids))
         return approvalsAnswer(state: state)
     }
 
     /// Marks the calls still pending `expired` (no decision came before the loop's `expires_at`), then reads.
     func expireApprovals(_ pending: [String], state: inout DriveState) async throws -> LoopMachine.Input {
         for id in pending {
-            _ = try await store.decideApproval(
+            _ = try await journal.decideApproval(
                 runKey: state.runKey, callID: id, decision: .expired, by: "toolworker", reason: "no decision came before the run's expires_at")
         }
         return try await readApprovals(state: &state)

@@ -15,19 +15,19 @@ extension RunDriver {
         state.recorder.note("toolworker.reconciled", ["reason": .string(reason), "status": .string(loop.serverStatus)], stream: state.stream)
         await recordAcceptedOutputs(loopID: loopID, state: state, logger: logger)
         if case .ended = loop.phase { try await recordFinalObjects(loopID: loopID, state: &state, logger: logger) }
-        try await store.updateRun(runKey: state.runKey, run: loop.record)
+        try await journal.updateRun(runKey: state.runKey, run: loop.record)
     }
 
     /// Outputs stored before a crash but never marked submitted (the process died between the submit and its
     /// answer, or the answer was an error): those the server took are recorded as submitted, learned by
     /// reconciliation; the others are submitted again by the next round as usual.
     func recordAcceptedOutputs(loopID: String, state: DriveState, logger: Logger) async {
-        guard let unsubmitted = try? await store.unsubmittedOutputs(runKey: state.runKey), !unsubmitted.isEmpty,
+        guard let unsubmitted = try? await journal.unsubmittedOutputs(runKey: state.runKey), !unsubmitted.isEmpty,
             let accepted = try? await state.session.acceptedOutputs(id: loopID, threadID: state.threadID, among: Set(unsubmitted.map(\.callID))),
             !accepted.isEmpty
         else { return }
         logger.notice("outputs submitted before were taken by the server", metadata: ["calls": "\(accepted.count)"])
-        try? await store.markSubmitted(runKey: state.runKey, callIDs: accepted.sorted(), via: .reconcile)
+        try? await journal.markSubmitted(runKey: state.runKey, callIDs: accepted.sorted(), via: .reconcile)
     }
 
     /// After a loop ended without a stream (or after a restart): store the final snapshots of everything it
@@ -59,11 +59,11 @@ extension RunDriver {
             try await state.recorder.flush()
             return
         }
-        store.enqueueProgress(runKey: state.runKey, events: [], snapshots: snapshots, run: nil)
-        try await store.flush()
+        journal.enqueueProgress(runKey: state.runKey, events: [], snapshots: snapshots, run: nil)
+        try await journal.flush()
     }
 
-    /// The loop is over: make sure the store says so, and report.
+    /// The loop is over: make sure the journal says so, and report.
     func finish(state: inout DriveState, logger: Logger) async throws -> RunOutcome {
         try await state.recorder.flush()
         let loop = state.machine.loop
@@ -85,7 +85,7 @@ extension RunDriver {
         _ message: String, code: String, status: OutcomeStatus = .error, state: inout DriveState, logger: Logger
     ) async throws -> RunOutcome {
         try? await state.recorder.flush()
-        try await store.endRun(runKey: state.runKey, status: status, lastError: ["code": .string(code), "message": .string(message)])
+        try await journal.endRun(runKey: state.runKey, status: status, lastError: ["code": .string(code), "message": .string(message)])
         logger.error("run could not be followed", metadata: ["run_id": "\(state.loopID ?? "?")", "error": "\(message)"])
         WorkerMetrics.runEnded(status, rounds: state.rounds)
         let outcome = RunOutcome(

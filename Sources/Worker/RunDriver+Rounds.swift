@@ -31,7 +31,7 @@ extension RunDriver {
         let dispatcher = self.dispatcher
         let roundsSoFar = state.rounds
         let handlers = calls.map { ($0, dispatcher.registry.executor(for: $0.name)?.handlerDescription) }
-        let (known, decision) = try await store.recordRound(runKey: state.runKey, calls: handlers) { known in
+        let (known, decision) = try await journal.recordRound(runKey: state.runKey, calls: handlers) { known in
             let isNew = calls.contains { known[$0.id] == nil }
             // A round with a call not seen before is a new round, even when the server reuses an earlier call_id in it.
             let round = isNew ? roundsSoFar + 1 : (known[calls.first?.id ?? ""]?.round ?? roundsSoFar)
@@ -45,7 +45,7 @@ extension RunDriver {
         let plans = calls.map { call in
             dispatcher.plan(call, previous: known[call.id].map { PreviousAttempt(state: $0.state, output: $0.output) })
         }
-        try store.throwIfEnqueuedWritesFailed()
+        try journal.throwIfEnqueuedWritesFailed()
         // A call_id answered in an earlier round and asked for again: it is the same call, so it gets its stored output
         // and its handler never runs twice; the event log says so.
         let reused = calls.filter { call in known[call.id].map { $0.round < round && $0.output != nil } ?? false }
@@ -67,7 +67,7 @@ extension RunDriver {
             deadline = .now + .milliseconds(Int64(remaining * 1000)) - schedule.expiryMargin
         }
         let context = ToolCallContext(runID: loopID, threadID: loop.threadID ?? state.threadID ?? "")
-        let store = self.store
+        let journal = self.journal
         let runKey = state.runKey
         let log = logger
         let fixedDeadline = deadline
@@ -93,7 +93,7 @@ extension RunDriver {
                         }
                     }
                     WorkerMetrics.toolCallEnded(call.name, registry: dispatcher.registry, state: outcome.state, duration: handlerDuration)
-                    try await store.recordToolCallOutcome(runKey: runKey, callID: call.id, outcome: outcome)
+                    try await journal.recordToolCallOutcome(runKey: runKey, callID: call.id, outcome: outcome)
                     let level: Logger.Level = outcome.state == .succeeded ? .info : .warning
                     log.log(level: level, "tool call ended", metadata: [
                         "run_id": "\(context.runID)", "tool": "\(call.name)", "call_id": "\(call.id)",
@@ -110,7 +110,7 @@ extension RunDriver {
             onRound(RoundTiming(requiresActionAt: received, submitAt: .now, longestHandler: handlerTimes.longest, calls: calls.count))
         }
         state.round.outputs = outputs
-        if let leases, try await !leases.confirm(state.runKey, store) {
+        if let leases, try await !leases.confirm(state.runKey, journal) {
             // Another daemon holds the run now: it answers the round from the journal, not us.
             return .leaseLost
         }
@@ -127,7 +127,7 @@ extension RunDriver {
             if error.kind == .cancelled { throw CancellationError() }
             return .submitFailed(error)
         }
-        try await store.markSubmitted(runKey: state.runKey, callIDs: outputs.map(\.toolCallID))
+        try await journal.markSubmitted(runKey: state.runKey, callIDs: outputs.map(\.toolCallID), via: .submit)
         logger.info("submitted tool outputs", metadata: ["run_id": "\(state.loopID ?? "?")", "outputs": "\(outputs.count)"])
         state.round = RoundInProgress()
         return .submitted
@@ -150,7 +150,7 @@ extension RunDriver {
             return ("arguments_too_large", "the round's tool call arguments add up to \(argumentBytes) bytes; max_argument_bytes is \(maxArgumentBytes)")
         }
         guard state.rounds >= state.maxRounds else { return nil }
-        let known = Set(try await store.toolCalls(runKey: state.runKey).map(\.callID))
+        let known = Set(try await journal.toolCalls(runKey: state.runKey).map(\.callID))
         guard calls.contains(where: { !known.contains($0.id) }) else { return nil }
         return ("max_rounds", "the model asked for round \(state.rounds + 1); max_rounds is \(state.maxRounds)")
     }

@@ -21,9 +21,9 @@ extension RunDriver {
                 watchdog.progressed()
                 sawEvents = true
                 state.recorder.record(event, stream: state.stream)
-                await store.waitForRoom()
+                await journal.waitForRoom()
                 if let loop = event.state {
-                    if let id = loop.id, id != state.loopID, let holder = try? await store.runKey(holding: id), holder != state.runKey {
+                    if let id = loop.id, id != state.loopID, let holder = try? await journal.runKey(holding: id), holder != state.runKey {
                         // A server that reuses ids: this loop cannot be told apart from run key `holder` in the journal.
                         end = .violation(LoopError(
                             .protocolViolation(retryable: false), code: "duplicate_run_id",

@@ -10,12 +10,12 @@ import WorkModel
 ///
 /// The decisions are ``LoopMachine``'s; the driver performs its actions (requests, journal writes, handlers,
 /// sleeps on the injected ``DriverClock``) and tells it what came of them. Failures never escape as thrown errors
-/// except the store's own and cancellation: every outcome is recorded and returned. The protocol is behind
+/// except the journal's own and cancellation: every outcome is recorded and returned. The protocol is behind
 /// ``ToolLoopBackend``; nothing here knows its wire types.
 public struct RunDriver: Sendable {
     /// The protocols this driver speaks, by ``ToolLoopBackend/protocolName``.
     public let backends: [String: any ToolLoopBackend]
-    public let store: AuditStore
+    public let journal: any RunJournal
     public var dispatcher: ToolDispatcher
     public let policy: SnapshotPolicy
     public let logger: Logger
@@ -38,18 +38,18 @@ public struct RunDriver: Sendable {
     /// Called once per round with its timings (benchmarks and metrics).
     public var onRound: (@Sendable (RoundTiming) -> Void)?
     /// When triggered, the driver aborts its stream, lets a running round finish and submit, and returns a
-    /// `suspended` outcome; the loop stays open in the store and is resumed at the next start.
+    /// `suspended` outcome; the loop stays open in the journal and is resumed at the next start.
     public var shutdown: ShutdownSignal?
     /// The leases of the runs this process drives: a run taken over by another daemon stops being driven here.
     public var leases: LeaseKeeper?
 
-    public init(backend: any ToolLoopBackend, store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
-        self.init(backends: [backend], store: store, dispatcher: dispatcher, policy: policy, logger: logger)
+    public init(backend: any ToolLoopBackend, journal: any RunJournal, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
+        self.init(backends: [backend], journal: journal, dispatcher: dispatcher, policy: policy, logger: logger)
     }
 
-    public init(backends: [any ToolLoopBackend], store: AuditStore, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
+    public init(backends: [any ToolLoopBackend], journal: any RunJournal, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
         self.backends = Dictionary(backends.map { ($0.protocolName, $0) }, uniquingKeysWith: { first, _ in first })
-        self.store = store
+        self.journal = journal
         self.dispatcher = dispatcher
         self.policy = policy
         self.logger = logger
@@ -59,7 +59,7 @@ public struct RunDriver: Sendable {
 
     /// Starts a loop and follows it to its end.
     public func run(_ request: RunRequest) async throws -> RunOutcome {
-        let runKey = try await store.createRun(
+        let runKey = try await journal.createRun(
             assistantID: request.assistantID, threadID: request.threadID, jobID: request.jobID,
             request: .object(request.summary), protocolName: request.protocolName, model: request.model)
         var state = makeState(runKey: runKey, protocolName: request.protocolName, request: request, nextSeq: 1, loopID: nil)
@@ -78,22 +78,22 @@ public struct RunDriver: Sendable {
         return try await drive(from: .begin(beginning), state: &state, logger: log)
     }
 
-    /// Follows a loop already known to the store (after a restart): reconcile with the server, then go on.
+    /// Follows a loop already known to the journal (after a restart): reconcile with the server, then go on.
     public func resume(_ record: RunRecord) async throws -> RunOutcome {
         leases?.register(record.key)
         defer { leases?.unregister(record.key) }
-        let nextSeq = try await store.lastEventSeq(runKey: record.key) + 1
+        let nextSeq = try await journal.lastEventSeq(runKey: record.key) + 1
         let request = RunRequest(record: record)
         var state = makeState(runKey: record.key, protocolName: record.protocolName, request: request, nextSeq: nextSeq, loopID: record.runID)
         state.threadID = record.threadID
         state.rounds = record.rounds
-        state.stream = try await store.lastStream(runKey: record.key)
+        state.stream = try await journal.lastStream(runKey: record.key)
         var log = logger
         log[metadataKey: "run_key"] = "\(record.key)"
         log.notice("resuming run after restart", metadata: ["run_id": "\(record.runID ?? "unknown")"])
         WorkerMetrics.recoveries.increment()
         // What every later request of the loop repeats (a Responses model, instructions, metadata).
-        state.session.restore(request, runKey: record.key, history: try await store.loopHistory(runKey: record.key))
+        state.session.restore(request, runKey: record.key, history: try await journal.loopHistory(runKey: record.key))
         return try await drive(from: .begin(.resume(loopID: record.runID)), state: &state, logger: log)
     }
 
@@ -107,7 +107,7 @@ public struct RunDriver: Sendable {
         let backend = backend(for: protocolName)
         var state = DriveState(
             runKey: runKey, request: request, backend: backend, policy: policy, tools: dispatcher.registry.definitions,
-            recorder: StreamRecorder(store: store, runKey: runKey, nextSeq: nextSeq),
+            recorder: StreamRecorder(journal: journal, runKey: runKey, nextSeq: nextSeq),
             machine: LoopMachine(schedule: schedule.adopting(backend), submitRefusalIsFinal: backend.submitRefusalIsFinal, loopID: loopID))
         state.maxRounds = request.maxRounds ?? maxRounds
         return state

@@ -4,11 +4,11 @@ import WorkModel
 
 /// Stores every event of a loop's streams, the snapshots its backend keeps after them, and the loop's latest state.
 ///
-/// Deltas are buffered briefly (up to `maxBuffered` events or `maxDelay`) and enqueued as one piece of the store's
+/// Deltas are buffered briefly (up to `maxBuffered` events or `maxDelay`) and enqueued as one piece of the journal's
 /// group commit; a lifecycle event, the end of a stream and ``flush()`` push the buffer at once. Numbering
 /// (`seq`) runs on across the loop's streams.
 public struct StreamRecorder: Sendable {
-    public let store: AuditStore
+    public let journal: any RunJournal
     public let runKey: Int64
     public private(set) var nextSeq: Int
     public var maxBuffered = 32
@@ -21,8 +21,8 @@ public struct StreamRecorder: Sendable {
     /// The id of the response (or run) the current stream belongs to: stored with each event.
     public var responseID: String?
 
-    public init(store: AuditStore, runKey: Int64, nextSeq: Int = 1) {
-        self.store = store
+    public init(journal: any RunJournal, runKey: Int64, nextSeq: Int = 1) {
+        self.journal = journal
         self.runKey = runKey
         self.nextSeq = nextSeq
     }
@@ -59,9 +59,9 @@ public struct StreamRecorder: Sendable {
         push()
     }
 
-    /// Hands buffered records to the store's queue (not yet durable: see ``flush()``).
+    /// Hands buffered records to the journal's queue (not yet durable: see ``flush()``).
     public mutating func push() {
-        store.enqueueProgress(runKey: runKey, events: events, snapshots: snapshots, run: latestState)
+        journal.enqueueProgress(runKey: runKey, events: events, snapshots: snapshots, run: latestState)
         events.removeAll(keepingCapacity: true)
         snapshots.removeAll(keepingCapacity: true)
         latestState = nil
@@ -71,6 +71,6 @@ public struct StreamRecorder: Sendable {
     /// Pushes and waits until everything recorded so far is durable.
     public mutating func flush() async throws {
         push()
-        try await store.flush()
+        try await journal.flush()
     }
 }

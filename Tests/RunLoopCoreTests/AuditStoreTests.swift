@@ -44,6 +44,40 @@ struct AuditStoreTests {
         }
     }
 
+    @Test("v9 drops the closed protocol list: a v8 journal keeps its rows, then takes a protocol no CHECK names, on every connection")
+    func protocolCheckDropped() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("audit.db")
+        do {
+            let raw = try SQLiteConnection(path: path)
+            for migration in Schema.migrations.prefix(8) { try raw.executeScript(migration) }
+            try raw.executeScript("PRAGMA user_version=8; PRAGMA application_id=\(Schema.applicationID)")
+            try raw.executeScript(
+                "INSERT INTO jobs (assistant_id, created_at, updated_at, protocol) VALUES ('asst_old', 1, 1, 'responses')")
+            #expect(throws: SQLiteError.self, "v8 still refuses it") {
+                try raw.executeScript("INSERT INTO jobs (assistant_id, created_at, updated_at, protocol) VALUES ('a', 1, 1, 'third')")
+            }
+        }
+        let store = try AuditStore(path: path)
+        defer { store.close() }
+        let job = try await store.enqueueJob(
+            assistantID: "", threadID: nil, message: "go", instructions: nil, metadata: nil, protocolName: "third")
+        #expect(try await store.job(id: job)?.protocolName == "third", "the reader connection sees the new definition too")
+        let run = try await store.createRun(assistantID: "", threadID: nil, jobID: job, request: [:], protocolName: "third")
+        #expect(try await store.run(key: run)?.protocolName == "third")
+        let old = try await store.read { db in try db.query("SELECT assistant_id, protocol FROM jobs WHERE id = 1") }
+        #expect(old.first?["assistant_id"].text == "asst_old" && old.first?["protocol"].text == "responses")
+        let definitions = try await store.read { db in
+            try db.query("SELECT sql FROM sqlite_schema WHERE name IN ('runs', 'jobs')").compactMap { $0["sql"].text }
+        }
+        #expect(definitions.count == 2 && definitions.allSatisfy { !$0.contains("protocol IN") && $0.contains("protocol TEXT NOT NULL") })
+        #expect(try await store.read { db in try db.scalar("PRAGMA integrity_check").text } == "ok")
+        // A new connection (another process) reads the edited definitions.
+        let other = try SQLiteConnection(path: path)
+        try other.executeScript("INSERT INTO jobs (assistant_id, created_at, updated_at, protocol) VALUES ('b', 2, 2, 'fourth')")
+        #expect(try other.scalar("SELECT count(*) FROM jobs").int == 3)
+    }
+
     @Test("a database from a newer version, or not ours, is refused with a clear message")
     func refusesForeignOrNewer() async throws {
         let dir = TempDirectory()
@@ -113,7 +147,7 @@ struct AuditStoreTests {
         let reader = try SQLiteConnection(path: path, readOnly: true)
         try reader.executeScript("BEGIN")
         #expect(try reader.scalar("SELECT count(*) FROM events").int == 0)
-        var recorder = StreamRecorder(store: store, runKey: runKey)
+        var recorder = StreamRecorder(journal: store, runKey: runKey)
         for i in 0..<100 {
             recorder.record(LoopEvent(name: "x.\(i)", kind: .unknown, data: "{}", byteOffset: i), stream: 1)
         }
@@ -139,7 +173,7 @@ struct AuditStoreTests {
         try process.run()
         try input.fileHandleForWriting.write(contentsOf: Data("BEGIN;\nSELECT 'before', count(*) FROM events;\n".utf8))
         try await Task.sleep(for: .milliseconds(200))
-        var recorder = StreamRecorder(store: store, runKey: runKey)
+        var recorder = StreamRecorder(journal: store, runKey: runKey)
         for i in 0..<50 {
             recorder.record(LoopEvent(name: "x", kind: .unknown, data: "{}", byteOffset: i), stream: 1)
         }
@@ -294,7 +328,7 @@ struct AuditStoreTests {
         for i in 0..<120 {
             let key = try await store.createRun(assistantID: "a", threadID: "t\(i)", jobID: nil, request: [:])
             keys.append(key)
-            var recorder = StreamRecorder(store: store, runKey: key)
+            var recorder = StreamRecorder(journal: store, runKey: key)
             recorder.record(LoopEvent(name: "x", kind: .unknown, data: "{}", byteOffset: 0), stream: 1)
             try await recorder.flush()
             try await store.recordToolCalls(runKey: key, round: 1, calls: [(ToolCall(id: "call_\(i)", name: "t", arguments: "{}"), nil)])

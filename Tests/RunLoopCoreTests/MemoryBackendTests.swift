@@ -12,7 +12,7 @@ struct MemoryBackendTests {
         try "#!/bin/sh\nread args; printf 'got %s' \"$args\"\n".writeScript(toFile: script)
         chmod(script, 0o755)
         return RunDriver(
-            backends: [backend], store: store,
+            backends: [backend], journal: store,
             dispatcher: ToolDispatcher(registry: ToolRegistry([ToolHandlerConfig(name: "echo", command: [script])]), maxConcurrentCalls: 4),
             policy: .lifecycle, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }

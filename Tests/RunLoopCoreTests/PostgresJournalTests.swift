@@ -91,6 +91,21 @@ struct PostgresJournalTests {
         #expect(try connection.scalar("SELECT count(*) FROM toolworker_schema").int == 1)
     }
 
+    @Test("v6 drops the closed protocol list: runs and jobs take any protocol name; the daemon, not the schema, refuses one it cannot drive")
+    func protocolCheckDropped() async throws {
+        let url = try await PostgresTestCluster.makeDatabase()
+        let store = try AuditStore(connector: PostgresConnector(url: url))
+        defer { store.close() }
+        let job = try await store.enqueueJob(
+            assistantID: "", threadID: nil, message: "go", instructions: nil, metadata: nil, protocolName: "third")
+        #expect(try await store.job(id: job)?.protocolName == "third")
+        let run = try await store.createRun(assistantID: "", threadID: nil, jobID: job, request: [:], protocolName: "third")
+        #expect(try await store.run(key: run)?.protocolName == "third")
+        let checks = try PostgresConnection(url: url).scalar(
+            "SELECT count(*) FROM pg_constraint WHERE conname IN ('runs_protocol_check', 'jobs_protocol_check')").int
+        #expect(checks == 0)
+    }
+
     @Test("a database with foreign tables of the same names, or a newer schema, is refused before anything is written")
     func refusesForeignAndNewer() async throws {
         let foreign = try await PostgresTestCluster.makeDatabase()

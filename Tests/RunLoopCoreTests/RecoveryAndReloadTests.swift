@@ -20,7 +20,7 @@ struct RecoveryAndReloadTests {
         configuration.pollInterval = .milliseconds(50)
         configuration.idlePollInterval = .milliseconds(100)
         let scheduler = JobScheduler(
-            configuration: configuration, driver: h.driver(), notifier: SystemdNotifier(environment: [:]), shutdown: ShutdownSignal())
+            configuration: configuration, driver: h.driver(), store: h.store, notifier: SystemdNotifier(environment: [:]), shutdown: ShutdownSignal())
         let running = Task { try await scheduler.run() }
         defer { running.cancel() }
         // The drive failed on the full journal: the job is still `running`, nothing drives it.
@@ -44,12 +44,35 @@ struct RecoveryAndReloadTests {
         _ = try? await running.value
     }
 
+    @Test("a job of a protocol no backend registered (the schema no longer refuses it) fails with the reason, no request sent, and the daemon goes on")
+    func unregisteredProtocolJob() async throws {
+        let h = try RunHarness()
+        let unknown = try await h.store.enqueueJob(
+            assistantID: "asst_text", threadID: nil, message: "go", instructions: nil, metadata: nil, maxAttempts: 1, protocolName: "smoke-signals")
+        var configuration = JobScheduler.Configuration()
+        configuration.pollInterval = .milliseconds(20)
+        configuration.idlePollInterval = .milliseconds(50)
+        let scheduler = JobScheduler(
+            configuration: configuration, driver: h.driver(), store: h.store, notifier: SystemdNotifier(environment: [:]), shutdown: ShutdownSignal())
+        let running = Task { try await scheduler.run() }
+        defer { running.cancel() }
+        try await waitForAsync("the job to end", timeout: .seconds(60)) { try await h.store.job(id: unknown)?.state.isFinal == true }
+        #expect(try await h.store.job(id: unknown)?.state == .failed)
+        let failed = try await h.rows("SELECT status, error_message FROM run_history WHERE protocol = 'smoke-signals'")
+        #expect(failed.first?["error_message"].text?.contains("not set up for protocol 'smoke-signals'") == true, "\(failed)")
+        #expect(h.server.requests.isEmpty, "nothing was sent for it")
+        let known = try await h.store.enqueueJob(assistantID: "asst_text", threadID: nil, message: "go", instructions: nil, metadata: nil)
+        try await waitForAsync("the next job to succeed", timeout: .seconds(60)) { try await h.store.job(id: known)?.state == .succeeded }
+        scheduler.shutdown.trigger()
+        _ = try? await running.value
+    }
+
     @Test("after a reload, the tools offered to the model are the tools dispatched (Responses)")
     func reloadOffersNewTools() async throws {
         let h = try RunHarness()
         try h.handler("get_weather", "read args; printf 'old'") { $0.description = "old weather" }
         let scheduler = JobScheduler(
-            configuration: JobScheduler.Configuration(), driver: h.driver(), notifier: SystemdNotifier(environment: [:]),
+            configuration: JobScheduler.Configuration(), driver: h.driver(), store: h.store, notifier: SystemdNotifier(environment: [:]),
             shutdown: ShutdownSignal())
         var renamed = h.tools[0]
         renamed.description = "new weather"

@@ -59,7 +59,7 @@ final class RunHarness {
             backends: [
                 AssistantsBackend(client: AssistantsClient(configuration: configuration, http: http)),
                 ResponsesBackend(client: ResponsesClient(configuration: configuration, http: http), defaultModel: nil, defaultInstructions: nil),
-            ], store: store,
+            ], journal: store,
             dispatcher: ToolDispatcher(
                 registry: ToolRegistry(
                     executors: tools.map { ShellToolExecutor($0, sandboxHost: sandboxHost) }

@@ -143,7 +143,7 @@ final class ScriptedHarness {
         configuration.retry = RetryPolicy(maxRetries: maxRetries, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50))
         var driver = RunDriver(
             backends: [ResponsesBackend(client: ResponsesClient(configuration: configuration), defaultModel: "m", defaultInstructions: nil)],
-            store: store, dispatcher: ToolDispatcher(registry: ToolRegistry(tools), maxConcurrentCalls: 8), policy: .lifecycle,
+            journal: store, dispatcher: ToolDispatcher(registry: ToolRegistry(tools), maxConcurrentCalls: 8), policy: .lifecycle,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         driver.schedule.maxPollInterval = .milliseconds(50)
         configure(&driver)
