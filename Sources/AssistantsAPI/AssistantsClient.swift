@@ -18,8 +18,13 @@ public final class AssistantsClient: Sendable {
     /// - Parameter logger: where retries are reported (never with the API key: requests are described redacted).
     public init(configuration: OpenAIClientConfiguration, http: HTTPClient? = nil, logger: Logger? = nil) {
         core = OpenAIHTTPClient(
-            configuration: configuration, extraHeaders: [("OpenAI-Beta", "assistants=v2")], http: http, logger: logger)
+            configuration: configuration, extraHeaders: [("OpenAI-Beta", "assistants=v2")], endpoints: Self.endpoints, http: http,
+            logger: logger)
     }
+
+    /// The Assistants API's path words (metric labels).
+    public static let endpoints = EndpointVocabulary(
+        roots: ["threads", "assistants"], words: ["runs", "steps", "messages", "submit_tool_outputs", "cancel"])
 
     private func pathID(_ id: String) throws(OpenAIClientError) -> String { try core.pathID(id) }
 

@@ -17,9 +17,17 @@ public struct AssistantsBackend: HTTPClientBackend {
 
     public init(client: AssistantsClient) { self.client = client }
 
-    public var protocolName: String { "assistants" }
-    /// A run's thread is created first and keeps the message.
-    public var preparesContainer: Bool { true }
+    /// A run lives on a thread, created first so that it keeps the message; the assistant names the model.
+    public static let descriptor = ProtocolDescriptor(
+        name: "assistants", displayName: "Assistants", containerName: "thread", preparesContainer: true, needsModel: false
+    ) { request in
+        if request.assistantID.isEmpty { return "protocol assistants needs --assistant ID" }
+        if request.conversationState != nil || !request.requestOptions.isEmpty {
+            return "--state and --request-option are for the Responses protocol"
+        }
+        return nil
+    }
+    public var descriptor: ProtocolDescriptor { Self.descriptor }
     public var clientConfiguration: OpenAIClientConfiguration { client.configuration }
 
     /// Assistants keep their tools on the assistant (`sync-tools` publishes them): `tools` are not sent per run.
@@ -28,21 +36,29 @@ public struct AssistantsBackend: HTTPClientBackend {
     }
 
     /// Asks the server to cancel a run (`toolworker cancel`); the run's state after it.
-    public func cancel(runID: String, threadID: String) async throws(LoopError) -> LoopState {
+    public func cancel(id: String, threadID: String?) async throws(LoopError) -> LoopState {
+        let thread = try Self.thread(threadID, of: id)
         do {
-            return LoopState(try await client.cancelRun(threadID: threadID, runID: runID))
+            return LoopState(try await client.cancelRun(threadID: thread, runID: id))
         } catch {
             throw LoopError(error)
         }
     }
 
     /// The run's state now.
-    public func retrieve(runID: String, threadID: String) async throws(LoopError) -> LoopState {
+    public func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState {
+        let thread = try Self.thread(threadID, of: id)
         do {
-            return LoopState(try await client.retrieveRun(threadID: threadID, runID: runID))
+            return LoopState(try await client.retrieveRun(threadID: thread, runID: id))
         } catch {
             throw LoopError(error)
         }
+    }
+
+    /// A run is addressed through its thread: one without is refused before anything is sent.
+    static func thread(_ threadID: String?, of runID: String) throws(LoopError) -> String {
+        guard let threadID else { throw LoopError(.invalidArgument, message: "run \(runID) has no thread in the journal") }
+        return threadID
     }
 }
 

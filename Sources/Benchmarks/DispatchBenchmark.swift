@@ -66,9 +66,9 @@ enum DispatchBenchmark {
             handlers.values.withLock { $0.append(timing.longestHandler) }
         }
         let outcome = try await driver.run(
-            protocolName == "responses"
-                ? RunRequest(assistantID: "", message: "go", protocolName: "responses", model: "asst_rounds")
-                : RunRequest(assistantID: "asst_rounds", message: "go"))
+            protocolName == ResponsesBackend.descriptor.name
+                ? RunRequest(assistantID: "", message: "go", protocolName: protocolName, model: "asst_rounds")
+                : RunRequest(assistantID: "asst_rounds", message: "go", protocolName: protocolName))
         precondition(outcome.status == .completed, "benchmark run ended \(outcome.status.rawValue): \(outcome.detail ?? "")")
         let o = overheads.values.withLock { $0 }
         let hd = handlers.values.withLock { $0 }

@@ -36,7 +36,7 @@ enum StoreBenchmark {
         // One transaction per event, awaited one by one (what persisting without group commit costs).
         let path = "\(directory)/single.db"
         let store = try AuditStore(path: path)
-        let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
+        let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:], protocolName: AssistantsBackend.descriptor.name)
         let sample = Array(events.prefix(2000))
         let seconds = try await measureAsync {
             for (index, event) in sample.enumerated() {
@@ -64,7 +64,7 @@ enum StoreBenchmark {
 
     /// Seconds to accumulate and durably record `events` as one run in `store` (group commit, `policy` snapshots).
     static func ingest(_ events: [ServerEvent], into store: AuditStore, policy: SnapshotPolicy) async throws -> Double {
-        let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:])
+        let runKey = try await store.createRun(assistantID: "asst_bench", threadID: nil, jobID: nil, request: [:], protocolName: AssistantsBackend.descriptor.name)
         var recorder = StreamRecorder(journal: store, runKey: runKey)
         var accumulator = SnapshotAccumulator()
         var sampler = DeltaSnapshotSampler()

@@ -166,7 +166,7 @@ if which == "store" || which == "all" {
 }
 
 if which == "dispatch" || which == "all" {
-    for protocolName in ["assistants", "responses"] {
+    for protocolName in [AssistantsBackend.descriptor.name, ResponsesBackend.descriptor.name] {
         try await DispatchBenchmark.run(rounds: Int(ProcessInfo.processInfo.environment["ROUNDS"] ?? "") ?? 1000, protocolName: protocolName)
     }
 }
@@ -183,15 +183,15 @@ if which == "loop" || which == "all" {
     let server = try FakeAssistantsServer(scenarios: ["asst_long": Scenario(finalText: text, deltaPieces: deltas)])
     let directory = NSTemporaryDirectory() + "toolworker-loop-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    for protocolName in ["assistants", "responses"] {
+    for protocolName in [AssistantsBackend.descriptor.name, ResponsesBackend.descriptor.name] {
         let store = try AuditStore(path: "\(directory)/\(protocolName).db")
         let driver = RunDriver(
             backends: DispatchBenchmark.backends(server, tools: []), journal: store,
             dispatcher: ToolDispatcher(registry: ToolRegistry([]), maxConcurrentCalls: 1), policy: .lifecycle,
             logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-        let request = protocolName == "responses"
-            ? RunRequest(assistantID: "", message: "go", protocolName: "responses", model: "asst_long")
-            : RunRequest(assistantID: "asst_long", message: "go")
+        let request = protocolName == ResponsesBackend.descriptor.name
+            ? RunRequest(assistantID: "", message: "go", protocolName: protocolName, model: "asst_long")
+            : RunRequest(assistantID: "asst_long", message: "go", protocolName: protocolName)
         let (outcome, seconds) = try await Task.detached {
             let start = ContinuousClock.now
             let outcome = try await driver.run(request)

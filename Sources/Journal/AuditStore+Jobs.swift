@@ -22,7 +22,7 @@ public struct JobRecord: Sendable, Equatable {
 
     init(_ row: SQLRow) {
         options = row["options"].text.flatMap { try? JSONValue(parsing: $0) }
-        protocolName = row["protocol"].text ?? "assistants"
+        protocolName = row["protocol"].text ?? ""
         model = row["model"].text
         id = row["id"].int ?? 0
         assistantID = row["assistant_id"].text ?? ""
@@ -43,7 +43,7 @@ extension AuditStore {
     /// Adds a job to the queue; returns its id once durable.
     public func enqueueJob(
         assistantID: String, threadID: String?, message: String?, instructions: String?, metadata: JSONValue?,
-        maxAttempts: Int = 3, protocolName: String = "assistants", model: String? = nil, options: JSONValue? = nil
+        maxAttempts: Int = 3, protocolName: String, model: String? = nil, options: JSONValue? = nil
     ) async throws -> Int64 {
         let now = unixMilliseconds()
         return try await write { db in

@@ -3,7 +3,7 @@ import WorkModel
 extension AuditStore {
     /// Records a run about to be started; returns its key. Durable on return.
     public func createRun(
-        assistantID: String, threadID: String?, jobID: Int64?, request: JSONValue, protocolName: String = "assistants",
+        assistantID: String, threadID: String?, jobID: Int64?, request: JSONValue, protocolName: String,
         model: String? = nil
     ) async throws -> Int64 {
         let now = unixMilliseconds()

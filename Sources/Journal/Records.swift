@@ -57,7 +57,7 @@ public struct RunRecord: Sendable, Equatable {
     public var model: String?
 
     init(_ row: SQLRow) {
-        protocolName = row["protocol"].text ?? "assistants"
+        protocolName = row["protocol"].text ?? ""
         model = row["model"].text
         key = row["id"].int ?? 0
         runID = row["run_id"].text

@@ -10,15 +10,18 @@ public final class OpenAIHTTPClient: Sendable {
     public let configuration: OpenAIClientConfiguration
     /// Sent with every request (`OpenAI-Beta: assistants=v2` for the Assistants API).
     let extraHeaders: [(name: String, value: String)]
+    /// The API's path words, for bounded endpoint labels in metrics.
+    let endpoints: EndpointVocabulary
     private let http: HTTPClient
     private let logger: Logger
 
     public init(
-        configuration: OpenAIClientConfiguration, extraHeaders: [(name: String, value: String)] = [], http: HTTPClient? = nil,
-        logger: Logger? = nil
+        configuration: OpenAIClientConfiguration, extraHeaders: [(name: String, value: String)] = [],
+        endpoints: EndpointVocabulary, http: HTTPClient? = nil, logger: Logger? = nil
     ) {
         self.configuration = configuration
         self.extraHeaders = extraHeaders
+        self.endpoints = endpoints
         self.http = http ?? HTTPClient(configuration: configuration.http)
         self.logger = logger ?? Logger(label: "toolworker.client") { _ in SwiftLogNoOpLogHandler() }
     }
@@ -124,16 +127,8 @@ public final class OpenAIHTTPClient: Sendable {
 
     /// The request as a bounded metric label: the method and the path with every id replaced by `{id}`
     /// (`POST /threads/{id}/runs`), never an id itself.
-    static func endpointLabel(_ request: HTTPRequest) -> String {
-        let literals: Set<Substring> = [
-            "threads", "runs", "steps", "messages", "submit_tool_outputs", "cancel", "assistants", "responses",
-        ]
-        var path = request.url
-        if let query = path.firstIndex(of: "?") { path = String(path[..<query]) }
-        let start = ["/threads", "/assistants", "/responses"].lazy.compactMap { path.range(of: $0)?.lowerBound }.first
-        let tail = start.map { path[$0...] } ?? "/"
-        let parts = tail.split(separator: "/").map { literals.contains($0) ? String($0) : "{id}" }
-        return "\(request.method.rawValue) /\(parts.joined(separator: "/"))"
+    func endpointLabel(_ request: HTTPRequest) -> String {
+        endpoints.label(method: request.method.rawValue, url: request.url)
     }
 
     /// Sends with retries; returns only a 2xx head with its unread body.
@@ -141,7 +136,7 @@ public final class OpenAIHTTPClient: Sendable {
         _ request: HTTPRequest, idempotent: Bool, streaming: Bool
     ) async throws(OpenAIClientError) -> (HTTPResponseHead, ResponseBody) {
         let policy = configuration.retry
-        let endpoint = Self.endpointLabel(request)
+        let endpoint = endpointLabel(request)
         var attempt = 0
         while true {
             var waitHead: HTTPResponseHead?

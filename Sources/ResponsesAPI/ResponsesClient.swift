@@ -12,8 +12,11 @@ public final class ResponsesClient: Sendable {
     public var configuration: OpenAIClientConfiguration { core.configuration }
 
     public init(configuration: OpenAIClientConfiguration, http: HTTPClient? = nil, logger: Logger? = nil) {
-        core = OpenAIHTTPClient(configuration: configuration, http: http, logger: logger)
+        core = OpenAIHTTPClient(configuration: configuration, endpoints: Self.endpoints, http: http, logger: logger)
     }
+
+    /// The Responses API's path words (metric labels).
+    public static let endpoints = EndpointVocabulary(roots: ["responses", "conversations"], words: ["cancel", "items"])
 
     /// `POST /responses` with `stream: true`; `idempotencyKey` goes out as the `Idempotency-Key` header, so a
     /// server that honours it answers a repeated request with the response it already made.

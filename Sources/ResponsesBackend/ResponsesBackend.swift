@@ -32,7 +32,21 @@ public struct ResponsesBackend: HTTPClientBackend {
         self.defaultInstructions = defaultInstructions
     }
 
-    public var protocolName: String { "responses" }
+    /// A loop is a chain of responses, optionally in a conversation; every request names its model.
+    public static let descriptor = ProtocolDescriptor(
+        name: "responses", displayName: "Responses", containerName: "conversation", preparesContainer: false, needsModel: true
+    ) { request in
+        if request.model == nil { return "protocol responses needs --model (or model: in the configuration)" }
+        if !request.assistantID.isEmpty { return "--assistant is for the Assistants protocol" }
+        if request.message == nil && request.threadID == nil {
+            return "protocol responses needs --message (or an existing --conversation to continue)"
+        }
+        if request.threadID != nil && request.conversationState == .stateless {
+            return "a conversation lives on the server: --conversation cannot go with --state stateless"
+        }
+        return nil
+    }
+    public var descriptor: ProtocolDescriptor { Self.descriptor }
     /// A submit is a new response: a 400 for it is final.
     public var submitRefusalIsFinal: Bool { true }
     public var clientConfiguration: OpenAIClientConfiguration { client.configuration }
@@ -57,8 +71,8 @@ public struct ResponsesBackend: HTTPClientBackend {
         }
     }
 
-    /// Cancels a background response (`toolworker cancel`).
-    public func cancel(id: String) async throws(LoopError) -> LoopState {
+    /// Cancels a background response (`toolworker cancel`); a response needs no container.
+    public func cancel(id: String, threadID: String?) async throws(LoopError) -> LoopState {
         do {
             return LoopState(response: try await client.cancel(id: id))
         } catch {
@@ -67,7 +81,7 @@ public struct ResponsesBackend: HTTPClientBackend {
     }
 
     /// A response's state now.
-    public func retrieve(id: String) async throws(LoopError) -> LoopState {
+    public func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState {
         do {
             return LoopState(response: try await client.retrieve(id: id))
         } catch {

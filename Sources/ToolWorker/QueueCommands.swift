@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RunLoopCore
 
 /// `toolworker enqueue`.
@@ -50,28 +51,20 @@ struct CancelCommand: AsyncParsableCommand {
             guard let record = try await store.run(runID: run) else {
                 throw CommandFailure(message: "no run \(run) in \(databaseLabel(config))", code: ExitStatus.usage)
             }
-            let cancel: () async throws(LoopError) -> LoopState
-            let retrieve: () async throws(LoopError) -> LoopState
-            if record.protocolName == "responses" {
-                let backend = ResponsesBackend(
-                    client: ResponsesClient(configuration: clientConfiguration), defaultModel: nil, defaultInstructions: nil)
-                cancel = { () async throws(LoopError) in try await backend.cancel(id: run) }
-                retrieve = { () async throws(LoopError) in try await backend.retrieve(id: run) }
-            } else {
-                guard let thread = record.threadID else {
-                    throw CommandFailure(message: "run \(run) has no thread in \(databaseLabel(config))", code: ExitStatus.usage)
-                }
-                let backend = AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration))
-                cancel = { () async throws(LoopError) in try await backend.cancel(runID: run, threadID: thread) }
-                retrieve = { () async throws(LoopError) in try await backend.retrieve(runID: run, threadID: thread) }
+            let backends = Protocols.backends(config, clientConfiguration, logger: Logger(label: "toolworker.cancel"))
+            guard let backend = backends.first(where: { $0.protocolName == record.protocolName }) else {
+                throw CommandFailure(message: "run \(run) is of protocol \(record.protocolName), which this build does not speak", code: ExitStatus.usage)
             }
             do {
-                let answer = try await cancel()
+                let answer = try await backend.cancel(id: run, threadID: record.threadID)
                 try await store.updateRun(runKey: record.key, run: answer.record)
                 print("\(run): \(answer.serverStatus)")
+            } catch let error as LoopError where error.kind == .invalidArgument {
+                // Nothing was sent (a run without its container in the journal).
+                throw CommandFailure(message: "cannot cancel \(run): \(error)", code: ExitStatus.usage)
             } catch {
                 // Already terminal, for example: record what the server says now.
-                if let current = try? await retrieve() {
+                if let current = try? await backend.retrieve(id: run, threadID: record.threadID) {
                     try await store.updateRun(runKey: record.key, run: current.record)
                 }
                 throw CommandFailure(message: "cancel refused: \(error)", code: ExitStatus.error)

@@ -62,7 +62,7 @@ struct RunCommand: AsyncParsableCommand {
             if HandlerProcessGroups.isStopping { await RunCommand.waitForSignalExit() }
             var lines = [
                 "run: \(outcome.runID ?? "(none)")",
-                (request.protocolName == "responses" ? "conversation: " : "thread: ") + (outcome.threadID ?? "(none)"),
+                "\(Protocols.descriptor(request.protocolName)?.containerName ?? "thread"): " + (outcome.threadID ?? "(none)"),
                 "status: \(outcome.status.rawValue)",
                 "rounds: \(outcome.rounds)",
             ]

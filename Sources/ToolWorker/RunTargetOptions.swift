@@ -5,7 +5,7 @@ import RunLoopCore
 /// What to run, shared by `run` and `enqueue`: an assistant and a thread or a first message (Assistants), or a
 /// model and a message (Responses).
 struct RunTargetOptions: ParsableArguments {
-    @Option(help: "The protocol: assistants or responses (default: api.protocol).") var `protocol`: String?
+    @Option(help: ArgumentHelp("The protocol: \(Protocols.namesText) (default: api.protocol).")) var `protocol`: String?
     @Option(help: "The assistant to run (Assistants).") var assistant: String?
     @Option(help: "The model (Responses; default: model: in the configuration).") var model: String?
     @Option(help: "Run on this existing thread (Assistants; runs on one thread never overlap).") var thread: String?
@@ -21,8 +21,8 @@ struct RunTargetOptions: ParsableArguments {
     var requestOption: [String] = []
 
     func validate() throws {
-        if let protocolName = `protocol`, !["assistants", "responses"].contains(protocolName) {
-            throw ValidationError("--protocol takes assistants or responses, not '\(protocolName)'")
+        if let protocolName = `protocol`, Protocols.descriptor(protocolName) == nil {
+            throw ValidationError("--protocol takes \(Protocols.namesText), not '\(protocolName)'")
         }
         if thread == nil && message == nil && conversation == nil {
             throw ValidationError("give --thread ID or --message TEXT (or both; Responses: --conversation ID instead of --thread)")
@@ -70,34 +70,23 @@ struct RunTargetOptions: ParsableArguments {
     /// - Throws: a usage failure when the protocol's required options are missing.
     func request(_ config: ToolWorkerConfig) throws -> RunRequest {
         let protocolName = `protocol` ?? config.api.protocolName
-        switch protocolName {
-        case "responses":
-            guard model ?? config.model != nil else {
-                throw CommandFailure(message: "protocol responses needs --model (or model: in the configuration)", code: ExitStatus.usage)
-            }
-            if thread != nil { throw CommandFailure(message: "--thread is for the Assistants protocol", code: ExitStatus.usage) }
-            if assistant != nil { throw CommandFailure(message: "--assistant is for the Assistants protocol", code: ExitStatus.usage) }
-            guard message != nil || (conversation != nil && conversation != "new") else {
-                throw CommandFailure(message: "protocol responses needs --message (or an existing --conversation to continue)", code: ExitStatus.usage)
-            }
-            if conversation != nil && state == "stateless" {
-                throw CommandFailure(message: "a conversation lives on the server: --conversation cannot go with --state stateless", code: ExitStatus.usage)
-            }
-        case _ where state != nil || !requestOption.isEmpty:
-            throw CommandFailure(message: "--state and --request-option are for the Responses protocol", code: ExitStatus.usage)
-        case _ where conversation != nil:
-            throw CommandFailure(message: "--conversation is for the Responses protocol (Assistants runs take --thread)", code: ExitStatus.usage)
-        default:
-            guard assistant != nil else { throw CommandFailure(message: "protocol assistants needs --assistant ID", code: ExitStatus.usage) }
+        guard let descriptor = Protocols.descriptor(protocolName) else {
+            throw CommandFailure(message: "protocol \(protocolName) is not one this build speaks (\(Protocols.namesText))", code: ExitStatus.usage)
+        }
+        for (option, given, container) in [("--thread", thread != nil, "thread"), ("--conversation", conversation != nil, "conversation")]
+        where given && descriptor.containerName != container {
+            throw CommandFailure(
+                message: "\(option) is for the \(Protocols.using(container: container)) protocol (\(descriptor.displayName) takes --\(descriptor.containerName))",
+                code: ExitStatus.usage)
         }
         var request = RunRequest(
             assistantID: assistant ?? "", threadID: thread ?? (conversation == "new" ? nil : conversation), message: message, instructions: instructions, metadata: metadataPairs,
-            protocolName: protocolName, model: model ?? (protocolName == "responses" ? config.model : nil), maxRounds: maxRounds,
+            protocolName: protocolName, model: model ?? (descriptor.needsModel ? config.model : nil), maxRounds: maxRounds,
             conversationState: state.flatMap(ConversationState.init(rawValue:)))
         request.requestOptions = requestOptionsObject
+        if let refusal = descriptor.check(request) { throw CommandFailure(message: refusal, code: ExitStatus.usage) }
         return request
     }
-
     /// `--request-option` pairs: a value that is not JSON (`required`) is a string.
     var requestOptionsObject: JSONObject {
         var options: JSONObject = [:]

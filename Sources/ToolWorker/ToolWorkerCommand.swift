@@ -169,20 +169,6 @@ func requireDatabaseFolder(_ config: ToolWorkerConfig) throws {
     }
 }
 
-/// Every protocol's backend, sharing one HTTP client configuration: Assistants, and Responses with the registered
-/// tools as flat function tools and the configuration's model and instructions.
-func makeBackends(_ config: ToolWorkerConfig, _ clientConfiguration: OpenAIClientConfiguration, logger: Logger) -> [any ToolLoopBackend] {
-    // One HTTP client (one libcurl loop thread, one connection cache) serves both protocols.
-    let http = HTTPClient(configuration: clientConfiguration.http)
-    return [
-        AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, http: http, logger: logger)),
-        ResponsesBackend(
-            client: ResponsesClient(configuration: clientConfiguration, http: http, logger: logger), defaultModel: config.model,
-            defaultInstructions: config.instructions, defaultState: config.api.state,
-            defaultRequestOptions: config.requestOptions),
-    ]
-}
-
 /// The driver `run` and `serve` use: both protocols, the configured tools, snapshot policy and round limits.
 func makeDriver(
     _ config: ToolWorkerConfig, _ clientConfiguration: OpenAIClientConfiguration, store: AuditStore, registry: ToolRegistry,
@@ -191,7 +177,7 @@ func makeDriver(
     var dispatcher = ToolDispatcher(registry: registry, maxConcurrentCalls: config.concurrency.toolCalls)
     dispatcher.secrets = [clientConfiguration.apiKey]
     var driver = RunDriver(
-        backends: makeBackends(config, clientConfiguration, logger: logger), journal: store, dispatcher: dispatcher,
+        backends: Protocols.backends(config, clientConfiguration, logger: logger), journal: store, dispatcher: dispatcher,
         policy: config.snapshots, logger: logger)
     driver.maxRounds = config.maxRounds
     driver.maxCallsPerRound = config.maxCallsPerRound

@@ -13,7 +13,7 @@ public struct RunRequest: Sendable, Equatable {
     /// Sent as the run's `metadata` (ToolWorker adds `toolworker_run`, and `toolworker_job` for queued jobs).
     public var metadata: [String: String]
     public var jobID: Int64?
-    /// The protocol that drives it (`assistants`, `responses`): the backend with this ``ToolLoopBackend/protocolName``.
+    /// The protocol that drives it: the backend with this ``ToolLoopBackend/protocolName``.
     public var protocolName: String
     /// The model (Responses; Assistants runs use the assistant's unless given).
     public var model: String?
@@ -26,7 +26,7 @@ public struct RunRequest: Sendable, Equatable {
 
     public init(
         assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,
-        metadata: [String: String] = [:], jobID: Int64? = nil, protocolName: String = "assistants", model: String? = nil,
+        metadata: [String: String] = [:], jobID: Int64? = nil, protocolName: String, model: String? = nil,
         maxRounds: Int? = nil, conversationState: ConversationState? = nil
     ) {
         self.maxRounds = maxRounds

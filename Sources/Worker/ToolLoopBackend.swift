@@ -180,8 +180,8 @@ public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// A wire protocol for tool loops: Assistants v2 runs, Responses API responses.
 public protocol ToolLoopBackend: Sendable {
-    /// `assistants` or `responses`.
-    var protocolName: String { get }
+    /// What the rest of ToolWorker knows about the protocol (its name, its container, how a request is checked).
+    var descriptor: ProtocolDescriptor { get }
     /// Backoff before repeating a request (the protocol client's retry policy).
     func retryDelay(attempt: Int) -> Duration
     /// How many times a failed start is tried again.
@@ -196,15 +196,19 @@ public protocol ToolLoopBackend: Sendable {
     /// creates a new response, so a 400 is final; an Assistants 400 usually means the run moved on (expired,
     /// cancelled), which reconciling shows.
     var submitRefusalIsFinal: Bool { get }
-    /// Whether a loop started without a container gets one from ``ToolLoopSession/prepare(_:runKey:)`` that keeps
-    /// what was posted to it (an Assistants thread): a job retried after its message was posted does not post it
-    /// again. A protocol without (a Responses loop with no conversation) starts afresh and needs the message again.
-    var preparesContainer: Bool { get }
+    /// Asks the server to cancel a loop (`toolworker cancel`); its state after it. `threadID` is the loop's
+    /// container as the journal has it.
+    func cancel(id: String, threadID: String?) async throws(LoopError) -> LoopState
+    /// A loop's state now, outside any session (what `toolworker cancel` records when the cancel is refused).
+    func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState
 }
 
 extension ToolLoopBackend {
     public var submitRefusalIsFinal: Bool { false }
-    public var preparesContainer: Bool { false }
+    /// The protocol's name (``ProtocolDescriptor/name``).
+    public var protocolName: String { descriptor.name }
+    /// See ``ProtocolDescriptor/preparesContainer``.
+    public var preparesContainer: Bool { descriptor.preparesContainer }
 }
 
 /// One loop's conversation with the server. Used by one task at a time (the driver's).

@@ -6,11 +6,19 @@ import WorkModel
 /// without a model, for example): every request fails with a clear error, so the run ends `error` instead of
 /// crashing or hanging.
 struct UnavailableBackend: ToolLoopBackend {
-    let protocolName: String
+    let name: String
+    init(protocolName: String) { name = protocolName }
+    var descriptor: ProtocolDescriptor {
+        ProtocolDescriptor(name: name, displayName: name, containerName: "container", preparesContainer: false, needsModel: false) { [name] _ in
+            "this ToolWorker is not set up for protocol '\(name)'"
+        }
+    }
     var maxStartRetries: Int { 0 }
     var idleTimeout: Duration { .seconds(90) }
     func retryDelay(attempt: Int) -> Duration { .zero }
-    func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession { Session(protocolName: protocolName) }
+    func makeSession(policy: SnapshotPolicy, tools: [ToolDefinition]) -> any ToolLoopSession { Session(protocolName: name) }
+    func cancel(id: String, threadID: String?) async throws(LoopError) -> LoopState { throw Session(protocolName: name).error }
+    func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState { throw Session(protocolName: name).error }
 
     final class Session: ToolLoopSession {
         let protocolName: String

@@ -27,7 +27,7 @@ struct MemoryBackendTests {
             .calls([ToolCall(id: "c", name: "nope", arguments: "{}")]),
             .text("done"),
         ])
-        let outcome = try await driver(backend, dir, store: store).run(RunRequest(assistantID: "", message: "go", protocolName: "responses"))
+        let outcome = try await driver(backend, dir, store: store).run(RunRequest(assistantID: "", message: "go", protocolName: "memory"))
         #expect(outcome.status == .completed && outcome.rounds == 2 && outcome.finalText == "done", "\(outcome)")
         let submitted = backend.log.submitted.withLock { $0 }
         #expect(submitted.map { $0.map(\.toolCallID) } == [["a", "b"], ["c"]])
@@ -47,7 +47,7 @@ struct MemoryBackendTests {
             backend.refusalIsFinal = final
             var driving = try driver(backend, dir, store: store)
             driving.schedule.maxPollInterval = .milliseconds(10)
-            let outcome = try await driving.run(RunRequest(assistantID: "", message: "go", protocolName: "responses"))
+            let outcome = try await driving.run(RunRequest(assistantID: "", message: "go", protocolName: "memory"))
             if final {
                 #expect(outcome.errorCode == "submit_refused", "\(outcome)")
                 #expect(backend.log.retrieves.load(ordering: .relaxed) == 0)
@@ -66,7 +66,7 @@ struct MemoryBackendTests {
         let clock = ManualClock()
         var driving = try driver(backend, dir, store: store)
         driving.clock = clock
-        let outcome = try await driving.run(RunRequest(assistantID: "", message: "go", protocolName: "responses"))
+        let outcome = try await driving.run(RunRequest(assistantID: "", message: "go", protocolName: "memory"))
         #expect(outcome.errorCode == "lost_run" && outcome.detail?.contains("600 s of polling") == true, "\(outcome)")
         let sleeps = clock.sleeps.withLock { $0 }
         // 250 ms doubling to the 5 s ceiling, then 5 s polls until 600 s of (manual) time have passed.

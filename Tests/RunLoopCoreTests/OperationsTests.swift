@@ -187,6 +187,22 @@ struct OperationsTests {
         #expect(stopped.output.contains("daemon: not running"))
     }
 
+    @Test("endpoint labels: each API's own words, ids as {id}, the base URL's path left out (even a word of the API in it)")
+    func endpointLabels() {
+        let cases: [(EndpointVocabulary, String, String, String)] = [
+            (AssistantsClient.endpoints, "POST", "http://h:1/v1/threads/thread_1/runs/run_2/submit_tool_outputs", "POST /threads/{id}/runs/{id}/submit_tool_outputs"),
+            (AssistantsClient.endpoints, "GET", "http://h:1/v1/threads/thread_1/messages?limit=100&after=msg_9", "GET /threads/{id}/messages"),
+            (AssistantsClient.endpoints, "POST", "https://proxy/threads-gateway/v1/assistants", "POST /assistants"),
+            (ResponsesClient.endpoints, "POST", "http://h:1/v1/conversations/conv_1/items", "POST /conversations/{id}/items"),
+            (ResponsesClient.endpoints, "GET", "http://h:1/openai/v1/responses/resp_1?stream=true&starting_after=4", "GET /responses/{id}"),
+            (ResponsesClient.endpoints, "POST", "http://h:1/v1/responses/resp_1/cancel", "POST /responses/{id}/cancel"),
+            (ResponsesClient.endpoints, "GET", "http://h:1/v1/models", "GET /"),
+        ]
+        for (vocabulary, method, url, label) in cases {
+            #expect(vocabulary.label(method: method, url: url) == label, "\(url)")
+        }
+    }
+
     @Test("metrics and log keys are validated")
     func configKeys() {
         for (yaml, message) in [

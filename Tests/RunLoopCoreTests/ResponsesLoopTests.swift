@@ -119,7 +119,7 @@ struct ResponsesLoopTests {
         }
         let responseID = try #require(id)
         let backend = try #require(driver.backends["responses"] as? ResponsesBackend)
-        let cancelled = try await backend.cancel(id: responseID)
+        let cancelled = try await backend.cancel(id: responseID, threadID: nil)
         #expect(cancelled.phase == .ended(.cancelled))
         let outcome = try await task.value
         #expect(outcome.status == .cancelled)

@@ -27,8 +27,16 @@ struct MemoryBackend: ToolLoopBackend {
     let log = Log()
     var refusalIsFinal = false
 
-    /// Stands in for the Responses backend (the journal knows the two protocols by name).
-    var protocolName: String { "responses" }
+    /// A protocol of its own: the journal takes any registered protocol's name.
+    static let descriptor = ProtocolDescriptor(
+        name: "memory", displayName: "Memory", containerName: "container", preparesContainer: false, needsModel: false) { _ in nil }
+    var descriptor: ProtocolDescriptor { Self.descriptor }
+    func cancel(id: String, threadID: String?) async throws(LoopError) -> LoopState {
+        throw LoopError(.invalidArgument, message: "a memory loop cannot be cancelled")
+    }
+    func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState {
+        throw LoopError(.invalidArgument, message: "retrieved through a session only")
+    }
     var maxStartRetries: Int { 0 }
     var idleTimeout: Duration { .seconds(60) }
     var submitRefusalIsFinal: Bool { refusalIsFinal }
