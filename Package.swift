@@ -140,6 +140,7 @@ let package = Package(
             name: "Configuration",
             dependencies: [
                 "OpenAIClient", "ToolRunner", "MCPTools", "Operations", "WorkModel", "WireFormat", .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         // The umbrella the executable imports (re-exports every layer).

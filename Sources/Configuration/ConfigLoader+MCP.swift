@@ -6,10 +6,7 @@ import Yams
 extension Reader {
     /// `mcp_servers: {NAME: {command: [PROGRAM, ARG…] | url: URL, …}}`: see the README's "MCP servers".
     mutating func readMCPServers(_ node: Node, _ config: inout ToolWorkerConfig) {
-        let keys = [
-            "command", "args", "env", "working_directory", "url", "headers", "header_files", "allowed_tools", "timeout", "max_output_bytes",
-            "on_restart", "approval", "limits", "type", "startup_timeout",
-        ]
+        let keys = ["command", "args", "env", "working_directory", "url", "headers", "header_files", "allowed_tools", "type", "startup_timeout"]
         for (name, value) in mapping(node, "mcp_servers", allowed: []) ?? [] {
             let base = "mcp_servers.\(name)"
             guard name.range(of: "^[A-Za-z0-9_-]{1,48}$", options: .regularExpression) != nil, !name.contains("__") else {
@@ -26,7 +23,8 @@ extension Reader {
             var secretFiles: [String] = []
             var declaredType: String?
             var server = MCPServerConfig(name: name, transport: .stdio(command: [], environment: [:], workingDirectory: nil))
-            for (key, field) in mapping(value, base, allowed: keys) ?? [] {
+            let entries = mapping(value, base, allowed: keys + Self.policyKeyNames(server.policy.keys)) ?? []
+            for (key, field) in readPolicy(entries, base, into: &server.policy) {
                 let path = "\(base).\(key)"
                 switch key {
                 case "command":
@@ -71,17 +69,10 @@ extension Reader {
                         secrets += Self.secretParts(value)
                     }
                 case "allowed_tools": server.allowedTools = strings(field, path, what: "the server's tool names") ?? server.allowedTools
-                case "timeout": server.timeout = duration(field, path) ?? server.timeout
                 case "startup_timeout": server.startupTimeout = duration(field, path) ?? server.startupTimeout
-                case "max_output_bytes":
-                    server.maxOutputBytes = integer(field, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? server.maxOutputBytes
-                case "on_restart": server.onRestart = restartPolicy(field, path) ?? server.onRestart
-                case "approval": server.approval = approvalRule(field, path) ?? server.approval
-                case "limits": server.limits = limits(field, path)
                 default: break
                 }
             }
-            if let time = server.limits.time { server.timeout = time }
             if let declaredType {
                 if declaredType == "stdio" && url != nil { problem("\(base).type", value, "type: stdio takes a command, not a url") }
                 if declaredType != "stdio" && command != nil { problem("\(base).type", value, "type: \(declaredType) takes a url, not a command") }

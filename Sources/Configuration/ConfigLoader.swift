@@ -264,19 +264,12 @@ struct Reader {
             case "apply_patch":
                 var root: String?
                 var patch = ApplyPatchConfig(workspaceRoot: "")
-                for (k, v) in mapping(value, key, allowed: ["workspace_root", "on_restart", "approval", "max_file_bytes"]) ?? [] {
-                    if k == "approval" {
-                        patch.approval = approvalRule(v, "apply_patch.approval") ?? patch.approval
-                        continue
-                    }
-                    if k == "max_file_bytes" {
-                        patch.maxFileBytes = integer(v, "apply_patch.max_file_bytes", min: 1, max: 1 << 30) ?? patch.maxFileBytes
-                        continue
-                    }
-                    if k == "workspace_root" {
-                        root = directory(v, "apply_patch.workspace_root")
-                    } else if let policy = restartPolicy(v, "apply_patch.on_restart") {
-                        patch.onRestart = policy
+                let entries = mapping(value, key, allowed: ["workspace_root", "max_file_bytes"] + Self.policyKeyNames(patch.policy.keys)) ?? []
+                for (k, v) in readPolicy(entries, key, into: &patch.policy) {
+                    switch k {
+                    case "max_file_bytes": patch.maxFileBytes = integer(v, "apply_patch.max_file_bytes", min: 1, max: 1 << 30) ?? patch.maxFileBytes
+                    case "workspace_root": root = directory(v, "apply_patch.workspace_root")
+                    default: break
                     }
                 }
                 if let root {
@@ -353,9 +346,9 @@ struct Reader {
 
     /// `shell: { tool: shell|local_shell, working_directory: DIR, timeout, max_output_bytes, env, on_restart }`.
     mutating func readShell(_ node: Node, _ config: inout ToolWorkerConfig) {
-        let keys = ["tool", "working_directory", "timeout", "max_output_bytes", "env", "on_restart", "approval", "limits"]
         var shell = ShellToolConfig(workingDirectory: "")
-        for (key, value) in mapping(node, "shell", allowed: keys) ?? [] {
+        let entries = mapping(node, "shell", allowed: ["tool", "working_directory", "env"] + Self.policyKeyNames(shell.policy.keys)) ?? []
+        for (key, value) in readPolicy(entries, "shell", into: &shell.policy) {
             let path = "shell.\(key)"
             switch key {
             case "tool":
@@ -365,16 +358,10 @@ struct Reader {
                     }
                 }
             case "working_directory": shell.workingDirectory = directory(value, path) ?? shell.workingDirectory
-            case "approval": shell.approval = approvalRule(value, path) ?? shell.approval
-            case "timeout": shell.timeout = duration(value, path) ?? shell.timeout
-            case "max_output_bytes": shell.maxOutputBytes = integer(value, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? shell.maxOutputBytes
             case "env": shell.environment.merge(environment(value, path)) { $1 }
-            case "on_restart": shell.onRestart = restartPolicy(value, path) ?? shell.onRestart
-            case "limits": shell.limits = limits(value, path)
             default: break
             }
         }
-        if let time = shell.limits.time { shell.timeout = time }
         guard !shell.workingDirectory.isEmpty else {
             problem("shell.working_directory", node, "required: the folder the model's commands run in")
             return
@@ -444,10 +431,7 @@ struct Reader {
     }
 
     mutating func readTools(_ node: Node, _ config: inout ToolWorkerConfig) {
-        let keys = [
-            "command", "timeout", "max_output_bytes", "env", "working_directory", "on_restart", "description", "parameters", "type", "format",
-            "approval", "limits",
-        ]
+        let keys = ["command", "env", "working_directory", "description", "parameters", "type", "format"]
         for (name, value) in mapping(node, "tools", allowed: []) ?? [] {
             let base = "tools.\(name)"
             guard name.range(of: "^[a-zA-Z0-9_-]{1,64}$", options: .regularExpression) != nil else {
@@ -456,17 +440,15 @@ struct Reader {
             }
             var tool = ToolHandlerConfig(name: name, command: [])
             var sawCommand = false
-            for (key, field) in mapping(value, base, allowed: keys) ?? [] {
+            let entries = mapping(value, base, allowed: keys + Self.policyKeyNames(tool.policy.keys)) ?? []
+            for (key, field) in readPolicy(entries, base, into: &tool.policy) {
                 let path = "\(base).\(key)"
                 switch key {
                 case "command":
                     sawCommand = true
                     tool.command = command(field, path) ?? tool.command
-                case "timeout": tool.timeout = duration(field, path) ?? tool.timeout
-                case "max_output_bytes": tool.maxOutputBytes = integer(field, path, min: 16, max: ToolHandlerConfig.maximumOutputBytes) ?? tool.maxOutputBytes
                 case "env": tool.environment.merge(environment(field, path)) { $1 }
                 case "working_directory": tool.workingDirectory = directory(field, path) ?? tool.workingDirectory
-                case "on_restart": tool.onRestart = restartPolicy(field, path) ?? tool.onRestart
                 case "description": tool.description = string(field, path)
                 case "parameters":
                     var budget = Reader.maximumSchemaNodes
@@ -481,8 +463,6 @@ struct Reader {
                             problem(path, field, "expected 'function' or 'custom' (shells and patches are the shell: and apply_patch: sections), not '\(text)'")
                         }
                     }
-                case "approval": tool.approval = approvalRule(field, path) ?? tool.approval
-                case "limits": tool.limits = limits(field, path)
                 case "format":
                     var budget = Reader.maximumSchemaNodes
                     guard let format = Reader.json(field, budget: &budget), format.objectValue != nil else {
@@ -494,7 +474,6 @@ struct Reader {
                 }
             }
             if !sawCommand { problem(base, value, "missing 'command'") }
-            if let time = tool.limits.time { tool.timeout = time }
             if tool.kind == .custom && tool.parameters != nil {
                 problem("\(base).parameters", value, "a custom tool takes free-form input: give 'format', not 'parameters'")
             }

@@ -15,24 +15,24 @@ public struct MCPServerConfig: Sendable, Equatable {
     public var transport: Transport
     /// `allowed_tools`: only these of the server's tools are offered; `nil`, all.
     public var allowedTools: [String]?
-    /// The longest one call may take (`timeout`, or `limits.time`).
-    public var timeout: Duration = .seconds(60)
-    /// A call interrupted by a crash is answered "interrupted" by default: a server's tool is not assumed safe to
-    /// repeat.
-    public var onRestart: RestartPolicy = .fail
-    /// When a call of one of its tools waits for a person's word.
-    public var approval: ApprovalRule = .never
-    /// The sandbox the stdio server runs in (the server as a whole: its memory, CPU, tasks, network, files).
-    public var limits = ToolLimits()
+    /// `timeout` (one call), `max_output_bytes`, `on_restart` (a server's tool is not assumed safe to repeat: a call
+    /// interrupted by a crash is answered "interrupted"), `approval`, and `limits`: the sandbox the stdio server runs
+    /// in (the server as a whole: its memory, CPU, tasks, network, files).
+    public var policy = ToolPolicy(timeout: .seconds(60), maxOutputBytes: 65_536, onRestart: .fail)
     /// `startup_timeout`: the longest a server may take to start and complete the MCP handshake.
     public var startupTimeout: Duration = .seconds(30)
-    /// Output above this many bytes is cut, with a marker.
-    public var maxOutputBytes = 65_536
     /// Values never to be stored or logged: the header values read from files (a server echoing one back has it
     /// replaced before the output is journaled).
     public var secrets: [String] = []
     /// The files those values were read from (hidden from every sandboxed call).
     public var secretFiles: [String] = []
+
+    // The policy's settings, read and written in place.
+    public var timeout: Duration { get { policy.timeout } set { policy.timeout = newValue } }
+    public var maxOutputBytes: Int { get { policy.maxOutputBytes } set { policy.maxOutputBytes = newValue } }
+    public var onRestart: RestartPolicy { get { policy.onRestart } set { policy.onRestart = newValue } }
+    public var approval: ApprovalRule { get { policy.approval } set { policy.approval = newValue } }
+    public var limits: ToolLimits { get { policy.limits } set { policy.limits = newValue } }
 
     /// `text` with every one of ``secrets`` replaced by `[REDACTED]` (an error a server sent, an echo of a header).
     public func redacted(_ text: String) -> String {

@@ -24,9 +24,11 @@ public struct MCPToolExecutor: ToolExecutor {
             parameters: schema?.objectValue == nil ? nil : schema, kind: .function, format: nil)
     }
 
-    public var onRestart: RestartPolicy { configuration.onRestart }
-    public var approval: ApprovalRule { configuration.approval }
+    public var policy: ToolPolicy { configuration.policy }
+
     public var handlerDescription: String { "mcp \(configuration.name): \(toolName)" }
+
+    public var listingDetails: JSONObject { ["mcp_server": .string(configuration.name), "mcp_tool": .string(toolName)] }
 
     public func execute(_ call: ToolCall, arguments: String, execution: ToolExecution) async throws(CancellationError) -> ToolCallOutcome {
         let started = unixMilliseconds()
@@ -34,8 +36,7 @@ public struct MCPToolExecutor: ToolExecutor {
         do { parsed = try JSONDecoder().decode([String: Value].self, from: Data(arguments.utf8)) } catch {
             return .failure(.failed, .invalidArguments, "The arguments are not a JSON object.", startedAt: started, finishedAt: unixMilliseconds())
         }
-        var timeout = configuration.timeout
-        if let deadline = execution.deadline { timeout = max(.seconds(1), min(timeout, deadline - .now)) }
+        let timeout = configuration.policy.callTimeout(execution)
         switch try await server.call(toolName, arguments: parsed, timeout: timeout) {
         case .timedOut:
             return .failure(

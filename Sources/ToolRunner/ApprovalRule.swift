@@ -39,7 +39,3 @@ public enum ApprovalRule: Sendable, Equatable {
     }
 }
 
-extension ToolExecutor {
-    /// Tools that say nothing need no approval.
-    public var approval: ApprovalRule { .never }
-}

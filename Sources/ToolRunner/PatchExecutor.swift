@@ -7,17 +7,19 @@ import WorkModel
 public struct ApplyPatchConfig: Sendable, Equatable {
     /// Every path is inside it: no absolute path, no `..`, no symlink on the way, no symlink as the target.
     public var workspaceRoot: String
-    /// An update applied twice does not match the second time: a call interrupted by a crash is answered
-    /// "interrupted" by default.
-    public var onRestart: RestartPolicy = .fail
-    /// When the model's edits wait for a person's word.
-    public var approval: ApprovalRule = .never
+    /// `on_restart` (an update applied twice does not match the second time: a call interrupted by a crash is
+    /// answered "interrupted") and `approval`; a patch runs in the daemon, so no time-out, output cap or sandbox.
+    public var policy = ToolPolicy(onRestart: .fail, keys: [.onRestart, .approval])
     /// `max_file_bytes`: the largest file an update reads (an update holds a few times its size in memory).
     public var maxFileBytes = 16 << 20
 
     public init(workspaceRoot: String) {
         self.workspaceRoot = workspaceRoot
     }
+
+    // The policy's settings, read and written in place.
+    public var onRestart: RestartPolicy { get { policy.onRestart } set { policy.onRestart = newValue } }
+    public var approval: ApprovalRule { get { policy.approval } set { policy.approval = newValue } }
 }
 
 /// Applies a model's `apply_patch_call` operations (create, update with a V4A diff, delete) inside the workspace
@@ -35,11 +37,11 @@ public struct PatchExecutor: ToolExecutor {
         ToolDefinition(name: ToolKind.applyPatch.rawValue, description: "Edits files under \(configuration.workspaceRoot)", kind: .applyPatch)
     }
 
-    public var onRestart: RestartPolicy { configuration.onRestart }
-
-    public var approval: ApprovalRule { configuration.approval }
+    public var policy: ToolPolicy { configuration.policy }
 
     public var handlerDescription: String { "apply_patch in \(configuration.workspaceRoot)" }
+
+    public var listingDetails: JSONObject { ["workspace_root": .string(configuration.workspaceRoot)] }
 
     public func execute(_ call: ToolCall, arguments: String, execution: ToolExecution) async throws(CancellationError) -> ToolCallOutcome {
         let started = unixMilliseconds()

@@ -8,22 +8,23 @@ public struct ShellToolConfig: Sendable, Equatable {
     public var kind: ToolKind = .shell
     /// Where every command runs; a `local_shell` action's `working_directory` must lie inside it.
     public var workingDirectory: String
-    /// The longest a call may run, all its commands together (an action's `timeout_ms` can only shorten it).
-    public var timeout: Duration = .seconds(30)
-    /// Output kept per command (stdout; an action's `max_output_length` can only lower it).
-    public var maxOutputBytes = 65_536
+    /// `timeout` (all a call's commands together; an action's `timeout_ms` can only shorten it), `max_output_bytes`
+    /// (per command; an action's `max_output_length` can only lower it), `on_restart` (commands are not assumed safe to
+    /// repeat: a call interrupted by a crash is answered "interrupted"), `approval`, `limits`.
+    public var policy = ToolPolicy(timeout: .seconds(30), maxOutputBytes: 65_536, onRestart: .fail)
     /// Extra environment (on top of PATH, LANG, HOME, TZ, TMPDIR; never the daemon's own).
     public var environment: [String: String] = [:]
-    /// Commands are not assumed safe to repeat: a call interrupted by a crash is answered "interrupted" by default.
-    public var onRestart: RestartPolicy = .fail
-    /// When the model's commands wait for a person's word.
-    public var approval: ApprovalRule = .never
-    /// `limits`: the sandbox every command runs in.
-    public var limits = ToolLimits()
 
     public init(workingDirectory: String) {
         self.workingDirectory = workingDirectory
     }
+
+    // The policy's settings, read and written in place.
+    public var timeout: Duration { get { policy.timeout } set { policy.timeout = newValue } }
+    public var maxOutputBytes: Int { get { policy.maxOutputBytes } set { policy.maxOutputBytes = newValue } }
+    public var onRestart: RestartPolicy { get { policy.onRestart } set { policy.onRestart = newValue } }
+    public var approval: ApprovalRule { get { policy.approval } set { policy.approval = newValue } }
+    public var limits: ToolLimits { get { policy.limits } set { policy.limits = newValue } }
 }
 
 /// Runs a model's shell actions (`shell_call`, `local_shell_call`) in the configured folder, each command in its own
@@ -47,20 +48,19 @@ public struct ShellCommandExecutor: ToolExecutor {
         ToolDefinition(name: configuration.kind.rawValue, description: "Commands run in \(configuration.workingDirectory)", kind: configuration.kind)
     }
 
-    public var onRestart: RestartPolicy { configuration.onRestart }
-
-    public var approval: ApprovalRule { configuration.approval }
+    public var policy: ToolPolicy { configuration.policy }
 
     public var handlerDescription: String { "\(configuration.kind.rawValue) in \(configuration.workingDirectory)" }
+
+    public var listingDetails: JSONObject { ["working_directory": .string(configuration.workingDirectory)] }
 
     public func execute(_ call: ToolCall, arguments: String, execution: ToolExecution) async throws(CancellationError) -> ToolCallOutcome {
         let started = unixMilliseconds()
         guard let action = (try? JSONValue(parsing: arguments))?.objectValue else {
             return .failure(.failed, .invalidArguments, "The shell action is not a JSON object.", startedAt: started, finishedAt: unixMilliseconds())
         }
-        var timeout = configuration.timeout
+        var timeout = configuration.policy.callTimeout(execution)
         if let milliseconds = action["timeout_ms"]?.intValue, milliseconds > 0 { timeout = min(timeout, .milliseconds(milliseconds)) }
-        if let deadline = execution.deadline { timeout = max(.seconds(1), min(timeout, deadline - .now)) }
         var limit = configuration.maxOutputBytes
         if let length = action["max_output_length"]?.intValue, length > 0 { limit = min(limit, Int(clamping: length)) }
         switch configuration.kind {

@@ -37,11 +37,11 @@ public struct ShellToolExecutor: ToolExecutor {
             kind: configuration.kind, format: configuration.format)
     }
 
-    public var onRestart: RestartPolicy { configuration.onRestart }
-
-    public var approval: ApprovalRule { configuration.approval }
+    public var policy: ToolPolicy { configuration.policy }
 
     public var handlerDescription: String { configuration.command.joined(separator: " ") }
+
+    public var listingDetails: JSONObject { ["command": .array(configuration.command.map(JSONValue.string))] }
 
     public func execute(_ call: ToolCall, arguments: String, execution: ToolExecution) async throws(CancellationError) -> ToolCallOutcome {
         let started = unixMilliseconds()
@@ -53,10 +53,7 @@ public struct ShellToolExecutor: ToolExecutor {
                 state, kind, message, exitCode: exitCode, signal: signal, stderr: stderr, startedAt: started, finishedAt: unixMilliseconds())
         }
         let tool = configuration
-        var timeout = tool.timeout
-        if let deadline = execution.deadline {
-            timeout = max(.seconds(1), min(timeout, deadline - .now))
-        }
+        let timeout = tool.policy.callTimeout(execution)
         var environment = baseEnvironment
         for (key, value) in tool.environment { environment[key] = value }
         environment["TOOLWORKER_TOOL_NAME"] = call.name

@@ -32,10 +32,10 @@ public struct ToolDispatcher: Sendable {
 
     /// What to do for `call` in a round, given what the journal holds for it from before (a crash, a failed
     /// submit): the one place that decides between reusing, running and answering "interrupted".
-    public func plan(_ call: ToolCall, previous: PreviousAttempt?) -> RoundPlan {
+    public func plan(_ call: ResolvedCall, previous: PreviousAttempt?) -> RoundPlan {
         guard let previous else { return .run }
         if let output = previous.output { return .reuse(output: output) }
-        if previous.state == .running && registry.executor(for: call.name)?.onRestart == .fail { return .answerInterrupted }
+        if previous.state == .running && call.executor?.onRestart == .fail { return .answerInterrupted }
         return .run
     }
 
@@ -54,11 +54,19 @@ public struct ToolDispatcher: Sendable {
     public func execute(
         _ call: ToolCall, context: ToolCallContext, deadline: ContinuousClock.Instant? = nil
     ) async throws(CancellationError) -> ToolCallOutcome {
+        try await execute(registry.resolve(call), context: context, deadline: deadline)
+    }
+
+    /// Runs one call whose executor was resolved already (``ToolRegistry/resolve(_:)``).
+    public func execute(
+        _ resolved: ResolvedCall, context: ToolCallContext, deadline: ContinuousClock.Instant? = nil
+    ) async throws(CancellationError) -> ToolCallOutcome {
+        let call = resolved.call
         let started = unixMilliseconds()
         func failure(_ kind: ToolCallOutcome.ErrorKind, _ message: String) -> ToolCallOutcome {
             ToolCallOutcome.failure(.failed, kind, message, startedAt: started, finishedAt: unixMilliseconds())
         }
-        guard let executor = registry.executor(for: call.name) else {
+        guard let executor = resolved.executor else {
             return failure(.unknownTool, "No handler is registered for the tool '\(call.name)'. Registered tools: \(registry.names.joined(separator: ", ")).")
         }
         guard executor.definition.kind == call.kind else {

@@ -1,3 +1,4 @@
+import WireFormat
 import WorkModel
 
 /// What a call's execution may know besides the call itself.
@@ -22,12 +23,12 @@ public struct ToolExecution: Sendable {
 public protocol ToolExecutor: Sendable {
     /// What the model is offered (name, description, JSON Schema of the arguments).
     var definition: ToolDefinition { get }
-    /// What a call interrupted by a crash gets at the next start: run again, or answered "interrupted".
-    var onRestart: RestartPolicy { get }
+    /// Its configuration's time-out, output cap, `on_restart`, approval rule and sandbox.
+    var policy: ToolPolicy { get }
     /// How the journal names what ran (`tool_calls.handler`: a command line, a server and tool).
     var handlerDescription: String { get }
-    /// When a call waits for a person's word (`toolworker approve`) before it runs.
-    var approval: ApprovalRule { get }
+    /// What `toolworker tools --json` shows of the tool besides its policy (its command, its server, its folder).
+    var listingDetails: JSONObject { get }
     /// Runs `call` to its outcome. Every way the tool can fail (time-out, a crash, a refusal) is an outcome with an
     /// error output for the model; the only error thrown is cancellation (a shutdown whose grace is over), which
     /// leaves the call `running` for ``onRestart`` to decide.
@@ -38,4 +39,9 @@ public protocol ToolExecutor: Sendable {
 extension ToolExecutor {
     /// The tool's name (its definition's).
     public var name: String { definition.name }
+    /// What a call interrupted by a crash gets at the next start: run again, or answered "interrupted".
+    public var onRestart: RestartPolicy { policy.onRestart }
+    /// When a call waits for a person's word (`toolworker approve`) before it runs.
+    public var approval: ApprovalRule { policy.approval }
+    public var listingDetails: JSONObject { [:] }
 }

@@ -13,31 +13,32 @@ public struct ToolHandlerConfig: Sendable, Equatable {
     public var name: String
     /// The argv to run, never through a shell; `command[0]` is an absolute path.
     public var command: [String]
-    public var timeout: Duration = .seconds(30)
-    /// Output above this many bytes is cut, with a marker.
-    public var maxOutputBytes: Int = 65_536
-    /// The ceiling of `max_output_bytes`: 16 MiB (the output is held in memory, stored and submitted whole).
-    public static let maximumOutputBytes = 16 * 1024 * 1024
+    /// `timeout`, `max_output_bytes`, `on_restart` (a handler is assumed safe to run again), `approval`, `limits`.
+    public var policy = ToolPolicy(timeout: .seconds(30), maxOutputBytes: 65_536, onRestart: .rerun)
+    /// The ceiling of `max_output_bytes` (``ToolPolicy/maximumOutputBytes``).
+    public static let maximumOutputBytes = ToolPolicy.maximumOutputBytes
     /// Extra environment for the handler (on top of PATH, LANG and the TOOLWORKER_* variables).
     public var environment: [String: String] = [:]
     public var workingDirectory: String?
-    public var onRestart: RestartPolicy = .rerun
     public var description: String?
     /// JSON Schema of the arguments, published by `sync-tools`.
     public var parameters: JSONValue?
     /// `type`: `function` (JSON arguments) or `custom` (Responses: free-form input, given raw on stdin).
     public var kind: ToolKind = .function
-    /// `approval`: when a call waits for a person's word before its handler starts.
-    public var approval: ApprovalRule = .never
     /// `format` of a custom tool (`{type: text}`, `{type: grammar, syntax: lark, definition: …}`).
     public var format: JSONValue?
-    /// `limits`: the sandbox each call runs in (empty: none).
-    public var limits = ToolLimits()
 
     public init(name: String, command: [String]) {
         self.name = name
         self.command = command
     }
+
+    // The policy's settings, read and written in place.
+    public var timeout: Duration { get { policy.timeout } set { policy.timeout = newValue } }
+    public var maxOutputBytes: Int { get { policy.maxOutputBytes } set { policy.maxOutputBytes = newValue } }
+    public var onRestart: RestartPolicy { get { policy.onRestart } set { policy.onRestart = newValue } }
+    public var approval: ApprovalRule { get { policy.approval } set { policy.approval = newValue } }
+    public var limits: ToolLimits { get { policy.limits } set { policy.limits = newValue } }
 
     /// The assistant-side function tool definition (`{"type":"function","function":{...}}`).
     public var functionDefinition: JSONValue {

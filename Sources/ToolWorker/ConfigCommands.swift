@@ -29,14 +29,16 @@ struct CheckConfigCommand: AsyncParsableCommand {
             notes += config.warnings.map { "warning: \($0)" }
             // Which mechanism would enforce `limits:` here (configured limits it cannot enforce were refused above).
             notes += (config.sandboxHost ?? SandboxHost.detect()).report
-            // MCP servers are started and listed for real; one that cannot be listed now is a warning (serve
-            // offers the others and lists it again at each reload).
-            if !config.mcpServers.isEmpty {
-                let listing = await listMCPToolsOnce(config)
-                notes.append("mcp tools: \(listing.executors.isEmpty ? "(none)" : listing.executors.map(\.name).joined(separator: ", "))")
+            // Every tool source is listed for real (servers started and stopped); one that cannot be listed now is a
+            // warning (serve offers the rest and lists it again at each reload).
+            let listings = await ToolSources.listOnce(config)
+            for (source, listing) in listings {
+                if let label = source.label, !listing.executors.isEmpty || !listing.problems.isEmpty {
+                    notes.append("\(label) tools: \(listing.executors.isEmpty ? "(none)" : listing.executors.map(\.name).joined(separator: ", "))")
+                }
                 notes += listing.problems.map { "warning: \($0)" }
             }
-            if config.tools.isEmpty {
+            if listings.allSatisfy({ $0.listing.executors.isEmpty }) {
                 notes.append("warning: no tools are registered: every tool call will be answered with an error")
             }
             if !config.usesPostgres {
@@ -85,16 +87,8 @@ struct CheckConfigCommand: AsyncParsableCommand {
 
 /// `toolworker tools`.
 struct ToolsCommand: AsyncParsableCommand {
-    /// The tools the configuration's MCP servers list now (servers started for the listing and stopped after it);
-    /// one that cannot be listed is said on stderr.
-    func mcpTools(_ config: ToolWorkerConfig) async -> [MCPToolExecutor] {
-        guard !config.mcpServers.isEmpty else { return [] }
-        let listing = await listMCPToolsOnce(config)
-        for problem in listing.problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
-        return listing.executors.compactMap { $0 as? MCPToolExecutor }
-    }
-
-    static let configuration = CommandConfiguration(commandName: "tools", abstract: "List the registered tool handlers and the tools of the MCP servers.")
+    static let configuration = CommandConfiguration(
+        commandName: "tools", abstract: "List every tool the configuration offers: handlers, the shell, the workspace, MCP servers' tools.")
 
     @OptionGroup var options: ConfigOption
     @Flag(help: "A PostgreSQL journal that cannot be reached now is a warning, not exit 74 (the unit's ExecStartPre: serve waits for it).")
@@ -104,32 +98,37 @@ struct ToolsCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let config = try options.load()
+            // Every source, listed once (servers started for the listing and stopped after it); what one could not
+            // list is said on stderr.
+            let listings = await ToolSources.listOnce(config)
+            for problem in listings.flatMap(\.listing.problems) { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+            let tools = listings.flatMap(\.listing.executors)
             if json {
-                let tools: [JSONValue] = config.tools.map { tool in
-                    [
-                        "name": .string(tool.name), "command": .array(tool.command.map(JSONValue.string)),
-                        "timeout_ms": .int(Int64(tool.timeout.milliseconds)),
-                        "max_output_bytes": .int(Int64(tool.maxOutputBytes)), "on_restart": .string(tool.onRestart.rawValue),
-                        "description": tool.description.map(JSONValue.string) ?? .null,
-                    ]
-                }
-                let fromServers: [JSONValue] = await mcpTools(config).map { tool in
-                    [
-                        "name": .string(tool.name), "mcp_server": .string(tool.configuration.name), "mcp_tool": .string(tool.toolName),
-                        "timeout_ms": .int(Int64(tool.configuration.timeout.milliseconds)),
-                        "max_output_bytes": .int(Int64(tool.configuration.maxOutputBytes)), "on_restart": .string(tool.onRestart.rawValue),
-                        "description": tool.definition.description.map(JSONValue.string) ?? .null,
-                    ]
-                }
-                print(JSONValue.array(tools + fromServers).serialized())
+                print(JSONValue.array(tools.map(Self.json)).serialized())
                 return
             }
-            for tool in config.tools {
-                print("\(tool.name)\t\(tool.command.joined(separator: " "))\ttimeout=\(tool.timeout)\tmax_output=\(tool.maxOutputBytes)\ton_restart=\(tool.onRestart.rawValue)")
-            }
-            for tool in await mcpTools(config) {
-                print("\(tool.name)\t\(tool.handlerDescription)\ttimeout=\(tool.configuration.timeout)\tmax_output=\(tool.configuration.maxOutputBytes)\ton_restart=\(tool.onRestart.rawValue)")
+            for tool in tools {
+                print(([tool.name, tool.handlerDescription] + Self.policyFields(tool.policy)).joined(separator: "\t"))
             }
         }
+    }
+
+    /// `timeout=…`, `max_output=…`, `on_restart=…`: the policy settings that apply to the tool's kind.
+    static func policyFields(_ policy: ToolPolicy) -> [String] {
+        var fields: [String] = []
+        if policy.keys.contains(.timeout) { fields.append("timeout=\(policy.timeout)") }
+        if policy.keys.contains(.maxOutputBytes) { fields.append("max_output=\(policy.maxOutputBytes)") }
+        fields.append("on_restart=\(policy.onRestart.rawValue)")
+        return fields
+    }
+
+    static func json(_ tool: any ToolExecutor) -> JSONValue {
+        var object: JSONObject = ["name": .string(tool.name), "kind": .string(tool.definition.kind.rawValue)]
+        for (key, value) in tool.listingDetails { object[key] = value }
+        if tool.policy.keys.contains(.timeout) { object["timeout_ms"] = .int(Int64(tool.policy.timeout.milliseconds)) }
+        if tool.policy.keys.contains(.maxOutputBytes) { object["max_output_bytes"] = .int(Int64(tool.policy.maxOutputBytes)) }
+        object["on_restart"] = .string(tool.policy.onRestart.rawValue)
+        object["description"] = tool.definition.description.map(JSONValue.string) ?? .null
+        return .object(object)
     }
 }

@@ -117,12 +117,12 @@ struct SyncToolsCommand: AsyncParsableCommand {
             for tool in existing where tool["type"]?.stringValue == "function" {
                 if let name = tool[path: "function.name"]?.stringValue { oldFunctions[name] = tool }
             }
-            // Every tool of the registry (MCP servers' included); Assistants have function tools only: custom
+            // Every tool of the registry, from every source; Assistants have function tools only: custom
             // (free-form) tools, shells and patches are for the Responses API.
             let logger = makeLogger(verbose: false, format: config.logFormat)
-            let mcp = makeMCPSource(logger: logger)
-            let registry = await makeRegistry(config, mcp: mcp, logger: logger)
-            await mcp.shutdown()
+            let toolSources = ToolSources(logger: logger)
+            let registry = await toolSources.registry(config, logger: logger)
+            await toolSources.shutdown()
             let functions = registry.definitions.filter { $0.kind == .function }
             let wanted = functions.map { definition -> JSONValue in
                 var function: JSONObject = ["name": .string(definition.name)]

@@ -28,8 +28,8 @@ struct RunCommand: AsyncParsableCommand {
             let store = try openStore(config, leaseOwner: owner)
             defer { store.close() }
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
-            let mcp = makeMCPSource(logger: logger)
-            let registry = await makeRegistry(config, mcp: mcp, logger: logger)
+            let toolSources = ToolSources(logger: logger)
+            let registry = await toolSources.registry(config, logger: logger)
             var driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)
             let leases = owner.map { LeaseKeeper(owner: $0, heartbeat: config.fleet.heartbeat) }
             driver.leases = leases
@@ -54,10 +54,10 @@ struct RunCommand: AsyncParsableCommand {
                 await RunCommand.waitForSignalExit()
                 throw error
             } catch {
-                await mcp.shutdown()
+                await toolSources.shutdown()
                 throw error
             }
-            await mcp.shutdown()
+            await toolSources.shutdown()
             // A signal arrived: its handler stops the handlers and exits; nothing more is printed or recorded here.
             if HandlerProcessGroups.isStopping { await RunCommand.waitForSignalExit() }
             var lines = [

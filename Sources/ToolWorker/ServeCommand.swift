@@ -63,10 +63,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
-            // MCP servers are started (stdio) and listed before the first run: their tools are offered from the start.
+            // Every tool source is listed (servers it needs started) before the first run: its tools are offered from
+            // the start.
             sweepStaleSandboxes(config, logger: logger)
-            let mcp = makeMCPSource(logger: logger)
-            let registry = await makeRegistry(config, mcp: mcp, logger: logger)
+            let toolSources = ToolSources(logger: logger)
+            let registry = await toolSources.registry(config, logger: logger)
             let driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()
             schedulerConfiguration.maxRuns = config.concurrency.runs
@@ -85,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
             let scheduler = JobScheduler(configuration: schedulerConfiguration, driver: driver, store: store, notifier: notifier, shutdown: shutdown)
             let worker = WorkerService(
                 scheduler: scheduler, notifier: notifier, configFile: config.file, maxToolCalls: config.concurrency.toolCalls,
-                logger: logger, tools: registry.names, metrics: metrics, metricsTextfile: config.metrics.textfile, mcp: mcp)
+                logger: logger, tools: registry.names, metrics: metrics, metricsTextfile: config.metrics.textfile, toolSources: toolSources)
             var groupConfiguration = ServiceGroupConfiguration(
                 services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             groupConfiguration.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(10)
@@ -95,10 +96,10 @@ struct ServeCommand: AsyncParsableCommand {
                 "database": "\(databaseLabel(config))", "lease_owner": "\(owner.id)", "base_url": "\(BaseURL.masked(clientConfiguration.baseURL))", "tools": "\(config.tools.count)",
             ])
             do { try await group.run() } catch {
-                await mcp.shutdown()
+                await toolSources.shutdown()
                 throw error
             }
-            await mcp.shutdown()
+            await toolSources.shutdown()
             logger.info("toolworker serve stopped")
         }
     }
@@ -114,7 +115,7 @@ struct WorkerService: Service {
     let tools: [String]
     let metrics: MetricsExport
     let metricsTextfile: String?
-    let mcp: MCPToolSource
+    let toolSources: ToolSources
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
@@ -178,8 +179,8 @@ struct WorkerService: Service {
             if count != maxToolCalls {
                 logger.warning("concurrency.tool_calls changes take effect at the next restart")
             }
-            // MCP servers are listed again (a changed server restarted, a removed one stopped).
-            let registry = await makeRegistry(config, mcp: mcp, logger: logger)
+            // Every source is listed again (a changed server restarted, a removed one stopped).
+            let registry = await toolSources.registry(config, logger: logger)
             scheduler.replaceRegistry(registry)
             // READY=1 before the log line: whoever sees "configuration reloaded" knows the manager was told.
             warnIfNotTaken("READY=1", sent: notifier.notify([("READY", "1"), ("STATUS", "reloaded; tools: \(registry.names.joined(separator: ", "))")]))

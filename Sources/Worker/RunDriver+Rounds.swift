@@ -30,20 +30,22 @@ extension RunDriver {
         // new ones and marks the handlers about to run as `running`.
         let dispatcher = self.dispatcher
         let roundsSoFar = state.rounds
-        let handlers = calls.map { ($0, dispatcher.registry.executor(for: $0.name)?.handlerDescription) }
+        // Each call's tool is looked up once, in the registry of this moment, and passed down.
+        let resolved = calls.map(dispatcher.registry.resolve)
+        let handlers = resolved.map { ($0.call, $0.executor?.handlerDescription) }
         let (known, decision) = try await journal.recordRound(runKey: state.runKey, calls: handlers) { known in
             let isNew = calls.contains { known[$0.id] == nil }
             // A round with a call not seen before is a new round, even when the server reuses an earlier call_id in it.
             let round = isNew ? roundsSoFar + 1 : (known[calls.first?.id ?? ""]?.round ?? roundsSoFar)
-            let starting = calls.filter { call in
-                dispatcher.plan(call, previous: known[call.id].map { PreviousAttempt(state: $0.state, output: $0.output) }).runsHandler
+            let starting = resolved.filter { call in
+                dispatcher.plan(call, previous: known[call.call.id].map { PreviousAttempt(state: $0.state, output: $0.output) }).runsHandler
             }
-            return AuditStore.RoundDecision(round: round, isNew: isNew, startingNow: starting.map(\.id))
+            return AuditStore.RoundDecision(round: round, isNew: isNew, startingNow: starting.map(\.call.id))
         }
         if decision.isNew { state.rounds += 1 }
         let round = decision.round
-        let plans = calls.map { call in
-            dispatcher.plan(call, previous: known[call.id].map { PreviousAttempt(state: $0.state, output: $0.output) })
+        let plans = resolved.map { call in
+            dispatcher.plan(call, previous: known[call.call.id].map { PreviousAttempt(state: $0.state, output: $0.output) })
         }
         try journal.throwIfEnqueuedWritesFailed()
         // A call_id answered in an earlier round and asked for again: it is the same call, so it gets its stored output
@@ -73,7 +75,8 @@ extension RunDriver {
         let fixedDeadline = deadline
         let handlerTimes = HandlerClock()
         let outputs: [ToolOutput] = try await withThrowingTaskGroup(of: (Int, ToolOutput).self) { group in
-            for (index, (call, plan)) in zip(calls, plans).enumerated() {
+            for (index, (resolvedCall, plan)) in zip(resolved, plans).enumerated() {
+                let call = resolvedCall.call
                 group.addTask {
                     let outcome: ToolCallOutcome
                     var handlerDuration: Duration?
@@ -87,12 +90,12 @@ extension RunDriver {
                             outcome = refused
                         } else {
                             let handlerStart = ContinuousClock.now
-                            outcome = try await dispatcher.execute(call, context: context, deadline: fixedDeadline)
+                            outcome = try await dispatcher.execute(resolvedCall, context: context, deadline: fixedDeadline)
                             handlerDuration = ContinuousClock.now - handlerStart
                             handlerTimes.record(handlerDuration!)
                         }
                     }
-                    WorkerMetrics.toolCallEnded(call.name, registry: dispatcher.registry, state: outcome.state, duration: handlerDuration)
+                    WorkerMetrics.toolCallEnded(resolvedCall, state: outcome.state, duration: handlerDuration)
                     try await journal.recordToolCallOutcome(runKey: runKey, callID: call.id, outcome: outcome)
                     let level: Logger.Level = outcome.state == .succeeded ? .info : .warning
                     log.log(level: level, "tool call ended", metadata: [

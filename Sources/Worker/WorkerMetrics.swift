@@ -20,8 +20,8 @@ enum WorkerMetrics {
         Recorder(label: "toolworker_run_rounds", aggregate: true).record(rounds)
     }
 
-    static func toolCallEnded(_ name: String, registry: ToolRegistry, state: ToolCallState, duration: Duration?) {
-        let tool = registry.executor(for: name) == nil ? "unregistered" : name
+    static func toolCallEnded(_ call: ResolvedCall, state: ToolCallState, duration: Duration?) {
+        let tool = call.executor == nil ? "unregistered" : call.call.name
         Counter(label: "toolworker_tool_calls_total", dimensions: [("tool", tool), ("state", state.rawValue)]).increment()
         if let duration {
             Timer(label: "toolworker_handler_duration_seconds", dimensions: [("tool", tool)])

@@ -82,6 +82,46 @@ struct CommandLineTests {
         #expect(good.output.contains("tools: get_weather"))
     }
 
+    @Test("tools lists every source (handlers, the shell, the workspace) with the policy each kind takes; check-config warns only when nothing at all is offered")
+    func toolsListsEverySource() async throws {
+        let dir = TempDirectory()
+        let handler = dir.path("h.sh")
+        try "#!/bin/sh\ncat\n".writeScript(toFile: handler)
+        chmod(handler, 0o755)
+        try FileManager.default.createDirectory(atPath: dir.path("work"), withIntermediateDirectories: true)
+        let config = dir.path("all.yaml")
+        try """
+            database: \(dir.path("tw.db"))
+            tools:
+              echo: { command: ["\(handler)"], timeout: 5s, max_output_bytes: 4096, limits: { time: 3s } }
+            shell: { working_directory: \(dir.path("work")), timeout: 7s, on_restart: rerun }
+            apply_patch: { workspace_root: \(dir.path("work")), approval: always }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let text = try await runCommand(toolworker, ["tools", "--config", config], environment: environment)
+        #expect(text.status == 0, "\(text)")
+        let lines = text.output.split(separator: "\n").map(String.init)
+        #expect(lines == [
+            "echo\t\(handler)\ttimeout=3.0 seconds\tmax_output=4096\ton_restart=rerun",
+            "shell\tshell in \(dir.path("work"))\ttimeout=7.0 seconds\tmax_output=65536\ton_restart=rerun",
+            "apply_patch\tapply_patch in \(dir.path("work"))\ton_restart=fail",
+        ], "\(lines)")
+        let json = try await runCommand(toolworker, ["tools", "--config", config, "--json"], environment: environment)
+        let listed = try JSONValue(parsing: json.output).arrayValue ?? []
+        #expect(listed.map { $0["kind"]?.stringValue } == ["function", "shell", "apply_patch"])
+        #expect(listed[0]["command"] == .array([.string(handler)]) && listed[0]["timeout_ms"] == 3000)
+        #expect(listed[1]["working_directory"] == .string(dir.path("work")) && listed[1]["timeout_ms"] == 7000)
+        #expect(listed[2]["workspace_root"] == .string(dir.path("work")) && listed[2]["timeout_ms"] == nil && listed[2]["on_restart"] == "fail")
+
+        let shellOnly = dir.path("shell.yaml")
+        try "database: \(dir.path("tw.db"))\nshell: { working_directory: \(dir.path("work")) }\n".write(toFile: shellOnly, atomically: true, encoding: .utf8)
+        let checked = try await runCommand(toolworker, ["check-config", "--config", shellOnly], environment: environment)
+        #expect(checked.status == 0 && !checked.output.contains("no tools are registered"), "\(checked)")
+        let nothing = dir.path("none.yaml")
+        try "database: \(dir.path("tw.db"))\ntools: {}\n".write(toFile: nothing, atomically: true, encoding: .utf8)
+        let empty = try await runCommand(toolworker, ["check-config", "--config", nothing], environment: environment)
+        #expect(empty.status == 0 && empty.output.contains("warning: no tools are registered"), "\(empty)")
+    }
+
     @Test("cancel asks the server and records the answer; the foreground run then ends cancelled (exit 13)")
     func cancel() async throws {
         let (dir, server, _) = try setUp()
