@@ -10,7 +10,7 @@ guard arguments.count == 2, arguments[0] == "crash-writer" else {
     exit(64)
 }
 let store = try AuditStore(path: arguments[1])
-let runKey = try await store.createRun(assistantID: "asst_crash", threadID: nil, jobID: nil, request: [:])
+let runKey = try await store.createRun(assistantID: "asst_crash", threadID: nil, jobID: nil, request: [:], protocolName: AssistantsBackend.descriptor.name)
 FileHandle.standardOutput.write(Data("run \(runKey)\n".utf8))
 var seq = 0
 while true {
