@@ -4,10 +4,37 @@
 # installed into a virtualenv under .build-bench). Takes a few minutes on 2 cores.
 #   scripts/bench.sh            everything
 #   BENCH_RUNS=3 scripts/bench.sh
+#   scripts/bench.sh --compare REV
+#                               the regression guard: REV built in a worktree beside this one (.build-compare/),
+#                               then the engine, whole-loop, dispatch and sandbox figures of both builds, run in turn,
+#                               each printed as new/old (medians of BENCH_RUNS runs each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA_PACKAGES="curl python3-venv" scripts/ensure-deps.sh
 runs=${BENCH_RUNS:-5}
+if [ "${1:-}" = "--compare" ]; then
+    rev=$(git rev-parse --verify "${2:?--compare takes a revision}^{commit}")
+    old=".build-compare/${rev:0:12}"
+    if [ ! -d "$old" ]; then
+        mkdir -p .build-compare
+        git worktree add --force --detach "$old" "$rev" >&2
+    fi
+    swift build -c release --product Benchmarks >&2
+    (cd "$old" && swift build -c release --product Benchmarks >&2)
+    new_bin="$(swift build -c release --show-bin-path)/Benchmarks"
+    old_bin="$(cd "$old" && swift build -c release --show-bin-path)/Benchmarks"
+    echo "# ToolWorker benchmark, $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes') (new) against ${rev:0:12} (old) — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
+    for part in engine loop "dispatch" sandbox; do
+        echo "## $part"
+        case $part in
+            dispatch) env="ROUNDS=300" ;;
+            sandbox) env="CALLS=200" ;;
+            *) env="" ;;
+        esac
+        python3 scripts/bench-compare.py "$runs" "env $env $new_bin $part" "env $env $old_bin $part"
+    done
+    exit 0
+fi
 work=$(mktemp -d /tmp/toolworker-bench.XXXXXX)
 mkdir -p .build-bench
 swift build -c release --product toolworker >&2

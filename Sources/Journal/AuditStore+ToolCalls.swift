@@ -33,13 +33,16 @@ extension AuditStore {
     /// these calls (a round interrupted by a crash has them), lets `decide` choose the round number and the calls
     /// that start now, inserts the new calls as `pending`, marks the chosen ones `running` and counts a new round.
     /// One trip to the writer, where a read and then a write took two.
+    /// - Parameter durable: `false` returns once the transaction has run, before its commit, which the round's
+    ///   outcomes then share (one `fsync` a round instead of two). Only for rounds whose calls may run again after a
+    ///   crash (`on_restart: rerun`): a crash before that commit forgets that they started.
     /// - Returns: the records the journal held before, by call id, and the decision taken from them.
     public func recordRound(
-        runKey: Int64, calls: [(call: ToolCall, handler: String?)],
+        runKey: Int64, calls: [(call: ToolCall, handler: String?)], durable: Bool = true,
         decide: @escaping @Sendable (_ known: [String: ToolCallRecord]) -> RoundDecision
     ) async throws -> (known: [String: ToolCallRecord], decision: RoundDecision) {
         let now = unixMilliseconds()
-        return try await write { db in
+        let body: @Sendable (any JournalConnection) throws -> (known: [String: ToolCallRecord], decision: RoundDecision) = { db in
             var known: [String: ToolCallRecord] = [:]
             if !calls.isEmpty {
                 let placeholders = Array(repeating: "?", count: calls.count).joined(separator: ", ")
@@ -53,6 +56,7 @@ extension AuditStore {
             if decision.isNew { try db.execute("UPDATE runs SET rounds = rounds + 1 WHERE id = ?", [.integer(runKey)]) }
             return (known, decision)
         }
+        return durable ? try await write(body) : try await writer.performUncommitted(body)
     }
 
     private static func insertCalls(

@@ -22,10 +22,13 @@ public final class AuditStore: Sendable {
     /// Opens (creating and migrating when needed) the SQLite database at `path`.
     /// - Throws: ``StoreCompatibilityError`` for a file that is not ToolWorker's or is from a newer version,
     ///   ``SQLiteError`` when it cannot be opened or written.
-    public convenience init(path: String, busyTimeout: Duration = .seconds(5), leaseOwner: LeaseOwner? = nil) throws {
+    /// - Parameter durability: ``SQLiteDurability/full`` (the default: every awaited write survives a power loss).
+    public convenience init(
+        path: String, busyTimeout: Duration = .seconds(5), leaseOwner: LeaseOwner? = nil, durability: SQLiteDurability = .full
+    ) throws {
         try AuditStore.checkLibraryVersion()
         try AuditStore.createFileIfMissing(path)
-        try self.init(connector: SQLiteConnector(path: path, busyTimeout: busyTimeout), leaseOwner: leaseOwner)
+        try self.init(connector: SQLiteConnector(path: path, busyTimeout: busyTimeout, durability: durability), leaseOwner: leaseOwner)
     }
 
     /// Opens the database `connector` reaches, migrating it when needed.
@@ -116,12 +119,13 @@ public final class AuditStore: Sendable {
     struct SQLiteConnector: JournalConnector {
         let path: String
         let busyTimeout: Duration
+        var durability: SQLiteDurability = .full
         var dialect: SQLDialect { .sqlite }
         var location: String { path }
 
         func openWriter() throws -> any JournalConnection {
             let connection = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
-            try AuditStore.prepareWriter(connection)
+            try AuditStore.prepareWriter(connection, durability: durability)
             return connection
         }
 
@@ -132,7 +136,7 @@ public final class AuditStore: Sendable {
         }
     }
 
-    static func prepareWriter(_ connection: SQLiteConnection) throws {
+    static func prepareWriter(_ connection: SQLiteConnection, durability: SQLiteDurability = .full) throws {
         // SQLite falls back to a read-only open when the file cannot be written (permissions, an immutable file,
         // a read-only mount): refuse now rather than at the first write of a run.
         if sqlite3_db_readonly(connection.handle, "main") == 1 {
@@ -156,7 +160,7 @@ public final class AuditStore: Sendable {
             throw SQLiteError(code: SQLITE_ERROR, message: "journal_mode is \(mode ?? "?"), expected wal", context: "opening \(connection.path)")
         }
         try connection.executeScript(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864; PRAGMA temp_store=MEMORY;")
+            "PRAGMA synchronous=\(durability.rawValue); PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864; PRAGMA temp_store=MEMORY;")
         _ = tw_sqlite_persist_wal(connection.handle)
         try retryingBusy { try migrate(connection) }
     }
@@ -239,4 +243,14 @@ public final class AuditStore: Sendable {
         }
         return try body()
     }
+}
+
+/// When a SQLite commit is on disk (`PRAGMA synchronous` of the writer, in WAL mode).
+public enum SQLiteDurability: String, Sendable {
+    /// Every commit is `fsync`ed before an awaited write returns: it survives a crash of the process and of the
+    /// machine. What the daemon uses.
+    case full = "FULL"
+    /// Commits reach the operating system, not the disk: they survive the process's crash (SIGKILL) but a power
+    /// loss may take the last ones back. No `fsync` per commit. For measuring what durability costs.
+    case normal = "NORMAL"
 }

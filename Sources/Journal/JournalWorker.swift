@@ -111,6 +111,34 @@ final class JournalWorker: Sendable {
         }
     }
 
+    /// Runs work in the next group commit and returns once it has *run*, before its commit: the transaction stays open
+    /// for what comes next (a round's outcomes), which commits it with one `fsync`. For work a crash may lose (the
+    /// caller accepts redoing it); if its commit fails, the next awaited write throws the error.
+    func performUncommitted<T: Sendable>(_ body: @escaping @Sendable (any JournalConnection) throws -> T) async throws -> T {
+        if let error = takeStickyError() { throw error }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let answered = Atomic<Bool>(false)
+            var item = Item(
+                body: { connection in
+                    // A piece may run again (the transaction replayed under savepoints): its waiter hears once.
+                    let value = try body(connection)
+                    if !answered.exchange(true, ordering: .acquiringAndReleasing) { continuation.resume(returning: value) }
+                },
+                finish: { [self] result in
+                    guard case .failure(let error) = result else { return }
+                    if !answered.exchange(true, ordering: .acquiringAndReleasing) {
+                        continuation.resume(throwing: error)
+                    } else {
+                        stickyError.withLock { if $0 == nil { $0 = error } }
+                    }
+                })
+            item.awaited = false
+            if !submit(item), !answered.exchange(true, ordering: .acquiringAndReleasing) {
+                continuation.resume(throwing: SQLiteError(code: 21, message: "the store is closed", context: "queueing work"))
+            }
+        }
+    }
+
     /// Waits until everything queued before it has been committed (or failed), without a transaction of its own.
     /// - Throws: when the worker is closed.
     func barrier() async throws {

@@ -33,7 +33,10 @@ extension RunDriver {
         // Each call's tool is looked up once, in the registry of this moment, and passed down.
         let resolved = calls.map(dispatcher.registry.resolve)
         let handlers = resolved.map { ($0.call, $0.executor?.handlerDescription) }
-        let (known, decision) = try await journal.recordRound(runKey: state.runKey, calls: handlers) { known in
+        // A call that must never run twice (`on_restart: fail`) starts only once the journal durably says so; a round
+        // of calls that may run again after a crash shares one commit (one fsync) with its outcomes.
+        let durableStart = resolved.contains { $0.executor?.onRestart == .fail }
+        let (known, decision) = try await journal.recordRound(runKey: state.runKey, calls: handlers, durable: durableStart) { known in
             let isNew = calls.contains { known[$0.id] == nil }
             // A round with a call not seen before is a new round, even when the server reuses an earlier call_id in it.
             let round = isNew ? roundsSoFar + 1 : (known[calls.first?.id ?? ""]?.round ?? roundsSoFar)

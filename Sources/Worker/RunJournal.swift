@@ -47,9 +47,10 @@ public protocol RunJournal: Sendable {
 
     // MARK: Rounds
 
-    /// Records a round's calls (new ones `pending`) and, in the same transaction, which of them start now.
+    /// Records a round's calls (new ones `pending`) and, in the same transaction, which of them start now; durably,
+    /// or (`durable: false`, calls that may run again after a crash) committed with what follows.
     func recordRound(
-        runKey: Int64, calls: [(call: ToolCall, handler: String?)],
+        runKey: Int64, calls: [(call: ToolCall, handler: String?)], durable: Bool,
         decide: @escaping @Sendable (_ known: [String: ToolCallRecord]) -> AuditStore.RoundDecision
     ) async throws -> (known: [String: ToolCallRecord], decision: AuditStore.RoundDecision)
     /// Records a call's outcome and output, durably, before it is submitted.

@@ -273,6 +273,35 @@ struct AuditStoreTests {
         #expect(key > 0)
     }
 
+    @Test("a round recorded without its own commit is answered once it ran, committed with the outcome that follows; its failure is its caller's, and the store goes on")
+    func recordRoundUncommitted() async throws {
+        let dir = TempDirectory()
+        let store = try AuditStore(path: dir.path("audit.db"))
+        defer { store.close() }
+        let key = try await store.createRun(assistantID: "a", threadID: "t", jobID: nil, request: [:])
+        let calls = [(ToolCall(id: "call_a", name: "t", arguments: "{}"), "h")]
+        let round = try await store.recordRound(runKey: key, calls: calls, durable: false) { _ in
+            AuditStore.RoundDecision(round: 1, isNew: true, startingNow: ["call_a"])
+        }
+        #expect(round.decision.startingNow == ["call_a"])
+        try await store.recordToolCallOutcome(
+            runKey: key, callID: "call_a", outcome: ToolCallOutcome(state: .succeeded, output: "done", startedAt: 1, finishedAt: 2))
+        // Durable now, both: another connection (another process) sees the round and its outcome.
+        let other = try SQLiteConnection(path: dir.path("audit.db"), readOnly: true)
+        let rows = try other.query("SELECT state, output, attempts FROM tool_calls WHERE run = ?", [.integer(key)])
+        #expect(rows.map { $0["state"].text } == ["succeeded"] && rows.first?["output"].text == "done" && rows.first?["attempts"].int == 1)
+        #expect(try other.scalar("SELECT rounds FROM runs WHERE id = ?", [.integer(key)]).int == 1)
+        // A round for a run the journal does not hold breaks a foreign key: the caller gets the error, nothing is kept.
+        await #expect(throws: SQLiteError.self) {
+            _ = try await store.recordRound(runKey: 999_999, calls: calls, durable: false) { _ in
+                AuditStore.RoundDecision(round: 1, isNew: true, startingNow: ["call_a"])
+            }
+        }
+        let next = try await store.createRun(assistantID: "b", threadID: nil, jobID: nil, request: [:])
+        #expect(next > key, "the store goes on: no error left behind for the next write")
+        #expect(try other.scalar("SELECT count(*) FROM tool_calls WHERE run = 999999").int == 0)
+    }
+
     @Test("a round is read, decided and recorded in one transaction; the same calls again are no new round")
     func recordRound() async throws {
         let dir = TempDirectory()
