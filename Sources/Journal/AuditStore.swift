@@ -126,6 +126,10 @@ public final class AuditStore: Sendable {
         func openWriter() throws -> any JournalConnection {
             let connection = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
             try AuditStore.prepareWriter(connection, durability: durability)
+            // Checkpoints off the commit path; without a second connection, SQLite's automatic one stays.
+            if let checkpointer = try? WALCheckpointer(path: path, busyTimeout: busyTimeout) {
+                try checkpointer.attach(to: connection)
+            }
             return connection
         }
 

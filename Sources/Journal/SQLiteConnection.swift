@@ -10,6 +10,8 @@ public final class SQLiteConnection: JournalConnection {
     let handle: OpaquePointer
     public let path: String
     private var statements: [String: OpaquePointer] = [:]
+    /// The writer's checkpointer (``WALCheckpointer/attach(to:)``), stopped before this connection closes.
+    var checkpointer: WALCheckpointer?
 
     /// Opens (creating when `readOnly` is false) the database at `path`.
     /// - Parameter busyTimeout: how long to wait on another connection's lock before `SQLITE_BUSY`.
@@ -31,6 +33,10 @@ public final class SQLiteConnection: JournalConnection {
     }
 
     deinit {
+        if let checkpointer {
+            sqlite3_wal_hook(handle, nil, nil)
+            checkpointer.stop()
+        }
         for statement in statements.values { sqlite3_finalize(statement) }
         sqlite3_close_v2(handle)
     }

@@ -116,6 +116,33 @@ struct AuditStoreTests {
         #expect(try reader.query("SELECT message FROM jobs WHERE id = 1").first?["message"].text == "queued, never awaited")
     }
 
+    @Test("the log is checkpointed on a connection of its own, not in the writer's commits; a dropped store closes it too")
+    func checkpointsOffTheCommitPath() async throws {
+        let dir = TempDirectory()
+        let path = dir.path("wal.db")
+        do {
+            let store = try AuditStore(path: path)
+            #expect(try await store.write { db in try db.scalar("PRAGMA wal_autocheckpoint").int } == 0, "the writer never checkpoints")
+            let key = try await store.createRun(assistantID: "a", threadID: nil, jobID: nil, request: [:])
+            let big = String(repeating: "x", count: 4096)
+            for batch in 0..<10 {
+                let events = (0..<200).map { i in
+                    EventRecord(seq: batch * 200 + i + 1, stream: 1, name: "e", kind: .unknown, data: big, byteOffset: 0, error: nil, receivedAt: 0)
+                }
+                store.enqueueProgress(runKey: key, events: events, snapshots: [], run: nil)
+                try await store.flush()
+            }
+            // 8 MB went through the log: the checkpointer copied it into the database file (which stays at its
+            // first pages when nobody checkpoints).
+            try await waitFor("the database file to take the log's pages") {
+                ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) > 4_000_000
+            }
+            #expect(try await store.read { db in try db.scalar("SELECT count(*) FROM events").int } == 2000)
+            #expect(openDescriptors(startingWith: path) >= 3, "writer, reader and checkpointer")
+        }
+        #expect(openDescriptors(startingWith: path) == 0, "dropping the store closed the checkpointer's connection too")
+    }
+
     @Test("a store whose last reference goes away on its own writer thread closes without waiting for itself")
     func droppedOnWriterThread() async throws {
         let dir = TempDirectory()
