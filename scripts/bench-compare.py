@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+NUMBER = re.compile(r"(?<![A-Za-z_\d.])-?\d+(?:\.\d+)?")
 
 
 def figures(output):
