@@ -1,8 +1,9 @@
 import Foundation
 import RunLoopCore
 
-/// What a sandbox adds to one call: `/bin/true` through `HandlerRunner`, unconfined, in a control group of its own
-/// (`limits: {memory: …}`), and in a control group plus bubblewrap (`network: false`), each as a ratio to the
+/// What a sandbox adds to one call: `/bin/true` through `HandlerRunner`, unconfined, under `limits: {memory: …}` (a
+/// control group of its own, and bubblewrap, which every limit uses: the control-group files and host sockets are
+/// hidden from the call), and with `network: false` as well (a network namespace), each as a ratio to the
 /// unconfined call measured in the same run, the three interleaved call by call.
 enum SandboxBenchmark {
     static func run(calls: Int) async throws {
@@ -12,9 +13,9 @@ enum SandboxBenchmark {
         var isolated = memory
         isolated.network = false
         var kinds: [(name: String, sandbox: Sandbox?)] = [("unconfined", nil)]
-        if host.controlGroups != nil { kinds.append(("control group (memory: 256M)", Sandbox(limits: memory, host: host))) }
+        if host.controlGroups != nil { kinds.append(("memory: 256M (control group + bubblewrap)", Sandbox(limits: memory, host: host))) }
         if host.controlGroups != nil && host.bubblewrap != nil {
-            kinds.append(("control group + bubblewrap (network: false)", Sandbox(limits: isolated, host: host)))
+            kinds.append(("memory: 256M, network: false (+ a network namespace)", Sandbox(limits: isolated, host: host)))
         }
         var times = Array(repeating: [Double](), count: kinds.count)
         let runner = HandlerRunner()
