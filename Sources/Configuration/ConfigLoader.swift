@@ -183,7 +183,7 @@ struct Reader {
 
     mutating func read(_ root: Node, into config: inout ToolWorkerConfig) {
         let keys = [
-            "api", "model", "instructions", "database", "database_password_file", "fleet", "snapshots", "concurrency", "jobs",
+            "api", "model", "instructions", "database", "database_password_file", "database_durability", "fleet", "snapshots", "concurrency", "jobs",
             "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell", "apply_patch",
             "mcp_servers", "approval_notify",
         ]
@@ -203,6 +203,12 @@ struct Reader {
                     let resolved = resolve(path)
                     if FileManager.default.isReadableFile(atPath: resolved) { config.databasePasswordFile = resolved } else {
                         problem(key, value, "cannot read \(resolved)")
+                    }
+                }
+            case "database_durability":
+                if let text = string(value, key) {
+                    if let durability = ToolWorkerConfig.Durability(rawValue: text) { config.databaseDurability = durability } else {
+                        problem(key, value, "expected full or normal, not '\(text)'")
                     }
                 }
             case "fleet":
@@ -296,6 +302,11 @@ struct Reader {
             problems.append(ConfigProblem(
                 path: "fleet.lease_expiry", line: nil,
                 message: "must be at least twice fleet.heartbeat (\(config.fleet.heartbeat)), or one late heartbeat hands a live daemon's runs to another"))
+        }
+        if config.databaseDurability != .full && ToolWorkerConfig.isPostgresURL(config.database) {
+            problems.append(ConfigProblem(
+                path: "database_durability", line: nil,
+                message: "only for a SQLite journal (a PostgreSQL commit is as durable as the server's synchronous_commit makes it)"))
         }
         if config.databasePasswordFile != nil && !ToolWorkerConfig.isPostgresURL(config.database) {
             problems.append(ConfigProblem(path: "database_password_file", line: nil, message: "only used with a PostgreSQL database URL"))

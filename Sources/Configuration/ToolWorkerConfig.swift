@@ -47,6 +47,15 @@ public struct ToolWorkerConfig: Sendable {
         }
     }
 
+    /// When a SQLite journal's commits are on disk.
+    public enum Durability: String, Sendable, Equatable, CaseIterable {
+        /// Every commit `fsync`ed before the daemon acts on it: survives a crash of the machine.
+        case full
+        /// Commits reach the operating system, not the disk (no `fsync` each): survives the daemon's crash, not a
+        /// power loss, which may take the last commits back.
+        case normal
+    }
+
     /// The file it was read from.
     public var file: String
     public var api = API()
@@ -54,6 +63,8 @@ public struct ToolWorkerConfig: Sendable {
     public var database = "/var/lib/toolworker/toolworker.db"
     /// `database_password_file:`: the PostgreSQL password (first line); else libpq's `PGPASSFILE` or `~/.pgpass`.
     public var databasePasswordFile: String?
+    /// `database_durability:` (SQLite): when a commit is on disk.
+    public var databaseDurability = Durability.full
     public var fleet = Fleet()
     public var snapshots = SnapshotPolicy.lifecycle
     public var concurrency = Concurrency()

@@ -155,7 +155,7 @@ func openStore(_ config: ToolWorkerConfig, leaseOwner: LeaseOwner? = nil) throws
             connector: PostgresConnector(url: config.database, passwordFile: config.databasePasswordFile), leaseOwner: leaseOwner)
     }
     try requireDatabaseFolder(config)
-    return try AuditStore(path: config.database, leaseOwner: leaseOwner)
+    return try AuditStore(path: config.database, leaseOwner: leaseOwner, durability: config.databaseDurability == .normal ? .normal : .full)
 }
 
 /// A SQLite journal's folder must exist (78 otherwise): a typo in `database:` is reported, never created.

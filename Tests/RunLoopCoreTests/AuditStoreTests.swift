@@ -116,6 +116,19 @@ struct AuditStoreTests {
         #expect(try reader.query("SELECT message FROM jobs WHERE id = 1").first?["message"].text == "queued, never awaited")
     }
 
+    @Test("the writer syncs every commit (synchronous=FULL) unless the store is opened with normal durability")
+    func durability() async throws {
+        let dir = TempDirectory()
+        let full = try AuditStore(path: dir.path("full.db"))
+        defer { full.close() }
+        #expect(try await full.write { db in try db.scalar("PRAGMA synchronous").int } == 2)
+        let normal = try AuditStore(path: dir.path("normal.db"), durability: .normal)
+        defer { normal.close() }
+        #expect(try await normal.write { db in try db.scalar("PRAGMA synchronous").int } == 1)
+        let key = try await normal.createRun(assistantID: "a", threadID: nil, jobID: nil, request: [:])
+        #expect(try await normal.run(key: key) != nil, "it journals as the other")
+    }
+
     @Test("the log is checkpointed on a connection of its own, not in the writer's commits; a dropped store closes it too")
     func checkpointsOffTheCommitPath() async throws {
         let dir = TempDirectory()

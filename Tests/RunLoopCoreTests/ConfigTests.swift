@@ -75,6 +75,20 @@ struct ConfigTests {
         }
     }
 
+    @Test("database_durability: full by default, normal on request, anything else or on PostgreSQL refused with its key")
+    func databaseDurability() throws {
+        #expect(try ConfigLoader.parse("tools: {}", file: "/x.yaml").databaseDurability == .full)
+        #expect(try ConfigLoader.parse("tools: {}\ndatabase_durability: normal", file: "/x.yaml").databaseDurability == .normal)
+        #expect { try ConfigLoader.parse("tools: {}\ndatabase_durability: fsync", file: "/x.yaml") } throws: { error in
+            (error as? ConfigError)?.problems.contains { $0.path == "database_durability" && $0.message.contains("full or normal") } == true
+        }
+        #expect {
+            try ConfigLoader.parse("tools: {}\ndatabase: postgres://tw@127.0.0.1/tw\ndatabase_durability: normal", file: "/x.yaml")
+        } throws: { error in
+            (error as? ConfigError)?.problems.contains { $0.path == "database_durability" && $0.message.contains("only for a SQLite journal") } == true
+        }
+    }
+
     @Test("every problem is reported with its key path and line")
     func problems() throws {
         let dir = TempDirectory()
