@@ -6,8 +6,8 @@
 #   BENCH_RUNS=3 scripts/bench.sh
 #   scripts/bench.sh --compare REV
 #                               the regression guard: REV built in a worktree beside this one (.build-compare/),
-#                               then the engine, whole-loop, dispatch and sandbox figures of both builds, run in turn,
-#                               each printed as new/old (medians of BENCH_RUNS runs each)
+#                               then the engine, whole-loop, dispatch, sandbox and whole-process ingest figures of both
+#                               builds, run in turn, each printed as new/old (medians of BENCH_RUNS runs each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA_PACKAGES="curl python3-venv" scripts/ensure-deps.sh
@@ -19,10 +19,12 @@ if [ "${1:-}" = "--compare" ]; then
         mkdir -p .build-compare
         git worktree add --force --detach "$old" "$rev" >&2
     fi
-    swift build -c release --product Benchmarks >&2
-    (cd "$old" && swift build -c release --product Benchmarks >&2)
-    new_bin="$(swift build -c release --show-bin-path)/Benchmarks"
-    old_bin="$(cd "$old" && swift build -c release --show-bin-path)/Benchmarks"
+    for product in Benchmarks toolworker fake-assistants; do swift build -c release --product "$product" >&2; done
+    for product in Benchmarks toolworker; do (cd "$old" && swift build -c release --product "$product" >&2); done
+    new_dir="$(swift build -c release --show-bin-path)"
+    old_dir="$(cd "$old" && swift build -c release --show-bin-path)"
+    new_bin="$new_dir/Benchmarks"
+    old_bin="$old_dir/Benchmarks"
     echo "# ToolWorker benchmark, $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes') (new) against ${rev:0:12} (old) — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
     for part in engine loop "dispatch" sandbox; do
         echo "## $part"
@@ -32,6 +34,23 @@ if [ "${1:-}" = "--compare" ]; then
             *) env="" ;;
         esac
         python3 scripts/bench-compare.py "$runs" "env $env $new_bin $part" "env $env $old_bin $part"
+    done
+    # Ingest, whole process: `toolworker run` of each build reading the same stream from one local server, every
+    # event stored (the new build's fake server; a fresh journal each run).
+    work=$(mktemp -d /tmp/toolworker-compare.XXXXXX)
+    export OPENAI_API_KEY="sk-fake-bench-key"
+    "$new_dir/fake-assistants" --port-file "$work/port" --api-key "$OPENAI_API_KEY" >"$work/fake.log" 2>&1 &
+    fake=$!
+    trap 'kill $fake 2>/dev/null || true; rm -rf "$work"' EXIT INT TERM
+    for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+    printf 'api: { base_url: "http://127.0.0.1:%s/v1", api_key_env: OPENAI_API_KEY }\ndatabase: %s/ingest.db\nsnapshots: lifecycle\ntools: {}\n' \
+        "$(cat "$work/port")" "$work" >"$work/ingest.yaml"
+    for deltas in 20k 100k; do
+        echo "## ingest $deltas"
+        timed="python3 -c 'import subprocess, sys, time; t = time.perf_counter(); subprocess.run(sys.argv[2:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(f\"ingest $deltas deltas, toolworker run: {time.perf_counter() - t:.3f} s\")'"
+        python3 scripts/bench-compare.py "$runs" \
+            "rm -f $work/ingest.db*; $timed x $new_dir/toolworker run --config $work/ingest.yaml --assistant asst_stream_$deltas --message go" \
+            "rm -f $work/ingest.db*; $timed x $old_dir/toolworker run --config $work/ingest.yaml --assistant asst_stream_$deltas --message go"
     done
     exit 0
 fi
