@@ -3,17 +3,6 @@ import Logging
 import MCPTools
 import ToolRunner
 
-/// What a source offered when it was listed: the tools, and every tool or server it left out, in words.
-public struct ToolListing: Sendable {
-    public var executors: [any ToolExecutor] = []
-    public var problems: [String] = []
-
-    public init(executors: [any ToolExecutor] = [], problems: [String] = []) {
-        self.executors = executors
-        self.problems = problems
-    }
-}
-
 /// A source of tools for a daemon or a command: listed when the registry is built from a configuration (starting
 /// what it needs), listed again at each reload (what changed restarted, what went stopped), shut down at exit.
 public protocol ToolSource: Sendable {
@@ -38,8 +27,7 @@ public struct ConfiguredTools: ToolSource {
 extension MCPToolSource: ToolSource {
     public nonisolated var label: String? { "mcp" }
     public func list(_ config: ToolWorkerConfig, taken: Set<String>) async -> ToolListing {
-        let listing = await list(config.mcpServers, sandboxHost: config.sandboxHost, taken: taken)
-        return ToolListing(executors: listing.executors, problems: listing.problems)
+        await list(config.mcpServers, sandboxHost: config.sandboxHost, taken: taken)
     }
 }
 

@@ -18,8 +18,6 @@ final class WALCheckpointer: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let requested = Atomic<Bool>(false)
-    /// Checkpoints run (for tests and diagnostics).
-    let checkpoints = Atomic<Int>(0)
 
     /// Opens its own connection to `path` on its thread; throws when that fails (the writer then keeps SQLite's
     /// automatic checkpoint).
@@ -41,9 +39,7 @@ final class WALCheckpointer: Sendable {
                 requested.store(false, ordering: .releasing)
                 // Busy (another checkpoint, a `wal_checkpoint(TRUNCATE)` of prune) or failing: the next request
                 // tries again; the log only grows meanwhile.
-                if (try? open.executeScript("PRAGMA wal_checkpoint(PASSIVE)")) != nil {
-                    checkpoints.add(1, ordering: .relaxed)
-                }
+                _ = try? open.executeScript("PRAGMA wal_checkpoint(PASSIVE)")
             }
             // Closed before stop() returns: a store that is gone holds no descriptor of the file.
             connection = nil

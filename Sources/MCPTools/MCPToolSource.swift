@@ -18,18 +18,11 @@ public actor MCPToolSource {
         self.logger = logger
     }
 
-    /// What listing the servers came to: the tools to offer, and every server or tool left out, in words.
-    public struct Listing: Sendable {
-        public var executors: [any ToolExecutor] = []
-        public var problems: [String] = []
-        public init() {}
-    }
-
     /// Connects to every server (starting stdio ones) and lists its tools. A server that cannot be listed offers
     /// nothing (said in `problems`) and the rest go on; a tool whose name is taken (`taken`, or by an earlier
     /// server) or not a valid name is left out, said too.
-    public func list(_ servers: [MCPServerConfig], sandboxHost: SandboxHost?, taken: Set<String>) async -> Listing {
-        var listing = Listing()
+    public func list(_ servers: [MCPServerConfig], sandboxHost: SandboxHost?, taken: Set<String>) async -> ToolListing {
+        var listing = ToolListing()
         var names = taken
         var kept: [String: MCPServerConnection] = [:]
         for server in servers {

@@ -15,8 +15,6 @@ public struct ToolHandlerConfig: Sendable, Equatable {
     public var command: [String]
     /// `timeout`, `max_output_bytes`, `on_restart` (a handler is assumed safe to run again), `approval`, `limits`.
     public var policy = ToolPolicy(timeout: .seconds(30), maxOutputBytes: 65_536, onRestart: .rerun)
-    /// The ceiling of `max_output_bytes` (``ToolPolicy/maximumOutputBytes``).
-    public static let maximumOutputBytes = ToolPolicy.maximumOutputBytes
     /// Extra environment for the handler (on top of PATH, LANG and the TOOLWORKER_* variables).
     public var environment: [String: String] = [:]
     public var workingDirectory: String?

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Logging
 import RunLoopCore
 
 /// `toolworker enqueue`.
@@ -51,7 +50,7 @@ struct CancelCommand: AsyncParsableCommand {
             guard let record = try await store.run(runID: run) else {
                 throw CommandFailure(message: "no run \(run) in \(databaseLabel(config))", code: ExitStatus.usage)
             }
-            let backends = Protocols.backends(config, clientConfiguration, logger: Logger(label: "toolworker.cancel"))
+            let backends = Protocols.backends(config, clientConfiguration, logger: makeLogger(verbose: false, format: config.logFormat))
             guard let backend = backends.first(where: { $0.protocolName == record.protocolName }) else {
                 throw CommandFailure(message: "run \(run) is of protocol \(record.protocolName), which this build does not speak", code: ExitStatus.usage)
             }

@@ -87,6 +87,7 @@ struct RunTargetOptions: ParsableArguments {
         if let refusal = descriptor.check(request) { throw CommandFailure(message: refusal, code: ExitStatus.usage) }
         return request
     }
+
     /// `--request-option` pairs: a value that is not JSON (`required`) is a string.
     var requestOptionsObject: JSONObject {
         var options: JSONObject = [:]

@@ -161,6 +161,32 @@ struct CommandLineTests {
         #expect(again.error.contains("Cannot cancel run"))
     }
 
+    @Test("cancel refuses, with exit 64 and nothing sent, a run without its thread and a run of a protocol this build does not speak; the journal keeps them as they were")
+    func cancelRefusals() async throws {
+        let (dir, server, config) = try setUp()
+        defer { server.stop() }
+        do {
+            let store = try AuditStore(path: dir.path("tw.db"))
+            defer { store.close() }
+            let noThread = try await store.createRun(assistantID: "asst_x", threadID: nil, jobID: nil, request: [:])
+            let foreign = try await store.createRun(
+                assistantID: "", threadID: "conv_1", jobID: nil, request: [:], protocolName: "smoke-signals", model: nil)
+            try await store.write { db in
+                try db.execute("UPDATE runs SET run_id = 'run_nothread', status = 'in_progress' WHERE id = ?", [.integer(noThread)])
+                try db.execute("UPDATE runs SET run_id = 'run_smoke', status = 'in_progress' WHERE id = ?", [.integer(foreign)])
+            }
+        }
+        let noThread = try await runCommand(toolworker, ["cancel", "--config", config, "run_nothread"], environment: environment)
+        #expect(noThread.status == 64, "\(noThread)")
+        #expect(noThread.error.contains("cannot cancel run_nothread") && noThread.error.contains("has no thread"), "\(noThread.error)")
+        let foreign = try await runCommand(toolworker, ["cancel", "--config", config, "run_smoke"], environment: environment)
+        #expect(foreign.status == 64, "\(foreign)")
+        #expect(foreign.error.contains("protocol smoke-signals, which this build does not speak"), "\(foreign.error)")
+        #expect(server.requests.isEmpty, "nothing was sent: \(server.requests.map(\.path))")
+        let rows = try SQLiteConnection(path: dir.path("tw.db"), readOnly: true).query("SELECT run_id, status FROM runs ORDER BY id")
+        #expect(rows.map { $0["status"].text } == ["in_progress", "in_progress"])
+    }
+
     @Test("sync-tools shows the difference, publishes the function tools, and then finds nothing to do")
     func syncTools() async throws {
         let (dir, server, _) = try setUp()

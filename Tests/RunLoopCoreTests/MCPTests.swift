@@ -38,7 +38,7 @@ extension SerialSuites {
 @Suite("Tools: MCP servers as a tool source", .serialized, .enabled(if: MCPTestEnvironment.available, "the mcp Python package is not installed (scripts/test.sh installs it)"))
 struct MCPTests {
     /// Lists `servers` and returns the source (to stop) and its listing.
-    func list(_ servers: [MCPServerConfig], taken: Set<String> = [], environment: [String: String] = ["PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-secret-of-the-daemon"]) async -> (MCPToolSource, MCPToolSource.Listing) {
+    func list(_ servers: [MCPServerConfig], taken: Set<String> = [], environment: [String: String] = ["PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-secret-of-the-daemon"]) async -> (MCPToolSource, ToolListing) {
         let source = MCPToolSource(baseEnvironment: ShellToolExecutor.baseEnvironment(inheriting: environment), logger: MCPTestEnvironment.quiet)
         return (source, await source.list(servers, sandboxHost: nil, taken: taken))
     }
