@@ -99,7 +99,7 @@ public struct LoopMachine: Sendable {
     }
 
     /// What happened, as the driver tells the machine.
-    public enum Input: Sendable, Equatable {
+    public indirect enum Input: Sendable, Equatable {
         case begin(Beginning)
         case prepared
         case prepareFailed(LoopError)
@@ -137,7 +137,7 @@ public struct LoopMachine: Sendable {
     }
 
     /// What the driver must do.
-    public enum Action: Sendable, Equatable {
+    public indirect enum Action: Sendable, Equatable {
         case prepare
         case start
         /// Ask the server for a loop carrying our run key.

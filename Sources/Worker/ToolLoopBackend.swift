@@ -60,7 +60,13 @@ public struct LoopEvent: Sendable {
     /// Snapshots the policy keeps after this event (their `eventSeq` is set by the recorder).
     public var snapshots: [SnapshotRecord]
     /// The loop's state, when the event carries it.
-    public var state: LoopState?
+    public var state: LoopState? {
+        get { carried?.value }
+        set { carried = newValue.map(CarriedState.init) }
+    }
+    /// Held by reference: few events carry a state, and an event travels by value through several async frames,
+    /// each of which would otherwise reserve the state's 250 bytes, in every one of thousands of open runs.
+    private var carried: CarriedState?
     /// An in-band error the server sent (the stream then usually ends).
     public var failure: LoopError?
     /// A delta (buffered briefly), not a lifecycle event (stored at once).
@@ -76,7 +82,7 @@ public struct LoopEvent: Sendable {
         self.byteOffset = byteOffset
         self.error = error
         self.snapshots = snapshots
-        self.state = state
+        self.carried = state.map(CarriedState.init)
         self.failure = failure
         self.isDelta = isDelta
     }
@@ -248,4 +254,10 @@ extension ToolLoopSession {
     public func resume(id: String) async throws(LoopError) -> (any LoopEventStream)? { nil }
     public func restore(_ request: RunRequest, runKey: Int64, history: LoopHistory) {}
     public func retryLast() async throws(LoopError) -> (any LoopEventStream)? { nil }
+}
+
+/// A ``LoopState`` on the heap (see ``LoopEvent/state``).
+private final class CarriedState: Sendable {
+    let value: LoopState
+    init(_ value: LoopState) { self.value = value }
 }
