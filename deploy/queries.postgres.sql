@@ -49,3 +49,9 @@ SELECT run_id, call_id, tool, state FROM tool_call_log WHERE output IS NOT NULL 
 -- Which daemon holds which open run (PostgreSQL fleets), and until when.
 SELECT run_id, status, lease_owner, to_char(to_timestamp(lease_expires_at / 1000.0) AT TIME ZONE 'UTC', 'HH24:MI:SS') AS lease_until
 FROM runs WHERE ended_at IS NULL ORDER BY id;
+
+-- Tokens and cost per day and model over the last 7 days (the usage ledger; cost only for priced models).
+SELECT * FROM usage_daily WHERE day >= to_char(now() AT TIME ZONE 'UTC' - interval '7 days', 'YYYY-MM-DD') ORDER BY day DESC, total_tokens DESC;
+
+-- The 10 runs that used the most tokens.
+SELECT run_id, model, requests, total_tokens, cost, currency FROM usage_by_run ORDER BY total_tokens DESC LIMIT 10;

@@ -43,3 +43,9 @@ SELECT object_type, object_id, status, taken FROM snapshot_log WHERE run_id = 'r
 
 -- Calls whose output is stored but not submitted (normally empty; non-empty only while a run is being recovered).
 SELECT run_id, call_id, tool, state FROM tool_call_log WHERE output IS NOT NULL AND submitted IS NULL;
+
+-- Tokens and cost per day and model over the last 7 days (the usage ledger; cost only for priced models).
+SELECT * FROM usage_daily WHERE day >= date('now', '-7 days') ORDER BY day DESC, total_tokens DESC;
+
+-- The 10 runs that used the most tokens.
+SELECT run_id, model, requests, total_tokens, cost, currency FROM usage_by_run ORDER BY total_tokens DESC LIMIT 10;

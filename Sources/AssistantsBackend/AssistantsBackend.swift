@@ -88,6 +88,22 @@ extension LoopState {
             record: RunStateRecord(
                 runID: run.id, threadID: run.threadID, status: run.status?.rawValue, isTerminal: run.status?.isTerminal == true,
                 snapshot: run.json, lastError: run.lastError, incompleteDetails: run.incompleteDetails, usage: run.usage,
-                expiresAt: run.expiresAt))
+                expiresAt: run.expiresAt),
+            model: run.json["model"]?.stringValue)
+    }
+}
+
+extension RequestUsage {
+    /// The usage of a run step that ended (one model request of the run): `nil` while the step runs (its `usage` is
+    /// `null` until then) or when the server counted nothing.
+    public init?(step: RunStep) {
+        guard let id = step.id, let tokens = TokenUsage(json: step.json["usage"]) else { return nil }
+        var tools: [String] = []
+        for call in step.json["step_details"]?["tool_calls"]?.arrayValue ?? [] {
+            let type = call["type"]?.stringValue ?? "function"
+            let name = type == "function" ? call["function"]?["name"]?.stringValue : type
+            if let name, !tools.contains(name) { tools.append(name) }
+        }
+        self.init(source: id, model: nil, tokens: tokens, tools: tools)
     }
 }

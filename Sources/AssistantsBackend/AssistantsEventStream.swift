@@ -80,6 +80,8 @@ extension LoopEvent {
                 message: APIError(status: 200, type: error.type, code: error.code, message: error.message, param: error.param, requestID: requestID).description)
         case .done:
             kind = .done
+        case .runStep(.completed, let step), .runStep(.failed, let step), .runStep(.cancelled, let step), .runStep(.expired, let step):
+            usage = RequestUsage(step: step).map { [$0] } ?? []
         case .threadCreated, .runStep, .message:
             break
         }

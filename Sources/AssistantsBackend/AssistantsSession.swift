@@ -108,6 +108,10 @@ final class AssistantsSession: ToolLoopSession {
         return accepted
     }
 
+    func usage(inFinal snapshots: [SnapshotRecord]) -> [RequestUsage] {
+        snapshots.compactMap { $0.type == .runStep ? RequestUsage(step: RunStep(json: $0.data)) : nil }
+    }
+
     func finalObjects(id: String, threadID: String?) async throws(LoopError) -> [SnapshotRecord] {
         guard let threadID else { return [] }
         let steps: [RunStep]

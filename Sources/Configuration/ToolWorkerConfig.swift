@@ -71,6 +71,8 @@ public struct ToolWorkerConfig: Sendable {
     public var jobs = Jobs()
     /// `model:`: the model of Responses requests (required with `api.protocol: responses`).
     public var model: String?
+    /// `prices:`: per model, per million tokens; each request's cost is computed and stored with its usage.
+    public var prices = PriceTable()
     /// `instructions:`: sent with every Responses request (they are not carried over by `previous_response_id`).
     public var instructions: String?
     public var metrics = MetricsExport()

@@ -475,7 +475,10 @@ final class FakeState: Sendable {
             step["step_details"] = ["type": "tool_calls", "tool_calls": .array(calls)]
             step["status"] = "completed"
             step["completed_at"] = .int(now())
-            step["usage"] = ["prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30]
+            step["usage"] = [
+                "prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30, "prompt_token_details": ["cached_tokens": 8],
+                "completion_tokens_details": ["reasoning_tokens": 2],
+            ]
             run.steps[stepID] = .object(step)
             frames.append(("thread.run.step.completed", JSONValue.object(step).serialized()))
         }

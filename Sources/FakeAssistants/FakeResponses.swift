@@ -309,7 +309,10 @@ extension FakeState {
         }
         object["output"] = .array(items)
         if object["status"]?.stringValue != "in_progress" {
-            object["usage"] = ["input_tokens": 50, "output_tokens": 12, "total_tokens": 62]
+            object["usage"] = [
+                "input_tokens": 50, "input_tokens_details": ["cached_tokens": 20], "output_tokens": 12,
+                "output_tokens_details": ["reasoning_tokens": 4], "total_tokens": 62,
+            ]
             add("response.\(object["status"]!.stringValue!)", ["response": .object(object)])
         }
         response.object = object

@@ -26,10 +26,12 @@ extension AuditStore {
 
     /// Queues the events of a stream, the snapshots taken after them and the run's latest state, as one piece of
     /// the next group commit (all or nothing). Await ``flush()`` before acting on them.
-    public func enqueueProgress(runKey: Int64, events: [EventRecord], snapshots: [SnapshotRecord], run: RunStateRecord?) {
-        guard !events.isEmpty || !snapshots.isEmpty || run != nil else { return }
+    public func enqueueProgress(
+        runKey: Int64, events: [EventRecord], snapshots: [SnapshotRecord], run: RunStateRecord?, usage: [UsageRecord] = []
+    ) {
+        guard !events.isEmpty || !snapshots.isEmpty || run != nil || !usage.isEmpty else { return }
         let now = unixMilliseconds()
-        enqueue(weight: events.count + snapshots.count) { db in
+        enqueue(weight: events.count + snapshots.count + usage.count) { db in
             try db.insertRows(
                 into: "events",
                 columns: ["run", "seq", "stream", "name", "kind", "data", "byte_offset", "error", "received_at", "response_id"],
@@ -48,8 +50,27 @@ extension AuditStore {
                         .text(snapshot.objectID), .text(snapshot.status), .json(snapshot.data), .integer(now),
                     ]
                 })
+            for record in usage { try AuditStore.insertUsage(db, runKey: runKey, record, now: now) }
             if let run { try AuditStore.updateRun(db, runKey: runKey, run: run, now: now) }
         }
+    }
+
+    /// A request's usage, once: the same request seen again (a resumed stream, a reconciliation) adds nothing.
+    static func insertUsage(_ db: any JournalConnection, runKey: Int64, _ record: UsageRecord, now: Int64) throws {
+        try db.execute(
+            """
+            INSERT INTO usage (run, source, event_seq, model, provider, input_tokens, cached_input_tokens, output_tokens,
+                               reasoning_tokens, tools, cost, currency, price, recorded_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (run, source) DO NOTHING
+            """,
+            [
+                .integer(runKey), .text(record.source), .integer(record.eventSeq.map(Int64.init)), .text(record.model),
+                .text(record.provider), .integer(record.tokens.input), .integer(record.tokens.cachedInput),
+                .integer(record.tokens.output), .integer(record.tokens.reasoning),
+                .json(.array(record.tools.map { .string($0) })), record.cost.map { .real($0) } ?? .null, .text(record.currency),
+                .json(record.price), .integer(now),
+            ])
     }
 
     /// A run's server id is unique in the journal: an id another run already holds (a server that reuses ids, a

@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8, v9]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -257,6 +257,32 @@ extension Schema {
         WHERE type = 'table' AND name IN ('runs', 'jobs');
         """
 
+    /// v10: the usage ledger. One row per model request (a run step, a response) with its tokens and, when its model
+    /// has a price, its cost and the price used; views `usage_by_run` and `usage_daily`.
+    static let v10 = """
+        CREATE TABLE usage (
+            id                   INTEGER PRIMARY KEY,
+            run                  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            source               TEXT    NOT NULL,
+            event_seq            INTEGER,
+            model                TEXT,
+            provider             TEXT    NOT NULL,
+            input_tokens         INTEGER NOT NULL,
+            cached_input_tokens  INTEGER NOT NULL,
+            output_tokens        INTEGER NOT NULL,
+            reasoning_tokens     INTEGER NOT NULL,
+            tools                TEXT    NOT NULL CHECK (json_valid(tools)),
+            cost                 REAL,
+            currency             TEXT,
+            price                TEXT    CHECK (price IS NULL OR json_valid(price)),
+            recorded_at          INTEGER NOT NULL,
+            UNIQUE (run, source)
+        ) STRICT;
+        CREATE INDEX usage_recorded ON usage(recorded_at);
+        \(JournalViews.usageByRun(iso: iso))
+        \(JournalViews.usageDaily(day: { "strftime('%Y-%m-%d', \($0) / 1000, 'unixepoch')" }))
+        """
+
     /// The versions whose migration edits table definitions in `sqlite_schema` (then
     /// ``finishEditingTableDefinitions(_:)`` runs in the same transaction).
     static let editsTableDefinitions: Set<Int> = [9]
@@ -334,6 +360,43 @@ public enum JournalViews {
                         WHERE s2.object_type = s.object_type AND s2.object_id = s.object_id)) AS is_latest,
                s.data, r.id AS run_key, s.id AS snapshot_id
         FROM snapshots s JOIN runs r ON r.id = s.run;
+        """
+    }
+
+    /// `usage_by_run` (SQLite v10, PostgreSQL v7): a run's requests and their tokens and cost. `cost` sums the priced
+    /// requests; `unpriced_requests` counts the others.
+    public static func usageByRun(iso: (String) -> String) -> String {
+        """
+        CREATE VIEW usage_by_run AS
+        SELECT r.run_id, r.id AS run_key, r.protocol, r.thread_id, r.job_id, r.assistant_id,
+               coalesce(max(u.model), r.model) AS model, max(u.provider) AS provider,
+               count(*) AS requests,
+               sum(u.input_tokens) AS input_tokens, sum(u.cached_input_tokens) AS cached_input_tokens,
+               sum(u.output_tokens) AS output_tokens, sum(u.reasoning_tokens) AS reasoning_tokens,
+               sum(u.input_tokens + u.output_tokens) AS total_tokens,
+               sum(u.cost) AS cost, max(u.currency) AS currency,
+               sum(CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
+               \(iso("min(u.recorded_at)")) AS first_request,
+               \(iso("max(u.recorded_at)")) AS last_request
+        FROM usage u JOIN runs r ON r.id = u.run
+        GROUP BY r.id;
+        """
+    }
+
+    /// `usage_daily` (SQLite v10, PostgreSQL v7): requests, tokens and cost per UTC day, provider, model and currency.
+    /// `day` turns a time in milliseconds into `YYYY-MM-DD`.
+    public static func usageDaily(day: (String) -> String) -> String {
+        """
+        CREATE VIEW usage_daily AS
+        SELECT \(day("u.recorded_at")) AS day, u.provider, u.model, u.currency,
+               count(*) AS requests,
+               sum(u.input_tokens) AS input_tokens, sum(u.cached_input_tokens) AS cached_input_tokens,
+               sum(u.output_tokens) AS output_tokens, sum(u.reasoning_tokens) AS reasoning_tokens,
+               sum(u.input_tokens + u.output_tokens) AS total_tokens,
+               sum(u.cost) AS cost,
+               sum(CASE WHEN u.cost IS NULL THEN 1 ELSE 0 END) AS unpriced_requests
+        FROM usage u
+        GROUP BY 1, 2, 3, 4;
         """
     }
 

@@ -79,6 +79,10 @@ public struct JournalCopier {
                 if try source.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'approvals'").int == 1 {
                     _ = try copyChildren("approvals", of: sourceRun, to: id, orderedBy: "id")
                 }
+                // Nor one from before the usage ledger (schema v10).
+                if try source.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'usage'").int == 1 {
+                    _ = try copyChildren("usage", of: sourceRun, to: id, orderedBy: "id")
+                }
             }
             if report.runs % 100 == 0 { progress(report) }
         }

@@ -127,6 +127,24 @@ extension LoopState {
             id: id, threadID: nil, phase: phase, expiresAt: nil, errorCode: error?["code"]?.stringValue, detail: detail,
             record: RunStateRecord(
                 runID: id, threadID: nil, status: status, isTerminal: isEnded, snapshot: .object(response), lastError: error,
-                incompleteDetails: incomplete, usage: response["usage"].flatMap { $0.isNull ? nil : $0 }, expiresAt: nil))
+                incompleteDetails: incomplete, usage: response["usage"].flatMap { $0.isNull ? nil : $0 }, expiresAt: nil),
+            model: response["model"]?.stringValue,
+            usage: isEnded || !functionCalls.isEmpty ? RequestUsage(response: response) : nil)
+    }
+}
+
+extension RequestUsage {
+    /// The usage of a finished response (one model request), with the tools its output called: `nil` when the server
+    /// counted nothing.
+    public init?(response: JSONObject) {
+        guard let id = response["id"]?.stringValue, let tokens = TokenUsage(json: response["usage"]) else { return nil }
+        var tools: [String] = []
+        for item in response["output"]?.arrayValue ?? [] {
+            guard let type = item["type"]?.stringValue, type.hasSuffix("_call") else { continue }
+            let name = type == "function_call" || type == "custom_tool_call" || type == "mcp_call"
+                ? item["name"]?.stringValue : String(type.dropLast("_call".count))
+            if let name, !tools.contains(name) { tools.append(name) }
+        }
+        self.init(source: id, model: response["model"]?.stringValue, tokens: tokens, tools: tools)
     }
 }

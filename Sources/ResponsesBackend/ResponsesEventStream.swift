@@ -129,7 +129,9 @@ final class ResponsesEventStream: LoopEventStream {
                     ended = true
                     return loop
                 }
-                loop.state = LoopState(response: response, calls: calls)
+                let state = LoopState(response: response, calls: calls)
+                loop.usage = state.usage.map { [$0] } ?? []
+                loop.state = state
             }
         case .done:
             loop.kind = .done

@@ -14,7 +14,7 @@ struct ToolWorkerCommand: AsyncParsableCommand {
             EventsCommand.self, StatusCommand.self, CancelCommand.self, ToolsCommand.self, CheckConfigCommand.self,
             SyncToolsCommand.self,
             PruneCommand.self, MigrateCommand.self, CopyJournalCommand.self, MigrateThreadCommand.self, ApprovalsCommand.self,
-            ApproveCommand.self, DenyCommand.self, DemoCommand.self,
+            ApproveCommand.self, DenyCommand.self, UsageCommand.self, DemoCommand.self,
         ])
 
     /// The entry point: the library's, after masking the signals `serve` takes through Dispatch.
@@ -184,5 +184,6 @@ func makeDriver(
     driver.maxArgumentBytes = config.maxArgumentBytes
     driver.approvalNotifier = config.approvalNotify.map { ApprovalNotifier(command: $0) }
     driver.approvalSeal = ApprovalSeal(key: clientConfiguration.apiKey)
+    driver.usageLedger = UsageLedger(prices: config.prices, logger: logger)
     return driver
 }

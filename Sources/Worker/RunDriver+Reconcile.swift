@@ -10,6 +10,8 @@ extension RunDriver {
     /// between leaves the loop open, not incomplete).
     func recordRetrieved(_ loop: LoopState, reason: String, statusChanged: Bool, state: inout DriveState, logger: Logger) async throws {
         state.threadID = loop.threadID ?? state.threadID
+        state.recorder.model = loop.model ?? state.recorder.model
+        if let usage = loop.usage { state.recorder.recordUsage([usage]) }
         try await state.recorder.flush()
         guard statusChanged, let loopID = state.loopID else { return }
         state.recorder.note("toolworker.reconciled", ["reason": .string(reason), "status": .string(loop.serverStatus)], stream: state.stream)
@@ -60,6 +62,7 @@ extension RunDriver {
             return
         }
         journal.enqueueProgress(runKey: state.runKey, events: [], snapshots: snapshots, run: nil)
+        state.recorder.recordUsage(state.session.usage(inFinal: snapshots))
         try await journal.flush()
     }
 

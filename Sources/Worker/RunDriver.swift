@@ -42,6 +42,8 @@ public struct RunDriver: Sendable {
     public var shutdown: ShutdownSignal?
     /// The leases of the runs this process drives: a run taken over by another daemon stops being driven here.
     public var leases: LeaseKeeper?
+    /// Prices and counts each request's usage (`prices:`); the journal keeps it in `usage`.
+    public var usageLedger = UsageLedger()
 
     public init(backend: any ToolLoopBackend, journal: any RunJournal, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
         self.init(backends: [backend], journal: journal, dispatcher: dispatcher, policy: policy, logger: logger)
@@ -107,7 +109,7 @@ public struct RunDriver: Sendable {
         let backend = backend(for: protocolName)
         var state = DriveState(
             runKey: runKey, request: request, backend: backend, policy: policy, tools: dispatcher.registry.definitions,
-            recorder: StreamRecorder(journal: journal, runKey: runKey, nextSeq: nextSeq),
+            recorder: StreamRecorder(journal: journal, runKey: runKey, nextSeq: nextSeq, ledger: usageLedger, model: request.model),
             machine: LoopMachine(schedule: schedule.adopting(backend), submitRefusalIsFinal: backend.submitRefusalIsFinal, loopID: loopID))
         state.maxRounds = request.maxRounds ?? maxRounds
         return state

@@ -36,8 +36,8 @@ public protocol RunJournal: Sendable {
     func lastStream(runKey: Int64) async throws -> Int
     /// The latest snapshots of the run's objects, in order, for a loop resumed after a restart.
     func loopHistory(runKey: Int64) async throws -> LoopHistory
-    /// Queues events, snapshots and the loop's state for the next group commit (not awaited).
-    func enqueueProgress(runKey: Int64, events: [EventRecord], snapshots: [SnapshotRecord], run: RunStateRecord?)
+    /// Queues events, snapshots, the loop's state and its requests' usage for the next group commit (not awaited).
+    func enqueueProgress(runKey: Int64, events: [EventRecord], snapshots: [SnapshotRecord], run: RunStateRecord?, usage: [UsageRecord])
     /// Waits while the queue of un-awaited writes is full.
     func waitForRoom() async
     /// Waits until everything queued is durable; throws the first failure of un-awaited writes.
@@ -73,3 +73,10 @@ public protocol RunJournal: Sendable {
 }
 
 extension AuditStore: RunJournal {}
+
+extension RunJournal {
+    /// Queues events, snapshots and the loop's state (no usage) for the next group commit.
+    public func enqueueProgress(runKey: Int64, events: [EventRecord], snapshots: [SnapshotRecord], run: RunStateRecord?) {
+        enqueueProgress(runKey: runKey, events: events, snapshots: snapshots, run: run, usage: [])
+    }
+}

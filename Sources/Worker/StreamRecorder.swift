@@ -14,15 +14,26 @@ public struct StreamRecorder: Sendable {
     public var maxBuffered = 32
     public var maxDelay: Duration = .milliseconds(100)
 
+    /// Prices the usage of the requests the loop's events report complete.
+    public var ledger: UsageLedger
+    /// The loop's model, as its states name it (a run step's usage names none).
+    public var model: String?
+
     private var events: [EventRecord] = []
     private var snapshots: [SnapshotRecord] = []
+    private var usage: [UsageRecord] = []
+    /// The requests counted already (the journal keeps each once; this keeps the metrics from counting one twice
+    /// when a reconciliation reads again what a stream reported).
+    private var countedRequests: Set<String> = []
     private var latestState: RunStateRecord?
     private var bufferedSince: ContinuousClock.Instant?
     /// The id of the response (or run) the current stream belongs to: stored with each event.
     public var responseID: String?
 
-    public init(journal: any RunJournal, runKey: Int64, nextSeq: Int = 1) {
+    public init(journal: any RunJournal, runKey: Int64, nextSeq: Int = 1, ledger: UsageLedger = UsageLedger(), model: String? = nil) {
         self.journal = journal
+        self.ledger = ledger
+        self.model = model
         self.runKey = runKey
         self.nextSeq = nextSeq
     }
@@ -41,7 +52,13 @@ public struct StreamRecorder: Sendable {
             snapshot.eventSeq = seq
             snapshots.append(snapshot)
         }
-        if let state = event.state { latestState = state.record }
+        if let state = event.state {
+            latestState = state.record
+            model = state.model ?? model
+        }
+        for request in event.usage where countedRequests.insert(request.source).inserted {
+            usage.append(ledger.record(request, eventSeq: seq, loopModel: model))
+        }
         let now = ContinuousClock.now
         if bufferedSince == nil { bufferedSince = now }
         if !event.isDelta || events.count >= maxBuffered || now - bufferedSince! >= maxDelay {
@@ -59,10 +76,19 @@ public struct StreamRecorder: Sendable {
         push()
     }
 
+    /// Records the usage of requests learned without an event (a retrieved response, a run's final steps).
+    public mutating func recordUsage(_ requests: [RequestUsage]) {
+        let new = requests.filter { countedRequests.insert($0.source).inserted }
+        guard !new.isEmpty else { return }
+        for request in new { usage.append(ledger.record(request, eventSeq: nil, loopModel: model)) }
+        push()
+    }
+
     /// Hands buffered records to the journal's queue (not yet durable: see ``flush()``).
     public mutating func push() {
-        journal.enqueueProgress(runKey: runKey, events: events, snapshots: snapshots, run: latestState)
+        journal.enqueueProgress(runKey: runKey, events: events, snapshots: snapshots, run: latestState, usage: usage)
         events.removeAll(keepingCapacity: true)
+        usage.removeAll()
         snapshots.removeAll(keepingCapacity: true)
         latestState = nil
         bufferedSince = nil

@@ -31,11 +31,17 @@ public struct LoopState: Sendable, Equatable {
     public var detail: String?
     /// The row the journal keeps for it.
     public var record: RunStateRecord
+    /// The model the server says serves the loop.
+    public var model: String?
+    /// The usage of the request this state ends, when it ends one and the server counted it (a Responses response).
+    public var usage: RequestUsage?
 
     public init(
         id: String?, threadID: String?, phase: LoopPhase, expiresAt: Int64? = nil, errorCode: String? = nil,
-        detail: String? = nil, record: RunStateRecord
+        detail: String? = nil, record: RunStateRecord, model: String? = nil, usage: RequestUsage? = nil
     ) {
+        self.model = model
+        self.usage = usage
         self.id = id
         self.threadID = threadID
         self.phase = phase
@@ -71,6 +77,8 @@ public struct LoopEvent: Sendable {
     public var failure: LoopError?
     /// A delta (buffered briefly), not a lifecycle event (stored at once).
     public var isDelta: Bool
+    /// The usage of a model request this event reports complete (an Assistants run step, a Responses response).
+    public var usage: [RequestUsage] = []
 
     public init(
         name: String, kind: EventKind, data: String, byteOffset: Int, error: String? = nil, snapshots: [SnapshotRecord] = [],
@@ -236,6 +244,8 @@ public protocol ToolLoopSession: AnyObject {
     /// The final snapshots of everything the loop produced (steps, messages, output items), every page; also
     /// absorbed into the session's snapshots.
     func finalObjects(id: String, threadID: String?) async throws(LoopError) -> [SnapshotRecord]
+    /// The usage of the model requests among a loop's final objects (an Assistants run's steps); none by default.
+    func usage(inFinal snapshots: [SnapshotRecord]) -> [RequestUsage]
     /// The loop's final answer text, from what the session accumulated.
     var finalText: String? { get }
     /// Re-attaches to the loop's live stream after a drop, continuing after the last event applied (a Responses
@@ -251,6 +261,7 @@ public protocol ToolLoopSession: AnyObject {
 }
 
 extension ToolLoopSession {
+    public func usage(inFinal snapshots: [SnapshotRecord]) -> [RequestUsage] { [] }
     public func resume(id: String) async throws(LoopError) -> (any LoopEventStream)? { nil }
     public func restore(_ request: RunRequest, runKey: Int64, history: LoopHistory) {}
     public func retryLast() async throws(LoopError) -> (any LoopEventStream)? { nil }

@@ -20,6 +20,21 @@ enum WorkerMetrics {
         Recorder(label: "toolworker_run_rounds", aggregate: true).record(rounds)
     }
 
+    /// A request's tokens by kind, and its cost. `model` is a priced model's name or `unpriced`: a server cannot grow
+    /// the label set with model names of its choosing.
+    static func usage(_ record: UsageRecord, model: String) {
+        let kinds: [(String, Int64)] = [
+            ("input", record.tokens.input - record.tokens.cachedInput), ("cached_input", record.tokens.cachedInput),
+            ("output", record.tokens.output - record.tokens.reasoning), ("reasoning", record.tokens.reasoning),
+        ]
+        for (kind, count) in kinds where count > 0 {
+            Counter(label: "toolworker_tokens_total", dimensions: [("model", model), ("kind", kind)]).increment(by: count)
+        }
+        if let cost = record.cost, let currency = record.currency {
+            FloatingPointCounter(label: "toolworker_cost_total", dimensions: [("model", model), ("currency", currency)]).increment(by: cost)
+        }
+    }
+
     static func toolCallEnded(_ call: ResolvedCall, state: ToolCallState, duration: Duration?) {
         let tool = call.executor == nil ? "unregistered" : call.call.name
         Counter(label: "toolworker_tool_calls_total", dimensions: [("tool", tool), ("state", state.rawValue)]).increment()

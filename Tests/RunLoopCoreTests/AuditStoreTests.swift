@@ -36,7 +36,7 @@ struct AuditStoreTests {
             let views = try await store.read { db in
                 try db.query("SELECT name FROM sqlite_schema WHERE type = 'view' ORDER BY name").compactMap { $0["name"].text }
             }
-            #expect(views == ["approval_log", "event_log", "run_history", "snapshot_log", "tool_call_log"])
+            #expect(views == ["approval_log", "event_log", "run_history", "snapshot_log", "tool_call_log", "usage_by_run", "usage_daily"])
             store.close()
             let again = try AuditStore(path: path)
             #expect(try await again.read { try $0.scalar("PRAGMA user_version").int } == Int64(Schema.version))

@@ -32,9 +32,9 @@ struct PostgresJournalTests {
         let a = try await Self.runMix(sqlite)
         let b = try await Self.runMix(postgres)
         #expect(a.status == .completed && b.status == .completed)
-        for view in ["run_history", "tool_call_log", "event_log", "snapshot_log"] {
-            let left = try await sqlite.rows("SELECT * FROM \(view) ORDER BY run_key")
-            let right = try await postgres.rows("SELECT * FROM \(view) ORDER BY run_key")
+        for view in ["run_history", "tool_call_log", "event_log", "snapshot_log", "usage_by_run", "usage_daily"] {
+            let left = try await sqlite.rows("SELECT * FROM \(view) ORDER BY 1")
+            let right = try await postgres.rows("SELECT * FROM \(view) ORDER BY 1")
             #expect(!left.isEmpty && left.count == right.count, "\(view): \(left.count) rows in SQLite, \(right.count) in PostgreSQL")
             #expect(left.first?.columns == right.first?.columns, "\(view) columns differ")
         }
@@ -232,6 +232,10 @@ struct PostgresJournalTests {
             let right = try target.query("SELECT \(columns) FROM \(view) ORDER BY \(order)").map(\.values)
             #expect(left == right, "\(view) differs after the copy")
         }
+        let usage = "SELECT run_id, requests, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens FROM usage_by_run ORDER BY run_id"
+        let usageLeft = try await sqlite.rows(usage).map(\.values)
+        #expect(!usageLeft.isEmpty)
+        #expect(usageLeft == (try target.query(usage).map(\.values)), "the usage ledger is copied with its runs")
         #expect(try target.scalar("SELECT count(*) FROM jobs WHERE state = 'queued'").int == 1)
         // A SQLite journal is refused as a target, with a usage error.
         try "database: \(dir.path("x.db"))\ntools: {}\n".write(toFile: dir.path("lite.yaml"), atomically: true, encoding: .utf8)

@@ -18,6 +18,8 @@ final class RunHarness {
     /// Tools from other sources (MCP servers), after the configuration's own.
     var extraExecutors: [any ToolExecutor] = []
     var policy = SnapshotPolicy.lifecycle
+    /// `prices:` for the usage ledger.
+    var prices = PriceTable()
     /// Far beyond any stall a loaded machine causes; the tests about stalls set their own, short one.
     var idleTimeout: Duration = .seconds(60)
 
@@ -69,6 +71,7 @@ final class RunHarness {
             policy: policy,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         driver.schedule.maxPollInterval = .milliseconds(200)
+        driver.usageLedger = UsageLedger(prices: prices, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         return driver
     }
 

@@ -1,0 +1,48 @@
+import WorkModel
+import Yams
+
+extension Reader {
+    /// `prices: {MODEL: {input: 2.50, cached_input: 1.25, output: 10.00, reasoning: 10.00, currency: USD}}`, per
+    /// million tokens; `input` and `output` are required, `currency` defaults to `USD`.
+    mutating func readPrices(_ node: Node, _ config: inout ToolWorkerConfig) {
+        for (model, entry) in mapping(node, "prices", allowed: []) ?? [] {
+            let path = "prices.\(model)"
+            var input: Double?
+            var output: Double?
+            var price = ModelPrice(input: 0, output: 0)
+            for (key, value) in mapping(entry, path, allowed: ["input", "cached_input", "output", "reasoning", "currency"]) ?? [] {
+                let keyPath = "\(path).\(key)"
+                switch key {
+                case "input": input = pricePerMillion(value, keyPath)
+                case "cached_input": price.cachedInput = pricePerMillion(value, keyPath)
+                case "output": output = pricePerMillion(value, keyPath)
+                case "reasoning": price.reasoning = pricePerMillion(value, keyPath)
+                case "currency":
+                    guard let text = string(value, keyPath) else { continue }
+                    if text.isEmpty || text.count > 16 || !text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+                        problem(keyPath, value, "expected a currency code such as USD (letters, digits, _; at most 16), not '\(text)'")
+                    } else {
+                        price.currency = text
+                    }
+                default: break
+                }
+            }
+            guard case .mapping = entry else { continue }
+            if input == nil { problem(path, entry, "needs input: the price of a million input tokens") }
+            if output == nil { problem(path, entry, "needs output: the price of a million output tokens") }
+            guard let input, let output else { continue }
+            price.input = input
+            price.output = output
+            config.prices.prices[model] = price
+        }
+    }
+
+    /// A price per million tokens: a finite number, 0 or more.
+    mutating func pricePerMillion(_ node: Node, _ path: String) -> Double? {
+        guard case .scalar = node, let value = node.float, value.isFinite, value >= 0 else {
+            problem(path, node, "expected a price per million tokens: a number, 0 or more, such as 2.50")
+            return nil
+        }
+        return value
+    }
+}
