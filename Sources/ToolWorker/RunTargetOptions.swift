@@ -19,8 +19,13 @@ struct RunTargetOptions: ParsableArguments {
     var state: String?
     @Option(help: "Responses: KEY=VALUE set on every request of the run (repeatable; VALUE is JSON, or a bare word): parallel_tool_calls, tool_choice, max_output_tokens, reasoning, include, temperature, top_p, truncation.")
     var requestOption: [String] = []
+    @Option(help: "What the run (a job: all its attempts) may spend: tokens=N,cost=X,tool_calls=N,rounds=N,time=D (any of them); reached, it ends budget_exceeded and sends nothing more.")
+    var budget: String?
 
     func validate() throws {
+        if let budget {
+            do { _ = try Budget(parsing: budget) } catch { throw ValidationError("--budget: \(error)") }
+        }
         if let protocolName = `protocol`, Protocols.descriptor(protocolName) == nil {
             throw ValidationError("--protocol takes \(Protocols.namesText), not '\(protocolName)'")
         }
@@ -84,6 +89,7 @@ struct RunTargetOptions: ParsableArguments {
             protocolName: protocolName, model: model ?? (descriptor.needsModel ? config.model : nil), maxRounds: maxRounds,
             conversationState: state.flatMap(ConversationState.init(rawValue:)))
         request.requestOptions = requestOptionsObject
+        request.budget = try budget.map { try Budget(parsing: $0) }
         if let refusal = descriptor.check(request) { throw CommandFailure(message: refusal, code: ExitStatus.usage) }
         return request
     }

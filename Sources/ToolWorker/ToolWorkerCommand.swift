@@ -77,6 +77,7 @@ enum ExitStatus {
     static let expired: Int32 = 12
     static let cancelled: Int32 = 13
     static let error: Int32 = 14
+    static let budgetExceeded: Int32 = 15
     static let usage: Int32 = 64
     /// A system library is missing, broken or too old (EX_UNAVAILABLE).
     static let unavailable: Int32 = 69
@@ -94,6 +95,7 @@ enum ExitStatus {
         case .expired: return expired
         case .cancelled: return cancelled
         case .error, .suspended: return error
+        case .budgetExceeded: return budgetExceeded
         }
     }
 }

@@ -28,6 +28,8 @@ public enum OutcomeStatus: String, Sendable, CaseIterable {
     case completed, failed, incomplete, expired, cancelled
     /// ToolWorker could not start or follow the loop (its own `error_code` says why).
     case error
+    /// Stopped by its budget before a request that would have passed it (`--budget`): no further request was sent.
+    case budgetExceeded = "budget_exceeded"
     /// Left open by a graceful shutdown: resumed at the next start.
     case suspended
 }

@@ -285,7 +285,7 @@ public final class JobScheduler: Sendable {
         case .error where outcome.runID == nil && code.map(Self.isRetryableStartFailure) == true:
             // The run could not be created and the server is known to have none for it: try the job again.
             try await retryOrFail(job, reason: outcome.detail ?? "could not start", retryable: true)
-        case .failed, .incomplete, .expired, .error:
+        case .failed, .incomplete, .expired, .error, .budgetExceeded:
             state.withLock { $0.failed += 1 }
             try await store.updateJob(id: job.id, state: .failed, lastError: outcome.detail ?? outcome.status.rawValue)
         }

@@ -89,6 +89,8 @@ extension LoopMachine {
 
         case (.openingRound, .roundRefused(let code, let message)):
             return fail(message, code: code, status: .failed)
+        case (.starting, .budgetReached(let reason)), (.openingRound, .budgetReached(let reason)):
+            return fail(reason, code: "budget_exceeded", status: .budgetExceeded)
         case (.openingRound, .approvalsDecided), (.awaitingApprovals, .approvalsDecided):
             state = .answering
             return [.answerRound]
@@ -427,6 +429,7 @@ extension LoopMachine {
         case .resendDeclined: "resendDeclined"
         case .resendFailed: "resendFailed"
         case .roundRefused: "roundRefused"
+        case .budgetReached: "budgetReached"
         case .approvalsPending: "approvalsPending"
         case .approvalsDecided: "approvalsDecided"
         case .roundAnswered: "roundAnswered"

@@ -123,6 +123,8 @@ public struct LoopMachine: Sendable {
         case resendFailed(LoopError)
         /// The round must not be answered (`max_rounds`, `too_many_calls`, …).
         case roundRefused(code: String, message: String)
+        /// The next request would pass the loop's budget (checked before a start and before a round is answered).
+        case budgetReached(String)
         /// Some calls still wait for a person's decision.
         case approvalsPending([String])
         /// Every call of the round may be answered (run, or refused for its decision).

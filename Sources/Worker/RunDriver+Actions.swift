@@ -21,6 +21,7 @@ extension RunDriver {
         case .prepare:
             return .input(try await prepare(state: &state))
         case .start:
+            if let reason = try await budgetRefusal(state: &state, upcoming: []) { return .input(.budgetReached(reason)) }
             do {
                 state.openStream = try await state.session.start(state.request, runKey: state.runKey, threadID: state.threadID)
                 return .input(.streamOpened)

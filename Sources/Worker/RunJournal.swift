@@ -45,6 +45,9 @@ public protocol RunJournal: Sendable {
     /// Throws the first failure of un-awaited writes, without waiting.
     func throwIfEnqueuedWritesFailed() throws
 
+    /// What the run (or with `jobID`, its job over every attempt) has spent, from committed rows.
+    func spending(runKey: Int64, jobID: Int64?) async throws -> Spending
+
     // MARK: Rounds
 
     /// Records a round's calls (new ones `pending`) and, in the same transaction, which of them start now; durably,

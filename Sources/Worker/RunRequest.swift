@@ -23,6 +23,8 @@ public struct RunRequest: Sendable, Equatable {
     public var conversationState: ConversationState?
     /// Request options of this loop (`--request-option`), over the configuration's `request_options`.
     public var requestOptions: JSONObject = [:]
+    /// What the loop (or its job, over all its attempts) may spend (`--budget`).
+    public var budget: Budget?
 
     public init(
         assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,
@@ -59,6 +61,7 @@ public struct RunRequest: Sendable, Equatable {
         if let maxRounds { options["max_rounds"] = .int(Int64(maxRounds)) }
         if let conversationState { options["state"] = .string(conversationState.rawValue) }
         if !requestOptions.isEmpty { options["request_options"] = .object(requestOptions) }
+        if let budget, !budget.isEmpty { options["budget"] = budget.json }
         return options
     }
 
@@ -67,6 +70,7 @@ public struct RunRequest: Sendable, Equatable {
         maxRounds = options?["max_rounds"]?.intValue.map(Int.init)
         conversationState = options?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:))
         requestOptions = options?["request_options"]?.objectValue ?? [:]
+        budget = Budget(json: options?["budget"])
     }
 
     /// Per-job options as the journal keeps them (`jobs.options`), or `nil` when there are none.

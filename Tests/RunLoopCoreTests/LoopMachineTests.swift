@@ -265,6 +265,13 @@ struct LoopMachineTests {
             line(.streamEnded(.violation(LoopError(.protocolViolation(retryable: false), code: "duplicate_run_id", message: "dup")), sawEvents: true),
                  "fail:duplicate_run_id"),
         ], end: "finished(failed(code: \"duplicate_run_id\"))"),
+        Table(name: "a budget reached before a round is answered ends the loop budget_exceeded", lines: roundOpen + [
+            line(.budgetReached("token budget reached"), "fail:budget_exceeded"),
+        ], end: "finished(failed(code: \"budget_exceeded\"))"),
+        Table(name: "a budget reached before the start sends no request", lines: [
+            line(.begin(.start(needsContainer: false)), "start"),
+            line(.budgetReached("time budget reached"), "fail:budget_exceeded"),
+        ], end: "finished(failed(code: \"budget_exceeded\"))"),
         Table(name: "a round refused (max_rounds) ends the loop failed", lines: roundOpen + [
             line(.roundRefused(code: "max_rounds", message: "round 101"), "fail:max_rounds"),
         ], end: "finished(failed(code: \"max_rounds\"))"),

@@ -1,0 +1,32 @@
+import WireFormat
+import WorkModel
+
+extension AuditStore {
+    /// What a run has spent, or with `jobID` its job over every attempt: tokens and cost from the usage ledger,
+    /// tool calls answered, rounds, time since the first of them started, and the latest request's tokens. Reads
+    /// committed rows only: the caller flushes first.
+    public func spending(runKey: Int64, jobID: Int64?) async throws -> Spending {
+        let scope = jobID == nil ? "SELECT CAST(? AS BIGINT)" : "SELECT id FROM runs WHERE job_id = ?"
+        let key: SQLValue = .integer(jobID ?? runKey)
+        let now = unixMilliseconds()
+        return try await read { db in
+            let usage = try db.query(
+                "SELECT CAST(coalesce(sum(input_tokens + output_tokens), 0) AS BIGINT) AS tokens, coalesce(sum(cost), 0) AS cost FROM usage WHERE run IN (\(scope))",
+                [key]
+            ).first
+            let calls = try db.scalar(
+                "SELECT count(*) FROM tool_calls WHERE run IN (\(scope)) AND output IS NOT NULL", [key]
+            ).int ?? 0
+            let runs = try db.query(
+                "SELECT CAST(coalesce(sum(rounds), 0) AS BIGINT) AS rounds, min(created_at) AS started FROM runs WHERE id IN (\(scope))", [key]
+            ).first
+            let last = try db.scalar(
+                "SELECT input_tokens + output_tokens FROM usage WHERE run = ? ORDER BY id DESC LIMIT 1", [.integer(runKey)]
+            ).int ?? 0
+            return Spending(
+                tokens: usage?["tokens"].int ?? 0, cost: usage?["cost"].double ?? 0, toolCalls: calls,
+                rounds: runs?["rounds"].int ?? 0, elapsed: .milliseconds(max(0, now - (runs?["started"].int ?? now))),
+                lastRequestTokens: last)
+        }
+    }
+}
