@@ -28,8 +28,8 @@ public final class AssistantsClient: Sendable {
 
     private func pathID(_ id: String) throws(OpenAIClientError) -> String { try core.pathID(id) }
 
-    private func stream(path: String, body: JSONObject) async throws(OpenAIClientError) -> EventStreamResponse {
-        try await core.stream(path: path, body: body)
+    private func stream(path: String, body: JSONObject, priority: RateLimiter.Priority = .answer) async throws(OpenAIClientError) -> EventStreamResponse {
+        try await core.stream(path: path, body: body, priority: priority)
     }
 
     private func json(
@@ -46,12 +46,12 @@ public final class AssistantsClient: Sendable {
 
     /// `POST /threads/runs`: creates a thread and a run on it. `body` needs at least `assistant_id`.
     public func createThreadAndRun(_ body: JSONObject) async throws(OpenAIClientError) -> EventStreamResponse {
-        try await stream(path: "/threads/runs", body: body)
+        try await stream(path: "/threads/runs", body: body, priority: .start)
     }
 
     /// `POST /threads/{thread_id}/runs`.
     public func createRun(threadID: String, _ body: JSONObject) async throws(OpenAIClientError) -> EventStreamResponse {
-        try await stream(path: "/threads/\(try pathID(threadID))/runs", body: body)
+        try await stream(path: "/threads/\(try pathID(threadID))/runs", body: body, priority: .start)
     }
 
     /// `POST /threads/{thread_id}/runs/{run_id}/submit_tool_outputs` with every output of the round at once.

@@ -11,6 +11,7 @@ extension LoopError {
         case .invalidResponse: self.init(.invalidResponse, message: error.description)
         case .invalidArgument: self.init(.invalidArgument, message: error.description)
         case .cancelled: self.init(.cancelled, message: "cancelled")
+        case .rateLimited(let wait): self.init(.rateLimited(retryAfter: wait.duration), code: "rate_limited", message: error.description)
         }
     }
 }

@@ -73,6 +73,18 @@ public struct ToolWorkerConfig: Sendable {
     public var model: String?
     /// `prices:`: per model, per million tokens; each request's cost is computed and stored with its usage.
     public var prices = PriceTable()
+    /// `rate_limits:`.
+    public var rateLimits = RateLimits()
+
+    /// How `serve` keeps to the server's rate limits.
+    public struct RateLimits: Sendable, Equatable {
+        /// `rate_limits.park_after`: a job whose start would wait longer for its key's rate limit is parked
+        /// (`waiting_rate_limit`) until then, its attempt not counted.
+        public var parkAfter: Duration = .seconds(30)
+        /// `rate_limits.models.MODEL.requests_per_minute`: the bucket a model starts with, before the server's
+        /// `x-ratelimit-*` headers correct it.
+        public var requestsPerMinute: [String: Int64] = [:]
+    }
     /// `instructions:`: sent with every Responses request (they are not carried over by `previous_response_id`).
     public var instructions: String?
     public var metrics = MetricsExport()

@@ -84,6 +84,19 @@ public final class FakeAssistantsServer: Sendable {
     }
 
     public func stop() { server.stop() }
+
+    /// Rate-limits model requests (`POST` of a run, a submit, a response) from now on: `requestsPerWindow` per
+    /// `window`, then 429 with `x-ratelimit-*` headers and, when given, `Retry-After`; every model request answered
+    /// carries the headers. `quotaExhausted` answers every model request 429 `insufficient_quota`. `nil` lifts it.
+    public func limitRate(_ mode: RateLimitMode?) {
+        state.inner.withLock {
+            $0.rateLimit = mode
+            $0.rateWindow = nil
+        }
+    }
+
+    /// Model requests refused with 429 so far.
+    public var rateLimitedRequests: Int { state.inner.withLock { $0.rateLimited } }
 }
 
 /// Everything mutable of the fake server, behind one lock; streams are computed under it and written after.
@@ -108,6 +121,10 @@ final class FakeState: Sendable {
         var duplicateAnswers: [String: Int] = [:]
         var backgroundRefused = false
         var random = SeededGenerator(state: 0)
+        var rateLimit: RateLimitMode?
+        /// The current window's start and the model requests taken in it.
+        var rateWindow: (start: ContinuousClock.Instant, taken: Int)?
+        var rateLimited = 0
 
         mutating func newID(_ prefix: String) -> String {
             defer { nextID += 1 }
@@ -132,12 +149,54 @@ final class FakeState: Sendable {
         case html(String)
     }
 
+    /// Whether the request asks a model for something (what a rate limit counts).
+    static func isModelRequest(_ request: ReceivedRequest) -> Bool {
+        request.method == "POST"
+            && (request.path.hasSuffix("/runs") || request.path.hasSuffix("/submit_tool_outputs") || request.path.hasSuffix("/responses"))
+    }
+
+    /// Under a rate limit: the headers to send, and the 429 to answer instead when the window is used up.
+    func rateLimit(_ request: ReceivedRequest, _ inner: inout Inner) -> (headers: [(String, String)], refusal: Reply?) {
+        guard let mode = inner.rateLimit, Self.isModelRequest(request) else { return ([], nil) }
+        if mode.quotaExhausted {
+            inner.rateLimited += 1
+            return ([], .json(429, errorBody(
+                "You exceeded your current quota, please check your plan and billing details.", type: "insufficient_quota",
+                code: "insufficient_quota")))
+        }
+        let now = ContinuousClock.now
+        if let window = inner.rateWindow, now - window.start >= mode.window { inner.rateWindow = nil }
+        var window = inner.rateWindow ?? (now, 0)
+        let resetMs = max(0, (mode.window - (now - window.start)).milliseconds)
+        let reset = resetMs >= 1000 ? "\(resetMs / 1000)s" : "\(resetMs)ms"
+        var headers: [(String, String)] = [("x-ratelimit-limit-requests", String(mode.requestsPerWindow)), ("x-ratelimit-reset-requests", reset)]
+        if window.taken >= mode.requestsPerWindow {
+            inner.rateWindow = window
+            inner.rateLimited += 1
+            headers.append(("x-ratelimit-remaining-requests", "0"))
+            if !mode.sendsHeaders { headers = [] }
+            if let after = mode.retryAfter { headers.append(("Retry-After", after)) }
+            return (headers, .json(429, errorBody("Rate limit reached for requests", type: "requests", code: "rate_limit_exceeded")))
+        }
+        window.taken += 1
+        inner.rateWindow = window
+        headers.append(("x-ratelimit-remaining-requests", String(mode.requestsPerWindow - window.taken)))
+        return (mode.sendsHeaders ? headers : [], nil)
+    }
+
     func handle(_ request: ReceivedRequest, _ writer: ResponseWriter) {
         let requestID = "req_\(UUID().uuidString.prefix(12))"
-        let reply = inner.withLock { inner in route(request, &inner) }
+        let (rateHeaders, reply) = inner.withLock { inner -> ([(String, String)], Reply) in
+            let limit = rateLimit(request, &inner)
+            if let refusal = limit.refusal {
+                inner.requests.append(request)
+                return (limit.headers, refusal)
+            }
+            return (limit.headers, route(request, &inner))
+        }
         switch reply {
         case .json(let status, let body):
-            var headers = [("x-request-id", requestID)]
+            var headers = [("x-request-id", requestID)] + rateHeaders
             if status == 429 || status == 503, let after = body["retry_after"]?.stringValue {
                 headers.append(("Retry-After", after))
             }
@@ -150,7 +209,7 @@ final class FakeState: Sendable {
         case .html(let page):
             writer.respond(status: 200, headers: [("x-request-id", requestID)], body: Array(page.utf8), contentType: "text/html; charset=utf-8")
         case .stream(let frames, let fault, let delay):
-            writer.startEventStream(headers: [("x-request-id", requestID)])
+            writer.startEventStream(headers: [("x-request-id", requestID)] + rateHeaders)
             for (index, frame) in frames.enumerated() {
                 switch fault {
                 case .trickle(_, _, let after)? where index == after:

@@ -215,3 +215,25 @@ public struct Scenario: Sendable {
         "asst_stream_100k": Scenario(finalText: String(repeating: "word ", count: 100_000), deltaPieces: 100_000),
     ]
 }
+
+/// A rate limit the fake server applies to model requests (see ``FakeAssistantsServer/limitRate(_:)``).
+public struct RateLimitMode: Sendable {
+    public var requestsPerWindow: Int
+    public var window: Duration
+    /// `Retry-After` on a 429 (`nil`: none; the client then goes by `x-ratelimit-reset-requests`).
+    public var retryAfter: String?
+    public var quotaExhausted: Bool
+    /// Whether answers carry `x-ratelimit-*` (without them a client learns of the limit only from a 429).
+    public var sendsHeaders: Bool
+
+    public init(
+        requestsPerWindow: Int = 1_000, window: Duration = .seconds(60), retryAfter: String? = nil, quotaExhausted: Bool = false,
+        sendsHeaders: Bool = true
+    ) {
+        self.requestsPerWindow = requestsPerWindow
+        self.window = window
+        self.retryAfter = retryAfter
+        self.quotaExhausted = quotaExhausted
+        self.sendsHeaders = sendsHeaders
+    }
+}

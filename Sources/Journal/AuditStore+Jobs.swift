@@ -73,15 +73,20 @@ extension AuditStore {
     }
 
     /// Sets a job's state (and error), durably.
-    public func updateJob(id: Int64, state: JobState, lastError: String? = nil, notBefore: Int64? = nil, countAttempt: Bool = false) async throws {
+    /// `uncountAttempt` takes back the attempt its claim counted (a start parked for its rate limit was no attempt).
+    public func updateJob(
+        id: Int64, state: JobState, lastError: String? = nil, notBefore: Int64? = nil, countAttempt: Bool = false,
+        uncountAttempt: Bool = false
+    ) async throws {
         let now = unixMilliseconds()
+        let change: Int64 = countAttempt ? 1 : uncountAttempt ? -1 : 0
         try await write { db in
             try db.execute(
                 """
                 UPDATE jobs SET state = ?, last_error = coalesce(?, last_error), not_before = coalesce(?, not_before),
-                    attempts = attempts + ?, updated_at = ? WHERE id = ?
+                    attempts = CASE WHEN attempts + ? < 0 THEN 0 ELSE attempts + ? END, updated_at = ? WHERE id = ?
                 """,
-                [.text(state.rawValue), .text(lastError), .integer(notBefore), .integer(countAttempt ? 1 : 0), .integer(now), .integer(id)])
+                [.text(state.rawValue), .text(lastError), .integer(notBefore), .integer(change), .integer(change), .integer(now), .integer(id)])
         }
     }
 }

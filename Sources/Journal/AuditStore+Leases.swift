@@ -140,9 +140,10 @@ extension AuditStore {
                         lease_expires_at = CASE WHEN CAST(? AS TEXT) IS NULL THEN NULL ELSE \(db.dialect.nowMilliseconds) + ? END
                     WHERE id IN (
                         SELECT j.id FROM jobs j
-                        WHERE j.state = 'queued' AND j.not_before <= ?\(exclusion)
+                        WHERE j.state IN ('queued', 'waiting_rate_limit') AND j.not_before <= ?\(exclusion)
                           AND (j.thread_id IS NULL OR (
-                                j.id = (SELECT min(q.id) FROM jobs q WHERE q.thread_id = j.thread_id AND q.state = 'queued' AND q.not_before <= ?)
+                                j.id = (SELECT min(q.id) FROM jobs q WHERE q.thread_id = j.thread_id
+                                        AND q.state IN ('queued', 'waiting_rate_limit') AND q.not_before <= ?)
                             AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.thread_id = j.thread_id AND k.state = 'running')
                             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = j.thread_id AND r.ended_at IS NULL)))
                         ORDER BY j.id LIMIT ?\(db.dialect.skipLocked))

@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -283,9 +283,27 @@ extension Schema {
         \(JournalViews.usageDaily(day: { "strftime('%Y-%m-%d', \($0) / 1000, 'unixepoch')" }))
         """
 
+    /// v11: rate limits. A job whose start would wait too long for its key's rate limit is parked
+    /// (`waiting_rate_limit`, added to the jobs' states by the same documented `sqlite_schema` edit as v9), and each
+    /// cool-down after a 429 is kept in `rate_limits` (by base URL, key fingerprint and model), for the daemon after a
+    /// restart and, on PostgreSQL, for the whole fleet.
+    static let v11 = """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql,
+            'CHECK (state IN (''queued'',''running'',''succeeded'',''failed'',''cancelled''))',
+            'CHECK (state IN (''queued'',''running'',''succeeded'',''failed'',''cancelled'',''waiting_rate_limit''))')
+        WHERE type = 'table' AND name = 'jobs';
+        CREATE TABLE rate_limits (
+            scope           TEXT    PRIMARY KEY,
+            cooldown_until  INTEGER NOT NULL,
+            reason          TEXT    NOT NULL,
+            updated_at      INTEGER NOT NULL
+        ) STRICT;
+        """
+
     /// The versions whose migration edits table definitions in `sqlite_schema` (then
     /// ``finishEditingTableDefinitions(_:)`` runs in the same transaction).
-    static let editsTableDefinitions: Set<Int> = [9]
+    static let editsTableDefinitions: Set<Int> = [9, 11]
 
     /// Ends an edit of `sqlite_schema`: bumps the schema cookie (every connection reparses the schema), turns schema
     /// editing off, and checks the database.

@@ -12,6 +12,8 @@ public struct OpenAIClientConfiguration: Sendable {
     public var http = HTTPClientConfiguration()
     /// Largest single SSE frame accepted.
     public var maxFrameBytes = 8 * 1024 * 1024
+    /// The rate limits this process keeps for its servers, keys and models (shared by every client given the same).
+    public var rateLimiter = RateLimiter()
 
     public static let defaultBaseURL = "https://api.openai.com/v1"
 

@@ -52,6 +52,8 @@ public enum OpenAIClientError: Error, Sendable, Equatable, CustomStringConvertib
     case invalidArgument(String)
     /// The calling task was cancelled.
     case cancelled
+    /// Not sent: a loop's start would have waited longer than ``RateLimiter/parkAfter`` for its rate limit.
+    case rateLimited(RateLimiter.Wait)
 
     public var description: String {
         switch self {
@@ -60,6 +62,7 @@ public enum OpenAIClientError: Error, Sendable, Equatable, CustomStringConvertib
         case .invalidResponse(let what): return "invalid response: \(what)"
         case .invalidArgument(let what): return "invalid argument: \(what)"
         case .cancelled: return "cancelled"
+        case .rateLimited(let wait): return "not sent: \(wait.reason); the next request may go in \(RateLimiter.text(wait.duration))"
         }
     }
 

@@ -60,14 +60,17 @@ public final class OpenAIHTTPClient: Sendable {
 
     /// `POST path` with `"stream": true`, or `GET path?query` for a resumed stream; returns once the head arrived.
     /// `headers` are added to this request only (an `Idempotency-Key`).
+    /// A `POST` is a model request: it waits for its rate limit first (`priority` says whether it starts a loop or
+    /// answers one).
     public func stream(
         _ method: HTTPRequest.Method = .post, path: String, query: String = "", body: JSONObject? = nil,
-        headers: [(name: String, value: String)] = []
+        headers: [(name: String, value: String)] = [], priority: RateLimiter.Priority = .answer
     ) async throws(OpenAIClientError) -> EventStreamResponse {
         var body = body
         if method == .post { body = (body ?? [:]).setting("stream", true) }
         let request = makeRequest(method, path, query: query, body: body, streaming: true, headers: headers)
-        let (head, responseBody) = try await perform(request, idempotent: false, streaming: true)
+        let limited = method == .post ? (scope(model: body?["model"]?.stringValue), priority) : nil
+        let (head, responseBody) = try await perform(request, idempotent: false, streaming: true, limited: limited)
         // An HTML error page or a JSON object with status 200 (a proxy, a server that ignores `stream`) is not a
         // stream that "dropped": say what came instead.
         let contentType = head.value(of: "content-type") ?? ""
@@ -131,24 +134,69 @@ public final class OpenAIHTTPClient: Sendable {
         endpoints.label(method: request.method.rawValue, url: request.url)
     }
 
-    /// Sends with retries; returns only a 2xx head with its unread body.
+    /// The rate-limit scope of this client's requests for `model`.
+    func scope(model: String?) -> RateLimiter.Scope {
+        RateLimiter.Scope(baseURL: configuration.baseURL, key: configuration.apiKey, model: model ?? "")
+    }
+
+    /// Waits for `scope`'s rate limit before a model request; a start that would wait longer than the limiter's
+    /// `parkAfter` throws ``OpenAIClientError/rateLimited(_:)`` instead (nothing is sent).
+    func waitForRateLimit(_ scope: RateLimiter.Scope, priority: RateLimiter.Priority) async throws(OpenAIClientError) {
+        let limiter = configuration.rateLimiter
+        while let wait = limiter.wait(scope, priority: priority) {
+            if priority == .start, wait.duration > limiter.parkAfter {
+                Counter(label: "toolworker_rate_limit_parked_total").increment()
+                throw .rateLimited(wait)
+            }
+            Counter(label: "toolworker_rate_limit_waits_total", dimensions: [("priority", priority == .start ? "start" : "answer")]).increment()
+            logger.notice("waiting for the rate limit", metadata: ["scope": "\(scope)", "wait_ms": "\(wait.duration.milliseconds)", "reason": "\(wait.reason)"])
+            do {
+                if priority == .answer {
+                    try await limiter.answering(scope) { try await Task.sleep(for: wait.duration) }
+                } else {
+                    try await Task.sleep(for: wait.duration)
+                }
+            } catch {
+                throw .cancelled
+            }
+        }
+    }
+
+    /// Sends with retries; returns only a 2xx head with its unread body. A model request (`limited`) waits for its
+    /// rate limit before each try; every answer's rate-limit headers go to the limiter. A 429 `insufficient_quota` is
+    /// never retried.
     func perform(
-        _ request: HTTPRequest, idempotent: Bool, streaming: Bool
+        _ request: HTTPRequest, idempotent: Bool, streaming: Bool, limited: (scope: RateLimiter.Scope, priority: RateLimiter.Priority)? = nil
     ) async throws(OpenAIClientError) -> (HTTPResponseHead, ResponseBody) {
         let policy = configuration.retry
         let endpoint = endpointLabel(request)
+        let scope = limited?.scope ?? self.scope(model: nil)
         var attempt = 0
         while true {
             var waitHead: HTTPResponseHead?
             var reason = ""
+            if let limited { try await waitForRateLimit(limited.scope, priority: limited.priority) }
             do {
                 let (head, body) = try await http.start(request, streaming: streaming)
                 Counter(label: "toolworker_http_requests_total", dimensions: [("endpoint", endpoint), ("status", String(head.status))]).increment()
+                let observation = RateLimitObservation(head: head)
+                if !observation.isEmpty || head.status == 429 {
+                    configuration.rateLimiter.observe(
+                        observation, status: head.status, scope: scope, fallback: policy.delay(attempt: attempt, head: nil))
+                }
                 if (200..<300).contains(head.status) { return (head, body) }
                 let bytes = (try? await body.collect(upTo: 1024 * 1024)) ?? []
                 let error = APIError(head: head, body: bytes)
-                guard attempt < policy.maxRetries, policy.shouldRetry(status: head.status, idempotent: idempotent) else {
+                guard attempt < policy.maxRetries, policy.shouldRetry(status: head.status, idempotent: idempotent),
+                      error.code != "insufficient_quota"
+                else {
                     throw OpenAIClientError.api(error)
+                }
+                if head.status == 429 && limited != nil {
+                    // The limiter's cool-down is the wait (a start past parkAfter is parked at the top of the loop).
+                    Counter(label: "toolworker_http_retries_total", dimensions: [("reason", "http_429")]).increment()
+                    attempt += 1
+                    continue
                 }
                 waitHead = head
                 reason = error.description

@@ -10,7 +10,7 @@ public enum PostgresSchema {
     /// The key of the advisory lock migrations hold ("TWKR"): two daemons starting at once never migrate together.
     public static let migrationLock: Int64 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8]
 
     /// The current schema version.
     public static var version: Int { migrations.count }
@@ -243,6 +243,19 @@ public enum PostgresSchema {
         CREATE INDEX usage_recorded ON usage(recorded_at);
         \(JournalViews.usageByRun(iso: iso))
         \(JournalViews.usageDaily(day: { "to_char(to_timestamp(\($0) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')" }))
+        """
+
+    /// v8 = SQLite's v11: the `waiting_rate_limit` job state and the fleet's rate-limit cool-downs.
+    static let v8 = """
+        ALTER TABLE jobs DROP CONSTRAINT IF EXISTS jobs_state_check;
+        ALTER TABLE jobs ADD CONSTRAINT jobs_state_check
+            CHECK (state IN ('queued','running','succeeded','failed','cancelled','waiting_rate_limit'));
+        CREATE TABLE rate_limits (
+            scope           text    PRIMARY KEY,
+            cooldown_until  bigint  NOT NULL,
+            reason          text    NOT NULL,
+            updated_at      bigint  NOT NULL
+        );
         """
 
     /// Refuses a database whose tables are not ToolWorker's or whose schema version this build does not know.

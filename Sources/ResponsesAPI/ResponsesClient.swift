@@ -20,8 +20,11 @@ public final class ResponsesClient: Sendable {
 
     /// `POST /responses` with `stream: true`; `idempotencyKey` goes out as the `Idempotency-Key` header, so a
     /// server that honours it answers a repeated request with the response it already made.
-    public func create(_ body: JSONObject, idempotencyKey: String? = nil) async throws(OpenAIClientError) -> EventStreamResponse {
-        try await core.stream(path: "/responses", body: body, headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [])
+    /// `answering`: the request answers tool outputs (it goes before loops' starts when rate limited).
+    public func create(_ body: JSONObject, idempotencyKey: String? = nil, answering: Bool = false) async throws(OpenAIClientError) -> EventStreamResponse {
+        try await core.stream(
+            path: "/responses", body: body, headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [],
+            priority: answering ? .answer : .start)
     }
 
     /// `GET /responses/{id}`.

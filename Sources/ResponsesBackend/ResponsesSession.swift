@@ -187,7 +187,7 @@ final class ResponsesSession: ToolLoopSession {
             body["store"] = .bool(!stateless)
             if background && !stateless { body["background"] = true }
             do {
-                let response = try await client.create(body, idempotencyKey: idempotencyKey)
+                let response = try await client.create(body, idempotencyKey: idempotencyKey, answering: answering != nil)
                 accumulator.startNextResponse()
                 return ResponsesEventStream(response, session: self)
             } catch let error {

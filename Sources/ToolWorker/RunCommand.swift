@@ -19,7 +19,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let config = try options.load()
-            let clientConfiguration = try options.clientConfiguration(config)
+            var clientConfiguration = try options.clientConfiguration(config)
             signal(SIGPIPE, SIG_IGN)
             // On a shared (PostgreSQL) journal the run holds a lease like a daemon's, renewed while it is driven
             // here, so no daemon of the fleet takes it over.
@@ -28,6 +28,9 @@ struct RunCommand: AsyncParsableCommand {
             let store = try openStore(config, leaseOwner: owner)
             defer { store.close() }
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
+            // In the foreground a rate limit is waited for, never parked; the journal's running cool-downs count.
+            clientConfiguration.rateLimiter = makeRateLimiter(config, store: store, parks: false)
+            LimiterBoard(limiter: clientConfiguration.rateLimiter).adopt((try? await store.activeCooldowns()) ?? [])
             let toolSources = ToolSources(logger: logger)
             let registry = await toolSources.registry(config, logger: logger)
             var driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)

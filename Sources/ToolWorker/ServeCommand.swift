@@ -24,7 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
             signal(SIGPIPE, SIG_IGN)
             let openFiles = raiseOpenFileLimit()
             let config = try options.load()
-            let clientConfiguration = try options.clientConfiguration(config)
+            var clientConfiguration = try options.clientConfiguration(config)
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
             // Metrics first: every counter made from here on reports to the Prometheus registry.
             let metrics = MetricsExport()
@@ -68,8 +68,10 @@ struct ServeCommand: AsyncParsableCommand {
             sweepStaleSandboxes(config, logger: logger)
             let toolSources = ToolSources(logger: logger)
             let registry = await toolSources.registry(config, logger: logger)
+            clientConfiguration.rateLimiter = makeRateLimiter(config, store: store, parks: true)
             let driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()
+            schedulerConfiguration.rateLimitBoard = LimiterBoard(limiter: clientConfiguration.rateLimiter)
             schedulerConfiguration.maxRuns = config.concurrency.runs
             let fitting = runsWithinOpenFileLimit(openFiles)
             if config.concurrency.runs > fitting {

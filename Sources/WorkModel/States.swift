@@ -17,6 +17,9 @@ public enum ToolCallState: String, Sendable, CaseIterable {
 /// The state of a queued job.
 public enum JobState: String, Sendable, CaseIterable {
     case queued, running, succeeded, failed, cancelled
+    /// Parked: its start would have waited longer than `rate_limits.park_after` for the key's rate limit. Taken
+    /// again when due (`not_before`), the attempt not counted.
+    case waitingRateLimit = "waiting_rate_limit"
 
     /// Whether the job is over.
     public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }

@@ -154,3 +154,18 @@ public struct UsageRecord: Sendable, Equatable {
             price: priced.map { $0.price.json(model: $0.name) })
     }
 }
+
+/// A pause a server asked of one (base URL, key, model) after a 429, as the journal shares it with the fleet.
+public struct RateLimitCooldown: Sendable, Equatable {
+    /// The scope's text (base URL, key fingerprint, model); never the key.
+    public var scope: String
+    /// Unix milliseconds.
+    public var until: Int64
+    public var reason: String
+
+    public init(scope: String, until: Int64, reason: String) {
+        self.scope = scope
+        self.until = until
+        self.reason = reason
+    }
+}

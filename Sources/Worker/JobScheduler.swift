@@ -33,6 +33,9 @@ public final class JobScheduler: Sendable {
         public var recordsGauges = false
         /// `last_error.code`s after which a failed run is started again.
         public var retryableCodes: Set<String> = ["rate_limit_exceeded", "server_error"]
+        /// Where the fleet's rate-limit cool-downs (from the journal) go, every few seconds: this daemon's requests
+        /// then wait for another daemon's 429 too.
+        public var rateLimitBoard: (any RateLimitBoard)?
 
         public init() {}
     }
@@ -126,6 +129,9 @@ public final class JobScheduler: Sendable {
                     healthy = false
                 }
                 if now - lastStatus >= .seconds(2) {
+                    if let board = configuration.rateLimitBoard, let cooldowns = try? await store.activeCooldowns() {
+                        board.adopt(cooldowns)
+                    }
                     let counts = (try? await store.jobCounts()) ?? [:]
                     notifier.status(statusLine(queued: counts[.queued] ?? 0))
                     if configuration.recordsGauges { await updateGauges(jobCounts: counts) }
@@ -282,6 +288,16 @@ public final class JobScheduler: Sendable {
             try await store.updateJob(id: job.id, state: .cancelled, lastError: outcome.detail)
         case .failed where code.map(configuration.retryableCodes.contains) == true:
             try await retryOrFail(job, reason: outcome.detail ?? "failed", retryable: true)
+        case .error where code == "rate_limited":
+            // Not sent: the key's rate limit would have held the start too long. Parked until then, not failed, the
+            // attempt not counted.
+            let wait = outcome.rateLimitWait ?? .seconds(30)
+            WorkerMetrics.jobsParked.increment()
+            logger.notice("job parked until its rate limit allows a start", metadata: ["job": "\(job.id)", "wait_ms": "\(wait.milliseconds)"])
+            try await store.updateJob(
+                id: job.id, state: .waitingRateLimit, lastError: outcome.detail,
+                notBefore: unixMilliseconds() + Int64(wait.milliseconds), uncountAttempt: true)
+            return
         case .error where outcome.runID == nil && code.map(Self.isRetryableStartFailure) == true:
             // The run could not be created and the server is known to have none for it: try the job again.
             try await retryOrFail(job, reason: outcome.detail ?? "could not start", retryable: true)

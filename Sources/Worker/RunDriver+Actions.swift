@@ -27,6 +27,7 @@ extension RunDriver {
                 return .input(.streamOpened)
             } catch {
                 if error.kind == .cancelled { throw CancellationError() }
+                state.rateLimitWait = error.rateLimitWait
                 return .input(.startFailed(error))
             }
         case .find:

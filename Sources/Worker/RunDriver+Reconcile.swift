@@ -91,9 +91,10 @@ extension RunDriver {
         try await journal.endRun(runKey: state.runKey, status: status, lastError: ["code": .string(code), "message": .string(message)])
         logger.error("run could not be followed", metadata: ["run_id": "\(state.loopID ?? "?")", "error": "\(message)"])
         WorkerMetrics.runEnded(status, rounds: state.rounds)
-        let outcome = RunOutcome(
+        var outcome = RunOutcome(
             runKey: state.runKey, runID: state.loopID, threadID: state.threadID, status: status, detail: message,
             rounds: state.rounds, finalText: nil, errorCode: code)
+        outcome.rateLimitWait = state.rateLimitWait
         return outcome
     }
 }

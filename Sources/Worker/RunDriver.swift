@@ -136,6 +136,8 @@ public struct RunDriver: Sendable {
         var requiresActionAt: ContinuousClock.Instant?
         /// The round being answered: its calls, their approvals, and their outputs once ready.
         var round = RoundInProgress()
+        /// How long the last start would have waited for its rate limit, when it was not sent for that.
+        var rateLimitWait: Duration?
 
         var loopID: String? { machine.loopID }
 

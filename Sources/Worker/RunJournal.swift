@@ -83,3 +83,9 @@ extension RunJournal {
         enqueueProgress(runKey: runKey, events: events, snapshots: snapshots, run: run, usage: [])
     }
 }
+
+/// Takes the rate-limit cool-downs the fleet recorded in the journal (the HTTP client's limiter, seen from the
+/// worker, which knows no HTTP).
+public protocol RateLimitBoard: Sendable {
+    func adopt(_ cooldowns: [RateLimitCooldown])
+}

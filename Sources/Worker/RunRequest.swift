@@ -126,6 +126,8 @@ public struct RunOutcome: Sendable, Equatable {
     public var finalText: String?
     /// The server's error code, or ToolWorker's own code for an `error` outcome.
     public var errorCode: String? = nil
+    /// For a start not sent for its rate limit (`rate_limited`): how long it would have waited.
+    public var rateLimitWait: Duration? = nil
 }
 
 /// How long one round took, for the dispatch-overhead measurement: from the request for outputs to the submit,

@@ -122,6 +122,8 @@ public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
         /// `retryable`, its last request is sent once more.
         case protocolViolation(retryable: Bool)
         case cancelled
+        /// Not sent: a start that would have waited this long for its rate limit (the job is parked instead).
+        case rateLimited(retryAfter: Duration)
     }
 
     public var kind: Kind
@@ -157,7 +159,7 @@ public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
     /// limit; a 404 for the previous response included): sending it again cannot help.
     public var isDefiniteRefusal: Bool {
         guard let status, (400..<500).contains(status) else { return false }
-        return ![408, 409, 429].contains(status)
+        return ![408, 409, 429].contains(status) || isQuotaExhausted
     }
 
     /// Whether the server broke the protocol (see ``Kind/protocolViolation(retryable:)``).
@@ -172,22 +174,33 @@ public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
         case .http(let status): return status >= 500
         case .transport(let sent): return sent
         case .invalidResponse: return true
-        case .invalidArgument, .inBand, .protocolViolation, .cancelled: return false
+        case .invalidArgument, .inBand, .protocolViolation, .cancelled, .rateLimited: return false
         }
     }
 
-    /// Whether repeating the request later is worth it (once it is known the server did not act).
+    /// Whether repeating the request later is worth it (once it is known the server did not act). A key out of
+    /// quota (`insufficient_quota`) is not: it stays so until someone pays.
     public var isPassing: Bool {
         switch kind {
-        case .http(let status): return status >= 500 || [408, 409, 429].contains(status)
+        case .http(let status): return !isQuotaExhausted && (status >= 500 || [408, 409, 429].contains(status))
         case .transport: return true
-        case .invalidResponse, .invalidArgument, .inBand, .protocolViolation, .cancelled: return false
+        case .invalidResponse, .invalidArgument, .inBand, .protocolViolation, .cancelled, .rateLimited: return false
         }
+    }
+
+    /// A 429 whose code says the key's quota is spent, not its rate.
+    public var isQuotaExhausted: Bool { status == 429 && code == "insufficient_quota" }
+
+    /// How long a start that was not sent for its rate limit would have waited.
+    public var rateLimitWait: Duration? {
+        if case .rateLimited(let wait) = kind { return wait }
+        return nil
     }
 
     /// The `error_code` ToolWorker records for a loop it could not start with this error.
     public var startErrorCode: String {
         if case .http(let status) = kind { return code ?? "http_\(status)" }
+        if case .rateLimited = kind { return "rate_limited" }
         return "start_failed"
     }
 }

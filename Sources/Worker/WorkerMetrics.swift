@@ -13,6 +13,7 @@ enum WorkerMetrics {
     static let leasesLost = Counter(label: "toolworker_leases_lost_total")
     static let takeovers = Counter(label: "toolworker_runs_taken_over_total")
     static let eventBytes = Counter(label: "toolworker_event_bytes_received_total")
+    static let jobsParked = Counter(label: "toolworker_jobs_parked_total")
 
     static func runEnded(_ status: OutcomeStatus, rounds: Int) {
         Counter(label: "toolworker_runs_ended_total", dimensions: [("status", status.rawValue)]).increment()

@@ -46,3 +46,23 @@ extension Reader {
         return value
     }
 }
+
+extension Reader {
+    /// `rate_limits: {park_after: 30s, models: {MODEL: {requests_per_minute: 500}}}`.
+    mutating func readRateLimits(_ node: Node, _ config: inout ToolWorkerConfig) {
+        for (key, value) in mapping(node, "rate_limits", allowed: ["park_after", "models"]) ?? [] {
+            switch key {
+            case "park_after":
+                if let duration = duration(value, "rate_limits.park_after") { config.rateLimits.parkAfter = duration }
+            case "models":
+                for (model, limits) in mapping(value, "rate_limits.models", allowed: []) ?? [] {
+                    let path = "rate_limits.models.\(model)"
+                    for (field, number) in mapping(limits, path, allowed: ["requests_per_minute"]) ?? [] {
+                        if let n = integer(number, "\(path).\(field)", min: 1, max: 10_000_000) { config.rateLimits.requestsPerMinute[model] = Int64(n) }
+                    }
+                }
+            default: break
+            }
+        }
+    }
+}
