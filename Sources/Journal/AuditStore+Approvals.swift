@@ -11,6 +11,8 @@ public struct ApprovalRecord: Sendable, Equatable {
     public var runKey: Int64
     public var callID: String
     public var tool: String
+    /// The arguments the request was made for.
+    public var arguments: String
     public var decision: ApprovalDecision?
     public var decidedBy: String?
     public var reason: String?
@@ -26,6 +28,7 @@ public struct ApprovalRecord: Sendable, Equatable {
         runKey = row["run"].int ?? 0
         callID = row["call_id"].text ?? ""
         tool = row["tool"].text ?? ""
+        arguments = row["arguments"].text ?? ""
         decision = row["decision"].text.flatMap(ApprovalDecision.init(rawValue:))
         decidedBy = row["decided_by"].text
         reason = row["reason"].text

@@ -2,6 +2,9 @@ import WireFormat
 import WorkModel
 
 extension AuditStore {
+    /// The `tool` of an approval request that asks to extend a budget (`--budget …,on_reach=ask`).
+    public static let budgetApprovalTool = "toolworker.budget"
+
     /// What a run has spent, or with `jobID` its job over every attempt: tokens and cost from the usage ledger,
     /// tool calls answered, rounds, time since the first of them started, and the latest request's tokens. Reads
     /// committed rows only: the caller flushes first.
@@ -20,13 +23,22 @@ extension AuditStore {
             let runs = try db.query(
                 "SELECT CAST(coalesce(sum(rounds), 0) AS BIGINT) AS rounds, min(created_at) AS started FROM runs WHERE id IN (\(scope))", [key]
             ).first
+            let extensions = try db.scalar(
+                "SELECT count(*) FROM approvals WHERE run IN (\(scope)) AND tool = '\(AuditStore.budgetApprovalTool)' AND decision = 'approved'", [key]
+            ).int ?? 0
+            let decided = try db.scalar(
+                "SELECT count(*) FROM approvals WHERE run = ? AND tool = '\(AuditStore.budgetApprovalTool)' AND decision IS NOT NULL", [.integer(runKey)]
+            ).int ?? 0
             let last = try db.scalar(
                 "SELECT input_tokens + output_tokens FROM usage WHERE run = ? ORDER BY id DESC LIMIT 1", [.integer(runKey)]
             ).int ?? 0
-            return Spending(
+            var spending = Spending(
                 tokens: usage?["tokens"].int ?? 0, cost: usage?["cost"].double ?? 0, toolCalls: calls,
                 rounds: runs?["rounds"].int ?? 0, elapsed: .milliseconds(max(0, now - (runs?["started"].int ?? now))),
                 lastRequestTokens: last)
+            spending.budgetExtensions = extensions
+            spending.budgetRequestsDecided = decided
+            return spending
         }
     }
 }

@@ -19,7 +19,7 @@ struct RunTargetOptions: ParsableArguments {
     var state: String?
     @Option(help: "Responses: KEY=VALUE set on every request of the run (repeatable; VALUE is JSON, or a bare word): parallel_tool_calls, tool_choice, max_output_tokens, reasoning, include, temperature, top_p, truncation.")
     var requestOption: [String] = []
-    @Option(help: "What the run (a job: all its attempts) may spend: tokens=N,cost=X,tool_calls=N,rounds=N,time=D (any of them); reached, it ends budget_exceeded and sends nothing more.")
+    @Option(help: "What the run (a job: all its attempts) may spend: tokens=N,cost=X,tool_calls=N,rounds=N,time=D (any of them), and on_reach=stop (the default: it ends budget_exceeded, nothing more is sent) or ask (it waits for toolworker approve, which extends every limit by its amount, or deny).")
     var budget: String?
 
     func validate() throws {

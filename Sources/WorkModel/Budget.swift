@@ -13,19 +13,34 @@ public struct Budget: Sendable, Equatable {
     public var rounds: Int64?
     /// Time since the run (or the job's first run) started.
     public var time: Duration?
+    /// What reaching it does: stop the loop, or ask a person (an approval extends every limit by its own amount).
+    public var onReach = BudgetAction.stop
 
-    public init(tokens: Int64? = nil, cost: Double? = nil, toolCalls: Int64? = nil, rounds: Int64? = nil, time: Duration? = nil) {
+    public init(
+        tokens: Int64? = nil, cost: Double? = nil, toolCalls: Int64? = nil, rounds: Int64? = nil, time: Duration? = nil,
+        onReach: BudgetAction = .stop
+    ) {
         self.tokens = tokens
         self.cost = cost
         self.toolCalls = toolCalls
         self.rounds = rounds
         self.time = time
+        self.onReach = onReach
     }
 
     /// The budget's keys, in the order they are written.
-    public static let keys = ["tokens", "cost", "tool_calls", "rounds", "time"]
+    public static let keys = ["tokens", "cost", "tool_calls", "rounds", "time", "on_reach"]
 
-    public var isEmpty: Bool { self == Budget() }
+    /// Whether it sets no limit (`on_reach` alone is none).
+    public var isEmpty: Bool { tokens == nil && cost == nil && toolCalls == nil && rounds == nil && time == nil }
+
+    /// Every limit `times` as large: the budget after `times - 1` approved extensions.
+    public func scaled(_ times: Int64) -> Budget {
+        let factor = max(1, times)
+        return Budget(
+            tokens: tokens.map { $0 * factor }, cost: cost.map { $0 * Double(factor) }, toolCalls: toolCalls.map { $0 * factor },
+            rounds: rounds.map { $0 * factor }, time: time.map { $0 * Int(factor) }, onReach: onReach)
+    }
 
     /// Parses `tokens=50000,cost=2.50,tool_calls=100,rounds=20,time=30m` (any subset, each key once).
     public init(parsing text: String) throws(BudgetError) {
@@ -48,6 +63,9 @@ public struct Budget: Sendable, Equatable {
                     throw BudgetError("time takes a duration such as 30m or 2h, not '\(value)'")
                 }
                 time = duration
+            case "on_reach":
+                guard let action = BudgetAction(rawValue: value) else { throw BudgetError("on_reach takes stop or ask, not '\(value)'") }
+                onReach = action
             default:
                 throw BudgetError("unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))")
             }
@@ -67,6 +85,7 @@ public struct Budget: Sendable, Equatable {
         if let toolCalls { object["tool_calls"] = .int(toolCalls) }
         if let rounds { object["rounds"] = .int(rounds) }
         if let time { object["time_ms"] = .int(Int64(time.milliseconds)) }
+        if onReach != .stop { object["on_reach"] = .string(onReach.rawValue) }
         return .object(object)
     }
 
@@ -75,7 +94,8 @@ public struct Budget: Sendable, Equatable {
         guard let object = json?.objectValue else { return nil }
         self.init(
             tokens: object["tokens"]?.intValue, cost: object["cost"]?.doubleValue, toolCalls: object["tool_calls"]?.intValue,
-            rounds: object["rounds"]?.intValue, time: object["time_ms"]?.intValue.map { .milliseconds($0) })
+            rounds: object["rounds"]?.intValue, time: object["time_ms"]?.intValue.map { .milliseconds($0) },
+            onReach: object["on_reach"]?.stringValue.flatMap(BudgetAction.init(rawValue:)) ?? .stop)
         if isEmpty { return nil }
     }
 
@@ -106,6 +126,14 @@ public struct Budget: Sendable, Equatable {
     }
 }
 
+/// What reaching a budget does.
+public enum BudgetAction: String, Sendable, Equatable {
+    /// End the loop `budget_exceeded`; nothing more is sent.
+    case stop
+    /// Ask a person through the approvals (`toolworker approve` extends every limit by its own amount, `deny` stops).
+    case ask
+}
+
 /// What a run or job has spent so far, from the journal.
 public struct Spending: Sendable, Equatable {
     public var tokens: Int64
@@ -115,6 +143,10 @@ public struct Spending: Sendable, Equatable {
     public var elapsed: Duration
     /// Input plus output tokens of the latest request: the next one's input is at least about as large.
     public var lastRequestTokens: Int64
+    /// Extensions of the budget a person approved (in the run, or any run of its job).
+    public var budgetExtensions: Int64 = 0
+    /// Requests for an extension in this run that were decided (the next one is numbered after them).
+    public var budgetRequestsDecided: Int64 = 0
 
     public init(tokens: Int64 = 0, cost: Double = 0, toolCalls: Int64 = 0, rounds: Int64 = 0, elapsed: Duration = .zero, lastRequestTokens: Int64 = 0) {
         self.tokens = tokens

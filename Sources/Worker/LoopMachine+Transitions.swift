@@ -89,8 +89,24 @@ extension LoopMachine {
 
         case (.openingRound, .roundRefused(let code, let message)):
             return fail(message, code: code, status: .failed)
-        case (.starting, .budgetReached(let reason)), (.openingRound, .budgetReached(let reason)):
+        case (.starting, .budgetReached(let reason)), (.openingRound, .budgetReached(let reason)), (.awaitingBudget, .budgetReached(let reason)):
             return fail(reason, code: "budget_exceeded", status: .budgetExceeded)
+        case (.starting(let attempt), .budgetApprovalPending(let id)):
+            state = .awaitingBudget(id: id, gate: .start(attempt: attempt))
+            return [.sleep(schedule.approvalPollInterval)]
+        case (.openingRound(let calls), .budgetApprovalPending(let id)):
+            state = .awaitingBudget(id: id, gate: .round(calls))
+            return [.sleep(schedule.approvalPollInterval)]
+        case (.awaitingBudget, .budgetApprovalPending):
+            return [.sleep(schedule.approvalPollInterval)]
+        case (.awaitingBudget(let id, _), .timerFired):
+            return [.checkBudgetApproval(id)]
+        case (.awaitingBudget(_, .start(let attempt)), .budgetApproved):
+            state = .starting(attempt: attempt)
+            return [.start]
+        case (.awaitingBudget(_, .round(let calls)), .budgetApproved):
+            state = .openingRound(calls)
+            return [.openRound(calls)]
         case (.openingRound, .approvalsDecided), (.awaitingApprovals, .approvalsDecided):
             state = .answering
             return [.answerRound]
@@ -399,6 +415,7 @@ extension LoopMachine {
         case .streaming: "streaming"
         case .openingRound: "openingRound"
         case .awaitingApprovals: "awaitingApprovals"
+        case .awaitingBudget: "awaitingBudget"
         case .answering: "answering"
         case .submitting: "submitting"
         case .reconciling: "reconciling"
@@ -430,6 +447,8 @@ extension LoopMachine {
         case .resendFailed: "resendFailed"
         case .roundRefused: "roundRefused"
         case .budgetReached: "budgetReached"
+        case .budgetApprovalPending: "budgetApprovalPending"
+        case .budgetApproved: "budgetApproved"
         case .approvalsPending: "approvalsPending"
         case .approvalsDecided: "approvalsDecided"
         case .roundAnswered: "roundAnswered"

@@ -30,6 +30,8 @@ public struct LoopMachine: Sendable {
         case openingRound([ToolCall])
         /// Waiting for people's decisions on the round's calls, until `deadline` (Unix seconds).
         case awaitingApprovals(deadline: Double?)
+        /// Waiting for a person to extend the budget (request `id`) before the request `gate` holds back.
+        case awaitingBudget(id: String, gate: BudgetGate)
         /// Running the round's handlers.
         case answering
         /// Sending the round's outputs.
@@ -44,6 +46,12 @@ public struct LoopMachine: Sendable {
         case resending(Resend)
         /// Over; the ending was the last action.
         case finished(Ending)
+    }
+
+    /// The request a budget held back until a person decides: a start (with its attempt), or a round.
+    public enum BudgetGate: Sendable, Equatable {
+        case start(attempt: Int)
+        case round([ToolCall])
     }
 
     /// One reconciliation: why it began and how its polling goes.
@@ -123,8 +131,13 @@ public struct LoopMachine: Sendable {
         case resendFailed(LoopError)
         /// The round must not be answered (`max_rounds`, `too_many_calls`, …).
         case roundRefused(code: String, message: String)
-        /// The next request would pass the loop's budget (checked before a start and before a round is answered).
+        /// The next request would pass the loop's budget (checked before a start and before a round is answered), or
+        /// a person denied extending it.
         case budgetReached(String)
+        /// It would, and the budget asks (`on_reach=ask`): request `id` waits for a person's decision.
+        case budgetApprovalPending(String)
+        /// A person extended the budget: the request it held back goes on (checked again).
+        case budgetApproved
         /// Some calls still wait for a person's decision.
         case approvalsPending([String])
         /// Every call of the round may be answered (run, or refused for its decision).
@@ -158,6 +171,8 @@ public struct LoopMachine: Sendable {
         case openRound([ToolCall])
         /// Read the journal for decisions.
         case checkApprovals
+        /// Read the decision on a request to extend the budget.
+        case checkBudgetApproval(String)
         /// Mark what is still pending `expired`, then read the decisions.
         case expireApprovals([String])
         case answerRound

@@ -21,7 +21,7 @@ extension RunDriver {
         case .prepare:
             return .input(try await prepare(state: &state))
         case .start:
-            if let reason = try await budgetRefusal(state: &state, upcoming: []) { return .input(.budgetReached(reason)) }
+            if let held = try await budgetVerdict(state: &state, upcoming: [], logger: logger) { return .input(held) }
             do {
                 state.openStream = try await state.session.start(state.request, runKey: state.runKey, threadID: state.threadID)
                 return .input(.streamOpened)
@@ -85,6 +85,8 @@ extension RunDriver {
             }
         case .openRound(let calls):
             return .input(try await openRound(calls, state: &state, logger: logger))
+        case .checkBudgetApproval(let id):
+            return .input(try await checkBudgetApproval(id, state: &state))
         case .checkApprovals:
             if let interruption = checkpoint(state: state) { return .input(interruption) }
             return .input(try await readApprovals(state: &state))

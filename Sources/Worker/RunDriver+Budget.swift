@@ -1,20 +1,24 @@
 import Journal
+import Logging
 import WireFormat
 import WorkModel
 
 extension RunDriver {
-    /// Why the loop must not send its next request: its budget (`--budget`; a job's covers every attempt) would be
-    /// passed. Read from the journal after what was recorded so far is committed, so a restart counts the same.
-    /// `upcoming` are the calls of the round about to be answered. `nil` without a budget (nothing is read).
+    /// Whether the loop may send its next request under its budget (`--budget`; a job's covers every attempt), read
+    /// from the journal after what was recorded so far is committed, so a restart counts the same. `upcoming` are the
+    /// calls of the round about to be answered. Without a budget nothing is read.
     ///
     /// A request's usage is known once the server reports it: a Responses response's when it completes, an Assistants
     /// run step's only after its outputs are submitted. The next request's input is estimated as at least the last
     /// reported request's tokens (its context goes on), or a first request's message, plus the calls' arguments at
     /// about 4 bytes a token; a budget can therefore be passed by the one request whose usage could not be foreseen.
-    func budgetRefusal(state: inout DriveState, upcoming: [ToolCall]) async throws -> String? {
+    ///
+    /// Reached with `on_reach=ask`, a request to extend it is journaled as an approval (tool `toolworker.budget`, one
+    /// per run and extension, sealed like a call's) and the loop waits for `toolworker approve` (every limit grows by its
+    /// own amount) or `deny` (the loop stops). A round the journal holds already (a restart inside it) is answered.
+    func budgetVerdict(state: inout DriveState, upcoming: [ToolCall], logger: Logger) async throws -> LoopMachine.Input? {
         guard let budget = state.request.budget, !budget.isEmpty else { return nil }
         if !upcoming.isEmpty {
-            // A round the journal holds already (a restart inside it) was let through before: it is answered.
             let known = Set(try await journal.toolCalls(runKey: state.runKey).map(\.callID))
             if upcoming.allSatisfy({ known.contains($0.id) }) { return nil }
         }
@@ -22,6 +26,50 @@ extension RunDriver {
         let spent = try await journal.spending(runKey: state.runKey, jobID: state.request.jobID)
         let argumentBytes = upcoming.reduce(0) { $0 + $1.arguments.utf8.count }
         let nextInput = max(spent.lastRequestTokens, Int64((state.request.message?.utf8.count ?? 0) / 4)) + Int64(argumentBytes / 4)
-        return budget.exceeded(by: spent, nextInput: nextInput, upcomingCalls: Int64(upcoming.count))
+        let allowed = budget.scaled(1 + spent.budgetExtensions)
+        guard let reason = allowed.exceeded(by: spent, nextInput: nextInput, upcomingCalls: Int64(upcoming.count)) else { return nil }
+        guard budget.onReach == .ask else { return .budgetReached(reason) }
+        let request = ToolCall(
+            id: "budget-\(state.runKey)-\(spent.budgetRequestsDecided + 1)", name: AuditStore.budgetApprovalTool,
+            arguments: JSONValue.object([
+                "reason": .string(reason), "extend_by": budget.json, "extensions_so_far": .int(spent.budgetExtensions),
+            ]).serialized())
+        let seals = approvalSeal.map { [request.id: $0.seal(runKey: state.runKey, call: request)] } ?? [:]
+        let found = try await journal.requestApprovals(runKey: state.runKey, calls: [request], seals: seals)
+        if found[request.id]?.isNew == true {
+            logger.notice("budget reached; asking to extend it (toolworker approve \(request.id))", metadata: [
+                "run_id": "\(state.loopID ?? "?")", "reason": "\(reason)",
+            ])
+            state.recorder.note("toolworker.budget_reached", ["approval": .string(request.id), "reason": .string(reason)], stream: state.stream)
+            if let approvalNotifier, let loop = state.machine.loop {
+                approvalNotifier.notify(runID: state.loopID, threadID: loop.threadID, calls: [request], expiresAt: loop.expiresAt, logger: logger)
+            }
+        }
+        return budgetDecision(found[request.id], request: request, state: state)
+    }
+
+    /// Reads the decision on request `id` to extend the budget.
+    func checkBudgetApproval(_ id: String, state: inout DriveState) async throws -> LoopMachine.Input {
+        if let interruption = checkpoint(state: state) { return interruption }
+        let found = try await journal.approvals(runKey: state.runKey, callIDs: [id])
+        guard let record = found[id] else { return .budgetReached("the request to extend the budget (\(id)) is gone from the journal") }
+        let request = ToolCall(id: id, name: record.tool, arguments: record.arguments)
+        return budgetDecision(record, request: request, state: state)
+    }
+
+    /// What a decision (or none yet) on a request to extend the budget means for the loop. A request whose seal does
+    /// not verify (a row something planted) is refused.
+    private func budgetDecision(_ record: ApprovalRecord?, request: ToolCall, state: DriveState) -> LoopMachine.Input {
+        guard let record else { return .budgetReached("could not record the request to extend the budget") }
+        if let approvalSeal, !approvalSeal.verifies(record.seal, runKey: state.runKey, call: request) {
+            return .budgetReached("the request to extend the budget in the journal was not made by ToolWorker (its seal does not match); refused")
+        }
+        switch record.decision {
+        case nil: return .budgetApprovalPending(request.id)
+        case .approved?: return .budgetApproved
+        case .denied?, .expired?:
+            return .budgetReached(
+                "budget extension \(record.decision?.rawValue ?? "denied") by \(record.decidedBy ?? "?")" + (record.reason.map { ": \($0)" } ?? ""))
+        }
     }
 }

@@ -13,7 +13,7 @@ extension RunDriver {
         if let refusal = try await roundRefusal(calls, state: state) {
             return .roundRefused(code: refusal.code, message: refusal.message)
         }
-        if let reason = try await budgetRefusal(state: &state, upcoming: calls) { return .budgetReached(reason) }
+        if let held = try await budgetVerdict(state: &state, upcoming: calls, logger: logger) { return held }
         // Calls whose tool wants a person's word wait for it, durably, before anything of the round runs.
         return try await requestApprovals(calls, state: &state, logger: logger)
     }

@@ -21,7 +21,7 @@ struct BudgetTests {
         for (text, problem) in [
             ("tokens", "KEY=VALUE"), ("tokens=0", "above 0"), ("tokens=-3", "above 0"), ("tokens=1e9", "whole number"),
             ("cost=free", "amount"), ("cost=inf", "amount"), ("time=5", "duration"), ("colour=blue", "unknown key 'colour'"),
-            ("rounds=1,rounds=2", "twice"), ("", "KEY=VALUE"), ("rounds=1,", "KEY=VALUE"),
+            ("rounds=1,rounds=2", "twice"), ("", "KEY=VALUE"), ("rounds=1,", "KEY=VALUE"), ("rounds=1,on_reach=maybe", "stop or ask"),
         ] {
             #expect(throws: BudgetError.self, "\(text)") { try Budget(parsing: text) }
             #expect((try? Budget(parsing: text)) == nil)
@@ -87,6 +87,46 @@ struct BudgetTests {
         #expect(try await run("asst_two_rounds", Budget(tokens: 10_000, toolCalls: 2, rounds: 2)).status == .completed)
     }
 
+    @Test("on_reach=ask: the loop waits for a person; approved, every limit grows by its amount and the loop goes on; denied, it stops")
+    func ask() async throws {
+        let h = try RunHarness()
+        try h.handler("get_weather", "cat >/dev/null; echo sunny")
+        var request = RunRequest(assistantID: "asst_two_rounds", message: "go", protocolName: "assistants")
+        request.budget = try Budget(parsing: "rounds=1,on_reach=ask")
+        #expect(request.budget?.onReach == .ask)
+        func waitForRequest(_ id: String) async throws -> ApprovalRecord {
+            for _ in 0..<2_000 {
+                if let found = try await h.store.pendingApprovals().first(where: { $0.callID == id }) { return found }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            throw CancellationError()
+        }
+        let driver = h.driver()
+        let asking = request
+        let approved = Task { try await driver.run(asking) }
+        // Round 2 would pass rounds=1: a request to extend the budget waits, nothing is submitted for round 2 meanwhile.
+        let first = try await waitForRequest("budget-1-1")
+        #expect(first.tool == "toolworker.budget")
+        #expect(first.arguments.contains("round budget reached: 1 rounds answered of 1"), "\(first.arguments)")
+        #expect(h.requests("POST", "/submit_tool_outputs").count == 1)
+        #expect(try await h.store.decideApproval(runKey: 1, callID: "budget-1-1", decision: .approved, by: "alice", reason: nil))
+        let outcome = try await approved.value
+        #expect(outcome.status == .completed, "\(outcome.detail ?? "")")
+        #expect(h.requests("POST", "/submit_tool_outputs").count == 2)
+
+        let denied = Task { try await driver.run(asking) }
+        _ = try await waitForRequest("budget-2-1")
+        #expect(try await h.store.decideApproval(runKey: 2, callID: "budget-2-1", decision: .denied, by: "bob", reason: "too costly"))
+        let stopped = try await denied.value
+        #expect(stopped.status == .budgetExceeded)
+        #expect(stopped.detail == "budget extension denied by bob: too costly")
+        #expect(h.requests("POST", "/submit_tool_outputs").count == 3, "the second run's round 2 was never submitted")
+        let log = try await h.rows("SELECT call_id, tool, state, decided_by FROM approval_log ORDER BY call_id")
+        #expect(log.map(\.values) == [
+            ["budget-1-1", "toolworker.budget", "approved", "alice"], ["budget-2-1", "toolworker.budget", "denied", "bob"],
+        ])
+    }
+
     @Test("run --budget exits 15 with the reason; a bad --budget exits 64 before anything is sent")
     func commandLine() async throws {
         let dir = TempDirectory()
@@ -110,6 +150,31 @@ struct BudgetTests {
         #expect(bad.status == 64)
         #expect(bad.error.contains("--budget") && bad.error.contains("tokens takes a whole number"), "\(bad.error)")
         #expect(server.requests.count == sentBefore, "a refused --budget sends nothing")
+    }
+
+    @Test("a job whose budget asks waits across a kill -9 for the same request; toolworker approve lets it finish")
+    func askAcrossKill() async throws {
+        let h = try DaemonHarness()
+        try h.writeConfig(tools: "  get_weather: { command: [\"/bin/true\"], timeout: 60s }")
+        try h.start()
+        let queued = try await runCommand(
+            h.toolworker, ["enqueue", "--config", h.configPath, "--assistant", "asst_two_rounds", "--message", "go", "--budget", "rounds=1,on_reach=ask"],
+            environment: h.environment)
+        #expect(queued.status == 0, "\(queued.error)")
+        try await h.waitUntil("the request to extend the budget") {
+            try h.scalar("SELECT count(*) FROM approvals WHERE tool = 'toolworker.budget' AND decision IS NULL") == 1
+        }
+        let id = try #require(try h.query("SELECT call_id FROM approvals WHERE tool = 'toolworker.budget'").first?["call_id"].text)
+        _ = try await h.stop(SIGKILL)
+        try h.start()
+        let listed = try await runCommand(h.toolworker, ["approvals", "--config", h.configPath], environment: h.environment)
+        #expect(listed.output.contains(id) && listed.output.contains("toolworker.budget"), "\(listed.output)")
+        let approve = try await runCommand(h.toolworker, ["approve", "--config", h.configPath, id], environment: h.environment)
+        #expect(approve.status == 0, "\(approve.error)")
+        try await h.waitUntil("the job to succeed") { try h.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1 }
+        #expect(try h.scalar("SELECT count(*) FROM approvals WHERE tool = 'toolworker.budget'") == 1, "the same request after the restart")
+        #expect(h.server.requests.filter { $0.path.hasSuffix("/submit_tool_outputs") }.count == 2)
+        _ = try await h.stop()
     }
 
     @Test("a job's budget covers its attempts and survives a kill -9: the resumed run stops at the same limit")

@@ -70,6 +70,7 @@ struct LoopMachineTests {
             case .expireApprovals: "expireApprovals"
             case .recordRetrieved: "recordRetrieved"
             case .suspend: "suspend"
+            case .checkBudgetApproval: "checkBudgetApproval"
             default: "\(action)"
             }
         }
@@ -267,6 +268,23 @@ struct LoopMachineTests {
         ], end: "finished(failed(code: \"duplicate_run_id\"))"),
         Table(name: "a budget reached before a round is answered ends the loop budget_exceeded", lines: roundOpen + [
             line(.budgetReached("token budget reached"), "fail:budget_exceeded"),
+        ], end: "finished(failed(code: \"budget_exceeded\"))"),
+        Table(name: "a budget that asks: the round waits for the decision, then is opened again once extended", lines: roundOpen + [
+            line(.budgetApprovalPending("budget-1-1"), "sleep:500"),
+            line(.timerFired, "checkBudgetApproval"),
+            line(.budgetApprovalPending("budget-1-1"), "sleep:500"),
+            line(.timerFired, "checkBudgetApproval"),
+            line(.budgetApproved, "openRound"),
+            line(.approvalsDecided, "answerRound"),
+        ], end: "answering"),
+        Table(name: "a budget that asks before the start: approved, the start is sent; a denial stops", lines: [
+            line(.begin(.start(needsContainer: false)), "start"),
+            line(.budgetApprovalPending("budget-1-1"), "sleep:500"),
+            line(.timerFired, "checkBudgetApproval"),
+            line(.budgetApproved, "start"),
+            line(.budgetApprovalPending("budget-1-2"), "sleep:500"),
+            line(.timerFired, "checkBudgetApproval"),
+            line(.budgetReached("budget extension denied by alice"), "fail:budget_exceeded"),
         ], end: "finished(failed(code: \"budget_exceeded\"))"),
         Table(name: "a budget reached before the start sends no request", lines: [
             line(.begin(.start(needsContainer: false)), "start"),
