@@ -4,6 +4,8 @@
 # installed into a virtualenv under .build-bench). Takes a few minutes on 2 cores.
 #   scripts/bench.sh            everything
 #   BENCH_RUNS=3 scripts/bench.sh
+#   BENCH_ONLY=scale scripts/bench.sh
+#                               only the many-runs rows (500, 2,000 and 10,000 runs through one serve)
 #   scripts/bench.sh --compare REV
 #                               the regression guard: REV built in a worktree beside this one (.build-compare/),
 #                               then the engine, whole-loop, dispatch, sandbox and whole-process ingest figures of both
@@ -96,6 +98,7 @@ YAML
 done
 
 echo "# ToolWorker benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+if [ "${BENCH_ONLY:-}" != scale ]; then
 echo "# ingest: the same stream from the same local server, read by curl (the floor), by the openai SDK, and by toolworker run (every event persisted)"
 cat >"$work/interleave.py" <<'PY'
 # Runs the commands of one ingest size in turn, round after round (curl, the SDK, toolworker, then again), so each
@@ -141,12 +144,14 @@ for snapshots in lifecycle all; do
     echo "snapshots=$snapshots: $events events; event data $((bytes / events)) B/event, snapshot data $((snapbytes / events)) B/event, database and WAL $((file / events)) B/event"
 done
 
+fi
+
 # many_runs COUNT ASSISTANT NAME: COUNT jobs of ASSISTANT through one `serve` (concurrency.runs COUNT, soft open-file
 # limit 1024 as under systemd); prints "NAME: … succeeded in … s wall, up to … open at once; peak RSS; CPU per run;
 # events lost" (each run must have stored as many events as one run of ASSISTANT alone).
 many_runs() {
     local count=$1 assistant=$2 name=$3
-    local db="$work/$assistant.db"
+    local db="$work/$assistant-$count.db"
     sed -e "s|$work/serve.db|$db|" -e "s|runs: 500|runs: $count|" "$work/serve.yaml" >"$work/$assistant.yaml"
     "$bin/toolworker" run --config "$work/one.yaml" --assistant "$assistant" --message go >/dev/null
     local expected
