@@ -12,7 +12,7 @@
 #                               builds, run in turn, each printed as new/old (medians of BENCH_RUNS runs each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="curl python3-venv" scripts/ensure-deps.sh
+EXTRA_PACKAGES="curl python3-venv postgresql" scripts/ensure-deps.sh
 runs=${BENCH_RUNS:-5}
 if [ "${1:-}" = "--compare" ]; then
     rev=$(git rev-parse --verify "${2:?--compare takes a revision}^{commit}")
@@ -144,6 +144,33 @@ for snapshots in lifecycle all; do
     echo "snapshots=$snapshots: $events events; event data $((bytes / events)) B/event, snapshot data $((snapbytes / events)) B/event, database and WAL $((file / events)) B/event"
 done
 
+echo "# PostgreSQL journal (a throw-away cluster on loopback, as the tests start one), beside SQLite in the same run"
+pg_dir=$(mktemp -d /tmp/toolworker-bench-pg.XXXXXX)
+if pg_url=$(scripts/postgres-cluster.sh start "$pg_dir" 2>/dev/null); then
+    TOOLWORKER_BENCH_POSTGRES_URL="$pg_url" "$bin/Benchmarks" store >"$work/pg-store.txt"
+    TOOLWORKER_BENCH_POSTGRES_URL="$pg_url" ROUNDS=200 "$bin/Benchmarks" dispatch >"$work/pg-dispatch.txt"
+    scripts/postgres-cluster.sh stop "$pg_dir" || true
+    grep -E "^store, group commit, snapshots=lifecycle|^store on PostgreSQL" "$work/pg-store.txt"
+    grep -E "^dispatch overhead \(.*journal on (SQLite|PostgreSQL)\)" "$work/pg-dispatch.txt"
+    python3 - "$work/pg-store.txt" "$work/pg-dispatch.txt" <<'PY'
+import re, sys
+store = open(sys.argv[1]).read()
+m = re.search(r"SQLite is ([0-9.]+)x that", store)
+if m:
+    print(f"ingest ratio: PostgreSQL at {1 / float(m.group(1)):.2f}x SQLite's events/s")
+medians = {}
+for line in open(sys.argv[2]):
+    m = re.match(r"dispatch overhead \((\w+), journal on (SQLite|PostgreSQL)\) over \d+ rounds: median ([0-9.]+) ms", line)
+    if m:
+        medians[(m.group(1), m.group(2))] = float(m.group(3))
+for protocol in sorted({p for p, _ in medians}):
+    if (protocol, "SQLite") in medians and (protocol, "PostgreSQL") in medians:
+        print(f"dispatch ratio ({protocol}): PostgreSQL median {medians[(protocol, 'PostgreSQL')] / medians[(protocol, 'SQLite')]:.2f}x SQLite median")
+PY
+else
+    rm -rf "$pg_dir"
+    echo "(PostgreSQL could not be started here: no figures)"
+fi
 fi
 
 # many_runs COUNT ASSISTANT NAME: COUNT jobs of ASSISTANT through one `serve` (concurrency.runs COUNT, soft open-file

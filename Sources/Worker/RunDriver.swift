@@ -42,8 +42,9 @@ public struct RunDriver: Sendable {
     public var shutdown: ShutdownSignal?
     /// The leases of the runs this process drives: a run taken over by another daemon stops being driven here.
     public var leases: LeaseKeeper?
-    /// Prices and counts each request's usage (`prices:`); the journal keeps it in `usage`.
-    public var usageLedger = UsageLedger()
+    /// Prices and counts each request's usage (`prices:`); the journal keeps it in `usage`. Logs through the driver's
+    /// logger unless replaced.
+    public var usageLedger: UsageLedger
 
     public init(backend: any ToolLoopBackend, journal: any RunJournal, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
         self.init(backends: [backend], journal: journal, dispatcher: dispatcher, policy: policy, logger: logger)
@@ -55,6 +56,7 @@ public struct RunDriver: Sendable {
         self.dispatcher = dispatcher
         self.policy = policy
         self.logger = logger
+        self.usageLedger = UsageLedger(logger: logger)
         self.schedule = RetrySchedule(maxStartRetries: 0, backoff: { _ in .zero })
         self.clock = SystemDriverClock()
     }
