@@ -171,6 +171,25 @@ struct RateLimitDaemonTests {
         _ = try await h.stop()
     }
 
+    @Test("a cool-down another process recorded in the journal holds a foreground run's start until it ends; run waits, never parks")
+    func journalCooldownHoldsRun() async throws {
+        let h = try DaemonHarness()
+        try h.writeConfig(extra: "rate_limits: { park_after: 1s }", tools: "  get_weather: { command: [\"/bin/true\"], timeout: 5s }")
+        let migrate = try await runCommand(h.toolworker, ["migrate", "--config", h.configPath], environment: h.environment)
+        #expect(migrate.status == 0, "\(migrate.error)")
+        let key = try #require(h.environment["OPENAI_API_KEY"])
+        let scope = RateLimiter.Scope(baseURL: h.server.baseURL, key: key, model: "").description
+        let store = try AuditStore(path: h.database)
+        try await store.recordCooldown(RateLimitCooldown(scope: scope, until: unixMilliseconds() + 3_000, reason: "rate limited (HTTP 429) for 3 s"))
+        store.close()
+        let run = try await runCommand(
+            h.toolworker, ["run", "--config", h.configPath, "--assistant", "asst_text", "--message", "go"], environment: h.environment)
+        #expect(run.status == 0, "\(run.error)")
+        #expect(run.error.contains("waiting for the rate limit"), "\(run.error)")
+        #expect(run.error.contains("rate limited (HTTP 429) for 3 s"))
+        #expect(h.server.rateLimitedRequests == 0)
+    }
+
     @Test("serve fails a job whose key is out of quota at once, without retries")
     func quotaJob() async throws {
         let h = try DaemonHarness()
