@@ -27,6 +27,8 @@ tools:
     env: { UNITS: metric }
     description: "Current weather for a city"
     parameters: { type: object, properties: { city: { type: string } }, required: [city] }
+prices:
+  gpt-4o: { input: 2.50, cached_input: 1.25, output: 10.00 }
 YAML
 
 echo "== toolworker run (fake server at http://127.0.0.1:$port/v1, assistant asst_parallel: two parallel get_weather calls)"
@@ -69,3 +71,11 @@ sqlite3 -readonly -box "$work/toolworker.db" \
 sqlite3 -readonly "$work/toolworker.db" \
     "SELECT 'answer of job ' || r.job_id || ': ' || json_extract(s.data, '\$.content[0].text') FROM snapshot_log s JOIN run_history r USING (run_key)
      WHERE r.thread_id = '$conversation' AND s.object_type = 'message' AND s.is_latest ORDER BY r.run_key;"
+
+echo
+echo "== every model request's tokens and cost, from the usage ledger (prices: in the configuration)"
+"$bin/toolworker" usage --config "$work/toolworker.yaml"
+echo
+echo "== a budget: two rounds asked for, one allowed (--budget rounds=1): the loop stops before the second (exit 15)"
+"$bin/toolworker" run --config "$work/toolworker.yaml" --assistant asst_two_rounds \
+    --message "What is the weather in Paris, then in Tokyo?" --budget rounds=1 2>/dev/null || echo "(exit status $?)"
