@@ -66,3 +66,25 @@ extension Reader {
         }
     }
 }
+
+extension Reader {
+    /// `budgets: {per_thread: {tokens: N, cost: X, tool_calls: N, rounds: N, time: D, on_reach: stop|ask}}`: what all
+    /// the runs on one thread or conversation may spend together (the keys and values of `--budget`).
+    mutating func readBudgets(_ node: Node, _ config: inout ToolWorkerConfig) {
+        for (key, value) in mapping(node, "budgets", allowed: ["per_thread"]) ?? [] {
+            let path = "budgets.\(key)"
+            var parts: [String] = []
+            for (field, setting) in mapping(value, path, allowed: Budget.keys) ?? [] {
+                guard let text = string(setting, "\(path).\(field)") else { continue }
+                parts.append("\(field)=\(text)")
+            }
+            guard case .mapping = value else { continue }
+            do {
+                let budget = try Budget(parsing: parts.joined(separator: ","))
+                if budget.isEmpty { problem(path, value, "sets no limit (tokens, cost, tool_calls, rounds or time)") } else { config.threadBudget = budget }
+            } catch {
+                problem(path, value, error.description)
+            }
+        }
+    }
+}

@@ -185,7 +185,7 @@ struct Reader {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "database_durability", "fleet", "snapshots", "concurrency", "jobs",
             "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell", "apply_patch",
-            "mcp_servers", "approval_notify", "prices", "rate_limits",
+            "mcp_servers", "approval_notify", "prices", "rate_limits", "budgets",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -268,6 +268,7 @@ struct Reader {
             case "mcp_servers": readMCPServers(value, &config)
             case "prices": readPrices(value, &config)
             case "rate_limits": readRateLimits(value, &config)
+            case "budgets": readBudgets(value, &config)
             case "approval_notify": config.approvalNotify = command(value, key) ?? config.approvalNotify
             case "apply_patch":
                 var root: String?

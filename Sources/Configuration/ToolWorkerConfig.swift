@@ -75,6 +75,8 @@ public struct ToolWorkerConfig: Sendable {
     public var prices = PriceTable()
     /// `rate_limits:`.
     public var rateLimits = RateLimits()
+    /// `budgets.per_thread`: what all the runs on one Assistants thread or Responses conversation may spend together.
+    public var threadBudget: Budget?
 
     /// How `serve` keeps to the server's rate limits.
     public struct RateLimits: Sendable, Equatable {

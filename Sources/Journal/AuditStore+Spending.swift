@@ -5,12 +5,20 @@ extension AuditStore {
     /// The `tool` of an approval request that asks to extend a budget (`--budget …,on_reach=ask`).
     public static let budgetApprovalTool = "toolworker.budget"
 
-    /// What a run has spent, or with `jobID` its job over every attempt: tokens and cost from the usage ledger,
-    /// tool calls answered, rounds, time since the first of them started, and the latest request's tokens. Reads
-    /// committed rows only: the caller flushes first.
-    public func spending(runKey: Int64, jobID: Int64?) async throws -> Spending {
-        let scope = jobID == nil ? "SELECT CAST(? AS BIGINT)" : "SELECT id FROM runs WHERE job_id = ?"
-        let key: SQLValue = .integer(jobID ?? runKey)
+    /// What the runs of `scope` have spent (one run, a job over every attempt, a thread or conversation): tokens and
+    /// cost from the usage ledger, tool calls answered, rounds, time since the first of them started, the approved
+    /// extensions of a budget of that scope, and the latest request's tokens among them (a thread's next run carries its
+    /// context on). Reads committed rows
+    /// only: the caller flushes first.
+    public func spending(runKey: Int64, scope budgetScope: BudgetScope) async throws -> Spending {
+        let scope: String
+        let key: SQLValue
+        switch budgetScope {
+        case .run: (scope, key) = ("SELECT CAST(? AS BIGINT)", .integer(runKey))
+        case .job(let id): (scope, key) = ("SELECT id FROM runs WHERE job_id = ?", .integer(id))
+        case .thread(let thread): (scope, key) = ("SELECT id FROM runs WHERE thread_id = ?", .text(thread))
+        }
+        let tag = "%\"scope\":\"\(budgetScope.name)\"%"
         let now = unixMilliseconds()
         return try await read { db in
             let usage = try db.query(
@@ -24,13 +32,16 @@ extension AuditStore {
                 "SELECT CAST(coalesce(sum(rounds), 0) AS BIGINT) AS rounds, min(created_at) AS started FROM runs WHERE id IN (\(scope))", [key]
             ).first
             let extensions = try db.scalar(
-                "SELECT count(*) FROM approvals WHERE run IN (\(scope)) AND tool = '\(AuditStore.budgetApprovalTool)' AND decision = 'approved'", [key]
+                """
+                SELECT count(*) FROM approvals
+                WHERE run IN (\(scope)) AND tool = '\(AuditStore.budgetApprovalTool)' AND decision = 'approved' AND arguments LIKE ?
+                """, [key, .text(tag)]
             ).int ?? 0
             let decided = try db.scalar(
                 "SELECT count(*) FROM approvals WHERE run = ? AND tool = '\(AuditStore.budgetApprovalTool)' AND decision IS NOT NULL", [.integer(runKey)]
             ).int ?? 0
             let last = try db.scalar(
-                "SELECT input_tokens + output_tokens FROM usage WHERE run = ? ORDER BY id DESC LIMIT 1", [.integer(runKey)]
+                "SELECT input_tokens + output_tokens FROM usage WHERE run IN (\(scope)) ORDER BY id DESC LIMIT 1", [key]
             ).int ?? 0
             var spending = Spending(
                 tokens: usage?["tokens"].int ?? 0, cost: usage?["cost"].double ?? 0, toolCalls: calls,

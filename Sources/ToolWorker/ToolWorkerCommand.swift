@@ -187,5 +187,6 @@ func makeDriver(
     driver.approvalNotifier = config.approvalNotify.map { ApprovalNotifier(command: $0) }
     driver.approvalSeal = ApprovalSeal(key: clientConfiguration.apiKey)
     driver.usageLedger = UsageLedger(prices: config.prices, logger: logger)
+    driver.threadBudget = config.threadBudget
     return driver
 }

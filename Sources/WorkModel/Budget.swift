@@ -126,6 +126,25 @@ public struct Budget: Sendable, Equatable {
     }
 }
 
+/// Whose spending a budget counts.
+public enum BudgetScope: Sendable, Equatable {
+    /// One run (a foreground `run`).
+    case run
+    /// A job, over all its runs.
+    case job(Int64)
+    /// Every run on an Assistants thread or a Responses conversation (`budgets.per_thread`).
+    case thread(String)
+
+    /// The scope's name in a request to extend a budget (`run`, `job`, `thread`).
+    public var name: String {
+        switch self {
+        case .run: "run"
+        case .job: "job"
+        case .thread: "thread"
+        }
+    }
+}
+
 /// What reaching a budget does.
 public enum BudgetAction: String, Sendable, Equatable {
     /// End the loop `budget_exceeded`; nothing more is sent.
@@ -143,7 +162,7 @@ public struct Spending: Sendable, Equatable {
     public var elapsed: Duration
     /// Input plus output tokens of the latest request: the next one's input is at least about as large.
     public var lastRequestTokens: Int64
-    /// Extensions of the budget a person approved (in the run, or any run of its job).
+    /// Extensions of the budget a person approved (in the scope's runs).
     public var budgetExtensions: Int64 = 0
     /// Requests for an extension in this run that were decided (the next one is numbered after them).
     public var budgetRequestsDecided: Int64 = 0

@@ -4,7 +4,8 @@ import WireFormat
 import WorkModel
 
 extension RunDriver {
-    /// Whether the loop may send its next request under its budget (`--budget`; a job's covers every attempt), read
+    /// Whether the loop may send its next request under its budgets — its own (`--budget`; a job's covers every attempt)
+    /// and its thread's or conversation's (`budgets.per_thread`, every run on it) — read
     /// from the journal after what was recorded so far is committed, so a restart counts the same. `upcoming` are the
     /// calls of the round about to be answered. Without a budget nothing is read.
     ///
@@ -17,23 +18,36 @@ extension RunDriver {
     /// per run and extension, sealed like a call's) and the loop waits for `toolworker approve` (every limit grows by its
     /// own amount) or `deny` (the loop stops). A round the journal holds already (a restart inside it) is answered.
     func budgetVerdict(state: inout DriveState, upcoming: [ToolCall], logger: Logger) async throws -> LoopMachine.Input? {
-        guard let budget = state.request.budget, !budget.isEmpty else { return nil }
+        var budgets: [(Budget, BudgetScope)] = []
+        if let budget = state.request.budget, !budget.isEmpty { budgets.append((budget, state.request.jobID.map { .job($0) } ?? .run)) }
+        if let budget = threadBudget, !budget.isEmpty, let thread = state.threadID { budgets.append((budget, .thread(thread))) }
+        guard !budgets.isEmpty else { return nil }
         if !upcoming.isEmpty {
             let known = Set(try await journal.toolCalls(runKey: state.runKey).map(\.callID))
             if upcoming.allSatisfy({ known.contains($0.id) }) { return nil }
         }
         try await state.recorder.flush()
-        let spent = try await journal.spending(runKey: state.runKey, jobID: state.request.jobID)
-        let argumentBytes = upcoming.reduce(0) { $0 + $1.arguments.utf8.count }
-        let nextInput = max(spent.lastRequestTokens, Int64((state.request.message?.utf8.count ?? 0) / 4)) + Int64(argumentBytes / 4)
-        let allowed = budget.scaled(1 + spent.budgetExtensions)
-        guard let reason = allowed.exceeded(by: spent, nextInput: nextInput, upcomingCalls: Int64(upcoming.count)) else { return nil }
-        guard budget.onReach == .ask else { return .budgetReached(reason) }
+        for (budget, scope) in budgets {
+            let spent = try await journal.spending(runKey: state.runKey, scope: scope)
+            let argumentBytes = upcoming.reduce(0) { $0 + $1.arguments.utf8.count }
+            let nextInput = max(spent.lastRequestTokens, Int64((state.request.message?.utf8.count ?? 0) / 4)) + Int64(argumentBytes / 4)
+            let allowed = budget.scaled(1 + spent.budgetExtensions)
+            guard var reason = allowed.exceeded(by: spent, nextInput: nextInput, upcomingCalls: Int64(upcoming.count)) else { continue }
+            if case .thread(let thread) = scope { reason = "the thread's budget (budgets.per_thread, \(thread)): " + reason }
+            guard budget.onReach == .ask else { return .budgetReached(reason) }
+            return try await askToExtend(budget, scope: scope, reason: reason, decided: spent.budgetRequestsDecided, state: &state, logger: logger)
+        }
+        return nil
+    }
+
+    /// Journals a request to extend `budget` (an approval of tool `toolworker.budget`) and says what its decision, or
+    /// the lack of one, means for the loop.
+    private func askToExtend(
+        _ budget: Budget, scope: BudgetScope, reason: String, decided: Int64, state: inout DriveState, logger: Logger
+    ) async throws -> LoopMachine.Input {
         let request = ToolCall(
-            id: "budget-\(state.runKey)-\(spent.budgetRequestsDecided + 1)", name: AuditStore.budgetApprovalTool,
-            arguments: JSONValue.object([
-                "reason": .string(reason), "extend_by": budget.json, "extensions_so_far": .int(spent.budgetExtensions),
-            ]).serialized())
+            id: "budget-\(state.runKey)-\(decided + 1)", name: AuditStore.budgetApprovalTool,
+            arguments: JSONValue.object(["reason": .string(reason), "scope": .string(scope.name), "extend_by": budget.json]).serialized())
         let seals = approvalSeal.map { [request.id: $0.seal(runKey: state.runKey, call: request)] } ?? [:]
         let found = try await journal.requestApprovals(runKey: state.runKey, calls: [request], seals: seals)
         if found[request.id]?.isNew == true {

@@ -42,6 +42,8 @@ public struct RunDriver: Sendable {
     public var shutdown: ShutdownSignal?
     /// The leases of the runs this process drives: a run taken over by another daemon stops being driven here.
     public var leases: LeaseKeeper?
+    /// `budgets.per_thread`: what all the runs on one Assistants thread or Responses conversation may spend together.
+    public var threadBudget: Budget?
     /// Prices and counts each request's usage (`prices:`); the journal keeps it in `usage`. Logs through the driver's
     /// logger unless replaced.
     public var usageLedger: UsageLedger

@@ -45,8 +45,8 @@ public protocol RunJournal: Sendable {
     /// Throws the first failure of un-awaited writes, without waiting.
     func throwIfEnqueuedWritesFailed() throws
 
-    /// What the run (or with `jobID`, its job over every attempt) has spent, from committed rows.
-    func spending(runKey: Int64, jobID: Int64?) async throws -> Spending
+    /// What the runs of `scope` have spent, from committed rows.
+    func spending(runKey: Int64, scope: BudgetScope) async throws -> Spending
 
     // MARK: Rounds
 

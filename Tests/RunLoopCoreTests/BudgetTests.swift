@@ -127,6 +127,42 @@ struct BudgetTests {
         ])
     }
 
+    @Test("budgets.per_thread: the runs on one thread spend together; the next run on it is stopped before its start")
+    func perThread() async throws {
+        let h = try RunHarness()
+        try h.handler("get_weather", "cat >/dev/null; echo sunny")
+        var driver = h.driver()
+        driver.threadBudget = Budget(tokens: 100)
+        let first = try await driver.run(RunRequest(assistantID: "asst_weather", message: "go", protocolName: "assistants"))
+        #expect(first.status == .completed)
+        let thread = try #require(first.threadID)
+        let runsBefore = h.requests("POST", "/runs").count
+        let second = try await driver.run(RunRequest(assistantID: "asst_weather", threadID: thread, message: "again", protocolName: "assistants"))
+        #expect(second.status == .budgetExceeded)
+        #expect(second.detail?.hasPrefix("the thread's budget (budgets.per_thread, \(thread)): token budget reached: 92 tokens used") == true, "\(second.detail ?? "")")
+        #expect(h.requests("POST", "/runs").count == runsBefore, "no request for the second run")
+        // Another thread has its own budget.
+        #expect(try await driver.run(RunRequest(assistantID: "asst_text", message: "go", protocolName: "assistants")).status == .completed)
+    }
+
+    @Test("budgets: in the configuration takes --budget's keys; a bad one is refused with its path")
+    func budgetsConfiguration() throws {
+        let config = try ConfigLoader.parse("tools: {}\nbudgets: { per_thread: { tokens: 200000, cost: 20, time: 2h, on_reach: ask } }\n", file: "/x.yaml")
+        #expect(config.threadBudget == Budget(tokens: 200_000, cost: 20, time: .seconds(7200), onReach: .ask))
+        for (yaml, path, message) in [
+            ("budgets: { per_thread: { colour: blue } }", "budgets.per_thread.colour", "unknown key"),
+            ("budgets: { per_thread: { tokens: 0 } }", "budgets.per_thread", "above 0"),
+            ("budgets: { per_thread: { on_reach: ask } }", "budgets.per_thread", "sets no limit"),
+            ("budgets: { daily: { tokens: 5 } }", "budgets.daily", "unknown key"),
+        ] {
+            #expect {
+                try ConfigLoader.parse("tools: {}\n\(yaml)\n", file: "/x.yaml")
+            } throws: { error in
+                (error as? ConfigError)?.problems.contains { $0.path == path && $0.message.contains(message) } == true
+            }
+        }
+    }
+
     @Test("run --budget exits 15 with the reason; a bad --budget exits 64 before anything is sent")
     func commandLine() async throws {
         let dir = TempDirectory()
