@@ -8,8 +8,7 @@ extension AuditStore {
     /// What the runs of `scope` have spent (one run, a job over every attempt, a thread or conversation): tokens and
     /// cost from the usage ledger, tool calls answered, rounds, time since the first of them started, the approved
     /// extensions of a budget of that scope, and the latest request's tokens among them (a thread's next run carries its
-    /// context on). Reads committed rows
-    /// only: the caller flushes first.
+    /// context on). Reads committed rows only: the caller flushes first.
     public func spending(runKey: Int64, scope budgetScope: BudgetScope) async throws -> Spending {
         let scope: String
         let key: SQLValue

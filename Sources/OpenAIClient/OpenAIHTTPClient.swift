@@ -181,8 +181,9 @@ public final class OpenAIHTTPClient: Sendable {
                 Counter(label: "toolworker_http_requests_total", dimensions: [("endpoint", endpoint), ("status", String(head.status))]).increment()
                 let observation = RateLimitObservation(head: head)
                 if !observation.isEmpty || head.status == 429 {
-                    configuration.rateLimiter.observe(
-                        observation, status: head.status, scope: scope, fallback: policy.delay(attempt: attempt, head: nil))
+                    // The backoff is the cool-down of a 429 that names none; no other answer uses it.
+                    let fallback = head.status == 429 ? policy.delay(attempt: attempt, head: nil) : .zero
+                    configuration.rateLimiter.observe(observation, status: head.status, scope: scope, fallback: fallback)
                 }
                 if (200..<300).contains(head.status) { return (head, body) }
                 let bytes = (try? await body.collect(upTo: 1024 * 1024)) ?? []

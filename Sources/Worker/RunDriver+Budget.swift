@@ -27,10 +27,11 @@ extension RunDriver {
             if upcoming.allSatisfy({ known.contains($0.id) }) { return nil }
         }
         try await state.recorder.flush()
+        let messageTokens = Int64((state.request.message?.utf8.count ?? 0) / 4)
+        let argumentTokens = Int64(upcoming.reduce(0) { $0 + $1.arguments.utf8.count } / 4)
         for (budget, scope) in budgets {
             let spent = try await journal.spending(runKey: state.runKey, scope: scope)
-            let argumentBytes = upcoming.reduce(0) { $0 + $1.arguments.utf8.count }
-            let nextInput = max(spent.lastRequestTokens, Int64((state.request.message?.utf8.count ?? 0) / 4)) + Int64(argumentBytes / 4)
+            let nextInput = max(spent.lastRequestTokens, messageTokens) + argumentTokens
             let allowed = budget.scaled(1 + spent.budgetExtensions)
             guard var reason = allowed.exceeded(by: spent, nextInput: nextInput, upcomingCalls: Int64(upcoming.count)) else { continue }
             if case .thread(let thread) = scope { reason = "the thread's budget (budgets.per_thread, \(thread)): " + reason }

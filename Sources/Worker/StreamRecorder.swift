@@ -56,9 +56,7 @@ public struct StreamRecorder: Sendable {
             latestState = state.record
             model = state.model ?? model
         }
-        for request in event.usage where countedRequests.insert(request.source).inserted {
-            usage.append(ledger.record(request, eventSeq: seq, loopModel: model))
-        }
+        account(event.usage, eventSeq: seq)
         let now = ContinuousClock.now
         if bufferedSince == nil { bufferedSince = now }
         if !event.isDelta || events.count >= maxBuffered || now - bufferedSince! >= maxDelay {
@@ -78,10 +76,17 @@ public struct StreamRecorder: Sendable {
 
     /// Records the usage of requests learned without an event (a retrieved response, a run's final steps).
     public mutating func recordUsage(_ requests: [RequestUsage]) {
-        let new = requests.filter { countedRequests.insert($0.source).inserted }
-        guard !new.isEmpty else { return }
-        for request in new { usage.append(ledger.record(request, eventSeq: nil, loopModel: model)) }
-        push()
+        if account(requests, eventSeq: nil) { push() }
+    }
+
+    /// Prices the requests not counted yet and buffers their records; whether there was any.
+    @discardableResult
+    private mutating func account(_ requests: [RequestUsage], eventSeq: Int?) -> Bool {
+        let before = usage.count
+        for request in requests where countedRequests.insert(request.source).inserted {
+            usage.append(ledger.record(request, eventSeq: eventSeq, loopModel: model))
+        }
+        return usage.count > before
     }
 
     /// Hands buffered records to the journal's queue (not yet durable: see ``flush()``).

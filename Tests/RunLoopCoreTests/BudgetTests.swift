@@ -165,15 +165,11 @@ struct BudgetTests {
 
     @Test("run --budget exits 15 with the reason; a bad --budget exits 64 before anything is sent")
     func commandLine() async throws {
-        let dir = TempDirectory()
-        let server = try FakeAssistantsServer()
-        defer { server.stop() }
-        let handler = dir.path("weather.sh")
-        try "#!/bin/sh\ncat >/dev/null\necho sunny\n".writeScript(toFile: handler)
-        chmod(handler, 0o755)
-        let config = dir.path("toolworker.yaml")
-        try "api: { base_url: \"\(server.baseURL)\" }\ndatabase: tw.db\ntools:\n  get_weather: { command: [\"weather.sh\"], timeout: 5s }\n"
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        let (dir, server, config) = try commandLineFixture()
+        defer {
+            server.stop()
+            withExtendedLifetime(dir) {}
+        }
         let toolworker = builtProduct("toolworker")
         let stopped = try await runCommand(
             toolworker, ["run", "--config", config, "--assistant", "asst_two_rounds", "--message", "go", "--budget", "rounds=1"], environment: environment)

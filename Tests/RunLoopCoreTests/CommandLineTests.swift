@@ -13,21 +13,7 @@ import RunLoopCore
 struct CommandLineTests {
     let toolworker = builtProduct("toolworker")
 
-    func setUp() throws -> (TempDirectory, FakeAssistantsServer, String) {
-        let dir = TempDirectory()
-        let server = try FakeAssistantsServer()
-        let handler = dir.path("weather.sh")
-        try "#!/bin/sh\ncat >/dev/null\necho sunny\n".writeScript(toFile: handler)
-        chmod(handler, 0o755)
-        let config = dir.path("toolworker.yaml")
-        try """
-            api: { base_url: "\(server.baseURL)" }
-            database: tw.db
-            tools:
-              get_weather: { command: ["weather.sh"], timeout: 5s }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        return (dir, server, config)
-    }
+    func setUp() throws -> (TempDirectory, FakeAssistantsServer, String) { try commandLineFixture() }
 
     var environment: [String: String] { ["OPENAI_API_KEY": "sk-fake-test-key", "PATH": "/usr/bin:/bin"] }
 

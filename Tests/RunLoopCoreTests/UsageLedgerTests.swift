@@ -154,21 +154,8 @@ struct UsageCommandTests {
 
     @Test("usage sums the ledger by model, tool, day, provider and metadata key, as a table and as JSON; bad options exit 64")
     func usageCommand() async throws {
-        let dir = TempDirectory()
-        let server = try FakeAssistantsServer()
+        let (dir, server, config) = try commandLineFixture(extra: "prices:\n  gpt-4o: { input: 2.50, cached_input: 1.25, output: 10.00, currency: USD }\n")
         defer { server.stop() }
-        let handler = dir.path("weather.sh")
-        try "#!/bin/sh\ncat >/dev/null\necho sunny\n".writeScript(toFile: handler)
-        chmod(handler, 0o755)
-        let config = dir.path("toolworker.yaml")
-        try """
-            api: { base_url: "\(server.baseURL)" }
-            database: tw.db
-            tools:
-              get_weather: { command: ["weather.sh"], timeout: 5s }
-            prices:
-              gpt-4o: { input: 2.50, cached_input: 1.25, output: 10.00, currency: USD }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
         let assistants = try await runCommand(
             toolworker, ["run", "--config", config, "--assistant", "asst_weather", "--message", "hi", "--metadata", "team=blue"], environment: environment)
         #expect(assistants.status == 0, "\(assistants.error)")

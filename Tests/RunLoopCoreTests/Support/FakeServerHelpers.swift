@@ -23,6 +23,25 @@ struct ClientHarness {
     }
 }
 
+/// What the command-line tests start from: a folder with the `weather.sh` handler (it answers "sunny"), a fake server,
+/// and a configuration naming both (`database: tw.db`), with `extra` YAML after the tools.
+func commandLineFixture(extra: String = "") throws -> (TempDirectory, FakeAssistantsServer, String) {
+    let dir = TempDirectory()
+    let server = try FakeAssistantsServer()
+    let handler = dir.path("weather.sh")
+    try "#!/bin/sh\ncat >/dev/null\necho sunny\n".writeScript(toFile: handler)
+    chmod(handler, 0o755)
+    let config = dir.path("toolworker.yaml")
+    try """
+        api: { base_url: "\(server.baseURL)" }
+        database: tw.db
+        tools:
+          get_weather: { command: ["weather.sh"], timeout: 5s }
+
+        """.appending(extra).write(toFile: config, atomically: true, encoding: .utf8)
+    return (dir, server, config)
+}
+
 /// Reads an event stream to its end (or error), returning the events and the stream.
 func readAll(_ response: EventStreamResponse, accumulator: SnapshotAccumulator = SnapshotAccumulator()) async throws
     -> (events: [ServerEvent], stream: AssistantStream<ResponseBody>)
