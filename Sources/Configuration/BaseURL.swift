@@ -44,4 +44,9 @@ public enum HeaderValue {
     public static func isSafe(_ value: String) -> Bool {
         value.unicodeScalars.allSatisfy { $0.value == 0x09 || ($0.value >= 0x20 && $0.value != 0x7F) }
     }
+
+    /// A header name: an RFC 9110 token (letters, digits and ``!#$%&'*+-.^_`|~``), not empty.
+    public static func isToken(_ name: String) -> Bool {
+        !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "!#$%&'*+-.^_`|~".unicodeScalars.contains($0)) }
+    }
 }

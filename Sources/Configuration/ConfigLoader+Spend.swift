@@ -69,10 +69,15 @@ extension Reader {
 
 extension Reader {
     /// `budgets: {per_thread: {tokens: N, cost: X, tool_calls: N, rounds: N, time: D, on_reach: stop|ask}}`: what all
-    /// the runs on one thread or conversation may spend together (the keys and values of `--budget`).
+    /// the runs on one thread or conversation may spend together (the keys and values of `--budget`); `daily: {tokens,
+    /// cost}`: what each provider without its own `daily_budget` may take in one UTC day.
     mutating func readBudgets(_ node: Node, _ config: inout ToolWorkerConfig) {
-        for (key, value) in mapping(node, "budgets", allowed: ["per_thread"]) ?? [] {
+        for (key, value) in mapping(node, "budgets", allowed: ["per_thread", "daily"]) ?? [] {
             let path = "budgets.\(key)"
+            if key == "daily" {
+                config.dailyBudget = dailyBudget(value, path)
+                continue
+            }
             var parts: [String] = []
             for (field, setting) in mapping(value, path, allowed: Budget.keys) ?? [] {
                 guard let text = string(setting, "\(path).\(field)") else { continue }

@@ -185,7 +185,7 @@ struct Reader {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "database_durability", "fleet", "snapshots", "concurrency", "jobs",
             "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell", "apply_patch",
-            "mcp_servers", "approval_notify", "prices", "rate_limits", "budgets",
+            "mcp_servers", "approval_notify", "prices", "rate_limits", "budgets", "providers", "fallback",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -269,6 +269,8 @@ struct Reader {
             case "prices": readPrices(value, &config)
             case "rate_limits": readRateLimits(value, &config)
             case "budgets": readBudgets(value, &config)
+            case "providers": readProviders(value, &config)
+            case "fallback": config.fallback = strings(value, key, what: "provider names") ?? []
             case "approval_notify": config.approvalNotify = command(value, key) ?? config.approvalNotify
             case "apply_patch":
                 var root: String?
@@ -314,9 +316,10 @@ struct Reader {
         if config.databasePasswordFile != nil && !ToolWorkerConfig.isPostgresURL(config.database) {
             problems.append(ConfigProblem(path: "database_password_file", line: nil, message: "only used with a PostgreSQL database URL"))
         }
-        if config.api.protocolName == "responses" && config.model == nil {
+        if config.api.protocolName == "responses" && config.model == nil && config.providers.isEmpty {
             problem("model", nil, "required when api.protocol is responses (the model every request names)")
         }
+        checkProviders(&config)
     }
 
     mutating func readAPI(_ node: Node, _ api: inout ToolWorkerConfig.API) {

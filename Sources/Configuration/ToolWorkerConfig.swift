@@ -77,6 +77,32 @@ public struct ToolWorkerConfig: Sendable {
     public var rateLimits = RateLimits()
     /// `budgets.per_thread`: what all the runs on one Assistants thread or Responses conversation may spend together.
     public var threadBudget: Budget?
+    /// `budgets.daily`: what each provider (without its own `daily_budget`) may take in one UTC day.
+    public var dailyBudget: Budget?
+    /// `providers:`, in file order; empty when the `api:` section is the one provider (see ``effectiveProviders``).
+    public var providers: [Provider] = []
+    /// `fallback:`: the providers a loop that cannot start on its own tries next, in order.
+    public var fallback: [String] = []
+
+    /// The providers jobs can name, the first being the default: `providers:`, or `default` from the `api:` section.
+    public var effectiveProviders: [Provider] {
+        guard providers.isEmpty else { return providers }
+        var provider = Provider(
+            name: "default", baseURL: api.baseURL, protocolName: api.protocolName, state: api.state,
+            keys: [api.apiKeyFile.map(Provider.KeySource.file) ?? .environment(api.apiKeyEnv)])
+        provider.organization = api.organization
+        provider.project = api.project
+        return [provider]
+    }
+
+    /// The provider called `name` (`nil`: the default one).
+    public func provider(named name: String?) -> Provider? {
+        guard let name else { return effectiveProviders.first }
+        return effectiveProviders.first { $0.name == name }
+    }
+
+    /// A provider's day budget: its own `daily_budget`, else `budgets.daily`.
+    public func dailyBudget(of provider: Provider) -> Budget? { provider.dailyBudget ?? dailyBudget }
 
     /// How `serve` keeps to the server's rate limits.
     public struct RateLimits: Sendable, Equatable {
@@ -134,6 +160,7 @@ public struct ToolWorkerConfig: Sendable {
         var paths = [file]
         if !usesPostgres { paths.append(database) }
         paths += [databasePasswordFile, api.apiKeyFile].compactMap { $0 }
+        paths += providers.flatMap(\.keyFiles)
         paths += mcpServers.flatMap(\.secretFiles)
         return paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
     }
@@ -156,38 +183,56 @@ public struct ToolWorkerConfig: Sendable {
     /// Whether the journal is a PostgreSQL database.
     public var usesPostgres: Bool { Self.isPostgresURL(database) }
 
-    /// The client configuration: base URL and key resolved from the file, the key file or the environment.
-    /// - Throws: ``ConfigError`` when no API key can be found.
+    /// The default provider's client configuration: base URL and keys resolved from the files or the environment.
+    /// - Throws: ``ConfigError`` when a key cannot be found.
     public func clientConfiguration(environment: [String: String]) throws -> OpenAIClientConfiguration {
-        let key: String
-        if let file = api.apiKeyFile {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ConfigError(file: self.file, problems: [ConfigProblem(path: "api.api_key_file", line: nil, message: "cannot read \(file)")])
+        try clientConfiguration(provider: effectiveProviders[0], environment: environment)
+    }
+
+    /// `provider`'s client configuration: its base URL, headers and key pool, the `api:` section's timeouts and retries.
+    /// - Throws: ``ConfigError`` naming the first key that cannot be read or is not a usable header value.
+    public func clientConfiguration(provider: Provider, environment: [String: String]) throws -> OpenAIClientConfiguration {
+        let single = providers.isEmpty
+        var keys: [APIKeyPool.Key] = []
+        for (index, source) in provider.keys.enumerated() {
+            let path = single ? (api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file") : "providers.\(provider.name).api_keys[\(index)]"
+            let key: String
+            switch source {
+            case .file(let file):
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ConfigError(file: self.file, problems: [ConfigProblem(path: path, line: nil, message: "cannot read \(file)")])
+                }
+                key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !key.isEmpty else { throw ConfigError(file: self.file, problems: [ConfigProblem(path: path, line: nil, message: "the key file is empty")]) }
+            case .environment(let variable):
+                key = environment[variable] ?? ""
+                guard !key.isEmpty else {
+                    throw ConfigError(file: file, problems: [ConfigProblem(path: path, line: nil, message: "the environment variable \(variable) is empty or unset")])
+                }
             }
-            key = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        } else {
-            key = environment[api.apiKeyEnv] ?? ""
+            // Printable ASCII only: a TAB, a space, a control character or anything not ASCII (invalid UTF-8 decodes to
+            // U+FFFD) would corrupt the request headers or never match what a server echoes for redaction.
+            guard key.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
+                throw ConfigError(file: file, problems: [ConfigProblem(
+                    path: path, line: nil,
+                    message: "the API key contains spaces, tabs, control characters or bytes that are not printable ASCII: refused, it would corrupt the request headers")])
+            }
+            keys.append(APIKeyPool.Key(label: "\(provider.name)/\(source.text)", secret: key))
         }
-        guard !key.isEmpty else {
-            throw ConfigError(file: file, problems: [ConfigProblem(
-                path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
-                message: api.apiKeyFile == nil ? "the environment variable \(api.apiKeyEnv) is empty or unset" : "the key file is empty")])
-        }
-        // Printable ASCII only: a TAB, a space, a control character or anything not ASCII (invalid UTF-8 decodes to
-        // U+FFFD) would corrupt the request headers or never match what a server echoes for redaction.
-        guard key.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
-            throw ConfigError(file: file, problems: [ConfigProblem(
-                path: api.apiKeyFile == nil ? "api.api_key_env" : "api.api_key_file", line: nil,
-                message: "the API key contains spaces, tabs, control characters or bytes that are not printable ASCII: refused, it would corrupt the request headers")])
-        }
-        let base = api.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? OpenAIClientConfiguration.defaultBaseURL
-        if api.baseURL == nil, let reason = BaseURL.problem(base) {
+        let base = provider.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? OpenAIClientConfiguration.defaultBaseURL
+        if provider.baseURL == nil, let reason = BaseURL.problem(base) {
             throw ConfigError(file: file, problems: [ConfigProblem(path: "OPENAI_BASE_URL", line: nil, message: reason)])
         }
-        var configuration = OpenAIClientConfiguration(baseURL: base, apiKey: key, organization: api.organization, project: api.project)
+        var configuration = OpenAIClientConfiguration(
+            baseURL: base, keys: APIKeyPool(provider: provider.name, keys: keys, disableFor: provider.keyDisableFor),
+            organization: provider.organization, project: provider.project)
+        configuration.headers = provider.headers.map { ($0.name, $0.value) }
         configuration.http.connectTimeout = api.connectTimeout
         configuration.http.idleTimeout = api.idleTimeout
         configuration.retry.maxRetries = api.maxRetries
         return configuration
     }
+
+    /// Every key variable of every provider (kept by the process, wiped from its environment so no handler inherits it).
+    public var keyVariables: [String] { effectiveProviders.flatMap(\.keyVariables) }
 }

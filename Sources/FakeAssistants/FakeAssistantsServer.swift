@@ -95,6 +95,17 @@ public final class FakeAssistantsServer: Sendable {
         }
     }
 
+    /// Also accepts `key`, or refuses it with `status` and `code` (`402`/`insufficient_quota`: a key of several, refused
+    /// on its own); `nil` status accepts it like the server's own key.
+    public func acceptKey(_ key: String, refusing status: Int? = nil, code: String = "invalid_api_key") {
+        state.inner.withLock { $0.otherKeys[key] = status.map { ($0, code) } ?? (0, "") }
+    }
+
+    /// Requests that came with `key` so far.
+    public func requests(withKey key: String) -> Int {
+        state.inner.withLock { $0.requests.filter { $0.headers["authorization"] == "Bearer \(key)" }.count }
+    }
+
     /// Model requests refused with 429 so far.
     public var rateLimitedRequests: Int { state.inner.withLock { $0.rateLimited } }
 }
@@ -125,6 +136,8 @@ final class FakeState: Sendable {
         /// The current window's start and the model requests taken in it.
         var rateWindow: (start: ContinuousClock.Instant, taken: Int)?
         var rateLimited = 0
+        /// Keys besides the server's own: accepted (status 0) or refused with a status and code.
+        var otherKeys: [String: (status: Int, code: String)] = [:]
 
         mutating func newID(_ prefix: String) -> String {
             defer { nextID += 1 }
@@ -250,8 +263,14 @@ final class FakeState: Sendable {
 
     private func route(_ request: ReceivedRequest, _ inner: inout Inner) -> Reply {
         inner.requests.append(request)
-        guard request.headers["authorization"] == "Bearer \(apiKey)" else {
-            return error(401, "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
+        if request.headers["authorization"] != "Bearer \(apiKey)" {
+            let sent = request.headers["authorization"].map { String($0.dropFirst("Bearer ".count)) } ?? ""
+            guard let other = inner.otherKeys[sent] else {
+                return error(401, "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
+            }
+            if other.status != 0 {
+                return error(other.status, "This key is refused (\(other.code)).", type: "invalid_request_error", code: other.code)
+            }
         }
         let pathParts = request.path.split(separator: "/").map(String.init)
         if pathParts.count >= 2, pathParts[0] == "v1", pathParts[1] == "responses" {

@@ -27,4 +27,22 @@ extension AuditStore {
             }
         }
     }
+
+    /// Counts one request of `scope` in the fixed window of `windowMilliseconds` holding `now`, for every daemon of
+    /// the journal; returns the count so far in the window and when it ends (Unix ms).
+    public func takeRateWindow(scope: String, windowMilliseconds: Int64, now: Int64 = unixMilliseconds()) async throws -> (taken: Int64, endsAt: Int64) {
+        let start = now - now % windowMilliseconds
+        return try await write { db in
+            let row = try db.query(
+                """
+                INSERT INTO rate_windows (scope, window_start, taken) VALUES (?, ?, 1)
+                ON CONFLICT (scope) DO UPDATE SET
+                    taken = CASE WHEN rate_windows.window_start = excluded.window_start THEN rate_windows.taken + 1 ELSE 1 END,
+                    window_start = excluded.window_start
+                RETURNING taken
+                """, [.text(scope), .integer(start)]
+            ).first
+            return (row?["taken"].int ?? 1, start + windowMilliseconds)
+        }
+    }
 }

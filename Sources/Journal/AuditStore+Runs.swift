@@ -145,6 +145,16 @@ extension AuditStore {
         }
     }
 
+    /// Records that the run moved to another provider before it started: its request and model, and no thread.
+    public func moveRun(runKey: Int64, request: JSONValue, model: String?) async throws {
+        let now = unixMilliseconds()
+        try await write { db in
+            try db.execute(
+                "UPDATE runs SET request = ?, model = ?, thread_id = NULL, updated_at = ? WHERE id = ?",
+                [.json(request), .text(model), .integer(now), .integer(runKey)])
+        }
+    }
+
     /// Ends a run with an outcome of ToolWorker's own (for example `error` when it could not be created).
     public func endRun(runKey: Int64, status: OutcomeStatus, lastError: JSONValue?) async throws {
         let now = unixMilliseconds()

@@ -117,6 +117,13 @@ public struct JournalHistory {
         ).map { FleetLease(owner: $0["lease_owner"].text ?? "?", runs: Int($0["n"].int ?? 0)) }
     }
 
+    /// Rate-limit cool-downs and disabled keys still in force (any daemon's): scope, until (Unix ms), reason.
+    public func activeLimits(now: Int64) throws -> [RateLimitCooldown] {
+        try connection.query(
+            "SELECT scope, cooldown_until, reason FROM rate_limits WHERE cooldown_until > ? ORDER BY scope", [.integer(now)]
+        ).map { RateLimitCooldown(scope: $0["scope"].text ?? "", until: $0["cooldown_until"].int ?? 0, reason: $0["reason"].text ?? "") }
+    }
+
     // MARK: Approvals
 
     /// Calls waiting for a person's decision, oldest request first, with their arguments.

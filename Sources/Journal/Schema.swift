@@ -9,7 +9,7 @@ public enum Schema {
     /// `PRAGMA application_id`: "TWKR", so `file(1)` can tell a ToolWorker database.
     public static let applicationID: Int32 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12]
 
     /// The current schema version (`PRAGMA user_version` after every migration).
     public static var version: Int { migrations.count }
@@ -298,6 +298,28 @@ extension Schema {
             cooldown_until  INTEGER NOT NULL,
             reason          TEXT    NOT NULL,
             updated_at      INTEGER NOT NULL
+        ) STRICT;
+        """
+
+    /// v12: daily budgets per provider and the fleet's request windows. Before each request a loop reserves its
+    /// estimated tokens of its provider's day in `budget_reservations` (one row per provider and run), so the daemons
+    /// sharing a journal count each other's requests in flight, not only the usage already reported; `rate_windows`
+    /// counts a configured `requests_per_minute` for the whole fleet.
+    static let v12 = """
+        CREATE TABLE budget_reservations (
+            provider    TEXT    NOT NULL,
+            run         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            day         TEXT    NOT NULL,
+            tokens      INTEGER NOT NULL,
+            usage_seen  INTEGER NOT NULL,
+            created_at  INTEGER NOT NULL,
+            PRIMARY KEY (provider, run)
+        ) STRICT;
+        CREATE INDEX usage_provider_day ON usage(provider, recorded_at);
+        CREATE TABLE rate_windows (
+            scope         TEXT    PRIMARY KEY,
+            window_start  INTEGER NOT NULL,
+            taken         INTEGER NOT NULL
         ) STRICT;
         """
 

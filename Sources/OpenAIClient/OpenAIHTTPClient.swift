@@ -37,6 +37,7 @@ public final class OpenAIHTTPClient: Sendable {
         return id
     }
 
+    /// The request without its key: ``perform`` adds the key of each try (``authorized(_:with:)``).
     func makeRequest(
         _ method: HTTPRequest.Method, _ path: String, query: String = "", body: JSONObject?, streaming: Bool,
         headers requestHeaders: [(name: String, value: String)] = []
@@ -44,18 +45,26 @@ public final class OpenAIHTTPClient: Sendable {
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         var headers: [(name: String, value: String)] = [
-            ("Authorization", "Bearer \(configuration.apiKey)"),
             ("User-Agent", "ToolWorker/\(ToolWorkerVersion.string)"),
             ("Accept", streaming ? "text/event-stream" : "application/json"),
         ]
         headers += extraHeaders
+        headers += configuration.headers
         headers += requestHeaders
         if body != nil { headers.append(("Content-Type", "application/json")) }
         if let organization = configuration.organization { headers.append(("OpenAI-Organization", organization)) }
         if let project = configuration.project { headers.append(("OpenAI-Project", project)) }
         return HTTPRequest(
             method: method, url: base + path + (query.isEmpty ? "" : "?" + query), headers: headers,
-            body: body.map { Array(JSONValue.object($0).serialized().utf8) }, responseSecret: configuration.apiKey)
+            body: body.map { Array(JSONValue.object($0).serialized().utf8) })
+    }
+
+    /// `request` sent with `key`: its `Authorization`, and the key redacted from whatever comes back.
+    func authorized(_ request: HTTPRequest, with key: APIKeyPool.Key) -> HTTPRequest {
+        var request = request
+        request.headers.insert(("Authorization", "Bearer \(key.secret)"), at: 0)
+        request.responseSecret = key.secret
+        return request
     }
 
     /// `POST path` with `"stream": true`, or `GET path?query` for a resumed stream; returns once the head arrived.
@@ -69,7 +78,7 @@ public final class OpenAIHTTPClient: Sendable {
         var body = body
         if method == .post { body = (body ?? [:]).setting("stream", true) }
         let request = makeRequest(method, path, query: query, body: body, streaming: true, headers: headers)
-        let limited = method == .post ? (scope(model: body?["model"]?.stringValue), priority) : nil
+        let limited = method == .post ? (body?["model"]?.stringValue ?? "", priority) : nil
         let (head, responseBody) = try await perform(request, idempotent: false, streaming: true, limited: limited)
         // An HTML error page or a JSON object with status 200 (a proxy, a server that ignores `stream`) is not a
         // stream that "dropped": say what came instead.
@@ -134,48 +143,79 @@ public final class OpenAIHTTPClient: Sendable {
         endpoints.label(method: request.method.rawValue, url: request.url)
     }
 
-    /// The rate-limit scope of this client's requests for `model`.
-    func scope(model: String?) -> RateLimiter.Scope {
-        RateLimiter.Scope(baseURL: configuration.baseURL, key: configuration.apiKey, model: model ?? "")
+    /// The rate-limit scope of this client's requests with `key` for `model`.
+    func scope(_ key: APIKeyPool.Key, model: String) -> RateLimiter.Scope {
+        RateLimiter.Scope(baseURL: configuration.baseURL, key: key.secret, keyLabel: key.label, model: model)
     }
 
-    /// Waits for `scope`'s rate limit before a model request; a start that would wait longer than the limiter's
-    /// `parkAfter` throws ``OpenAIClientError/rateLimited(_:)`` instead (nothing is sent).
-    func waitForRateLimit(_ scope: RateLimiter.Scope, priority: RateLimiter.Priority) async throws(OpenAIClientError) {
-        let limiter = configuration.rateLimiter
-        while let wait = limiter.wait(scope, priority: priority) {
-            if priority == .start, wait.duration > limiter.parkAfter {
-                Counter(label: "toolworker_rate_limit_parked_total").increment()
-                throw .rateLimited(wait)
+    /// The key the next try goes with: the first usable one the rate limit lets go now; else, for a model request
+    /// (`limited`), the one free soonest, after waiting for it (a start that would wait past the limiter's
+    /// `parkAfter` is not sent: ``OpenAIClientError/rateLimited(_:)``).
+    func chooseKey(limited: (model: String, priority: RateLimiter.Priority)?) async throws(OpenAIClientError) -> APIKeyPool.Key {
+        let pool = configuration.keys
+        while true {
+            let usable = pool.usable()
+            guard !usable.isEmpty else {
+                let reasons = pool.disabledKeys.map { "\($0.label) \($0.reason)" }.joined(separator: "; ")
+                throw .api(APIError(
+                    status: 401, type: nil, code: "no_usable_key",
+                    message: "every key of provider \(pool.provider) is disabled: \(reasons)", param: nil, requestID: nil))
             }
-            Counter(label: "toolworker_rate_limit_waits_total", dimensions: [("priority", priority == .start ? "start" : "answer")]).increment()
-            logger.notice("waiting for the rate limit", metadata: ["scope": "\(scope)", "wait_ms": "\(wait.duration.milliseconds)", "reason": "\(wait.reason)"])
-            do {
-                if priority == .answer {
-                    try await limiter.answering(scope) { try await Task.sleep(for: wait.duration) }
+            guard let limited else { return usable[0] }
+            var soonest: (key: APIKeyPool.Key, wait: RateLimiter.Wait)?
+            for key in usable {
+                let keyScope = scope(key, model: limited.model)
+                let wait: RateLimiter.Wait?
+                if let local = configuration.rateLimiter.wait(keyScope, priority: limited.priority) {
+                    wait = local
                 } else {
-                    try await Task.sleep(for: wait.duration)
+                    wait = await configuration.rateLimiter.takeShared(keyScope)
                 }
-            } catch {
-                throw .cancelled
+                guard let wait else { return key }
+                if wait.duration < soonest?.wait.duration ?? .seconds(366 * 86_400) { soonest = (key, wait) }
             }
+            guard let soonest else { return usable[0] }
+            try await waitForRateLimit(scope(soonest.key, model: limited.model), wait: soonest.wait, priority: limited.priority)
         }
     }
 
-    /// Sends with retries; returns only a 2xx head with its unread body. A model request (`limited`) waits for its
-    /// rate limit before each try; every answer's rate-limit headers go to the limiter. A 429 `insufficient_quota` is
-    /// never retried.
+    /// Waits `wait` for `scope`'s rate limit before a model request; a start that would wait longer than the
+    /// limiter's `parkAfter` throws ``OpenAIClientError/rateLimited(_:)`` instead (nothing is sent).
+    func waitForRateLimit(_ scope: RateLimiter.Scope, wait: RateLimiter.Wait, priority: RateLimiter.Priority) async throws(OpenAIClientError) {
+        let limiter = configuration.rateLimiter
+        if priority == .start, wait.duration > limiter.parkAfter {
+            Counter(label: "toolworker_rate_limit_parked_total").increment()
+            throw .rateLimited(wait)
+        }
+        Counter(label: "toolworker_rate_limit_waits_total", dimensions: [("priority", priority == .start ? "start" : "answer")]).increment()
+        logger.notice("waiting for the rate limit", metadata: ["scope": "\(scope)", "wait_ms": "\(wait.duration.milliseconds)", "reason": "\(wait.reason)"])
+        do {
+            if priority == .answer {
+                try await limiter.answering(scope) { try await Task.sleep(for: wait.duration) }
+            } else {
+                try await Task.sleep(for: wait.duration)
+            }
+        } catch {
+            throw .cancelled
+        }
+    }
+
+    /// Sends with retries; returns only a 2xx head with its unread body. Each try goes with a usable key of the pool
+    /// (``chooseKey(limited:)``; a model request, `limited`, waits for its rate limit first); every answer's rate-limit
+    /// headers go to the limiter. A key refused with 401, 402, 403 or a 429 `insufficient_quota` is disabled and the
+    /// request goes on at once with the next key; with none left it fails. `insufficient_quota` is never retried.
     func perform(
-        _ request: HTTPRequest, idempotent: Bool, streaming: Bool, limited: (scope: RateLimiter.Scope, priority: RateLimiter.Priority)? = nil
+        _ unauthorized: HTTPRequest, idempotent: Bool, streaming: Bool, limited: (model: String, priority: RateLimiter.Priority)? = nil
     ) async throws(OpenAIClientError) -> (HTTPResponseHead, ResponseBody) {
         let policy = configuration.retry
-        let endpoint = endpointLabel(request)
-        let scope = limited?.scope ?? self.scope(model: nil)
+        let endpoint = endpointLabel(unauthorized)
         var attempt = 0
         while true {
             var waitHead: HTTPResponseHead?
             var reason = ""
-            if let limited { try await waitForRateLimit(limited.scope, priority: limited.priority) }
+            let key = try await chooseKey(limited: limited)
+            let request = authorized(unauthorized, with: key)
+            let scope = self.scope(key, model: limited?.model ?? "")
             do {
                 let (head, body) = try await http.start(request, streaming: streaming)
                 Counter(label: "toolworker_http_requests_total", dimensions: [("endpoint", endpoint), ("status", String(head.status))]).increment()
@@ -188,6 +228,16 @@ public final class OpenAIHTTPClient: Sendable {
                 if (200..<300).contains(head.status) { return (head, body) }
                 let bytes = (try? await body.collect(upTo: 1024 * 1024)) ?? []
                 let error = APIError(head: head, body: bytes)
+                if Self.refusesKey(error) {
+                    configuration.keys.disable(key, status: head.status, reason: error.message)
+                    logger.warning("the server refused an API key; it is disabled for a while", metadata: [
+                        "key": "\(key.label)", "status": "\(head.status)", "code": "\(error.code ?? "-")",
+                        "disabled_for_s": "\(configuration.keys.disableFor.milliseconds / 1000)",
+                    ])
+                    // Another key may be good: not a retry of this request's luck, so no attempt is counted.
+                    if configuration.keys.usable().isEmpty { throw OpenAIClientError.api(error) }
+                    continue
+                }
                 guard attempt < policy.maxRetries, policy.shouldRetry(status: head.status, idempotent: idempotent),
                       error.code != "insufficient_quota"
                 else {
@@ -227,6 +277,13 @@ public final class OpenAIHTTPClient: Sendable {
             }
             attempt += 1
         }
+    }
+}
+
+extension OpenAIHTTPClient {
+    /// Whether an answer says the key itself is no good (invalid, unpaid, forbidden, out of quota), not the request.
+    static func refusesKey(_ error: APIError) -> Bool {
+        [401, 402, 403].contains(error.status) || (error.status == 429 && error.code == "insufficient_quota")
     }
 }
 

@@ -10,11 +10,14 @@ public final class RateLimiter: Sendable {
     public struct Scope: Hashable, Sendable, CustomStringConvertible {
         public var baseURL: String
         public var keyFingerprint: String
+        /// How the configuration names the key (`main/env:MAIN_KEY`), for people.
+        public var keyLabel: String
         public var model: String
 
-        public init(baseURL: String, key: String, model: String) {
+        public init(baseURL: String, key: String, keyLabel: String = "", model: String) {
             self.baseURL = baseURL
             keyFingerprint = Self.fingerprint(key)
+            self.keyLabel = keyLabel
             self.model = model
         }
 
@@ -25,7 +28,9 @@ public final class RateLimiter: Sendable {
             return String(hash, radix: 16)
         }
 
-        public var description: String { "\(baseURL) key:\(keyFingerprint)" + (model.isEmpty ? "" : " model:\(model)") }
+        public var description: String {
+            "\(baseURL) key:\(keyLabel.isEmpty ? "" : keyLabel + "#")\(keyFingerprint)" + (model.isEmpty ? "" : " model:\(model)")
+        }
     }
 
     /// What a request is: starts wait behind answers, and are parked instead of waiting long.
@@ -55,6 +60,9 @@ public final class RateLimiter: Sendable {
 
     /// A start that would wait longer than this is parked (`rate_limits.park_after`).
     public let parkAfter: Duration
+    /// The fleet's windows of configured limits (a PostgreSQL journal): a seeded model's requests are counted there,
+    /// by every daemon together, instead of in this process alone.
+    public let shared: (any SharedRateWindows)?
     private let seeds: [String: Seed]
     private let buckets = Mutex<[Scope: Bucket]>([:])
     /// Cool-downs taken from the journal, by scope text.
@@ -62,8 +70,12 @@ public final class RateLimiter: Sendable {
     /// Told of each cool-down begun here (the journal shares it with the fleet): scope, until (Unix ms), reason.
     private let onCooldown: (@Sendable (Scope, Int64, String) -> Void)?
 
-    public init(parkAfter: Duration = .seconds(30), seeds: [String: Seed] = [:], onCooldown: (@Sendable (Scope, Int64, String) -> Void)? = nil) {
+    public init(
+        parkAfter: Duration = .seconds(30), seeds: [String: Seed] = [:], shared: (any SharedRateWindows)? = nil,
+        onCooldown: (@Sendable (Scope, Int64, String) -> Void)? = nil
+    ) {
         self.parkAfter = parkAfter
+        self.shared = shared
         self.seeds = seeds
         self.onCooldown = onCooldown
     }
@@ -82,7 +94,7 @@ public final class RateLimiter: Sendable {
                 bucket.resetAt = nil
                 bucket.remaining = nil
             }
-            if bucket.remaining == nil, let seed = seeds[scope.model] {
+            if bucket.remaining == nil, shared == nil, let seed = seeds[scope.model] {
                 bucket.remaining = seed.requestsPerMinute
                 bucket.resetAt = now + .seconds(60)
             }
@@ -95,6 +107,15 @@ public final class RateLimiter: Sendable {
             if let remaining = bucket.remaining { bucket.remaining = remaining - 1 }
             return nil
         }
+    }
+
+    /// Takes one request of `scope`'s configured window from the fleet's count (when the journal is shared and the
+    /// model has `requests_per_minute`), or says how long until the window has room. A journal that cannot be
+    /// reached does not hold requests back.
+    public func takeShared(_ scope: Scope) async -> Wait? {
+        guard let shared, let seed = seeds[scope.model] else { return nil }
+        guard let wait = try? await shared.take(scope: scope.description, limit: seed.requestsPerMinute, window: .seconds(60)) else { return nil }
+        return Wait(duration: wait, reason: "the fleet's \(seed.requestsPerMinute) requests a minute for \(scope.model) are spent (resets in \(Self.text(wait)))")
     }
 
     /// An answer's headers: the buckets follow the server's counts; a 429 starts a cool-down of its `Retry-After`
@@ -147,4 +168,11 @@ public final class RateLimiter: Sendable {
         let ms = duration.milliseconds
         return ms < 10_000 ? "\(ms) ms" : "\(ms / 1000) s"
     }
+}
+
+/// Request windows counted by every daemon of a fleet together (the journal's `rate_windows`).
+public protocol SharedRateWindows: Sendable {
+    /// Counts one request of `scope` in the current `window`; `nil` when it is within `limit`, else how long until the
+    /// next window.
+    func take(scope: String, limit: Int64, window: Duration) async throws -> Duration?
 }

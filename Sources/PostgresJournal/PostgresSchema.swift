@@ -10,7 +10,7 @@ public enum PostgresSchema {
     /// The key of the advisory lock migrations hold ("TWKR"): two daemons starting at once never migrate together.
     public static let migrationLock: Int64 = 0x5457_4B52
 
-    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8]
+    public static let migrations: [String] = [v1, v2, v3, v4, v5, v6, v7, v8, v9]
 
     /// The current schema version.
     public static var version: Int { migrations.count }
@@ -255,6 +255,25 @@ public enum PostgresSchema {
             cooldown_until  bigint  NOT NULL,
             reason          text    NOT NULL,
             updated_at      bigint  NOT NULL
+        );
+        """
+
+    /// v9 = SQLite's v12: the fleet's reservations against each provider's daily budget, and its request windows.
+    static let v9 = """
+        CREATE TABLE budget_reservations (
+            provider    text    NOT NULL,
+            run         bigint  NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            day         text    NOT NULL,
+            tokens      bigint  NOT NULL,
+            usage_seen  bigint  NOT NULL,
+            created_at  bigint  NOT NULL,
+            PRIMARY KEY (provider, run)
+        );
+        CREATE INDEX usage_provider_day ON usage(provider, recorded_at);
+        CREATE TABLE rate_windows (
+            scope         text    PRIMARY KEY,
+            window_start  bigint  NOT NULL,
+            taken         bigint  NOT NULL
         );
         """
 

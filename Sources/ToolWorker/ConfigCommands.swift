@@ -16,16 +16,22 @@ struct CheckConfigCommand: AsyncParsableCommand {
         try await guarded {
             let config = try options.load()
             var notes: [String] = []
-            do {
-                let client = try config.clientConfiguration(environment: ProcessInfo.processInfo.environment)
-                notes.append("api: \(BaseURL.masked(client.baseURL)) (key found)")
-            } catch let error as ConfigError {
-                // A key that is not there yet may come with the unit's environment or credentials at start: a
-                // warning. A key that is there but unusable, or a bad OPENAI_BASE_URL, `serve` refuses: so does this.
-                let refused = error.problems.contains { $0.path == "OPENAI_BASE_URL" || $0.message.contains("printable ASCII") }
-                guard !refused else { throw CommandFailure(message: error.description, code: ExitStatus.config) }
-                notes.append("warning: \(error.problems.map(\.description).joined(separator: "; "))")
+            for provider in config.effectiveProviders {
+                do {
+                    let client = try config.clientConfiguration(provider: provider, environment: ProcessInfo.processInfo.environment)
+                    let keys = client.keys.keys.count == 1 ? "key found" : "\(client.keys.keys.count) keys found"
+                    notes.append(config.providers.isEmpty
+                        ? "api: \(BaseURL.masked(client.baseURL)) (\(keys))"
+                        : "provider \(provider.name): \(BaseURL.masked(client.baseURL)), \(provider.protocolName) (\(keys))")
+                } catch let error as ConfigError {
+                    // A key that is not there yet may come with the unit's environment or credentials at start: a
+                    // warning. A key that is there but unusable, or a bad OPENAI_BASE_URL, `serve` refuses: so does this.
+                    let refused = error.problems.contains { $0.path == "OPENAI_BASE_URL" || $0.message.contains("printable ASCII") }
+                    guard !refused else { throw CommandFailure(message: error.description, code: ExitStatus.config) }
+                    notes.append("warning: \(error.problems.map(\.description).joined(separator: "; "))")
+                }
             }
+            if !config.fallback.isEmpty { notes.append("fallback: \(config.fallback.joined(separator: " → "))") }
             notes += config.warnings.map { "warning: \($0)" }
             // Which mechanism would enforce `limits:` here (configured limits it cannot enforce were refused above).
             notes += (config.sandboxHost ?? SandboxHost.detect()).report

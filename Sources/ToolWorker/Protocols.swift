@@ -17,14 +17,17 @@ enum Protocols {
         registered.filter { $0.containerName == container }.map(\.displayName).joined(separator: " or ")
     }
 
-    /// A backend of every registered protocol over one HTTP client (one libcurl loop thread, one connection cache).
-    static func backends(_ config: ToolWorkerConfig, _ clientConfiguration: OpenAIClientConfiguration, logger: Logger) -> [any ToolLoopBackend] {
+    /// A backend of every registered protocol for `provider`, over one HTTP client (one libcurl loop thread, one
+    /// connection cache).
+    static func backends(
+        _ config: ToolWorkerConfig, _ provider: Provider, _ clientConfiguration: OpenAIClientConfiguration, logger: Logger
+    ) -> [any ToolLoopBackend] {
         let http = HTTPClient(configuration: clientConfiguration.http)
         return [
             AssistantsBackend(client: AssistantsClient(configuration: clientConfiguration, http: http, logger: logger)),
             ResponsesBackend(
-                client: ResponsesClient(configuration: clientConfiguration, http: http, logger: logger), defaultModel: config.model,
-                defaultInstructions: config.instructions, defaultState: config.api.state,
+                client: ResponsesClient(configuration: clientConfiguration, http: http, logger: logger),
+                defaultModel: provider.resolve(model: config.model), defaultInstructions: config.instructions, defaultState: provider.state,
                 defaultRequestOptions: config.requestOptions),
         ]
     }

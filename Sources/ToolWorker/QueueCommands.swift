@@ -22,7 +22,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             let config = try options.load()
             let store = try openStore(config)
             defer { store.close() }
-            let request = try await target.resolvingNewConversation(try target.request(config)) { try options.clientConfiguration(config) }
+            let request = try await target.resolvingNewConversation(try target.request(config)) { try target.client(of: $0, try options.providerClients(config)) }
             let meta = request.metadataJSON
             let id = try await store.enqueueJob(
                 assistantID: request.assistantID, threadID: request.threadID, message: request.message,
@@ -44,13 +44,18 @@ struct CancelCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let config = try options.load()
-            let clientConfiguration = try options.clientConfiguration(config)
+            let clients = try options.providerClients(config)
             let store = try openStore(config)
             defer { store.close() }
             guard let record = try await store.run(runID: run) else {
                 throw CommandFailure(message: "no run \(run) in \(databaseLabel(config))", code: ExitStatus.usage)
             }
-            let backends = Protocols.backends(config, clientConfiguration, logger: makeLogger(verbose: false, format: config.logFormat))
+            // The run's loop lives on the provider it was sent to.
+            let providerName = record.request?["provider"]?.stringValue
+            guard let client = providerName.map({ name in clients.first { $0.provider.name == name } }) ?? clients.first else {
+                throw CommandFailure(message: "run \(run) is on provider \(providerName ?? "?"), which this configuration does not have", code: ExitStatus.config)
+            }
+            let backends = Protocols.backends(config, client.provider, client.configuration, logger: makeLogger(verbose: false, format: config.logFormat))
             guard let backend = backends.first(where: { $0.protocolName == record.protocolName }) else {
                 throw CommandFailure(message: "run \(run) is of protocol \(record.protocolName), which this build does not speak", code: ExitStatus.usage)
             }
@@ -102,12 +107,16 @@ struct SyncToolsCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
     @Option(help: "The assistant to update.") var assistant: String
+    @Option(help: "The provider the assistant is on (default: the first one).") var provider: String?
     @Flag(help: "Show the difference only.") var dryRun = false
 
     func run() async throws {
         try await guarded {
             let config = try options.load()
-            let clientConfiguration = try options.clientConfiguration(config)
+            let clients = try options.providerClients(config)
+            guard let clientConfiguration = (provider.map { name in clients.first { $0.provider.name == name } } ?? clients.first)?.configuration else {
+                throw CommandFailure(message: "--provider: no provider is called '\(provider ?? "")'", code: ExitStatus.usage)
+            }
             let client = AssistantsClient(configuration: clientConfiguration)
             let current = try await apiCall { try await client.retrieveAssistant(id: assistant) }
             let existing = current["tools"]?.arrayValue ?? []

@@ -19,7 +19,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let config = try options.load()
-            var clientConfiguration = try options.clientConfiguration(config)
+            var clients = try options.providerClients(config)
             signal(SIGPIPE, SIG_IGN)
             // On a shared (PostgreSQL) journal the run holds a lease like a daemon's, renewed while it is driven
             // here, so no daemon of the fleet takes it over.
@@ -29,11 +29,12 @@ struct RunCommand: AsyncParsableCommand {
             defer { store.close() }
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
             // In the foreground a rate limit is waited for, never parked; the journal's running cool-downs count.
-            clientConfiguration.rateLimiter = makeRateLimiter(config, store: store, parks: false)
-            LimiterBoard(limiter: clientConfiguration.rateLimiter).adopt((try? await store.activeCooldowns()) ?? [])
+            let limiter = makeRateLimiter(config, store: store, parks: false)
+            clients = sharingLimits(clients, limiter: limiter, store: store)
+            LimiterBoard(limiter: limiter, pools: clients.map(\.configuration.keys)).adopt((try? await store.activeCooldowns()) ?? [])
             let toolSources = ToolSources(logger: logger)
             let registry = await toolSources.registry(config, logger: logger)
-            var driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)
+            var driver = makeDriver(config, clients, store: store, registry: registry, logger: logger)
             let leases = owner.map { LeaseKeeper(owner: $0, heartbeat: config.fleet.heartbeat) }
             driver.leases = leases
             let heartbeat = leases.map { keeper in
@@ -49,7 +50,7 @@ struct RunCommand: AsyncParsableCommand {
             defer { heartbeat?.cancel() }
             let signalSources = RunCommand.stopHandlersOnSignals()
             defer { signalSources.forEach { $0.cancel() } }
-            let request = try await target.resolvingNewConversation(try target.request(config)) { clientConfiguration }
+            let request = try await target.resolvingNewConversation(try target.request(config)) { try target.client(of: $0, clients) }
             let outcome: RunOutcome
             do {
                 outcome = try await driver.run(request)

@@ -5,7 +5,8 @@ import RunLoopCore
 /// What to run, shared by `run` and `enqueue`: an assistant and a thread or a first message (Assistants), or a
 /// model and a message (Responses).
 struct RunTargetOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The protocol: \(Protocols.namesText) (default: api.protocol).")) var `protocol`: String?
+    @Option(help: ArgumentHelp("The protocol: \(Protocols.namesText) (default: the provider's, else api.protocol).")) var `protocol`: String?
+    @Option(help: "The provider to send it to, by its name under providers: (default: the first one).") var provider: String?
     @Option(help: "The assistant to run (Assistants).") var assistant: String?
     @Option(help: "The model (Responses; default: model: in the configuration).") var model: String?
     @Option(help: "Run on this existing thread (Assistants; runs on one thread never overlap).") var thread: String?
@@ -36,6 +37,7 @@ struct RunTargetOptions: ParsableArguments {
         if thread != nil && conversation != nil { throw ValidationError("--thread is for the Assistants protocol, --conversation for Responses: give one") }
         if let assistant, assistant.allSatisfy(\.isWhitespace) { throw ValidationError("--assistant is empty") }
         if let model, model.allSatisfy(\.isWhitespace) { throw ValidationError("--model is empty") }
+        if let provider, provider.allSatisfy(\.isWhitespace) { throw ValidationError("--provider is empty") }
         if let maxRounds, !(1...100_000).contains(maxRounds) { throw ValidationError("--max-rounds takes 1 to 100000, not \(maxRounds)") }
         for pair in requestOption {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
@@ -74,7 +76,12 @@ struct RunTargetOptions: ParsableArguments {
     /// The request, with the protocol and model the configuration gives by default.
     /// - Throws: a usage failure when the protocol's required options are missing.
     func request(_ config: ToolWorkerConfig) throws -> RunRequest {
-        let protocolName = `protocol` ?? config.api.protocolName
+        guard let chosen = config.provider(named: provider) else {
+            throw CommandFailure(
+                message: "--provider: no provider is called '\(provider ?? "")' (providers: \(config.effectiveProviders.map(\.name).joined(separator: ", ")))",
+                code: ExitStatus.usage)
+        }
+        let protocolName = `protocol` ?? chosen.protocolName
         guard let descriptor = Protocols.descriptor(protocolName) else {
             throw CommandFailure(message: "protocol \(protocolName) is not one this build speaks (\(Protocols.namesText))", code: ExitStatus.usage)
         }
@@ -86,12 +93,25 @@ struct RunTargetOptions: ParsableArguments {
         }
         var request = RunRequest(
             assistantID: assistant ?? "", threadID: thread ?? (conversation == "new" ? nil : conversation), message: message, instructions: instructions, metadata: metadataPairs,
-            protocolName: protocolName, model: model ?? (descriptor.needsModel ? config.model : nil), maxRounds: maxRounds,
+            protocolName: protocolName, model: chosen.resolve(model: model ?? (descriptor.needsModel ? config.model : nil)), maxRounds: maxRounds,
             conversationState: state.flatMap(ConversationState.init(rawValue:)))
+        request.provider = provider
+        let named = model ?? (descriptor.needsModel ? config.model : nil)
+        // An alias is kept as given too: a fallback provider resolves it its own way.
+        if let named, config.effectiveProviders.contains(where: { $0.modelAliases[named] != nil }) { request.modelAlias = named }
         request.requestOptions = requestOptionsObject
         request.budget = try budget.map { try Budget(parsing: $0) }
         if let refusal = descriptor.check(request) { throw CommandFailure(message: refusal, code: ExitStatus.usage) }
         return request
+    }
+
+    /// The client settings of `request`'s provider among `clients` (the default one first).
+    func client(of request: RunRequest, _ clients: [ProviderClient]) throws -> OpenAIClientConfiguration {
+        guard let name = request.provider else { return clients[0].configuration }
+        guard let client = clients.first(where: { $0.provider.name == name }) else {
+            throw CommandFailure(message: "--provider: no provider is called '\(name)'", code: ExitStatus.usage)
+        }
+        return client.configuration
     }
 
     /// `--request-option` pairs: a value that is not JSON (`required`) is a string.
@@ -107,11 +127,11 @@ struct RunTargetOptions: ParsableArguments {
 
     /// The request with `--conversation new` made real: a conversation created on the server (`POST /conversations`),
     /// its id on standard error, so a script can continue it.
-    func resolvingNewConversation(_ request: RunRequest, _ clientConfiguration: () throws -> OpenAIClientConfiguration) async throws -> RunRequest {
+    func resolvingNewConversation(_ request: RunRequest, _ clientConfiguration: (RunRequest) throws -> OpenAIClientConfiguration) async throws -> RunRequest {
         guard conversation == "new" else { return request }
         var request = request
         do {
-            request.threadID = try await ResponsesClient(configuration: try clientConfiguration()).createConversation()
+            request.threadID = try await ResponsesClient(configuration: try clientConfiguration(request)).createConversation()
         } catch let error as OpenAIClientError {
             throw CommandFailure(message: "could not create a conversation: \(error)", code: ExitStatus.error)
         }

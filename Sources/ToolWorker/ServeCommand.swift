@@ -24,7 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
             signal(SIGPIPE, SIG_IGN)
             let openFiles = raiseOpenFileLimit()
             let config = try options.load()
-            var clientConfiguration = try options.clientConfiguration(config)
+            var clients = try options.providerClients(config)
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
             // Metrics first: every counter made from here on reports to the Prometheus registry.
             let metrics = MetricsExport()
@@ -68,10 +68,11 @@ struct ServeCommand: AsyncParsableCommand {
             sweepStaleSandboxes(config, logger: logger)
             let toolSources = ToolSources(logger: logger)
             let registry = await toolSources.registry(config, logger: logger)
-            clientConfiguration.rateLimiter = makeRateLimiter(config, store: store, parks: true)
-            let driver = makeDriver(config, clientConfiguration, store: store, registry: registry, logger: logger)
+            let limiter = makeRateLimiter(config, store: store, parks: true)
+            clients = sharingLimits(clients, limiter: limiter, store: store)
+            let driver = makeDriver(config, clients, store: store, registry: registry, logger: logger)
             var schedulerConfiguration = JobScheduler.Configuration()
-            schedulerConfiguration.rateLimitBoard = LimiterBoard(limiter: clientConfiguration.rateLimiter)
+            schedulerConfiguration.rateLimitBoard = LimiterBoard(limiter: limiter, pools: clients.map(\.configuration.keys))
             schedulerConfiguration.maxRuns = config.concurrency.runs
             let fitting = runsWithinOpenFileLimit(openFiles)
             if config.concurrency.runs > fitting {
@@ -95,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
             let group = ServiceGroup(configuration: groupConfiguration)
             for warning in config.warnings { logger.warning("\(config.file): \(warning)") }
             logger.info("toolworker serve starting", metadata: [
-                "database": "\(databaseLabel(config))", "lease_owner": "\(owner.id)", "base_url": "\(BaseURL.masked(clientConfiguration.baseURL))", "tools": "\(config.tools.count)",
+                "database": "\(databaseLabel(config))", "lease_owner": "\(owner.id)", "base_url": "\(BaseURL.masked(clients[0].configuration.baseURL))", "providers": "\(clients.map(\.provider.name).joined(separator: ","))", "tools": "\(config.tools.count)",
             ])
             do { try await group.run() } catch {
                 await toolSources.shutdown()

@@ -23,6 +23,8 @@ struct StatusCommand: AsyncParsableCommand {
             let queue = try history.jobCounts()
             let oldest = try history.oldestQueuedAge()
             let failures = try history.failures(since: unixMilliseconds() - 3_600_000)
+            let now = unixMilliseconds()
+            let limits = try history.activeLimits(now: now)
             var byStatus: [String: Int] = [:]
             for row in failures { byStatus[row["status"].text ?? "?", default: 0] += 1 }
 
@@ -39,6 +41,17 @@ struct StatusCommand: AsyncParsableCommand {
                     "active_runs": .array(rowsJSON(active)),
                     "queue": .object(queueJSON),
                     "oldest_queued_age_s": oldest.map(JSONValue.double) ?? .null,
+                    "keys_and_limits": .array(limits.map { limit in
+                        var entry: JSONObject = ["until_ms": .int(limit.until), "seconds_left": .int((limit.until - now + 999) / 1000), "reason": .string(limit.reason)]
+                        if let label = APIKeyPool.label(ofScope: limit.scope) {
+                            entry["key"] = .string(label)
+                            entry["state"] = "disabled"
+                        } else {
+                            entry["scope"] = .string(limit.scope)
+                            entry["state"] = "cooling_down"
+                        }
+                        return .object(entry)
+                    }),
                     "failures_last_hour": [
                         "count": .int(Int64(failures.count)),
                         "by_status": .object(JSONObject(byStatus.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.int(Int64($0.value))) })),
@@ -57,6 +70,17 @@ struct StatusCommand: AsyncParsableCommand {
             if !active.isEmpty { printRows(active, json: false) }
             let queueText = JobState.allCases.map { "\($0.rawValue) \(queue[$0] ?? 0)" }.joined(separator: ", ")
             print("queue: \(queueText)" + (oldest.map { String(format: " (oldest queued %.0f s)", $0) } ?? ""))
+            if !limits.isEmpty {
+                print("keys and rate limits:")
+                for limit in limits {
+                    let left = "\((limit.until - now + 999) / 1000) s left"
+                    if let label = APIKeyPool.label(ofScope: limit.scope) {
+                        print("  key \(label): \(limit.reason) (\(left))")
+                    } else {
+                        print("  cooling down \(limit.scope): \(limit.reason) (\(left))")
+                    }
+                }
+            }
             let summary = byStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("failures in the last hour: \(failures.count)" + (summary.isEmpty ? "" : " (\(summary))"))
             if !failures.isEmpty { printRows(Array(failures.prefix(10)), json: false) }

@@ -55,18 +55,32 @@ struct ConfigOption: ParsableArguments {
         }
     }
 
-    /// The API client settings of `config` (base URL and key from the file, the key file or the environment).
-    /// A key read from the environment is kept in memory and wiped from this process's environment at once (its
-    /// bytes overwritten, so `/proc/PID/environ` no longer shows it to a handler, a shell call or an MCP server).
+    /// The default provider's client settings (base URL and keys from the file, the key files or the environment).
     func clientConfiguration(_ config: ToolWorkerConfig) throws -> OpenAIClientConfiguration {
+        try providerClients(config)[0].configuration
+    }
+
+    /// Every provider's client settings, the default first. Keys read from the environment are kept in memory and
+    /// wiped from this process's environment at once (their bytes overwritten, so `/proc/PID/environ` no longer shows
+    /// them to a handler, a shell call or an MCP server).
+    func providerClients(_ config: ToolWorkerConfig) throws -> [ProviderClient] {
         do {
-            let configuration = try config.clientConfiguration(environment: EnvironmentSecrets.environment())
-            if config.api.apiKeyFile == nil { EnvironmentSecrets.keepAndWipe(config.api.apiKeyEnv) }
-            return configuration
+            let environment = EnvironmentSecrets.environment()
+            let clients = try config.effectiveProviders.map {
+                ProviderClient(provider: $0, configuration: try config.clientConfiguration(provider: $0, environment: environment))
+            }
+            for variable in config.keyVariables { EnvironmentSecrets.keepAndWipe(variable) }
+            return clients
         } catch let error as ConfigError {
             throw CommandFailure(message: error.description, code: ExitStatus.config)
         }
     }
+}
+
+/// A provider and the client settings its requests go with.
+struct ProviderClient {
+    var provider: Provider
+    var configuration: OpenAIClientConfiguration
 }
 
 /// Exit statuses (sysexits where one fits; see the README).
@@ -171,22 +185,40 @@ func requireDatabaseFolder(_ config: ToolWorkerConfig) throws {
     }
 }
 
-/// The driver `run` and `serve` use: both protocols, the configured tools, snapshot policy and round limits.
+/// The driver `run` and `serve` use: every provider with both protocols, the configured tools, snapshot policy and
+/// round limits. Each provider's keys tell the journal when one is disabled (for `status`, a restart and the fleet).
 func makeDriver(
-    _ config: ToolWorkerConfig, _ clientConfiguration: OpenAIClientConfiguration, store: AuditStore, registry: ToolRegistry,
-    logger: Logger
+    _ config: ToolWorkerConfig, _ clients: [ProviderClient], store: AuditStore, registry: ToolRegistry, logger: Logger
 ) -> RunDriver {
     var dispatcher = ToolDispatcher(registry: registry, maxConcurrentCalls: config.concurrency.toolCalls)
-    dispatcher.secrets = [clientConfiguration.apiKey]
-    var driver = RunDriver(
-        backends: Protocols.backends(config, clientConfiguration, logger: logger), journal: store, dispatcher: dispatcher,
-        policy: config.snapshots, logger: logger)
+    // No key of any provider is ever shown to a handler, even when a server echoes it into a call's arguments.
+    dispatcher.secrets = clients.flatMap { $0.configuration.keys.keys.map(\.secret) }
+    let routes = clients.map { client in
+        var route = ProviderRoute(name: client.provider.name, backends: Protocols.backends(config, client.provider, client.configuration, logger: logger))
+        route.modelAliases = client.provider.modelAliases
+        route.dailyBudget = config.dailyBudget(of: client.provider)
+        return route
+    }
+    var driver = RunDriver(providers: routes, journal: store, dispatcher: dispatcher, policy: config.snapshots, logger: logger)
+    driver.fallback = config.fallback
     driver.maxRounds = config.maxRounds
     driver.maxCallsPerRound = config.maxCallsPerRound
     driver.maxArgumentBytes = config.maxArgumentBytes
     driver.approvalNotifier = config.approvalNotify.map { ApprovalNotifier(command: $0) }
-    driver.approvalSeal = ApprovalSeal(key: clientConfiguration.apiKey)
+    driver.approvalSeal = ApprovalSeal(key: clients[0].configuration.apiKey)
     driver.usageLedger = UsageLedger(prices: config.prices, logger: logger)
     driver.threadBudget = config.threadBudget
     return driver
+}
+
+/// `clients` sharing one rate limiter, each key pool telling the journal of a key it disables.
+func sharingLimits(_ clients: [ProviderClient], limiter: RateLimiter, store: AuditStore) -> [ProviderClient] {
+    clients.map { client in
+        var client = client
+        client.configuration.rateLimiter = limiter
+        client.configuration.keys = client.configuration.keys.reporting { key, until, reason in
+            Task { try? await store.recordCooldown(RateLimitCooldown(scope: APIKeyPool.scope(label: key.label), until: until, reason: reason)) }
+        }
+        return client
+    }
 }

@@ -182,3 +182,13 @@ public struct BudgetError: Error, Sendable, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// What a provider's day says about a loop's next request (``Budget`` per provider and UTC day).
+public enum DailyBudgetVerdict: Sendable, Equatable {
+    /// Its estimate is reserved: send it.
+    case reserved
+    /// Nothing is known of the day's requests yet and another is in flight: wait for its usage, then estimate.
+    case wait(String)
+    /// It would pass the day: do not send it.
+    case exceeded(String)
+}

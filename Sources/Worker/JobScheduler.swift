@@ -249,7 +249,8 @@ public final class JobScheduler: Sendable {
             // A thread or a conversation keeps the message an earlier attempt posted; a loop without one, whose
             // protocol does not create one (a Responses loop), starts afresh and needs it again.
             let driver = currentDriver()
-            let keepsNothing = thread == nil && !driver.backend(for: job.protocolName).preparesContainer
+            let keepsNothing = thread == nil
+                && !driver.backend(for: job.protocolName, provider: job.options?["provider"]?.stringValue).preparesContainer
             var request = RunRequest(
                 assistantID: job.assistantID, threadID: thread, message: alreadyPosted && !keepsNothing ? nil : job.message,
                 instructions: job.instructions, metadata: RunRequest.metadataPairs(job.metadata), jobID: job.id,
@@ -272,7 +273,7 @@ public final class JobScheduler: Sendable {
     }
 
     private func finish(_ job: JobRecord, outcome: RunOutcome, logger: Logger) async throws {
-        if job.threadID == nil, let thread = outcome.threadID {
+        if job.threadID == nil, let thread = outcome.threadID, !outcome.movedProvider {
             // Created with the run (create-thread-and-run): later attempts go on the same thread.
             try await store.setJobThread(id: job.id, threadID: thread)
         }

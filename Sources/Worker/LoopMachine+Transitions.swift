@@ -27,6 +27,8 @@ extension LoopMachine {
 
         case (.idle, .begin(.unsupportedProtocol(let name))):
             return fail("this ToolWorker is not set up for protocol '\(name)'", code: "unsupported_protocol")
+        case (.idle, .begin(.unknownProvider(let name))):
+            return fail("no provider is called '\(name)' in this configuration", code: "unknown_provider")
         case (.idle, .begin(.start(let needsContainer))):
             if needsContainer {
                 state = .preparing
@@ -44,7 +46,18 @@ extension LoopMachine {
             state = .starting(attempt: 0)
             return [.start]
         case (.preparing, .prepareFailed(let error)):
+            if let moving = failOver(error, preparing: true) { return moving }
             return fail("could not prepare the run: \(error)", code: error.startErrorCode)
+
+        case (.failingOver(_, _), .failedOver(let needsContainer)):
+            if needsContainer {
+                state = .preparing
+                return [.prepare]
+            }
+            state = .starting(attempt: 0)
+            return [.start]
+        case (.failingOver(let failure, let preparing), .noFallback):
+            return fail("could not \(preparing ? "prepare" : "start") the run: \(failure)", code: failure.startErrorCode)
 
         case (.starting, .streamOpened):
             state = .streaming(sawRequiresAction: false)
@@ -99,6 +112,18 @@ extension LoopMachine {
             return [.sleep(schedule.approvalPollInterval)]
         case (.awaitingBudget, .budgetApprovalPending):
             return [.sleep(schedule.approvalPollInterval)]
+        case (.starting(let attempt), .budgetBusy(let reason)):
+            state = .awaitingDailyBudget(gate: .start(attempt: attempt))
+            return [.log(.info, "waiting before the start: \(reason)", [:]), .sleep(schedule.approvalPollInterval)]
+        case (.openingRound(let calls), .budgetBusy(let reason)):
+            state = .awaitingDailyBudget(gate: .round(calls))
+            return [.log(.info, "waiting before the round: \(reason)", [:]), .sleep(schedule.approvalPollInterval)]
+        case (.awaitingDailyBudget(.start(let attempt)), .timerFired):
+            state = .starting(attempt: attempt)
+            return [.start]
+        case (.awaitingDailyBudget(.round(let calls)), .timerFired):
+            state = .openingRound(calls)
+            return [.openRound(calls)]
         case (.awaitingBudget(let id, _), .timerFired):
             return [.checkBudgetApproval(id)]
         case (.awaitingBudget(_, .start(let attempt)), .budgetApproved):
@@ -185,6 +210,7 @@ extension LoopMachine {
 
     private mutating func startAgainOrFail(attempt: Int, failure: LoopError) -> [Action] {
         guard failure.isPassing, attempt < schedule.maxStartRetries else {
+            if let moving = failOver(failure, preparing: false) { return moving }
             return fail("could not start the run: \(failure)", code: failure.startErrorCode)
         }
         let delay = schedule.backoff(attempt)
@@ -198,6 +224,14 @@ extension LoopMachine {
         ]))
         state = .backingOffStart(attempt: attempt + 1)
         return actions + [.sleep(delay)]
+    }
+
+    /// The loop's move to the next `fallback:` provider, when one is left and `failure` is the provider's, not the
+    /// request's (a transport error, 5xx, 401, 402, 403, 408, 429, a start held by its rate limit).
+    private mutating func failOver(_ failure: LoopError, preparing: Bool) -> [Action]? {
+        guard failoverAvailable, failure.allowsFailover else { return nil }
+        state = .failingOver(failure, preparing: preparing)
+        return [.failover(failure)]
     }
 
     private mutating func adopt(_ found: LoopState) -> [Action] {
@@ -412,10 +446,12 @@ extension LoopMachine {
         case .checkingStart: "checkingStart"
         case .findingResumed: "findingResumed"
         case .backingOffStart(let attempt): "backingOffStart(\(attempt))"
+        case .failingOver: "failingOver"
         case .streaming: "streaming"
         case .openingRound: "openingRound"
         case .awaitingApprovals: "awaitingApprovals"
         case .awaitingBudget: "awaitingBudget"
+        case .awaitingDailyBudget: "awaitingDailyBudget"
         case .answering: "answering"
         case .submitting: "submitting"
         case .reconciling: "reconciling"
@@ -449,6 +485,9 @@ extension LoopMachine {
         case .budgetReached: "budgetReached"
         case .budgetApprovalPending: "budgetApprovalPending"
         case .budgetApproved: "budgetApproved"
+        case .budgetBusy: "budgetBusy"
+        case .failedOver: "failedOver"
+        case .noFallback: "noFallback"
         case .approvalsPending: "approvalsPending"
         case .approvalsDecided: "approvalsDecided"
         case .roundAnswered: "roundAnswered"

@@ -24,6 +24,8 @@ public struct LoopMachine: Sendable {
         case findingResumed
         /// Waiting before the next start.
         case backingOffStart(attempt: Int)
+        /// Moving a loop its provider could not prepare or start (`failure`) to the next one of the `fallback:` chain.
+        case failingOver(LoopError, preparing: Bool)
         /// Reading a stream; `sawRequiresAction` once it asked for outputs.
         case streaming(sawRequiresAction: Bool)
         /// Checking the round and asking for approvals.
@@ -32,6 +34,8 @@ public struct LoopMachine: Sendable {
         case awaitingApprovals(deadline: Double?)
         /// Waiting for a person to extend the budget (request `id`) before the request `gate` holds back.
         case awaitingBudget(id: String, gate: BudgetGate)
+        /// Waiting for the provider's day to be estimable (another request's usage) before the request `gate` holds back.
+        case awaitingDailyBudget(gate: BudgetGate)
         /// Running the round's handlers.
         case answering
         /// Sending the round's outputs.
@@ -94,6 +98,8 @@ public struct LoopMachine: Sendable {
         case resume(loopID: String?)
         /// The process has no backend for the loop's protocol.
         case unsupportedProtocol(String)
+        /// The loop names a provider the configuration does not have.
+        case unknownProvider(String)
     }
 
     /// How a stream ended.
@@ -138,6 +144,12 @@ public struct LoopMachine: Sendable {
         case budgetApprovalPending(String)
         /// A person extended the budget: the request it held back goes on (checked again).
         case budgetApproved
+        /// The provider's day cannot be judged yet (the first request of the day is in flight): check again shortly.
+        case budgetBusy(String)
+        /// The loop moved to another provider; `needsContainer` when it must create its container there first.
+        case failedOver(needsContainer: Bool)
+        /// No provider of the chain is left to try.
+        case noFallback
         /// Some calls still wait for a person's decision.
         case approvalsPending([String])
         /// Every call of the round may be answered (run, or refused for its decision).
@@ -155,6 +167,8 @@ public struct LoopMachine: Sendable {
     public indirect enum Action: Sendable, Equatable {
         case prepare
         case start
+        /// Move the loop, which never started, to the next provider of the `fallback:` chain (it failed with this).
+        case failover(LoopError)
         /// Ask the server for a loop carrying our run key.
         case find
         /// Follow `loop` from now on, durably.
@@ -205,6 +219,8 @@ public struct LoopMachine: Sendable {
     public internal(set) var resends = 0
     /// Submits of the current round that failed in a row.
     public internal(set) var submitFailures = 0
+    /// Whether a `fallback:` provider is left for a loop that cannot start on its own (the driver says).
+    public var failoverAvailable = false
     /// The last transitions, oldest first, named in the error of an illegal one.
     public internal(set) var trail: [String] = []
 

@@ -30,6 +30,8 @@ extension RunDriver {
                 state.rateLimitWait = error.rateLimitWait
                 return .input(.startFailed(error))
             }
+        case .failover(let failure):
+            return .input(try await failOver(failure, state: &state, logger: logger))
         case .find:
             do {
                 return .input(.found(try await state.session.find(runKey: state.runKey, threadID: state.threadID)))
@@ -127,6 +129,38 @@ extension RunDriver {
         }
     }
 
+    /// Moves a loop that never started (its provider failed with `failure`) to the next `fallback:` provider that
+    /// speaks its protocol: the run's request, model and container are rewritten in the journal first, so a restart
+    /// goes on with the new provider; a model alias is resolved again there.
+    private func failOver(_ failure: LoopError, state: inout DriveState, logger: Logger) async throws -> LoopMachine.Input {
+        let protocolName = state.request.protocolName
+        while !state.fallbacks.isEmpty {
+            let next = state.fallbacks.removeFirst()
+            guard let backend = next.backends[protocolName] else { continue }
+            let from = state.provider.name
+            var request = state.request
+            request.provider = next.name
+            if let alias = request.modelAlias { request.model = next.resolve(model: alias) }
+            try await journal.moveRun(runKey: state.runKey, request: .object(request.summary), model: request.model)
+            state.request = request
+            state.provider = next
+            state.backend = backend
+            state.session = backend.makeSession(policy: policy, tools: dispatcher.registry.definitions)
+            state.threadID = nil
+            state.movedFrom = state.movedFrom ?? from
+            state.recorder.provider = next.name
+            state.recorder.model = request.model
+            state.machine.failoverAvailable = state.fallbacks.contains { $0.backends[protocolName] != nil }
+            state.recorder.note("toolworker.failover", ["from": .string(from), "to": .string(next.name), "error": .string(failure.message)], stream: state.stream)
+            WorkerMetrics.failover(from: from, to: next.name)
+            logger.warning("the loop could not start on its provider; moving it to the next of the fallback chain", metadata: [
+                "from": "\(from)", "to": "\(next.name)", "error": "\(failure)",
+            ])
+            return .failedOver(needsContainer: true)
+        }
+        return .noFallback
+    }
+
     /// A lost lease or a shutdown, noticed before a stream is read, the server asked, or an approval awaited.
     func checkpoint(state: DriveState) -> LoopMachine.Input? {
         if leases?.isLost(state.runKey) == true { return .leaseLost }
@@ -145,7 +179,8 @@ extension RunDriver {
         }
         if let threadID = prepared {
             try await journal.setRunThread(runKey: state.runKey, threadID: threadID)
-            if let jobID = state.request.jobID { try await journal.setJobThread(id: jobID, threadID: threadID) }
+            // A job's later attempts start on its own provider again: a fallback's container is not theirs.
+            if let jobID = state.request.jobID, state.movedFrom == nil { try await journal.setJobThread(id: jobID, threadID: threadID) }
             state.threadID = threadID
         }
         return .prepared

@@ -21,7 +21,8 @@ extension RunDriver {
         var budgets: [(Budget, BudgetScope)] = []
         if let budget = state.request.budget, !budget.isEmpty { budgets.append((budget, state.request.jobID.map { .job($0) } ?? .run)) }
         if let budget = threadBudget, !budget.isEmpty, let thread = state.threadID { budgets.append((budget, .thread(thread))) }
-        guard !budgets.isEmpty else { return nil }
+        let daily = state.provider.dailyBudget.flatMap { $0.isEmpty ? nil : $0 }
+        guard !budgets.isEmpty || daily != nil else { return nil }
         if !upcoming.isEmpty {
             let known = Set(try await journal.toolCalls(runKey: state.runKey).map(\.callID))
             if upcoming.allSatisfy({ known.contains($0.id) }) { return nil }
@@ -37,6 +38,21 @@ extension RunDriver {
             if case .thread(let thread) = scope { reason = "the thread's budget (budgets.per_thread, \(thread)): " + reason }
             guard budget.onReach == .ask else { return .budgetReached(reason) }
             return try await askToExtend(budget, scope: scope, reason: reason, decided: spent.budgetRequestsDecided, state: &state, logger: logger)
+        }
+        if let daily {
+            // The provider's day, shared by every daemon of the journal: this request's estimate is reserved (the
+            // loop's last request, or its message, plus the calls' arguments), or the loop stops.
+            let last = try await journal.spending(runKey: state.runKey, scope: .run).lastRequestTokens
+            let estimate = max(last, messageTokens) + argumentTokens
+            switch try await journal.reserveDaily(
+                provider: state.provider.name, runKey: state.runKey, tokens: estimate, budget: daily, now: Int64(clock.now().unixSeconds * 1000))
+            {
+            case .reserved: break
+            case .exceeded(let reason): return .budgetReached(reason)
+            case .wait(let reason):
+                if let interruption = checkpoint(state: state) { return interruption }
+                return .budgetBusy(reason)
+            }
         }
         return nil
     }

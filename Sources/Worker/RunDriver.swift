@@ -13,8 +13,12 @@ import WorkModel
 /// except the journal's own and cancellation: every outcome is recorded and returned. The protocol is behind
 /// ``ToolLoopBackend``; nothing here knows its wire types.
 public struct RunDriver: Sendable {
-    /// The protocols this driver speaks, by ``ToolLoopBackend/protocolName``.
-    public let backends: [String: any ToolLoopBackend]
+    /// The providers loops are sent to, the first being the default (a request that names none).
+    public let providers: [ProviderRoute]
+    /// `fallback:`: where a loop that cannot start on its provider is moved, in order (skipping its own).
+    public var fallback: [String] = []
+    /// The default provider's backends, by ``ToolLoopBackend/protocolName``.
+    public var backends: [String: any ToolLoopBackend] { providers[0].backends }
     public let journal: any RunJournal
     public var dispatcher: ToolDispatcher
     public let policy: SnapshotPolicy
@@ -53,7 +57,13 @@ public struct RunDriver: Sendable {
     }
 
     public init(backends: [any ToolLoopBackend], journal: any RunJournal, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
-        self.backends = Dictionary(backends.map { ($0.protocolName, $0) }, uniquingKeysWith: { first, _ in first })
+        self.init(providers: [ProviderRoute(name: "default", backends: backends)], journal: journal, dispatcher: dispatcher, policy: policy, logger: logger)
+    }
+
+    /// A driver over several providers; `providers` must not be empty (the first is the default).
+    public init(providers: [ProviderRoute], journal: any RunJournal, dispatcher: ToolDispatcher, policy: SnapshotPolicy, logger: Logger) {
+        precondition(!providers.isEmpty, "a driver needs a provider")
+        self.providers = providers
         self.journal = journal
         self.dispatcher = dispatcher
         self.policy = policy
@@ -70,6 +80,9 @@ public struct RunDriver: Sendable {
             request: .object(request.summary), protocolName: request.protocolName, model: request.model)
         var state = makeState(runKey: runKey, protocolName: request.protocolName, request: request, nextSeq: 1, loopID: nil)
         state.threadID = request.threadID
+        // A container the caller named belongs to its provider: such a loop is never moved.
+        state.fallbacks = request.threadID == nil ? fallbackChain(after: state.provider.name) : []
+        state.machine.failoverAvailable = state.fallbacks.contains { $0.backends[request.protocolName] != nil }
         WorkerMetrics.runsStarted.increment()
         leases?.register(runKey)
         defer { leases?.unregister(runKey) }
@@ -79,8 +92,13 @@ public struct RunDriver: Sendable {
             "protocol": "\(request.protocolName)", "assistant": "\(request.assistantID)", "model": "\(request.model ?? "-")",
             "thread": "\(request.threadID ?? "new")",
         ])
-        let beginning: LoopMachine.Beginning = backends[request.protocolName] == nil
-            ? .unsupportedProtocol(request.protocolName) : .start(needsContainer: request.threadID == nil)
+        let beginning: LoopMachine.Beginning = if route(request.provider) == nil {
+            .unknownProvider(request.provider ?? "")
+        } else if state.provider.backends[request.protocolName] == nil {
+            .unsupportedProtocol(request.protocolName)
+        } else {
+            .start(needsContainer: request.threadID == nil)
+        }
         return try await drive(from: .begin(beginning), state: &state, logger: log)
     }
 
@@ -103,17 +121,32 @@ public struct RunDriver: Sendable {
         return try await drive(from: .begin(.resume(loopID: record.runID)), state: &state, logger: log)
     }
 
-    /// The backend of `protocolName`, or one whose every request fails clearly (a run whose protocol this process
-    /// was not set up for).
-    func backend(for protocolName: String) -> any ToolLoopBackend {
-        backends[protocolName] ?? UnavailableBackend(protocolName: protocolName)
+    /// The backend of `protocolName` on `provider` (`nil`: the default provider), or one whose every request fails
+    /// clearly (a run whose protocol or provider this process was not set up for).
+    public func backend(for protocolName: String, provider: String? = nil) -> any ToolLoopBackend {
+        route(provider)?.backends[protocolName] ?? UnavailableBackend(protocolName: protocolName)
+    }
+
+    /// The provider called `name` (`nil`: the default one).
+    func route(_ name: String?) -> ProviderRoute? {
+        guard let name else { return providers[0] }
+        return providers.first { $0.name == name }
+    }
+
+    /// The `fallback:` providers after `name`, in chain order (the whole chain when `name` is not in it).
+    func fallbackChain(after name: String) -> [ProviderRoute] {
+        let names = fallback.firstIndex(of: name).map { Array(fallback[($0 + 1)...]) } ?? fallback.filter { $0 != name }
+        return names.compactMap { route($0) }
     }
 
     private func makeState(runKey: Int64, protocolName: String, request: RunRequest, nextSeq: Int, loopID: String?) -> DriveState {
-        let backend = backend(for: protocolName)
+        let provider = route(request.provider) ?? ProviderRoute(name: request.provider ?? "default", backends: [])
+        let backend = provider.backends[protocolName] ?? UnavailableBackend(protocolName: protocolName)
+        var recorder = StreamRecorder(journal: journal, runKey: runKey, nextSeq: nextSeq, ledger: usageLedger, model: request.model)
+        recorder.provider = provider.name
         var state = DriveState(
-            runKey: runKey, request: request, backend: backend, policy: policy, tools: dispatcher.registry.definitions,
-            recorder: StreamRecorder(journal: journal, runKey: runKey, nextSeq: nextSeq, ledger: usageLedger, model: request.model),
+            runKey: runKey, request: request, provider: provider, backend: backend, policy: policy, tools: dispatcher.registry.definitions,
+            recorder: recorder,
             machine: LoopMachine(schedule: schedule.adopting(backend), submitRefusalIsFinal: backend.submitRefusalIsFinal, loopID: loopID))
         state.maxRounds = request.maxRounds ?? maxRounds
         return state
@@ -124,6 +157,12 @@ public struct RunDriver: Sendable {
         var runKey: Int64
         /// What the loop was started with (rebuilt from the journal after a restart).
         var request: RunRequest
+        /// The provider the loop is on.
+        var provider: ProviderRoute
+        /// The `fallback:` providers it may still move to before it starts.
+        var fallbacks: [ProviderRoute] = []
+        /// The provider the loop was meant for, once it moved to a fallback.
+        var movedFrom: String?
         var backend: any ToolLoopBackend
         var session: any ToolLoopSession
         var recorder: StreamRecorder
@@ -146,11 +185,12 @@ public struct RunDriver: Sendable {
         var loopID: String? { machine.loopID }
 
         init(
-            runKey: Int64, request: RunRequest, backend: any ToolLoopBackend, policy: SnapshotPolicy, tools: [ToolDefinition],
-            recorder: StreamRecorder, machine: LoopMachine
+            runKey: Int64, request: RunRequest, provider: ProviderRoute, backend: any ToolLoopBackend, policy: SnapshotPolicy,
+            tools: [ToolDefinition], recorder: StreamRecorder, machine: LoopMachine
         ) {
             self.runKey = runKey
             self.request = request
+            self.provider = provider
             self.backend = backend
             self.session = backend.makeSession(policy: policy, tools: tools)
             self.recorder = recorder
@@ -174,7 +214,10 @@ public struct RunDriver: Sendable {
             for action in actions {
                 switch try await perform(action, state: &state, logger: logger) {
                 case .input(let answer): next = answer
-                case .ended(let outcome): return outcome
+                case .ended(var outcome):
+                    outcome.provider = state.provider.name
+                    outcome.movedProvider = state.movedFrom != nil
+                    return outcome
                 case .done: break
                 }
             }

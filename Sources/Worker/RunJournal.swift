@@ -19,6 +19,9 @@ public protocol RunJournal: Sendable {
     func updateRun(runKey: Int64, run: RunStateRecord) async throws
     /// Records the container (thread or conversation) the run works in.
     func setRunThread(runKey: Int64, threadID: String) async throws
+    /// Records that the run moved to another provider before it started: its request (naming the provider) and model,
+    /// and no container (one made on the first provider belongs there).
+    func moveRun(runKey: Int64, request: JSONValue, model: String?) async throws
     /// Records the container on the job the run belongs to, so that a retry works in the same one.
     func setJobThread(id: Int64, threadID: String) async throws
     /// Ends the run with `status` (the first end stands).
@@ -47,6 +50,9 @@ public protocol RunJournal: Sendable {
 
     /// What the runs of `scope` have spent, from committed rows.
     func spending(runKey: Int64, scope: BudgetScope) async throws -> Spending
+    /// Reserves the next request's estimated `tokens` of `provider`'s budget for today, or says why not
+    /// (``AuditStore/reserveDaily(provider:runKey:tokens:budget:now:)``).
+    func reserveDaily(provider: String, runKey: Int64, tokens: Int64, budget: Budget, now: Int64) async throws -> DailyBudgetVerdict
 
     // MARK: Rounds
 

@@ -25,6 +25,11 @@ public struct RunRequest: Sendable, Equatable {
     public var requestOptions: JSONObject = [:]
     /// What the loop (or its job, over all its attempts) may spend (`--budget`).
     public var budget: Budget?
+    /// The provider it is sent to (`--provider`); `nil` is the driver's first (default) provider.
+    public var provider: String?
+    /// The model as the caller named it, when that was one of the provider's aliases (a fallback provider resolves it
+    /// again).
+    public var modelAlias: String?
 
     public init(
         assistantID: String, threadID: String? = nil, message: String? = nil, instructions: String? = nil,
@@ -62,6 +67,8 @@ public struct RunRequest: Sendable, Equatable {
         if let conversationState { options["state"] = .string(conversationState.rawValue) }
         if !requestOptions.isEmpty { options["request_options"] = .object(requestOptions) }
         if let budget, !budget.isEmpty { options["budget"] = budget.json }
+        if let provider { options["provider"] = .string(provider) }
+        if let modelAlias { options["model_alias"] = .string(modelAlias) }
         return options
     }
 
@@ -71,6 +78,8 @@ public struct RunRequest: Sendable, Equatable {
         conversationState = options?["state"]?.stringValue.flatMap(ConversationState.init(rawValue:))
         requestOptions = options?["request_options"]?.objectValue ?? [:]
         budget = Budget(json: options?["budget"])
+        provider = options?["provider"]?.stringValue
+        modelAlias = options?["model_alias"]?.stringValue
     }
 
     /// Per-job options as the journal keeps them (`jobs.options`), or `nil` when there are none.
@@ -100,7 +109,7 @@ public struct RunRequest: Sendable, Equatable {
     }
 
     /// What the journal keeps of the request (`runs.request`).
-    var summary: JSONObject {
+    public var summary: JSONObject {
         var object: JSONObject = ["protocol": .string(protocolName)]
         if !assistantID.isEmpty { object["assistant_id"] = .string(assistantID) }
         if let model { object["model"] = .string(model) }
@@ -128,6 +137,10 @@ public struct RunOutcome: Sendable, Equatable {
     public var errorCode: String? = nil
     /// For a start not sent for its rate limit (`rate_limited`): how long it would have waited.
     public var rateLimitWait: Duration? = nil
+    /// The provider the loop ended on.
+    public var provider: String? = nil
+    /// Whether it moved there from its own provider (`fallback:`) before it started.
+    public var movedProvider = false
 }
 
 /// How long one round took, for the dispatch-overhead measurement: from the request for outputs to the submit,

@@ -18,6 +18,8 @@ public struct StreamRecorder: Sendable {
     public var ledger: UsageLedger
     /// The loop's model, as its states name it (a run step's usage names none).
     public var model: String?
+    /// The provider its requests go to (the usage ledger's `provider`).
+    public var provider = "default"
 
     private var events: [EventRecord] = []
     private var snapshots: [SnapshotRecord] = []
@@ -84,7 +86,7 @@ public struct StreamRecorder: Sendable {
     private mutating func account(_ requests: [RequestUsage], eventSeq: Int?) -> Bool {
         let before = usage.count
         for request in requests where countedRequests.insert(request.source).inserted {
-            usage.append(ledger.record(request, eventSeq: eventSeq, loopModel: model))
+            usage.append(ledger.record(request, eventSeq: eventSeq, loopModel: model, provider: provider))
         }
         return usage.count > before
     }

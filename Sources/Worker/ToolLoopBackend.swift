@@ -188,6 +188,17 @@ public struct LoopError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether another provider may succeed where this one failed to start a loop: the server was unreachable or
+    /// failing (transport, 5xx, 408), refused the keys (401, 402, 403), or limited the rate (429, or a start held
+    /// back for its rate limit). A request the server found wrong (400, 404, 422) would fail anywhere.
+    public var allowsFailover: Bool {
+        switch kind {
+        case .http(let status): return status >= 500 || [401, 402, 403, 408, 429].contains(status)
+        case .transport, .rateLimited: return true
+        case .invalidResponse, .invalidArgument, .inBand, .protocolViolation, .cancelled: return false
+        }
+    }
+
     /// A 429 whose code says the key's quota is spent, not its rate.
     public var isQuotaExhausted: Bool { status == 429 && code == "insufficient_quota" }
 

@@ -15,6 +15,11 @@ enum WorkerMetrics {
     static let eventBytes = Counter(label: "toolworker_event_bytes_received_total")
     static let jobsParked = Counter(label: "toolworker_jobs_parked_total")
 
+    /// A loop moved to a `fallback:` provider (provider names come from the configuration: a closed set).
+    static func failover(from: String, to: String) {
+        Counter(label: "toolworker_failovers_total", dimensions: [("from", from), ("to", to)]).increment()
+    }
+
     static func runEnded(_ status: OutcomeStatus, rounds: Int) {
         Counter(label: "toolworker_runs_ended_total", dimensions: [("status", status.rawValue)]).increment()
         guard status != .suspended else { return }

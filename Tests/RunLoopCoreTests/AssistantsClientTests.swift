@@ -168,18 +168,9 @@ struct AssistantsClientTests {
 
     @Test("connection refused is a transport error, retried because nothing was sent")
     func connectionRefused() async throws {
-        // A socket bound but never listening: a connection to its port is refused, and while
-        // it stays bound no other test's server can be given that port (a closed port could be).
-        let bound = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(bound) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bindResult = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(bound, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        try #require(bindResult == 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(bound, $0, &length) } }
-        let url = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))/v1"
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let url = refusing.baseURL
         var configuration = OpenAIClientConfiguration(baseURL: url, apiKey: "k")
         configuration.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20))
         let client = AssistantsClient(configuration: configuration)

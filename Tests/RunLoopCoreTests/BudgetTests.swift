@@ -153,7 +153,8 @@ struct BudgetTests {
             ("budgets: { per_thread: { colour: blue } }", "budgets.per_thread.colour", "unknown key"),
             ("budgets: { per_thread: { tokens: 0 } }", "budgets.per_thread", "above 0"),
             ("budgets: { per_thread: { on_reach: ask } }", "budgets.per_thread", "sets no limit"),
-            ("budgets: { daily: { tokens: 5 } }", "budgets.daily", "unknown key"),
+            ("budgets: { weekly: { tokens: 5 } }", "budgets.weekly", "unknown key"),
+            ("budgets: { daily: { rounds: 5 } }", "budgets.daily.rounds", "unknown key"),
         ] {
             #expect {
                 try ConfigLoader.parse("tools: {}\n\(yaml)\n", file: "/x.yaml")

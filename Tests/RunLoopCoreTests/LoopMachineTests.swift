@@ -19,6 +19,8 @@ struct LoopMachineTests {
         var name: String
         var schedule = LoopMachineTests.schedule
         var submitRefusalIsFinal = false
+        /// Whether a `fallback:` provider is left for the loop.
+        var failover = false
         var lines: [Line]
         var end: String
         var testDescription: String { name }
@@ -71,6 +73,7 @@ struct LoopMachineTests {
             case .recordRetrieved: "recordRetrieved"
             case .suspend: "suspend"
             case .checkBudgetApproval: "checkBudgetApproval"
+            case .failover: "failover"
             default: "\(action)"
             }
         }
@@ -286,6 +289,39 @@ struct LoopMachineTests {
             line(.timerFired, "checkBudgetApproval"),
             line(.budgetReached("budget extension denied by alice"), "fail:budget_exceeded"),
         ], end: "finished(failed(code: \"budget_exceeded\"))"),
+        Table(name: "the provider's day not yet estimable: the start and a round wait, then go", lines: [
+            line(.begin(.start(needsContainer: false)), "start"),
+            line(.budgetBusy("the day's first request is in flight"), "sleep:500"),
+            line(.timerFired, "start"),
+            line(.streamOpened, "consumeStream"),
+            line(.streamEvent(needs)),
+            line(.streamEnded(.complete, sawEvents: true), "openRound"),
+            line(.budgetBusy("still in flight"), "sleep:500"),
+            line(.timerFired, "openRound"),
+            line(.approvalsDecided, "answerRound"),
+        ], end: "answering"),
+        Table(name: "a provider that cannot be reached: the loop moves down the fallback chain and starts there", failover: true, lines: [
+            line(.begin(.start(needsContainer: false)), "start"),
+            line(.startFailed(dropped), "sleep:100"),
+            line(.timerFired, "start"),
+            line(.startFailed(dropped), "sleep:200"),
+            line(.timerFired, "start"),
+            line(.startFailed(dropped), "failover"),
+            line(.failedOver(needsContainer: true), "prepare"),
+            line(.prepareFailed(http(401, code: "invalid_api_key")), "failover"),
+            line(.failedOver(needsContainer: true), "prepare"),
+            line(.prepared, "start"),
+            line(.streamOpened, "consumeStream"),
+        ], end: "streaming"),
+        Table(name: "the fallback chain runs out: the provider's failure ends the loop", failover: true, lines: [
+            line(.begin(.start(needsContainer: false)), "start"),
+            line(.startFailed(http(429, code: "insufficient_quota")), "failover"),
+            line(.noFallback, "fail:insufficient_quota"),
+        ], end: "finished(failed(code: \"insufficient_quota\"))"),
+        Table(name: "a request the server finds wrong is not moved to a fallback", failover: true, lines: [
+            line(.begin(.start(needsContainer: false)), "start"),
+            line(.startFailed(http(400, code: "invalid_request_error")), "fail:invalid_request_error"),
+        ], end: "finished(failed(code: \"invalid_request_error\"))"),
         Table(name: "a budget reached before the start sends no request", lines: [
             line(.begin(.start(needsContainer: false)), "start"),
             line(.budgetReached("time budget reached"), "fail:budget_exceeded"),
@@ -365,6 +401,7 @@ struct LoopMachineTests {
     @Test("each table's transitions", arguments: tables)
     func table(_ table: Table) {
         var machine = LoopMachine(schedule: table.schedule, submitRefusalIsFinal: table.submitRefusalIsFinal)
+        machine.failoverAvailable = table.failover
         for (number, line) in table.lines.enumerated() {
             let actions = machine.handle(line.input, at: Self.reading(line.at))
             #expect(Self.summary(actions) == line.expected, "line \(number + 1): \(line.input)")

@@ -178,7 +178,7 @@ struct RateLimitDaemonTests {
         let migrate = try await runCommand(h.toolworker, ["migrate", "--config", h.configPath], environment: h.environment)
         #expect(migrate.status == 0, "\(migrate.error)")
         let key = try #require(h.environment["OPENAI_API_KEY"])
-        let scope = RateLimiter.Scope(baseURL: h.server.baseURL, key: key, model: "").description
+        let scope = RateLimiter.Scope(baseURL: h.server.baseURL, key: key, keyLabel: "default/env:OPENAI_API_KEY", model: "").description
         let store = try AuditStore(path: h.database)
         try await store.recordCooldown(RateLimitCooldown(scope: scope, until: unixMilliseconds() + 3_000, reason: "rate limited (HTTP 429) for 3 s"))
         store.close()
