@@ -19,7 +19,8 @@ public struct AssistantsBackend: HTTPClientBackend {
 
     /// A run lives on a thread, created first so that it keeps the message; the assistant names the model.
     public static let descriptor = ProtocolDescriptor(
-        name: "assistants", displayName: "Assistants", containerName: "thread", preparesContainer: true, needsModel: false
+        name: "assistants", displayName: "Assistants", containerName: "thread", preparesContainer: true, needsModel: false,
+        rebuild: { rebuild($0) }
     ) { request in
         if request.assistantID.isEmpty { return "protocol assistants needs --assistant ID" }
         if request.conversationState != nil || !request.requestOptions.isEmpty {

@@ -34,7 +34,8 @@ public struct ResponsesBackend: HTTPClientBackend {
 
     /// A loop is a chain of responses, optionally in a conversation; every request names its model.
     public static let descriptor = ProtocolDescriptor(
-        name: "responses", displayName: "Responses", containerName: "conversation", preparesContainer: false, needsModel: true
+        name: "responses", displayName: "Responses", containerName: "conversation", preparesContainer: false, needsModel: true,
+        rebuild: { rebuild($0) }
     ) { request in
         if request.model == nil { return "protocol responses needs --model (or model: in the configuration)" }
         if !request.assistantID.isEmpty { return "--assistant is for the Assistants protocol" }

@@ -63,16 +63,62 @@ struct ShowCommand: AsyncParsableCommand {
     }
 }
 
-/// `toolworker events RUN`: the event log in order.
+/// `toolworker events RUN [--follow]`: the event log in order.
 struct EventsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print a run's event log in order.")
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Print a run's event log in order.",
+        discussion: """
+            With --follow, rows are printed as they land (tab-separated; with --json one JSON object a line) until             the run ends: it works while another process (serve, run, a daemon of the fleet) writes the journal.
+            """)
 
     @OptionGroup var selection: RunSelection
+    @Flag(help: "Keep printing new rows until the run ends.") var follow = false
 
     func run() async throws {
         try await guarded {
-            printRows(try selection.openRun().events(runID: selection.run), json: selection.json)
+            let history = try selection.openRun()
+            guard follow else {
+                printRows(try history.events(runID: selection.run), json: selection.json)
+                return
+            }
+            guard let identity = try history.run(id: selection.run) else { return }
+            try await followEvents(history, runKey: identity.key)
         }
+    }
+
+    /// Prints run `runKey`'s rows as they land, every 200 ms, and returns once the run has ended and its last row
+    /// is printed.
+    func followEvents(_ history: JournalHistory, runKey: Int64) async throws {
+        var last = 0
+        if !selection.json { writeLine("seq\tstream\tevent\tkind\treceived\terror") }
+        while true {
+            // Ended first, rows second: an end seen before the read means every row is in the read.
+            let ended = try history.hasEnded(runKey: runKey)
+            let rows = try history.events(runKey: runKey, after: last)
+            for row in rows {
+                last = Int(row["seq"].int ?? Int64(last))
+                if selection.json {
+                    writeLine(rowsJSON([row])[0].serialized())
+                } else {
+                    writeLine(row.values.map { value -> String in
+                        switch value {
+                        case .null: "-"
+                        case .integer(let i): String(i)
+                        case .real(let d): String(d)
+                        case .text(let s): ControlCharacters.escaped(s)
+                        case .blob(let b): "<\(b.count) bytes>"
+                        }
+                    }.joined(separator: "\t"))
+                }
+            }
+            if ended { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// One line on standard output, at once (a pipe gets every row as it lands, not when a buffer fills).
+    private func writeLine(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }
 

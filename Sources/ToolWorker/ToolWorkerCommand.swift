@@ -14,7 +14,7 @@ struct ToolWorkerCommand: AsyncParsableCommand {
             EventsCommand.self, StatusCommand.self, CancelCommand.self, ToolsCommand.self, CheckConfigCommand.self,
             SyncToolsCommand.self,
             PruneCommand.self, MigrateCommand.self, CopyJournalCommand.self, MigrateThreadCommand.self, ApprovalsCommand.self,
-            ApproveCommand.self, DenyCommand.self, UsageCommand.self, DemoCommand.self,
+            ApproveCommand.self, DenyCommand.self, UsageCommand.self, VerifyCommand.self, ReplayCommand.self, DemoCommand.self,
         ])
 
     /// The entry point: the library's, after masking the signals `serve` takes through Dispatch.

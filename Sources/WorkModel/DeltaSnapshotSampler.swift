@@ -5,11 +5,14 @@
 /// event log, so every intermediate state can still be rebuilt.
 public struct DeltaSnapshotSampler: Sendable {
     private var deltaCounts: [String: Int] = [:]
+    /// Every delta gets one (rebuilding snapshots from stored frames, to compare with whichever were stored).
+    private let everyDelta: Bool
 
-    public init() {}
+    public init(everyDelta: Bool = false) { self.everyDelta = everyDelta }
 
     /// Counts one delta of `objectID`; whether its snapshot is to be stored after it.
     public mutating func shouldSnapshot(_ objectID: String) -> Bool {
+        if everyDelta { return true }
         let count = (deltaCounts[objectID] ?? 0) + 1
         deltaCounts[objectID] = count
         return count & (count - 1) == 0

@@ -1,3 +1,5 @@
+import WorkModel
+
 /// What the rest of ToolWorker knows about a wire protocol, registered by its backend: the command line, the
 /// scheduler and the output name nothing else of it. The executable lists the registered descriptors in one place.
 public struct ProtocolDescriptor: Sendable {
@@ -15,11 +17,16 @@ public struct ProtocolDescriptor: Sendable {
     public let needsModel: Bool
     /// Why a request cannot be run with this protocol, in the command line's words (`nil` when it can).
     public let check: @Sendable (RunRequest) -> String?
+    /// What a loop's stored frames produce when accumulated again (``ToolLoopBackend/rebuild(_:)``, without a
+    /// client): `toolworker verify` and `replay` use it.
+    public let rebuild: @Sendable ([StoredFrame]) -> RebuiltLoop
 
     public init(
         name: String, displayName: String, containerName: String, preparesContainer: Bool, needsModel: Bool,
+        rebuild: @escaping @Sendable ([StoredFrame]) -> RebuiltLoop = { _ in RebuiltLoop() },
         check: @escaping @Sendable (RunRequest) -> String?
     ) {
+        self.rebuild = rebuild
         self.name = name
         self.displayName = displayName
         self.containerName = containerName

@@ -239,10 +239,14 @@ public protocol ToolLoopBackend: Sendable {
     func cancel(id: String, threadID: String?) async throws(LoopError) -> LoopState
     /// A loop's state now, outside any session (what `toolworker cancel` records when the cancel is refused).
     func retrieve(id: String, threadID: String?) async throws(LoopError) -> LoopState
+    /// The snapshots `frames` (a loop's stored frames, in order) produce when accumulated again as its streams
+    /// accumulated them (`toolworker verify`); a protocol that cannot says nothing.
+    func rebuild(_ frames: [StoredFrame]) -> RebuiltLoop
 }
 
 extension ToolLoopBackend {
     public var submitRefusalIsFinal: Bool { false }
+    public func rebuild(_ frames: [StoredFrame]) -> RebuiltLoop { RebuiltLoop() }
     /// The protocol's name (``ProtocolDescriptor/name``).
     public var protocolName: String { descriptor.name }
     /// See ``ProtocolDescriptor/preparesContainer``.

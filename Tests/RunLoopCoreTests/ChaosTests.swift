@@ -84,6 +84,10 @@ struct ChaosTests {
             """)
         #expect(withoutAnswer == 0, "completed runs without their final message in snapshot_log")
         #expect(try h.query("PRAGMA integrity_check").first?.values.first?.text == "ok")
+        // Every run's stored snapshots are what its stored frames produce, kills and reconciliations included.
+        let verified = try await runCommand(h.toolworker, ["verify", "--all", "--config", h.configPath], environment: h.environment)
+        #expect(verified.status == 0, "\(verified.output) \(verified.error)")
+        #expect(verified.output.contains(", 0 diverging"), "\(verified.output)")
     }
 }
 

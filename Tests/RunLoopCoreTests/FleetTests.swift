@@ -119,6 +119,13 @@ struct FleetTests {
                 AND s.data::jsonb #>> '{content,0,text,value}' = 'all charged')
             """) == 0, "completed runs without their final message")
         #expect(try count("SELECT count(*) FROM runs WHERE ended_at IS NULL") == 0)
+        // The journal's snapshots are its frames', across two SIGKILLs and the takeovers.
+        let verified = try await runCommand(builtProduct("toolworker"), ["verify", "--all", "--config", config], environment: environment)
+        #expect(verified.status == 0 && verified.output.contains("verified \(runs.count) runs: \(runs.count) clean"), "\(verified.output) \(verified.error)")
+        let someRun = try #require(runs.first?["run_id"].text)
+        let followed = try await runCommand(builtProduct("toolworker"), ["events", someRun, "--follow", "--config", config], environment: environment)
+        let rows = try count("SELECT count(*) FROM events WHERE run = (SELECT id FROM runs WHERE run_id = '\(someRun)')")
+        #expect(followed.status == 0 && followed.output.split(separator: "\n").count == Int(rows) + 1, "\(followed.output.suffix(300))")
     }
 
     @Test("two daemons, one approval: the daemon waiting on it is SIGKILLed, the other takes the run over still waiting; approved from the CLI, run once")

@@ -18,6 +18,15 @@ public struct SSEFrame: Sendable, Equatable {
         self.retry = retry
         self.offset = offset
     }
+
+    /// The frame as stream text, which ``SSEParser`` reads back as the same event and data: an `event:` line
+    /// (none for an empty or absent name), a `data:` line per line of the data, and the blank line that ends it.
+    public var encoded: String {
+        var text = ""
+        if let event, !event.isEmpty { text += "event: \(event)\n" }
+        for line in data.split(separator: "\n", omittingEmptySubsequences: false) { text += "data: \(line)\n" }
+        return text + "\n"
+    }
 }
 
 /// The event stream itself was unusable.

@@ -1,0 +1,157 @@
+import FakeAssistants
+import Foundation
+import Testing
+@testable import Journal
+import RunLoopCore
+
+/// `verify`, `replay --sse` and `events --follow` (issue 31, part 1): the journal's snapshots proven to be its
+/// frames', its frames given back as a stream the official SDK reads, and a live run watched to its end.
+@Suite("Verify, replay and follow a run from the journal")
+struct AuditTests {
+    let toolworker = builtProduct("toolworker")
+    var environment: [String: String] { ["OPENAI_API_KEY": "sk-fake-test-key", "PATH": "/usr/bin:/bin"] }
+
+    func sqlite(_ dir: TempDirectory, _ sql: String) async throws -> String {
+        try await runCommand("/usr/bin/sqlite3", [dir.path("tw.db"), sql]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A two-round Assistants run and a two-response Responses loop, every delta's snapshot sampled.
+    func twoRuns() async throws -> (TempDirectory, FakeAssistantsServer, String, assistants: String, responses: String) {
+        let (dir, server, config) = try commandLineFixture(extra: "snapshots: all\nmodel: asst_weather\n")
+        var ids: [String] = []
+        for arguments in [["--assistant", "asst_two_rounds"], ["--protocol", "responses"]] {
+            let run = try await runCommand(toolworker, ["run", "--config", config, "--message", "go"] + arguments, environment: environment)
+            #expect(run.status == 0, "\(run.output) \(run.error)")
+            ids.append(String(run.output.split(separator: "\n").first { $0.hasPrefix("run: ") }?.dropFirst(5) ?? ""))
+        }
+        return (dir, server, config, ids[0], ids[1])
+    }
+
+    @Test("both protocols verify clean; an altered snapshot is caught with its round, event and JSON path")
+    func verify() async throws {
+        let (dir, server, config, assistants, responses) = try await twoRuns()
+        defer {
+            server.stop()
+            withExtendedLifetime(dir) {}
+        }
+        for run in [assistants, responses] {
+            let clean = try await runCommand(toolworker, ["verify", run, "--config", config], environment: environment)
+            #expect(clean.status == 0, "\(clean.output) \(clean.error)")
+            #expect(clean.output.contains("\(run): verified"), "\(clean.output)")
+        }
+        let all = try await runCommand(toolworker, ["verify", "--all", "--config", config], environment: environment)
+        #expect(all.status == 0 && all.output.contains("verified 2 runs: 2 clean, 0 diverging"), "\(all.output)")
+        let compared = try JSONValue(parsing: Array(try await runCommand(toolworker, ["verify", assistants, "--config", config, "--json"]).output.utf8))
+        #expect((compared[0]?["compared"]?.intValue ?? 0) > 10, "sampled delta snapshots are compared too: \(compared)")
+
+        // A message snapshot taken after a delta, its text altered in the journal.
+        let row = try await sqlite(dir, """
+            SELECT s.id FROM snapshots s JOIN events e ON e.run = s.run AND e.seq = s.event_seq
+            WHERE e.name = 'thread.message.delta' AND s.object_type = 'message' ORDER BY s.id DESC LIMIT 1
+            """)
+        #expect(!row.isEmpty)
+        _ = try await sqlite(dir, "UPDATE snapshots SET data = json_set(data, '$.content[0].text.value', 'forged') WHERE id = \(row)")
+        let caught = try await runCommand(toolworker, ["verify", assistants, "--config", config], environment: environment)
+        #expect(caught.status == 1, "\(caught.output) \(caught.error)")
+        #expect(caught.output.contains("DIVERGES at round 2, event"), "\(caught.output)")
+        #expect(caught.output.contains("at $.content[0].text.value: stored \"forged\", rebuilt from the frames \""), "\(caught.output)")
+        let json = try JSONValue(parsing: Array(try await runCommand(toolworker, ["verify", "--all", "--config", config, "--json"]).output.utf8))
+        #expect(json[0]?["divergence"]?["path"]?.stringValue == "$.content[0].text.value")
+        #expect(json[1]?["verified"]?.boolValue == true, "the other run is unaffected")
+
+        // A Responses run snapshot with a status that no frame gave.
+        let response = try await sqlite(dir, "SELECT id FROM snapshots WHERE object_type = 'run' AND event_seq IS NOT NULL AND run = 2 ORDER BY id LIMIT 1")
+        _ = try await sqlite(dir, "UPDATE snapshots SET data = json_set(data, '$.status', 'tampered') WHERE id = \(response)")
+        let tampered = try await runCommand(toolworker, ["verify", responses, "--config", config], environment: environment)
+        #expect(tampered.status == 1 && tampered.output.contains("at $.status: stored \"tampered\""), "\(tampered.output)")
+        let missing = try await runCommand(toolworker, ["verify", "run_nope", "--config", config], environment: environment)
+        #expect(missing.status == 64)
+        let both = try await runCommand(toolworker, ["verify", assistants, "--all", "--config", config], environment: environment)
+        #expect(both.status == 64)
+    }
+
+    @Test("replay --sse gives the frames back as a stream the openai-python SDK reads to the same final objects")
+    func replayWithSDK() async throws {
+        let sdk = try #require(ProcessInfo.processInfo.environment["TOOLWORKER_TEST_SDK_PYTHONPATH"], "scripts/test.sh installs the openai package")
+        let (dir, server, config, assistants, responses) = try await twoRuns()
+        defer {
+            server.stop()
+            withExtendedLifetime(dir) {}
+        }
+        let script = Fixtures.directory.appendingPathComponent("replay_with_sdk.py").path
+        for (protocolName, run, rounds) in [("assistants", assistants, 3), ("responses", responses, 2)] {
+            var files: [String] = []
+            for round in 0..<rounds {
+                let replay = try await runCommand(toolworker, ["replay", run, "--sse", "--round", "\(round)", "--config", config], environment: environment)
+                #expect(replay.status == 0, "\(replay.error)")
+                let file = dir.path("\(protocolName)-\(round).sse")
+                try replay.output.write(toFile: file, atomically: true, encoding: .utf8)
+                files.append(file)
+            }
+            let whole = try await runCommand(toolworker, ["replay", run, "--sse", "--config", config], environment: environment)
+            let rows = try await sqlite(dir, "SELECT count(*) FROM events WHERE kind <> 'note' AND run = (SELECT id FROM runs WHERE run_id = '\(run)')")
+            #expect(whole.output.components(separatedBy: "\n\n").count - 1 == Int(rows), "every stored frame, and only those")
+            let read = try await runCommand("/usr/bin/python3", [script, protocolName] + files, environment: ["PYTHONPATH": sdk, "PATH": "/usr/bin:/bin"])
+            #expect(read.status == 0, "\(read.error)")
+            let finals = try JSONValue(parsing: Array(read.output.utf8)).arrayValue ?? []
+            #expect(finals.count == rounds)
+            if protocolName == "responses" {
+                for final in finals {
+                    let id = try #require(final["id"]?.stringValue)
+                    let stored = try JSONValue(parsing: Array(try await sqlite(dir, "SELECT data FROM snapshots WHERE object_type = 'run' AND object_id = '\(id)' ORDER BY id DESC LIMIT 1").utf8))
+                    #expect(final["status"] == stored["status"], "\(id)")
+                    #expect(final["output"]?.arrayValue?.map { $0["id"] } == stored["output"]?.arrayValue?.map { $0["id"] }, "\(id)")
+                    #expect(final["output"]?.arrayValue?.map { $0["arguments"] ?? .null } == stored["output"]?.arrayValue?.map { $0["arguments"] ?? .null })
+                }
+            } else {
+                for final in finals {
+                    let run = try #require(final["run"])
+                    let id = try #require(run["id"]?.stringValue)
+                    let status = try #require(run["status"]?.stringValue)
+                    let stored = try await sqlite(dir, "SELECT count(*) FROM snapshots WHERE object_type = 'run' AND object_id = '\(id)' AND status = '\(status)'")
+                    #expect(stored == "1" || stored == "2", "the SDK's final run \(id) \(status) is a stored snapshot")
+                }
+                let text = finals.last?["messages"]?.arrayValue?.last?[path: "content.0.text.value"]?.stringValue
+                let storedText = try await sqlite(dir, "SELECT json_extract(data, '$.content[0].text.value') FROM snapshot_log WHERE object_type = 'message' AND is_latest AND run_key = 1 ORDER BY snapshot_id DESC LIMIT 1")
+                #expect(text != nil && text == storedText, "\(text ?? "-") vs \(storedText)")
+            }
+        }
+        let bad = try await runCommand(toolworker, ["replay", assistants, "--config", config], environment: environment)
+        #expect(bad.status == 64 && bad.error.contains("--sse"))
+    }
+
+    @Test("events --follow prints a live run's rows as they land and ends when the run ends")
+    func follow() async throws {
+        let (dir, server, config) = try commandLineFixture()
+        defer {
+            server.stop()
+            withExtendedLifetime(dir) {}
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: toolworker)
+        process.arguments = ["run", "--config", config, "--assistant", "asst_slow_stream", "--message", "go"]
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var runID = ""
+        try await waitFor("the run to have its id") {
+            runID = (try? runCommandBlocking("/usr/bin/sqlite3", [dir.path("tw.db"), "SELECT run_id FROM runs WHERE run_id IS NOT NULL"]).output
+                .trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+            return !runID.isEmpty
+        }
+        let before = Int(try await sqlite(dir, "SELECT count(*) FROM events")) ?? 0
+        let followed = try await runCommand(toolworker, ["events", runID, "--follow", "--config", config], environment: environment)
+        #expect(followed.status == 0, "\(followed.error)")
+        await waitForExit(process)
+        let lines = followed.output.split(separator: "\n")
+        let total = Int(try await sqlite(dir, "SELECT count(*) FROM events")) ?? 0
+        #expect(lines.first == "seq\tstream\tevent\tkind\treceived\terror")
+        #expect(lines.count - 1 == total, "every row, once: \(lines.count - 1) of \(total)")
+        #expect(total > before, "rows landed while it followed (\(before) when it began)")
+        #expect(lines.last?.contains("thread.run.completed") == true || lines.last?.contains("done") == true, "\(lines.last ?? "")")
+        let json = try await runCommand(toolworker, ["events", runID, "--follow", "--json", "--config", config], environment: environment)
+        #expect(json.output.split(separator: "\n").allSatisfy { (try? JSONValue(parsing: Array($0.utf8)))?["seq"] != nil })
+    }
+}
