@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", exact: "0.12.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -71,6 +72,7 @@ let package = Package(
             dependencies: [
                 "HTTPTransport", "WireFormat", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -98,6 +100,8 @@ let package = Package(
             dependencies: [
                 "WorkModel", "WireFormat", .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings),
         // MCP servers as a tool source (the official SDK's client; stdio and Streamable HTTP transports of ours).
@@ -106,6 +110,7 @@ let package = Package(
             dependencies: [
                 "ToolRunner", "WorkModel", "WireFormat", "HTTPTransport", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -121,9 +126,21 @@ let package = Package(
             dependencies: [
                 "Journal", "ToolRunner", "Operations", "WorkModel", "WireFormat", "CCrypto", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings),
         .target(name: "BackendSupport", dependencies: ["Worker", "OpenAIClient"], swiftSettings: swiftSettings),
+        // OpenTelemetry traces: swift-distributed-tracing's Tracer, exported over OTLP/HTTP by our libcurl client.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                "HTTPTransport", "WireFormat", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "AssistantsBackend",
             dependencies: [
@@ -149,7 +166,7 @@ let package = Package(
             dependencies: [
                 "WireFormat", "AssistantsProtocol", "HTTPTransport", "OpenAIClient", "AssistantsAPI", "WorkModel", "Journal",
                 "ToolRunner", "Operations", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol", "ResponsesAPI",
-                "ResponsesBackend", "BackendSupport", "PostgresJournal", "MCPTools",
+                "ResponsesBackend", "BackendSupport", "PostgresJournal", "MCPTools", "Telemetry",
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
@@ -194,7 +211,8 @@ let package = Package(
             dependencies: [
                 "RunLoopCore", "WireFormat", "AssistantsProtocol", "HTTPTransport", "OpenAIClient", "AssistantsAPI", "WorkModel", "Journal",
                 "ToolRunner", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol",
-                "FakeAssistants", "PostgresJournal", "MCPTools", "CSQLite", .product(name: "Logging", package: "swift-log"),
+                "FakeAssistants", "PostgresJournal", "MCPTools", "CSQLite", "Telemetry", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"],

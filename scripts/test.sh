@@ -26,12 +26,14 @@ if [ ! -f "$mcp_python/mcp/__init__.py" ]; then
         || echo "WARNING: the mcp Python package could not be installed; the MCP tests will be skipped" >&2
 fi
 export TOOLWORKER_TEST_MCP_PYTHONPATH="$mcp_python"
-# `toolworker replay` is read back by the official openai-python SDK's stream readers (its own folder: it brings
-# other versions of what mcp needs).
+# `toolworker replay` is read back by the official openai-python SDK's stream readers, and exported traces are
+# decoded by a receiver on OpenTelemetry's own protobuf definitions (their own folder: they bring other versions of
+# what mcp needs).
 sdk_python="$PWD/.build/sdk-python"
-if [ ! -f "$sdk_python/openai/__init__.py" ]; then
-    python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore --target "$sdk_python" "openai==3.63.0" \
-        || echo "WARNING: the openai Python package could not be installed; the replay test will fail" >&2
+if [ ! -f "$sdk_python/openai/__init__.py" ] || [ ! -d "$sdk_python/opentelemetry/proto" ]; then
+    python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore --target "$sdk_python" \
+        "openai==3.63.0" "opentelemetry-proto==1.45.2" \
+        || echo "WARNING: the openai or opentelemetry-proto Python package could not be installed; the replay and tracing tests will fail" >&2
 fi
 export TOOLWORKER_TEST_SDK_PYTHONPATH="$sdk_python"
 # The layering in Package.swift is enforced, not only described: a target importing a module that is not one of its

@@ -49,10 +49,14 @@ extension JournalHistory {
         }
     }
 
-    /// Run `key`'s event log rows after event `seq`, in order (the columns `events` prints).
+    /// Run `key`'s event log rows after event `seq`, in order: the columns `events` prints, and `detail`, a note's
+    /// data (ToolWorker's own notes, a running call's output among them; a frame's data is left to `replay`).
     public func events(runKey key: Int64, after seq: Int) throws -> [SQLRow] {
         try connection.query(
-            "SELECT seq, stream, event, kind, received, error FROM event_log WHERE run_key = ? AND seq > ? ORDER BY seq",
+            """
+            SELECT seq, stream, event, kind, received, error, CASE WHEN kind = 'note' THEN data END AS detail
+            FROM event_log WHERE run_key = ? AND seq > ? ORDER BY seq
+            """,
             [.integer(key), .integer(Int64(seq))])
     }
 

@@ -117,6 +117,21 @@ public struct JournalHistory {
         ).map { FleetLease(owner: $0["lease_owner"].text ?? "?", runs: Int($0["n"].int ?? 0)) }
     }
 
+    /// Tool calls running now in open runs, oldest first, each with the latest piece of its live output (the last
+    /// `toolworker.tool_output` note's text).
+    public func runningCalls() throws -> [SQLRow] {
+        let dialect = connection.dialect
+        return try connection.query(
+            """
+            SELECT r.run_id, t.call_id, t.tool, round((\(dialect.nowMilliseconds) - t.started_at) / 1000.0, 1) AS running_s,
+                   (SELECT \(dialect.jsonText("e.data", ["text"])) FROM events e
+                    WHERE e.run = t.run AND e.name = 'toolworker.tool_output' AND \(dialect.jsonText("e.data", ["call_id"])) = t.call_id
+                    ORDER BY e.seq DESC LIMIT 1) AS last_output
+            FROM tool_calls t JOIN runs r ON r.id = t.run
+            WHERE t.state = 'running' AND r.ended_at IS NULL ORDER BY t.started_at
+            """)
+    }
+
     /// Rate-limit cool-downs and disabled keys still in force (any daemon's): scope, until (Unix ms), reason.
     public func activeLimits(now: Int64) throws -> [RateLimitCooldown] {
         try connection.query(

@@ -14,6 +14,8 @@ public actor MCPServerConnection {
     let baseEnvironment: [String: String]
     let logger: Logger
     private var session: Session?
+    /// The live output of each call waiting for progress, by its progress token.
+    private let progress = ProgressSinks()
     private var connecting: Task<Session, any Error>?
     private var generation = 0
 
@@ -22,6 +24,8 @@ public actor MCPServerConnection {
         let client: Client
         let process: ServerProcess?
         let generation: Int
+        /// The Streamable HTTP transport (its `Mcp-Session-Id`), for a server reached over HTTP.
+        var http: StreamableHTTPTransport? = nil
     }
 
     /// Why a call got no answer from the server.
@@ -63,18 +67,36 @@ public actor MCPServerConnection {
     }
 
     /// Calls `tool` with `arguments` within `timeout`. A time-out cancels the request (the server is told) and, for
-    /// stdio, restarts the server before the next call; a server that dies during the call fails it.
-    public func call(_ tool: String, arguments: [String: Value]?, timeout: Duration) async throws(CancellationError) -> CallResult {
+    /// stdio, restarts the server before the next call; a server that dies during the call fails it. `traceparent`
+    /// goes to the server as `params._meta.traceparent`; `notes` get the call's `mcp.*` and `jsonrpc.request.id`
+    /// span attributes.
+    public func call(
+        _ tool: String, arguments: [String: Value]?, timeout: Duration, traceparent: String? = nil, notes: SpanNotes? = nil,
+        live: (any LiveOutputSink)? = nil
+    ) async throws(CancellationError) -> CallResult {
         let session: Session
         do { session = try await connected() } catch {
             if Task.isCancelled { throw CancellationError() }
             return .failed("the MCP server '\(configuration.name)' could not be reached: \(error)")
         }
         let context: RequestContext<CallTool.Result>
-        do { context = try await session.client.callTool(name: tool, arguments: arguments, meta: nil) } catch {
+        // A call with a live output asks for progress notifications under a token of its own.
+        let token = live.map { _ in "toolworker-\(UInt64.random(in: 1...UInt64.max))" }
+        if let token, let live { progress.sinks.withLock { $0[token] = live } }
+        defer { if let token { progress.sinks.withLock { $0[token] = nil } } }
+        var meta: Metadata?
+        if traceparent != nil || token != nil {
+            meta = Metadata(
+                progressToken: token.map { .string($0) }, additionalFields: traceparent.map { ["traceparent": .string($0)] } ?? [:])
+        }
+        do { context = try await session.client.callTool(name: tool, arguments: arguments, meta: meta) } catch {
             await reset(session.generation, reason: "a request could not be sent: \(error)")
             return .failed("the request could not be sent to the MCP server '\(configuration.name)': \(error)")
         }
+        notes?.note("mcp.method.name", "tools/call")
+        notes?.note("jsonrpc.request.id", context.requestID.description)
+        notes?.note("network.transport", session.http == nil ? "pipe" : "tcp")
+        if let http = session.http, let id = await http.currentSessionID { notes?.note("mcp.session.id", id) }
         let timedOut = Flag()
         let client = session.client
         let timer = Task {
@@ -130,6 +152,16 @@ public actor MCPServerConnection {
 
     private func open(_ generation: Int) async throws -> Session {
         let client = Client(name: "toolworker", version: "1")
+        // Progress the server reports for a call goes to that call's live output (the token is the call's).
+        let progress = self.progress
+        _ = await client.onNotification(ProgressNotification.self) { message in
+            guard case .string(let token) = message.params.progressToken, let sink = progress.sinks.withLock({ $0[token] }) else { return }
+            var report: [String: Value] = ["progress": .double(message.params.progress)]
+            if let total = message.params.total { report["total"] = .double(total) }
+            if let text = message.params.message { report["message"] = .string(text) }
+            guard let encoded = try? JSONEncoder().encode(report) else { return }
+            sink.partial(.progress, [UInt8](encoded) + [0x0A])
+        }
         switch configuration.transport {
         case .stdio(let command, let environment, let workingDirectory):
             var variables = baseEnvironment
@@ -176,7 +208,7 @@ public actor MCPServerConnection {
             } catch {
                 throw Failure(description: "the MCP server '\(configuration.name)' at \(url) did not complete the MCP handshake: \(error)")
             }
-            return Session(client: client, process: nil, generation: generation)
+            return Session(client: client, process: nil, generation: generation, http: transport)
         }
     }
 
@@ -230,4 +262,9 @@ public actor MCPServerConnection {
         await session.client.disconnect()
         await session.process?.stop()
     }
+}
+
+/// The live output of each MCP call waiting for progress notifications, by progress token.
+final class ProgressSinks: Sendable {
+    let sinks = Mutex<[String: any LiveOutputSink]>([:])
 }

@@ -37,7 +37,7 @@ public struct MCPToolExecutor: ToolExecutor {
             return .failure(.failed, .invalidArguments, "The arguments are not a JSON object.", startedAt: started, finishedAt: unixMilliseconds())
         }
         let timeout = configuration.policy.callTimeout(execution)
-        switch try await server.call(toolName, arguments: parsed, timeout: timeout) {
+        switch try await server.call(toolName, arguments: parsed, timeout: timeout, traceparent: execution.traceparent, notes: execution.spanNotes, live: execution.liveOutput) {
         case .timedOut:
             return .failure(
                 .timedOut, .timeout, "The MCP server '\(configuration.name)' did not answer within \(timeout) and the call was cancelled.",

@@ -17,6 +17,8 @@ actor StreamableHTTPTransport: Transport {
     let headers: [(name: String, value: String)]
     let http: HTTPClient
     private var sessionID: String?
+    /// The session the server gave at `initialize` (`Mcp-Session-Id`), if any.
+    var currentSessionID: String? { sessionID }
     private var protocolVersion: String?
     /// What the server sent, bounded (a flood pauses its transfer; notifications past a rate are dropped).
     private let queue = MessageQueue()

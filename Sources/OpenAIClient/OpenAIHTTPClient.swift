@@ -1,5 +1,6 @@
 import CoreMetrics
 import HTTPTransport
+import Instrumentation
 import Logging
 import WireFormat
 
@@ -59,11 +60,15 @@ public final class OpenAIHTTPClient: Sendable {
             body: body.map { Array(JSONValue.object($0).serialized().utf8) })
     }
 
-    /// `request` sent with `key`: its `Authorization`, and the key redacted from whatever comes back.
+    /// `request` sent with `key`: its `Authorization`, and the key redacted from whatever comes back; within a traced
+    /// request (a `chat` span), its W3C `traceparent` too.
     func authorized(_ request: HTTPRequest, with key: APIKeyPool.Key) -> HTTPRequest {
         var request = request
         request.headers.insert(("Authorization", "Bearer \(key.secret)"), at: 0)
         request.responseSecret = key.secret
+        if let context = InstrumentationContext.current {
+            InstrumentationSystem.instrument.inject(context, into: &request.headers, using: HeaderInjector())
+        }
         return request
     }
 
@@ -277,6 +282,13 @@ public final class OpenAIHTTPClient: Sendable {
             }
             attempt += 1
         }
+    }
+}
+
+/// Writes a context's propagation fields (`traceparent`, `tracestate`) as request headers.
+struct HeaderInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [(name: String, value: String)]) {
+        carrier.append((key, value))
     }
 }
 

@@ -19,3 +19,4 @@
 @_exported import WorkModel
 @_exported import Worker
 @_exported import MCPTools
+@_exported import Telemetry

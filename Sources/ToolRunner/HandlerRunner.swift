@@ -50,16 +50,17 @@ public struct HandlerRunner: Sendable {
 
     public init() {}
 
+    /// - Parameter live: told of every piece of stdout and stderr as it arrives (the result still holds the output).
     public func run(
         command: [String], stdin: String, environment: [String: String], workingDirectory: String?,
-        timeout: Duration, maxOutputBytes: Int, sandbox: Sandbox? = nil
+        timeout: Duration, maxOutputBytes: Int, sandbox: Sandbox? = nil, live: (any LiveOutputSink)? = nil
     ) async throws -> Result {
         var delays = busyRetryDelays[...]
         while true {
             do {
                 return try await runOnce(
                     command: command, stdin: stdin, environment: environment, workingDirectory: workingDirectory,
-                    timeout: timeout, maxOutputBytes: maxOutputBytes, sandbox: sandbox)
+                    timeout: timeout, maxOutputBytes: maxOutputBytes, sandbox: sandbox, live: live)
             } catch let error as SpawnError where error.isTextFileBusy && !delays.isEmpty {
                 try await Task.sleep(for: delays.removeFirst())
             }
@@ -68,7 +69,7 @@ public struct HandlerRunner: Sendable {
 
     private func runOnce(
         command: [String], stdin: String, environment: [String: String], workingDirectory: String?,
-        timeout: Duration, maxOutputBytes: Int, sandbox: Sandbox?
+        timeout: Duration, maxOutputBytes: Int, sandbox: Sandbox?, live: (any LiveOutputSink)?
     ) async throws -> Result {
         let prepared: Sandbox.PreparedCall?
         do {
@@ -125,8 +126,8 @@ public struct HandlerRunner: Sendable {
                     ) { execution in
                         processGroup.id.withLock { $0 = execution.processIdentifier.value }
                         HandlerProcessGroups.insert(execution.processIdentifier.value)
-                        async let errorTail = HandlerRunner.tail(of: execution.standardError, keeping: tailBytes)
-                        let (out, truncated) = try await HandlerRunner.capped(execution.standardOutput, limit: maxOutputBytes)
+                        async let errorTail = HandlerRunner.tail(of: execution.standardError, keeping: tailBytes, live: live)
+                        let (out, truncated) = try await HandlerRunner.capped(execution.standardOutput, limit: maxOutputBytes, live: live)
                         return (out, truncated, try await errorTail)
                     }
                     let (out, truncated, errorTail) = execution.closureResult
@@ -206,10 +207,11 @@ public struct HandlerRunner: Sendable {
         let id = Mutex<pid_t?>(nil)
     }
 
-    static func capped(_ sequence: SubprocessOutputSequence, limit: Int) async throws -> ([UInt8], Bool) {
+    static func capped(_ sequence: SubprocessOutputSequence, limit: Int, live: (any LiveOutputSink)? = nil) async throws -> ([UInt8], Bool) {
         var bytes: [UInt8] = []
         var truncated = false
         for try await buffer in sequence {
+            if let live { buffer.withUnsafeBytes { live.partial(.stdout, Array($0)) } }
             buffer.withUnsafeBytes { raw in
                 let room = limit - bytes.count
                 if room > 0 { bytes.append(contentsOf: raw.prefix(room)) }
@@ -219,9 +221,10 @@ public struct HandlerRunner: Sendable {
         return (bytes, truncated)
     }
 
-    static func tail(of sequence: SubprocessOutputSequence, keeping count: Int) async throws -> [UInt8] {
+    static func tail(of sequence: SubprocessOutputSequence, keeping count: Int, live: (any LiveOutputSink)? = nil) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         for try await buffer in sequence {
+            if let live { buffer.withUnsafeBytes { live.partial(.stderr, Array($0)) } }
             buffer.withUnsafeBytes { bytes.append(contentsOf: $0) }
             if bytes.count > count * 2 { bytes.removeFirst(bytes.count - count) }
         }

@@ -60,11 +60,12 @@ public struct ShellToolExecutor: ToolExecutor {
         environment["TOOLWORKER_TOOL_CALL_ID"] = call.id
         environment["TOOLWORKER_RUN_ID"] = execution.context.runID
         environment["TOOLWORKER_THREAD_ID"] = execution.context.threadID
+        if let traceparent = execution.traceparent { environment["TRACEPARENT"] = traceparent }
         let result: HandlerRunner.Result
         do {
             result = try await runner.run(
                 command: tool.command, stdin: arguments, environment: environment, workingDirectory: tool.workingDirectory,
-                timeout: timeout, maxOutputBytes: tool.maxOutputBytes, sandbox: sandbox)
+                timeout: timeout, maxOutputBytes: tool.maxOutputBytes, sandbox: sandbox, live: execution.liveOutput)
         } catch {
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
             return failure(.failed, .spawnFailed, "The handler could not be started: \(error)")

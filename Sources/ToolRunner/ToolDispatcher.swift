@@ -1,6 +1,8 @@
-import WorkModel
-import WireFormat
 import Foundation
+import Instrumentation
+import Tracing
+import WireFormat
+import WorkModel
 
 /// Who a tool call belongs to, as its handler sees it in the environment.
 public struct ToolCallContext: Sendable {
@@ -23,6 +25,9 @@ public struct ToolDispatcher: Sendable {
     /// Values no output may carry to the journal or the server (the API key): replaced by `[REDACTED]` in every
     /// outcome, whatever tool produced it.
     public var secrets: [String] = []
+    /// Whether a call's arguments and output go on its `execute_tool` span
+    /// (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`).
+    public var tracesContent = false
 
     public init(registry: ToolRegistry, maxConcurrentCalls: Int) {
         self.registry = registry
@@ -57,9 +62,44 @@ public struct ToolDispatcher: Sendable {
         try await execute(registry.resolve(call), context: context, deadline: deadline)
     }
 
-    /// Runs one call whose executor was resolved already (``ToolRegistry/resolve(_:)``).
+    /// Runs one call whose executor was resolved already (``ToolRegistry/resolve(_:)``), inside its `execute_tool`
+    /// span (OpenTelemetry GenAI conventions: `gen_ai.tool.name`, `gen_ai.tool.call.id`, `error.type` for a call
+    /// that failed, timed out or ran out of memory; what the tool source noted).
     public func execute(
-        _ resolved: ResolvedCall, context: ToolCallContext, deadline: ContinuousClock.Instant? = nil
+        _ resolved: ResolvedCall, context: ToolCallContext, deadline: ContinuousClock.Instant? = nil, live: (any LiveOutputSink)? = nil
+    ) async throws(CancellationError) -> ToolCallOutcome {
+        let call = resolved.call
+        let span = startSpan("execute_tool \(call.name)", ofKind: .internal)
+        defer { span.end() }
+        span.attributes["gen_ai.operation.name"] = "execute_tool"
+        span.attributes["gen_ai.tool.name"] = call.name
+        span.attributes["gen_ai.tool.call.id"] = call.id
+        span.attributes["gen_ai.tool.type"] = call.kind == .function ? "function" : "extension"
+        if tracesContent { span.attributes["gen_ai.tool.call.arguments"] = call.arguments }
+        let notes = SpanNotes()
+        var carrier: [String: String] = [:]
+        InstrumentationSystem.instrument.inject(span.context, into: &carrier, using: DictionaryInjector())
+        let traceparent = carrier["traceparent"]
+        let result = await InstrumentationContext.withValue(span.context) { () async -> Result<ToolCallOutcome, CancellationError> in
+            do { return .success(try await run(resolved, context: context, deadline: deadline, traceparent: traceparent, notes: notes, live: live)) } catch {
+                return .failure(CancellationError())
+            }
+        }
+        let outcome = try result.get()
+        for (key, value) in notes.all { span.attributes[key] = value }
+        span.attributes["toolworker.tool_call.state"] = outcome.state.rawValue
+        if let exit = outcome.exitCode { span.attributes["process.exit.code"] = exit }
+        if tracesContent { span.attributes["gen_ai.tool.call.result"] = outcome.output }
+        if outcome.state != .succeeded {
+            span.attributes["error.type"] = outcome.error?.rawValue ?? outcome.state.rawValue
+            span.setStatus(SpanStatus(code: .error, message: outcome.error?.rawValue))
+        }
+        return outcome
+    }
+
+    private func run(
+        _ resolved: ResolvedCall, context: ToolCallContext, deadline: ContinuousClock.Instant?, traceparent: String?, notes: SpanNotes,
+        live: (any LiveOutputSink)?
     ) async throws(CancellationError) -> ToolCallOutcome {
         let call = resolved.call
         let started = unixMilliseconds()
@@ -83,7 +123,11 @@ public struct ToolDispatcher: Sendable {
                 return failure(.invalidArguments, "The arguments are not valid JSON (\(error)); the handler was not started.")
             }
         }
-        let execution = ToolExecution(context: context, deadline: deadline)
+        var prepared = ToolExecution(context: context, deadline: deadline)
+        prepared.traceparent = traceparent
+        prepared.spanNotes = notes
+        prepared.liveOutput = live
+        let execution = prepared
         let input = arguments
         var outcome: ToolCallOutcome
         do {
@@ -98,4 +142,10 @@ public struct ToolDispatcher: Sendable {
         }
         return outcome
     }
+}
+
+/// Writes a context's propagation fields (`traceparent`, `tracestate`) into a dictionary.
+public struct DictionaryInjector: Injector {
+    public init() {}
+    public func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import WireFormat
 import WorkModel
 
@@ -7,11 +8,32 @@ public struct ToolExecution: Sendable {
     public var context: ToolCallContext
     /// The latest the call may run (the loop's `expires_at` less a margin): a tool's own time-out is shortened to fit.
     public var deadline: ContinuousClock.Instant?
+    /// The W3C `traceparent` of the call's `execute_tool` span, when traces are exported: a handler gets it as
+    /// `TRACEPARENT`, an MCP server as `params._meta.traceparent`.
+    public var traceparent: String?
+    /// What the tool source adds to the call's span (an MCP call's method, session and request id).
+    public var spanNotes: SpanNotes?
+    /// Where the call's output goes while it runs (a handler's stdout and stderr, an MCP server's progress), for
+    /// the journal; never instead of the final output.
+    public var liveOutput: (any LiveOutputSink)?
 
     public init(context: ToolCallContext, deadline: ContinuousClock.Instant? = nil) {
         self.context = context
         self.deadline = deadline
     }
+}
+
+/// Attributes a tool source notes for its call's `execute_tool` span while the call runs.
+public final class SpanNotes: Sendable {
+    private let notes = Mutex<[(String, String)]>([])
+
+    public init() {}
+
+    /// Notes `value` under `key` (`mcp.session.id`).
+    public func note(_ key: String, _ value: String) { notes.withLock { $0.append((key, value)) } }
+
+    /// Everything noted, in order.
+    public var all: [(String, String)] { notes.withLock { $0 } }
 }
 
 /// One tool as a source provides it: what the model is told about it, and how one of its calls runs.
@@ -44,4 +66,17 @@ extension ToolExecutor {
     /// When a call waits for a person's word (`toolworker approve`) before it runs.
     public var approval: ApprovalRule { policy.approval }
     public var listingDetails: JSONObject { [:] }
+}
+
+/// Which output of a running call a piece is.
+public enum LiveOutputStream: String, Sendable {
+    case stdout, stderr
+    /// An MCP server's progress notification.
+    case progress
+}
+
+/// Takes a running call's output as it arrives (the journal's partial-output events).
+public protocol LiveOutputSink: Sendable {
+    /// A piece of `stream`, as it arrived.
+    func partial(_ stream: LiveOutputStream, _ bytes: [UInt8])
 }

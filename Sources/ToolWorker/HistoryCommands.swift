@@ -90,7 +90,7 @@ struct EventsCommand: AsyncParsableCommand {
     /// is printed.
     func followEvents(_ history: JournalHistory, runKey: Int64) async throws {
         var last = 0
-        if !selection.json { writeLine("seq\tstream\tevent\tkind\treceived\terror") }
+        if !selection.json { writeLine("seq\tstream\tevent\tkind\treceived\terror\tdetail") }
         while true {
             // Ended first, rows second: an end seen before the read means every row is in the read.
             let ended = try history.hasEnded(runKey: runKey)

@@ -28,6 +28,7 @@ struct RunCommand: AsyncParsableCommand {
             let store = try openStore(config, leaseOwner: owner)
             defer { store.close() }
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
+            let traces = startTracing(logger: logger)
             // In the foreground a rate limit is waited for, never parked; the journal's running cool-downs count.
             let limiter = makeRateLimiter(config, store: store, parks: false)
             clients = sharingLimits(clients, limiter: limiter, store: store)
@@ -59,9 +60,11 @@ struct RunCommand: AsyncParsableCommand {
                 throw error
             } catch {
                 await toolSources.shutdown()
+                await traces?.flush()
                 throw error
             }
             await toolSources.shutdown()
+            await traces?.flush()
             // A signal arrived: its handler stops the handlers and exits; nothing more is printed or recorded here.
             if HandlerProcessGroups.isStopping { await RunCommand.waitForSignalExit() }
             var lines = [

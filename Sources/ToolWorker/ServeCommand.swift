@@ -26,6 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
             let config = try options.load()
             var clients = try options.providerClients(config)
             let logger = makeLogger(verbose: verbose, format: config.logFormat)
+            let traces = startTracing(logger: logger)
             // Metrics first: every counter made from here on reports to the Prometheus registry.
             let metrics = MetricsExport()
             metrics.recordBuildInfo(
@@ -100,9 +101,11 @@ struct ServeCommand: AsyncParsableCommand {
             ])
             do { try await group.run() } catch {
                 await toolSources.shutdown()
+                await traces?.flush()
                 throw error
             }
             await toolSources.shutdown()
+            await traces?.flush()
             logger.info("toolworker serve stopped")
         }
     }

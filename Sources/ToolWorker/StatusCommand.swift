@@ -25,6 +25,7 @@ struct StatusCommand: AsyncParsableCommand {
             let failures = try history.failures(since: unixMilliseconds() - 3_600_000)
             let now = unixMilliseconds()
             let limits = try history.activeLimits(now: now)
+            let running = try history.runningCalls()
             var byStatus: [String: Int] = [:]
             for row in failures { byStatus[row["status"].text ?? "?", default: 0] += 1 }
 
@@ -41,6 +42,7 @@ struct StatusCommand: AsyncParsableCommand {
                     "active_runs": .array(rowsJSON(active)),
                     "queue": .object(queueJSON),
                     "oldest_queued_age_s": oldest.map(JSONValue.double) ?? .null,
+                    "running_calls": .array(rowsJSON(running)),
                     "keys_and_limits": .array(limits.map { limit in
                         var entry: JSONObject = ["until_ms": .int(limit.until), "seconds_left": .int((limit.until - now + 999) / 1000), "reason": .string(limit.reason)]
                         if let label = APIKeyPool.label(ofScope: limit.scope) {
@@ -70,6 +72,14 @@ struct StatusCommand: AsyncParsableCommand {
             if !active.isEmpty { printRows(active, json: false) }
             let queueText = JobState.allCases.map { "\($0.rawValue) \(queue[$0] ?? 0)" }.joined(separator: ", ")
             print("queue: \(queueText)" + (oldest.map { String(format: " (oldest queued %.0f s)", $0) } ?? ""))
+            if !running.isEmpty {
+                print("running tool calls (latest output):")
+                printRows(running.map { row in
+                    // The tail of the latest piece, on one line.
+                    let tail = (row["last_output"].text ?? "").split(whereSeparator: \.isNewline).last.map { String($0.suffix(60)) } ?? ""
+                    return SQLRow(columns: row.columns, values: row.values.dropLast() + [.text(tail)])
+                }, json: false)
+            }
             if !limits.isEmpty {
                 print("keys and rate limits:")
                 for limit in limits {

@@ -193,6 +193,7 @@ func makeDriver(
     var dispatcher = ToolDispatcher(registry: registry, maxConcurrentCalls: config.concurrency.toolCalls)
     // No key of any provider is ever shown to a handler, even when a server echoes it into a call's arguments.
     dispatcher.secrets = clients.flatMap { $0.configuration.keys.keys.map(\.secret) }
+    dispatcher.tracesContent = tracesContent
     let routes = clients.map { client in
         var route = ProviderRoute(name: client.provider.name, backends: Protocols.backends(config, client.provider, client.configuration, logger: logger))
         route.modelAliases = client.provider.modelAliases

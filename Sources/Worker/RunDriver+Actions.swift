@@ -22,10 +22,15 @@ extension RunDriver {
             return .input(try await prepare(state: &state))
         case .start:
             if let held = try await budgetVerdict(state: &state, upcoming: [], logger: logger) { return .input(held) }
+            let span = beginChat("start", state: &state)
             do {
-                state.openStream = try await state.session.start(state.request, runKey: state.runKey, threadID: state.threadID)
+                let (session, request, runKey, threadID) = (state.session, state.request, state.runKey, state.threadID)
+                state.openStream = try await within(span) { () async throws(LoopError) in
+                    try await session.start(request, runKey: runKey, threadID: threadID)
+                }
                 return .input(.streamOpened)
             } catch {
+                endChat(error, state: &state)
                 if error.kind == .cancelled { throw CancellationError() }
                 state.rateLimitWait = error.rateLimitWait
                 return .input(.startFailed(error))
@@ -49,6 +54,9 @@ extension RunDriver {
             state.openStream = nil
             state.stream += 1
             let end = await consume(stream, state: &state)
+            if case .streamEnded(.complete, _) = end { endChat(nil, state: &state) } else {
+                endChat(LoopError(.transport(mayHaveBeenSent: true), code: "stream_broken", message: "\(end)"), state: &state)
+            }
             // Queued, not awaited: the next awaited write (the round's tool calls, or the finish) makes these
             // durable first, as the writer commits in order.
             state.recorder.push()
@@ -68,20 +76,32 @@ extension RunDriver {
             return .done
         case .resume:
             guard let loopID = state.loopID else { return .input(.resumeDeclined) }
+            let span = beginChat("resume", state: &state)
             do {
-                guard let stream = try await state.session.resume(id: loopID) else { return .input(.resumeDeclined) }
+                let session = state.session
+                guard let stream = try await within(span, { () async throws(LoopError) in try await session.resume(id: loopID) }) else {
+                    endChat(nil, state: &state)
+                    return .input(.resumeDeclined)
+                }
                 state.openStream = stream
                 return .input(.streamOpened)
             } catch {
+                endChat(error, state: &state)
                 if error.kind == .cancelled { throw CancellationError() }
                 return .input(.resumeFailed(error))
             }
         case .resend:
+            let span = beginChat("resend", state: &state)
             do {
-                guard let stream = try await state.session.retryLast() else { return .input(.resendDeclined) }
+                let session = state.session
+                guard let stream = try await within(span, { () async throws(LoopError) in try await session.retryLast() }) else {
+                    endChat(nil, state: &state)
+                    return .input(.resendDeclined)
+                }
                 state.openStream = stream
                 return .input(.streamOpened)
             } catch {
+                endChat(error, state: &state)
                 if error.kind == .cancelled { throw CancellationError() }
                 return .input(.resendFailed(error))
             }

@@ -78,6 +78,11 @@ extension RunDriver {
         let log = logger
         let fixedDeadline = deadline
         let handlerTimes = HandlerClock()
+        // The recorder is idle while the handlers run: their live output takes the next event numbers, and the
+        // recorder goes on after them.
+        let live = LiveOutputJournal(
+            journal: journal, runKey: runKey, stream: state.stream, nextSeq: state.recorder.nextSeq, secrets: dispatcher.secrets)
+        defer { state.recorder.continue(at: live.nextSeq) }
         let outputs: [ToolOutput] = try await withThrowingTaskGroup(of: (Int, ToolOutput).self) { group in
             for (index, (resolvedCall, plan)) in zip(resolved, plans).enumerated() {
                 let call = resolvedCall.call
@@ -94,7 +99,9 @@ extension RunDriver {
                             outcome = refused
                         } else {
                             let handlerStart = ContinuousClock.now
-                            outcome = try await dispatcher.execute(resolvedCall, context: context, deadline: fixedDeadline)
+                            outcome = try await dispatcher.execute(
+                                resolvedCall, context: context, deadline: fixedDeadline, live: live.sink(call.id))
+                            live.finish(call.id)
                             handlerDuration = ContinuousClock.now - handlerStart
                             handlerTimes.record(handlerDuration!)
                         }
@@ -128,9 +135,12 @@ extension RunDriver {
     func submit(state: inout DriveState, logger: Logger) async throws -> LoopMachine.Input {
         guard let loop = state.machine.loop else { return .submitFailed(LoopError(.invalidArgument, message: "no run to submit to")) }
         let outputs = state.round.outputs
+        let span = beginChat("submit", state: &state)
         do {
-            state.openStream = try await state.session.submit(outputs, for: loop)
+            let session = state.session
+            state.openStream = try await within(span) { () async throws(LoopError) in try await session.submit(outputs, for: loop) }
         } catch {
+            endChat(error, state: &state)
             if error.kind == .cancelled { throw CancellationError() }
             return .submitFailed(error)
         }

@@ -21,6 +21,10 @@ extension RunDriver {
                 watchdog.progressed()
                 sawEvents = true
                 state.recorder.record(event, stream: state.stream)
+                for usage in event.usage {
+                    state.chatTokens.input += usage.tokens.input
+                    state.chatTokens.output += usage.tokens.output
+                }
                 await journal.waitForRoom()
                 if let loop = event.state {
                     if let id = loop.id, id != state.loopID, let holder = try? await journal.runKey(holding: id), holder != state.runKey {

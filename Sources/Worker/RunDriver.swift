@@ -1,5 +1,6 @@
 import Journal
 import Logging
+import Tracing
 import ToolRunner
 import WireFormat
 import WorkModel
@@ -99,7 +100,9 @@ public struct RunDriver: Sendable {
         } else {
             .start(needsContainer: request.threadID == nil)
         }
-        return try await drive(from: .begin(beginning), state: &state, logger: log)
+        return try await inAgentSpan(request, runKey: runKey, resumedID: nil) {
+            try await drive(from: .begin(beginning), state: &state, logger: log)
+        }
     }
 
     /// Follows a loop already known to the journal (after a restart): reconcile with the server, then go on.
@@ -118,7 +121,9 @@ public struct RunDriver: Sendable {
         WorkerMetrics.recoveries.increment()
         // What every later request of the loop repeats (a Responses model, instructions, metadata).
         state.session.restore(request, runKey: record.key, history: try await journal.loopHistory(runKey: record.key))
-        return try await drive(from: .begin(.resume(loopID: record.runID)), state: &state, logger: log)
+        return try await inAgentSpan(request, runKey: record.key, resumedID: record.runID ?? "unknown") {
+            try await drive(from: .begin(.resume(loopID: record.runID)), state: &state, logger: log)
+        }
     }
 
     /// The backend of `protocolName` on `provider` (`nil`: the default provider), or one whose every request fails
@@ -181,6 +186,10 @@ public struct RunDriver: Sendable {
         var round = RoundInProgress()
         /// How long the last start would have waited for its rate limit, when it was not sent for that.
         var rateLimitWait: Duration?
+        /// The `chat` span of the model request whose stream is open or about to be read.
+        var chatSpan: (any Span)?
+        /// The tokens its stream reported so far.
+        var chatTokens: (input: Int64, output: Int64) = (0, 0)
 
         var loopID: String? { machine.loopID }
 
@@ -215,6 +224,7 @@ public struct RunDriver: Sendable {
                 switch try await perform(action, state: &state, logger: logger) {
                 case .input(let answer): next = answer
                 case .ended(var outcome):
+                    endChat(nil, state: &state)
                     outcome.provider = state.provider.name
                     outcome.movedProvider = state.movedFrom != nil
                     return outcome

@@ -66,6 +66,11 @@ public struct StreamRecorder: Sendable {
         }
     }
 
+    /// Goes on numbering events at `seq` (after notes written beside the recorder, a round's live output).
+    public mutating func `continue`(at seq: Int) {
+        nextSeq = max(nextSeq, seq)
+    }
+
     /// Records a note of ToolWorker's own in the event log (a dropped stream, a reconciliation), in order.
     public mutating func note(_ name: String, _ detail: JSONValue, stream: Int) {
         let seq = nextSeq

@@ -72,7 +72,7 @@ struct AuditTests {
 
     @Test("replay --sse gives the frames back as a stream the openai-python SDK reads to the same final objects")
     func replayWithSDK() async throws {
-        let sdk = try #require(ProcessInfo.processInfo.environment["TOOLWORKER_TEST_SDK_PYTHONPATH"], "scripts/test.sh installs the openai package")
+        let sdk = try #require(SDKTestEnvironment.pythonPath, "scripts/test.sh installs the openai package")
         let (dir, server, config, assistants, responses) = try await twoRuns()
         defer {
             server.stop()
@@ -147,11 +147,89 @@ struct AuditTests {
         await waitForExit(process)
         let lines = followed.output.split(separator: "\n")
         let total = Int(try await sqlite(dir, "SELECT count(*) FROM events")) ?? 0
-        #expect(lines.first == "seq\tstream\tevent\tkind\treceived\terror")
+        #expect(lines.first == "seq\tstream\tevent\tkind\treceived\terror\tdetail")
         #expect(lines.count - 1 == total, "every row, once: \(lines.count - 1) of \(total)")
         #expect(total > before, "rows landed while it followed (\(before) when it began)")
         #expect(lines.last?.contains("thread.run.completed") == true || lines.last?.contains("done") == true, "\(lines.last ?? "")")
         let json = try await runCommand(toolworker, ["events", runID, "--follow", "--json", "--config", config], environment: environment)
         #expect(json.output.split(separator: "\n").allSatisfy { (try? JSONValue(parsing: Array($0.utf8)))?["seq"] != nil })
+    }
+
+    @Test("a running handler's output is journaled as it arrives: shown by status and events --follow, bounded, never instead of the final output")
+    func liveOutput() async throws {
+        let (dir, server, config) = try commandLineFixture()
+        defer {
+            server.stop()
+            withExtendedLifetime(dir) {}
+        }
+        // Lines a while apart, a warning on stderr, then (after a marker file appears) 200 KiB at once.
+        let handler = dir.path("weather.sh")
+        try """
+            #!/bin/sh
+            cat >/dev/null
+            for i in 1 2 3 4; do echo "line $i"; sleep 0.3; done
+            echo "careful" >&2
+            while [ ! -f \(dir.path("go-on")) ]; do sleep 0.05; done
+            head -c 204800 /dev/zero | tr '\\0' x
+            echo
+            """.writeScript(toFile: handler)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: toolworker)
+        process.arguments = ["run", "--config", config, "--assistant", "asst_weather", "--message", "go"]
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var status = ""
+        try await waitFor("status to show the running call's latest output") {
+            status = (try? runCommandBlocking(toolworker, ["status", "--config", config], environment: environment).output) ?? ""
+            return status.contains("running tool calls") && status.contains("line 4")
+        }
+        #expect(status.contains("get_weather"), "\(status)")
+        let json = try JSONValue(parsing: Array(try await runCommand(toolworker, ["status", "--config", config, "--json"], environment: environment).output.utf8))
+        #expect(json["running_calls"]?[0]?["tool"]?.stringValue == "get_weather")
+        FileManager.default.createFile(atPath: dir.path("go-on"), contents: nil)
+        await waitForExit(process)
+        #expect(process.terminationStatus == 0)
+        let runID = try await sqlite(dir, "SELECT run_id FROM runs")
+        let followed = try await runCommand(toolworker, ["events", runID, "--follow", "--config", config], environment: environment)
+        #expect(followed.output.contains("toolworker.tool_output") && followed.output.contains("line 1"), "\(followed.output.prefix(2000))")
+        let notes = try await sqlite(dir, "SELECT count(*) FROM events WHERE name = 'toolworker.tool_output'")
+        let noted = try await sqlite(dir, "SELECT sum(length(json_extract(data, '$.text'))) FROM events WHERE name = 'toolworker.tool_output'")
+        #expect((Int(notes) ?? 0) >= 3 && (Int(notes) ?? 0) <= 12, "rate-limited: \(notes) notes")
+        #expect((Int(noted) ?? 0) <= 64 * 1024, "bounded: \(noted) bytes noted")
+        #expect(try await sqlite(dir, "SELECT count(*) FROM events WHERE name = 'toolworker.tool_output' AND json_extract(data, '$.truncated') = 1") == "1")
+        #expect(try await sqlite(dir, "SELECT count(*) FROM events WHERE name = 'toolworker.tool_output' AND json_extract(data, '$.stream') = 'stderr' AND json_extract(data, '$.text') LIKE 'careful%'") == "1")
+        #expect(try await sqlite(dir, "SELECT count(*) FROM events WHERE name = 'toolworker.tool_output' AND json_extract(data, '$.partial') = 1") == notes)
+        // The final output is the handler's stdout, as always (cut at max_output_bytes, 64 KiB by default).
+        let output = try await sqlite(dir, "SELECT length(output) >= 65536 AND output LIKE 'line 1%' AND output_truncated FROM tool_calls")
+        #expect(output == "1")
+        let verified = try await runCommand(toolworker, ["verify", runID, "--config", config], environment: environment)
+        #expect(verified.status == 0, "notes are not frames: \(verified.output)")
+    }
+
+    @Test("an MCP server's progress notifications are journaled as the call's live output")
+    func mcpProgress() async throws {
+        guard MCPTestEnvironment.available else { Issue.record("the mcp Python package is missing (scripts/test.sh installs it)"); return }
+        let server = try FakeAssistantsServer(scenarios: ["asst_progress": Scenario(rounds: [[ScriptedToolCall("fake__progress", #"{"steps":3}"#)]])])
+        defer { server.stop() }
+        let dir = TempDirectory()
+        let config = dir.path("toolworker.yaml")
+        try """
+            api: { base_url: "\(server.baseURL)" }
+            database: tw.db
+            mcp_servers:
+              fake:
+                command: ["\(MCPTestEnvironment.python!)", "\(MCPTestEnvironment.fakeServer)", "stdio"]
+                env: { PYTHONPATH: "\(MCPTestEnvironment.packages!)" }
+                allowed_tools: [progress]
+                timeout: 30s
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let run = try await runCommand(toolworker, ["run", "--config", config, "--assistant", "asst_progress", "--message", "go"], environment: environment)
+        #expect(run.status == 0, "\(run.output) \(run.error)")
+        let progress = try await sqlite(dir, "SELECT group_concat(json_extract(data, '$.text'), '') FROM events WHERE name = 'toolworker.tool_output' AND json_extract(data, '$.stream') = 'progress'")
+        #expect(progress.contains("step 1 of 3") && progress.contains("step 3 of 3"), "\(progress)")
+        #expect(try await sqlite(dir, "SELECT output FROM tool_calls") == "progressed", "the final output, as always")
     }
 }

@@ -49,7 +49,7 @@ struct MCPTests {
         let (source, listing) = await list([MCPTestEnvironment.stdioServer()])
         defer { Task { await source.shutdown() } }
         #expect(listing.problems.isEmpty, "\(listing.problems)")
-        #expect(Set(listing.executors.map(\.name)) == ["fake__echo", "fake__add", "fake__fail", "fake__crash", "fake__slow", "fake__environment", "fake__started", "fake__authorization"])
+        #expect(Set(listing.executors.map(\.name)) == ["fake__echo", "fake__add", "fake__fail", "fake__crash", "fake__slow", "fake__environment", "fake__started", "fake__authorization", "fake__progress", "fake__traceparent"])
         let calls = [ScriptedToolCall("fake__echo", #"{"text":"héllo"}"#), ScriptedToolCall("fake__add", #"{"a":2,"b":3}"#), ScriptedToolCall("fake__environment", "{}")]
         let h = try RunHarness(scenarios: ["asst_mcp": Scenario(rounds: [calls])])
         h.extraExecutors = listing.executors

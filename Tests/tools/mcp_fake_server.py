@@ -4,7 +4,8 @@
     python3 mcp_fake_server.py http PORT_FILE    # Streamable HTTP on 127.0.0.1, a free port written to PORT_FILE
 
 Tools: echo (its text back), add (two numbers), fail (a tool error), crash (the process exits mid-call, status 3),
-slow (sleeps), authorization (echoes the HTTP Authorization header), environment (whether OPENAI_API_KEY reached it), started (its pid, to count restarts).
+slow (sleeps), authorization (echoes the HTTP Authorization header), environment (whether OPENAI_API_KEY reached it), started (its pid, to count restarts),
+traceparent (the W3C traceparent the call's _meta carried), progress (progress notifications, then an answer).
 """
 import asyncio
 import os
@@ -56,6 +57,25 @@ def started() -> str:
 def authorization(ctx: Context) -> str:
     request = ctx.request_context.request
     return "saw " + (request.headers.get("authorization", "nothing") if request is not None else "no HTTP request")
+
+
+@server.tool(description="Reports progress a few times, then answers.")
+async def progress(steps: int, ctx: Context) -> str:
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step} of {steps}")
+        await asyncio.sleep(0.3)
+    return "progressed"
+
+
+@server.tool(description="Returns the W3C traceparent the call's _meta carried.")
+def traceparent(ctx: Context) -> str:
+    meta = ctx.request_context.meta
+    found = None
+    if isinstance(meta, dict):
+        found = meta.get("traceparent")
+    elif meta is not None:
+        found = getattr(meta, "traceparent", None) or (getattr(meta, "model_extra", None) or {}).get("traceparent")
+    return "traceparent " + (found or "none")
 
 
 if __name__ == "__main__":

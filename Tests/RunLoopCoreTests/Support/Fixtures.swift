@@ -76,3 +76,14 @@ func accumulateFixture(
         "events": .array(names),
     ]
 }
+
+/// The Python packages the SDK replay and trace receiver tests use (openai, opentelemetry-proto), as scripts/test.sh
+/// installs them: `TOOLWORKER_TEST_SDK_PYTHONPATH`, else `.build/sdk-python` of this checkout.
+enum SDKTestEnvironment {
+    static let pythonPath: String? = {
+        let path = ProcessInfo.processInfo.environment["TOOLWORKER_TEST_SDK_PYTHONPATH"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent(".build/sdk-python").path
+        return FileManager.default.fileExists(atPath: path + "/openai/__init__.py") ? path : nil
+    }()
+}
