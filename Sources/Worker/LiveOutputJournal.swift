@@ -9,8 +9,10 @@ import WorkModel
 /// (`{"call_id", "stream": stdout|stderr|progress, "text", "partial": true}`), which `events --follow` and `status`
 /// show while the call runs. Never instead of the final output (the call's outcome is recorded as always).
 ///
-/// Bounded and rate-limited per call: pieces arriving within 250 ms of the last note are held and go together with
-/// the next; at most 64 KiB of a call's output is noted (then one note says the rest is left out). Notes take event
+/// Bounded and rate-limited per call: a call's first note comes once it has run 250 ms (a quick call's output is
+/// its final output alone: nothing more is written for it), pieces arriving within 250 ms of the last note are held
+/// and go together with the next; at most 64 KiB of a call's output is noted (then one note says the rest is left
+/// out). Notes take event
 /// numbers from the round's recorder, allocated and queued under one lock, so the journal commits them in order.
 final class LiveOutputJournal: Sendable {
     static let interval: Duration = .milliseconds(250)
@@ -18,7 +20,9 @@ final class LiveOutputJournal: Sendable {
 
     private struct Call {
         var pending: [LiveOutputStream: [UInt8]] = [:]
-        var lastNote: ContinuousClock.Instant?
+        /// When the call began, then when its last note was written.
+        var lastNote: ContinuousClock.Instant
+        var everNoted = false
         var noted = 0
         var capped = false
     }
@@ -26,6 +30,8 @@ final class LiveOutputJournal: Sendable {
     private struct State {
         var nextSeq: Int
         var calls: [String: Call] = [:]
+        /// The round is over: nothing more is noted.
+        var closed = false
     }
 
     private let journal: any RunJournal
@@ -42,15 +48,35 @@ final class LiveOutputJournal: Sendable {
         state = Mutex(State(nextSeq: nextSeq))
     }
 
-    /// The event number after the last note (the recorder goes on from it).
-    var nextSeq: Int { state.withLock { $0.nextSeq } }
+    /// Ends the round's notes (a late flush notes nothing) and returns the event number after the last one: the
+    /// recorder goes on from it.
+    func close() -> Int {
+        state.withLock { state in
+            state.closed = true
+            return state.nextSeq
+        }
+    }
 
-    /// The sink of call `callID`.
-    func sink(_ callID: String) -> any LiveOutputSink { Sink(journal: self, callID: callID) }
+    /// The sink of call `callID`, which starts now.
+    func sink(_ callID: String) -> any LiveOutputSink {
+        let now = ContinuousClock.now
+        state.withLock { $0.calls[callID] = Call(lastNote: now) }
+        return Sink(journal: self, callID: callID)
+    }
 
-    /// Notes what is still held of call `callID` (it ended).
+    /// Call `callID` ended: what is still held is noted, if the call was noted at all (a quick call's output is in
+    /// its final output).
     func finish(_ callID: String) {
-        note(callID, stream: nil, bytes: [], force: true)
+        let noted = state.withLock { $0.calls[callID]?.everNoted ?? false }
+        if noted { note(callID, stream: nil, bytes: [], force: true) }
+        _ = state.withLock { $0.calls.removeValue(forKey: callID) }
+    }
+
+    /// Notes what every call holds once its 250 ms have passed (called every 250 ms while the round runs, so a
+    /// piece is noted even when no other follows it).
+    func flushDue() {
+        let ids = state.withLock { Array($0.calls.keys) }
+        for id in ids { note(id, stream: nil, bytes: [], force: false) }
     }
 
     private struct Sink: LiveOutputSink {
@@ -62,13 +88,14 @@ final class LiveOutputJournal: Sendable {
     private func note(_ callID: String, stream kind: LiveOutputStream?, bytes: [UInt8], force: Bool) {
         let now = ContinuousClock.now
         state.withLock { state in
-            var call = state.calls[callID] ?? Call()
+            guard !state.closed, var call = state.calls[callID] else { return }
             defer { state.calls[callID] = call }
             guard !call.capped else { return }
             if let kind, !bytes.isEmpty { call.pending[kind, default: []] += bytes }
             let held = call.pending.values.reduce(0) { $0 + $1.count }
-            guard held > 0, force || call.lastNote.map({ now - $0 >= Self.interval }) ?? true else { return }
+            guard held > 0, force || now - call.lastNote >= Self.interval else { return }
             call.lastNote = now
+            call.everNoted = true
             var events: [EventRecord] = []
             for kind in [LiveOutputStream.stdout, .stderr, .progress] {
                 guard var piece = call.pending[kind], !piece.isEmpty else { continue }

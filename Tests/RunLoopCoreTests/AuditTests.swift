@@ -39,6 +39,8 @@ struct AuditTests {
             #expect(clean.status == 0, "\(clean.output) \(clean.error)")
             #expect(clean.output.contains("\(run): verified"), "\(clean.output)")
         }
+        #expect(try await sqlite(dir, "SELECT count(*) FROM events WHERE name = 'toolworker.tool_output'") == "0",
+            "a quick handler's output is its final output alone: no live notes")
         let all = try await runCommand(toolworker, ["verify", "--all", "--config", config], environment: environment)
         #expect(all.status == 0 && all.output.contains("verified 2 runs: 2 clean, 0 diverging"), "\(all.output)")
         let compared = try JSONValue(parsing: Array(try await runCommand(toolworker, ["verify", assistants, "--config", config, "--json"]).output.utf8))
