@@ -131,6 +131,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(name: "BackendSupport", dependencies: ["Worker", "OpenAIClient"], swiftSettings: swiftSettings),
+        // The operator console, served by the daemon's HTTP listener: pages from the journal's read model.
+        .target(
+            name: "Console",
+            dependencies: ["Journal", "Operations", "WorkModel", "WireFormat", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         // OpenTelemetry traces: swift-distributed-tracing's Tracer, exported over OTLP/HTTP by our libcurl client.
         .target(
             name: "Telemetry",
@@ -166,7 +171,7 @@ let package = Package(
             dependencies: [
                 "WireFormat", "AssistantsProtocol", "HTTPTransport", "OpenAIClient", "AssistantsAPI", "WorkModel", "Journal",
                 "ToolRunner", "Operations", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol", "ResponsesAPI",
-                "ResponsesBackend", "BackendSupport", "PostgresJournal", "MCPTools", "Telemetry",
+                "ResponsesBackend", "BackendSupport", "PostgresJournal", "MCPTools", "Telemetry", "Console",
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
@@ -211,7 +216,7 @@ let package = Package(
             dependencies: [
                 "RunLoopCore", "WireFormat", "AssistantsProtocol", "HTTPTransport", "OpenAIClient", "AssistantsAPI", "WorkModel", "Journal",
                 "ToolRunner", "Worker", "AssistantsBackend", "Configuration", "ResponsesProtocol",
-                "FakeAssistants", "PostgresJournal", "MCPTools", "CSQLite", "Telemetry", .product(name: "Logging", package: "swift-log"),
+                "FakeAssistants", "PostgresJournal", "MCPTools", "CSQLite", "Telemetry", "Console", "Operations", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],

@@ -5,7 +5,7 @@
 # by an unprivileged user) and removed at exit; without one they are skipped with a message saying why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="systemd lintian man-db dpkg-dev postgresql postgresql-client bubblewrap" scripts/ensure-deps.sh
+EXTRA_PACKAGES="systemd lintian man-db dpkg-dev postgresql postgresql-client bubblewrap chromium" scripts/ensure-deps.sh
 if [ -z "${TOOLWORKER_TEST_POSTGRES_URL:-}" ]; then
     pg_dir=$(mktemp -d /tmp/toolworker-test-pg.XXXXXX)
     trap 'scripts/postgres-cluster.sh stop "$pg_dir"' EXIT
@@ -26,14 +26,14 @@ if [ ! -f "$mcp_python/mcp/__init__.py" ]; then
         || echo "WARNING: the mcp Python package could not be installed; the MCP tests will be skipped" >&2
 fi
 export TOOLWORKER_TEST_MCP_PYTHONPATH="$mcp_python"
-# `toolworker replay` is read back by the official openai-python SDK's stream readers, and exported traces are
-# decoded by a receiver on OpenTelemetry's own protobuf definitions (their own folder: they bring other versions of
-# what mcp needs).
+# `toolworker replay` is read back by the official openai-python SDK's stream readers, exported traces are decoded
+# by a receiver on OpenTelemetry's own protobuf definitions, and the console is driven in headless Chromium by
+# Playwright (their own folder: they bring other versions of what mcp needs).
 sdk_python="$PWD/.build/sdk-python"
-if [ ! -f "$sdk_python/openai/__init__.py" ] || [ ! -d "$sdk_python/opentelemetry/proto" ]; then
+if [ ! -f "$sdk_python/openai/__init__.py" ] || [ ! -d "$sdk_python/opentelemetry/proto" ] || [ ! -d "$sdk_python/playwright" ]; then
     python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore --target "$sdk_python" \
-        "openai==3.63.0" "opentelemetry-proto==1.45.2" \
-        || echo "WARNING: the openai or opentelemetry-proto Python package could not be installed; the replay and tracing tests will fail" >&2
+        "openai==3.63.0" "opentelemetry-proto==1.45.2" "playwright==1.65.3" \
+        || echo "WARNING: the openai, opentelemetry-proto or playwright Python package could not be installed; the replay, tracing and console tests will fail" >&2
 fi
 export TOOLWORKER_TEST_SDK_PYTHONPATH="$sdk_python"
 # The layering in Package.swift is enforced, not only described: a target importing a module that is not one of its

@@ -132,8 +132,50 @@ extension Reader {
             }
             if !seen.insert(name).inserted { problem("fallback[\(index)]", nil, "'\(name)' is in the chain twice") }
         }
+        if let listen = config.console?.listen, let metrics = config.metrics.listen, listen.host != metrics.host || listen.port != metrics.port {
+            problem("console.listen", nil, "the console is served by the listener of metrics.listen (\(metrics.host):\(metrics.port)): leave console.listen out, or make them equal")
+        }
         if config.model == nil, let provider = config.providers.first(where: { $0.protocolName == "responses" }) {
             problem("model", nil, "required when a provider speaks responses (providers.\(provider.name)): the model every request names")
         }
+    }
+}
+
+extension Reader {
+    /// `console: {listen: HOST:PORT, token_file: PATH, path_prefix: /PREFIX}`; `token_file` is required, and the
+    /// console is served by the listener of `metrics.listen` when that is set (`listen` may not name another).
+    mutating func readConsole(_ node: Node, _ config: inout ToolWorkerConfig) {
+        var tokenFile: String?
+        var listen: (host: String, port: Int)?
+        var prefix = ""
+        for (key, value) in mapping(node, "console", allowed: ["listen", "token_file", "path_prefix"]) ?? [] {
+            let path = "console.\(key)"
+            guard let text = string(value, path) else { continue }
+            switch key {
+            case "listen":
+                if let address = Reader.listenAddress(text) { listen = address } else {
+                    problem(path, value, "expected HOST:PORT with an IP address, such as 127.0.0.1:9464")
+                }
+            case "token_file": tokenFile = resolve(text)
+            case "path_prefix":
+                if text.isEmpty || text == "/" {
+                    prefix = ""
+                } else if text.hasPrefix("/"), !text.hasSuffix("/"), text.allSatisfy({ $0.isLetter || $0.isNumber || "/-_.".contains($0) }) {
+                    prefix = text
+                } else {
+                    problem(path, value, "expected a path such as /toolworker (starting with /, not ending with one; letters, digits, - _ .)")
+                }
+            default: break
+            }
+        }
+        guard case .mapping = node else { return }
+        guard let tokenFile else {
+            problem("console", node, "needs token_file: the file of the tokens that may sign in")
+            return
+        }
+        var console = ToolWorkerConfig.ConsoleConfig(tokenFile: tokenFile)
+        console.listen = listen
+        console.pathPrefix = prefix
+        config.console = console
     }
 }

@@ -145,7 +145,7 @@ struct Reader {
         return value
     }
 
-    /// `HOST:PORT` with an IPv4 literal, or `[IPv6]:PORT`; port 1–65535.
+    /// `HOST:PORT` with an IPv4 literal, or `[IPv6]:PORT`; port 0–65535 (0: any free port, which the log names).
     static func listenAddress(_ text: String) -> (host: String, port: Int)? {
         let host: String
         let portText: Substring
@@ -162,7 +162,7 @@ struct Reader {
             var v4 = in_addr()
             guard inet_pton(AF_INET, host, &v4) == 1 else { return nil }
         }
-        guard let port = Int(portText), (1...65535).contains(port) else { return nil }
+        guard let port = Int(portText), (0...65535).contains(port) else { return nil }
         return (host, port)
     }
 
@@ -185,7 +185,7 @@ struct Reader {
         let keys = [
             "api", "model", "instructions", "database", "database_password_file", "database_durability", "fleet", "snapshots", "concurrency", "jobs",
             "shutdown_grace", "metrics", "log", "tools", "max_rounds", "max_calls_per_round", "max_argument_bytes", "request_options", "shell", "apply_patch",
-            "mcp_servers", "approval_notify", "prices", "rate_limits", "budgets", "providers", "fallback",
+            "mcp_servers", "approval_notify", "prices", "rate_limits", "budgets", "providers", "fallback", "console",
         ]
         for (key, value) in mapping(root, "", allowed: keys) ?? [] {
             switch key {
@@ -238,7 +238,7 @@ struct Reader {
                     guard let text = string(v, "metrics.\(k)") else { continue }
                     if k == "listen" {
                         if let address = Reader.listenAddress(text) { config.metrics.listen = address } else {
-                            problem("metrics.listen", v, "expected HOST:PORT with an IP address, such as 127.0.0.1:9464 or [::1]:9464")
+                            problem("metrics.listen", v, "expected HOST:PORT with an IP address, such as 127.0.0.1:9464 or [::1]:9464 (port 0: any free one, logged)")
                         }
                     } else {
                         let path = resolve(text)
@@ -270,6 +270,7 @@ struct Reader {
             case "rate_limits": readRateLimits(value, &config)
             case "budgets": readBudgets(value, &config)
             case "providers": readProviders(value, &config)
+            case "console": readConsole(value, &config)
             case "fallback": config.fallback = strings(value, key, what: "provider names") ?? []
             case "approval_notify": config.approvalNotify = command(value, key) ?? config.approvalNotify
             case "apply_patch":

@@ -83,6 +83,52 @@ public struct ToolWorkerConfig: Sendable {
     public var providers: [Provider] = []
     /// `fallback:`: the providers a loop that cannot start on its own tries next, in order.
     public var fallback: [String] = []
+    /// `console:`: the operator console, off when `nil`.
+    public var console: ConsoleConfig?
+
+    /// `console: {listen, token_file, path_prefix}`.
+    public struct ConsoleConfig: Sendable, Equatable {
+        /// Where the daemon's HTTP listener is, when `metrics.listen` does not say (`127.0.0.1:9464`).
+        public var listen: (host: String, port: Int)?
+        /// Who may sign in: lines `NAME:TOKEN` (or a bare token, signing in as `operator`).
+        public var tokenFile: String
+        /// The path the console is served under, behind a reverse proxy (`/toolworker`; empty at the root).
+        public var pathPrefix = ""
+
+        public init(tokenFile: String) { self.tokenFile = tokenFile }
+
+        public static func == (lhs: ConsoleConfig, rhs: ConsoleConfig) -> Bool {
+            lhs.listen?.host == rhs.listen?.host && lhs.listen?.port == rhs.listen?.port && lhs.tokenFile == rhs.tokenFile && lhs.pathPrefix == rhs.pathPrefix
+        }
+
+        /// The sign-in tokens of `tokenFile`, with their identities.
+        /// - Throws: a description of what is wrong with the file.
+        public func tokens() throws(ConfigError) -> [(identity: String, token: String)] {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                throw ConfigError(file: tokenFile, problems: [ConfigProblem(path: "console.token_file", line: nil, message: "cannot read \(tokenFile)")])
+            }
+            var tokens: [(identity: String, token: String)] = []
+            for line in text.split(whereSeparator: \.isNewline) {
+                let entry = line.trimmingCharacters(in: .whitespaces)
+                guard !entry.isEmpty, !entry.hasPrefix("#") else { continue }
+                if let colon = entry.firstIndex(of: ":"), entry[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || "._-@".contains($0) }), !entry[..<colon].isEmpty {
+                    tokens.append((String(entry[..<colon]), String(entry[entry.index(after: colon)...])))
+                } else {
+                    tokens.append(("operator", entry))
+                }
+            }
+            guard !tokens.isEmpty, tokens.allSatisfy({ $0.token.count >= 16 }) else {
+                throw ConfigError(file: tokenFile, problems: [ConfigProblem(
+                    path: "console.token_file", line: nil, message: "needs at least one token of 16 characters or more (lines NAME:TOKEN or TOKEN)")])
+            }
+            return tokens
+        }
+    }
+
+    /// The address of the daemon's HTTP listener (`/metrics`, the console), if it has one.
+    public var listenAddress: (host: String, port: Int)? {
+        metrics.listen ?? console.map { $0.listen ?? ("127.0.0.1", 9464) }
+    }
 
     /// The providers jobs can name, the first being the default: `providers:`, or `default` from the `api:` section.
     public var effectiveProviders: [Provider] {
@@ -161,6 +207,7 @@ public struct ToolWorkerConfig: Sendable {
         if !usesPostgres { paths.append(database) }
         paths += [databasePasswordFile, api.apiKeyFile].compactMap { $0 }
         paths += providers.flatMap(\.keyFiles)
+        if let console { paths.append(console.tokenFile) }
         paths += mcpServers.flatMap(\.secretFiles)
         return paths.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
     }

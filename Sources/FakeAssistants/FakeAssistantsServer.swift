@@ -178,13 +178,13 @@ final class FakeState: Sendable {
                 code: "insufficient_quota")))
         }
         let now = ContinuousClock.now
-        if let window = inner.rateWindow, now - window.start >= mode.window { inner.rateWindow = nil }
+        if let window = inner.rateWindow, now - window.start >= mode.window, !mode.resetsAfterRefusal { inner.rateWindow = nil }
         var window = inner.rateWindow ?? (now, 0)
         let resetMs = max(0, (mode.window - (now - window.start)).milliseconds)
         let reset = resetMs >= 1000 ? "\(resetMs / 1000)s" : "\(resetMs)ms"
         var headers: [(String, String)] = [("x-ratelimit-limit-requests", String(mode.requestsPerWindow)), ("x-ratelimit-reset-requests", reset)]
         if window.taken >= mode.requestsPerWindow {
-            inner.rateWindow = window
+            inner.rateWindow = mode.resetsAfterRefusal ? nil : window
             inner.rateLimited += 1
             headers.append(("x-ratelimit-remaining-requests", "0"))
             if !mode.sendsHeaders { headers = [] }

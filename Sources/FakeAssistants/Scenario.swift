@@ -225,11 +225,15 @@ public struct RateLimitMode: Sendable {
     public var quotaExhausted: Bool
     /// Whether answers carry `x-ratelimit-*` (without them a client learns of the limit only from a 429).
     public var sendsHeaders: Bool
+    /// The window ends with its first 429, not with time: the request after a refusal goes through, however slow
+    /// the client (a test that must see exactly one refusal on a loaded machine).
+    public var resetsAfterRefusal: Bool
 
     public init(
         requestsPerWindow: Int = 1_000, window: Duration = .seconds(60), retryAfter: String? = nil, quotaExhausted: Bool = false,
-        sendsHeaders: Bool = true
+        sendsHeaders: Bool = true, resetsAfterRefusal: Bool = false
     ) {
+        self.resetsAfterRefusal = resetsAfterRefusal
         self.requestsPerWindow = requestsPerWindow
         self.window = window
         self.retryAfter = retryAfter

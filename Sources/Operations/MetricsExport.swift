@@ -71,7 +71,8 @@ public final class MetricsExport: Sendable {
     }
 }
 
-/// A minimal HTTP/1.1 listener that answers `GET /metrics` (anything else: 404) and closes each connection.
+/// A minimal HTTP/1.1 listener that answers `GET /metrics` (and, given routes, the console; anything else: 404) and
+/// closes each connection.
 /// One thread accepts; each connection is answered on a thread of its own (at most ``maxConnections`` at once, the
 /// rest closed at once), and a request head must arrive whole within ``headDeadline``: a client that trickles one
 /// byte every few seconds holds only its own connection, and only that long.
@@ -91,8 +92,8 @@ public final class MetricsListener: Sendable {
     public let port: Int
     private let fd: Int32
     private let stopped = StopFlag()
-    /// Connections answered at once; more are closed without an answer.
-    public static let maxConnections = 8
+    /// Connections answered at once (the console's live pages each hold one); more are closed without an answer.
+    public static let maxConnections = 32
     /// How long a client has to send its whole request head.
     public static let headDeadline: Duration = .seconds(2)
 
@@ -101,8 +102,12 @@ public final class MetricsListener: Sendable {
         let open = Atomic<Int>(0)
     }
 
-    /// Binds `host:port` (an IPv4 or IPv6 literal; port 0 picks one) and starts answering with `body()`.
-    public init(host: String, port: Int, body: @escaping @Sendable () -> String) throws(StartError) {
+    /// Binds `host:port` (an IPv4 or IPv6 literal; port 0 picks one) and starts answering `GET /metrics` with
+    /// `body()`, and every other request with `routes` when given (the console).
+    public init(
+        host: String, port: Int, body: @escaping @Sendable () -> String,
+        routes: (@Sendable (HTTPServerRequest) -> HTTPServerResponse?)? = nil
+    ) throws(StartError) {
         let address = "\(host):\(port)"
         var storage = sockaddr_storage()
         var length: socklen_t
@@ -162,7 +167,7 @@ public final class MetricsListener: Sendable {
                     continue
                 }
                 let connection = Thread {
-                    MetricsListener.answer(client, body: body)
+                    MetricsListener.answer(client, body: body, routes: routes)
                     close(client)
                     gate.open.subtract(1, ordering: .relaxed)
                 }
@@ -174,45 +179,94 @@ public final class MetricsListener: Sendable {
         thread.start()
     }
 
-    /// Reads the request head (at most 8 KiB, within ``headDeadline`` in all) and answers it.
-    static func answer(_ client: Int32, body: () -> String) {
+    /// Reads the request (its head, at most 8 KiB, within ``headDeadline`` in all; a body of at most 64 KiB) and
+    /// answers it: `GET /metrics` with `body()`, anything else with `routes` (the console), else 404.
+    static func answer(_ client: Int32, body: () -> String, routes: (@Sendable (HTTPServerRequest) -> HTTPServerResponse?)?) {
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let deadline = ContinuousClock.now + headDeadline
         var request: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        while request.count < 8192 {
-            let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero else { return }
-            var descriptor = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)))
-            if ready < 0 && errno == EINTR { continue }
-            if ready <= 0 { return }
-            let n = recv(client, &buffer, buffer.count, 0)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            request += buffer[0..<n]
-            let text = String(decoding: request, as: UTF8.self)
-            if text.contains("\r\n\r\n") || text.contains("\n\n") { break }
+        var headEnd: Int?
+        func receive(until done: () -> Bool, limit: Int) -> Bool {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !done() {
+                guard request.count < limit else { return false }
+                let remaining = deadline - ContinuousClock.now
+                guard remaining > .zero else { return false }
+                var descriptor = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&descriptor, 1, Int32(max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)))
+                if ready < 0 && errno == EINTR { continue }
+                if ready <= 0 { return false }
+                let n = recv(client, &buffer, buffer.count, 0)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                request += buffer[0..<n]
+            }
+            return true
         }
-        let line = String(decoding: request.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self).split(separator: " ")
-        let response: String
-        if line.count >= 2, line[0] == "GET", line[1] == "/metrics" || line[1].hasPrefix("/metrics?") {
-            let text = body()
-            response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\nConnection: close\r\n\r\n" + text
+        func findHeadEnd() -> Bool {
+            if let index = HTTPServerRequest.headEnd(request) { headEnd = index }
+            return headEnd != nil
+        }
+        guard receive(until: findHeadEnd, limit: 8192 + 4096), let headEnd else { return }
+        guard var parsed = HTTPServerRequest(head: Array(request[..<headEnd])) else { return }
+        parsed.remoteAddress = peerAddress(client)
+        let length = min(Int(parsed.headers["content-length"] ?? "0") ?? 0, 64 * 1024)
+        if length > 0 {
+            guard receive(until: { request.count - headEnd >= length }, limit: headEnd + length) else { return }
+            parsed.body = Array(request[headEnd..<(headEnd + length)])
+        }
+        let response: HTTPServerResponse
+        if parsed.method == "GET", parsed.path == "/metrics" {
+            response = .complete(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(body().utf8))
+        } else if let routed = routes?(parsed) {
+            response = routed
         } else {
-            let text = "not found: GET /metrics\n"
-            response = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: \(text.utf8.count)\r\nConnection: close\r\n\r\n" + text
+            response = .complete(status: 404, headers: [("Content-Type", "text/plain")], body: Array("not found: GET /metrics\n".utf8))
         }
-        var bytes = Array(response.utf8)
+        switch response {
+        case .complete(let status, let headers, let content):
+            var head = "HTTP/1.1 \(status) \(HTTPServerResponse.reason(status))\r\n"
+            for (name, value) in headers { head += "\(name): \(value)\r\n" }
+            head += "Content-Length: \(content.count)\r\nConnection: close\r\n\r\n"
+            _ = sendAll(client, Array(head.utf8) + content)
+        case .stream(let headers, let produce):
+            var head = "HTTP/1.1 200 OK\r\n"
+            for (name, value) in headers { head += "\(name): \(value)\r\n" }
+            head += "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+            guard sendAll(client, Array(head.utf8)) else { return }
+            produce { chunk in sendAll(client, Array(chunk.utf8)) }
+        }
+    }
+
+    /// Writes all of `bytes`; `false` once the client is gone.
+    static func sendAll(_ client: Int32, _ bytes: [UInt8]) -> Bool {
+        var bytes = bytes
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeMutableBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
+            if n <= 0 { return false }
             offset += n
         }
-        bytes.removeAll()
+        return true
+    }
+
+    /// The client's address, as text (`127.0.0.1`).
+    static func peerAddress(_ client: Int32) -> String {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        guard withUnsafeMutablePointer(to: &storage, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(client, $0, &length) } }) == 0
+        else { return "?" }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        if Int32(storage.ss_family) == AF_INET {
+            var v4 = withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in.self) }
+            inet_ntop(AF_INET, &v4.sin_addr, &text, socklen_t(text.count))
+        } else {
+            var v6 = withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in6.self) }
+            inet_ntop(AF_INET6, &v6.sin6_addr, &text, socklen_t(text.count))
+        }
+        return String(cString: text)
     }
 
     /// Stops accepting: the thread wakes from accept(2), ends and closes the socket.

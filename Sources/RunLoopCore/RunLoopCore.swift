@@ -20,3 +20,4 @@
 @_exported import Worker
 @_exported import MCPTools
 @_exported import Telemetry
+@_exported import Console

@@ -32,16 +32,11 @@ struct ServeCommand: AsyncParsableCommand {
             metrics.recordBuildInfo(
                 version: ToolWorkerVersion.string, protocolName: config.api.protocolName, sqlite: AuditStore.sqliteVersion,
                 libcurl: CurlLibrary.version)
-            var listener: MetricsListener?
-            if let address = config.metrics.listen {
-                do {
-                    listener = try MetricsListener(host: address.host, port: address.port) { metrics.text() }
-                } catch {
-                    throw CommandFailure(message: "\(config.file): \(error)", code: ExitStatus.config)
-                }
-                logger.info("serving metrics", metadata: ["listen": "\(address.host):\(listener?.port ?? 0)"])
+            // The console's tokens are read before anything starts: a bad token file is a configuration error.
+            let consoleTokens: [(identity: String, token: String)]?
+            do { consoleTokens = try config.console?.tokens() } catch {
+                throw CommandFailure(message: "\(config.file): \(error)", code: ExitStatus.config)
             }
-            defer { listener?.stop() }
             // Every run this daemon drives carries its lease (renewed each heartbeat); a SQLite journal also takes the
             // daemon lock (one serve per file), a PostgreSQL one is shared by a fleet.
             let owner = LeaseOwner(id: LeaseOwner.makeID(host: ProcessInfo.processInfo.hostName), expiry: config.fleet.leaseExpiry)
@@ -62,6 +57,9 @@ struct ServeCommand: AsyncParsableCommand {
                 store.close()
                 withExtendedLifetime(lock) {}
             }
+            // One listener serves /metrics and, when configured, the console (which needs the journal).
+            let listener = try startListener(config, metrics: metrics, consoleTokens: consoleTokens, store: store, logger: logger)
+            defer { listener?.stop() }
             let notifier = SystemdNotifier()
             let shutdown = ShutdownSignal()
             // Every tool source is listed (servers it needs started) before the first run: its tools are offered from

@@ -43,7 +43,7 @@ struct MCPShippedBinaryTests {
             let tools = try await runCommand(builtProduct("toolworker"), ["tools", "--config", path], environment: environment)
             #expect(tools.status == 0, "run \(attempt): \(tools.error)")
             let names = tools.output.split(separator: "\n").map { String($0.split(separator: "\t").first ?? "") }
-            #expect(names.filter { $0.hasPrefix("fake__") }.count == 8, "run \(attempt): \(tools.output) \(tools.error)")
+            #expect(names.filter { $0.hasPrefix("fake__") }.count == 10, "run \(attempt): \(tools.output) \(tools.error)")
             #expect(names.contains("time__get_current_time") && names.contains("loud__ok"), "run \(attempt): \(tools.output)")
             // The hostile server's banner (terminal escapes, a forged log line) is not copied to the command's output.
             #expect(!tools.output.contains("HOSTILE") && !tools.error.contains("HOSTILE"), "\(tools.error)")

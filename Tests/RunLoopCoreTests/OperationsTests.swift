@@ -207,7 +207,7 @@ struct OperationsTests {
     func configKeys() {
         for (yaml, message) in [
             ("metrics: { listen: \"localhost:9464\" }", "metrics.listen: expected HOST:PORT"),
-            ("metrics: { listen: \"127.0.0.1:0\" }", "metrics.listen"),
+            ("metrics: { listen: \"127.0.0.1:65536\" }", "metrics.listen"),
             ("metrics: { listen: \"127.0.0.1:99999\" }", "metrics.listen"),
             ("metrics: { textfile: /no/such/folder/x.prom }", "metrics.textfile: the folder /no/such/folder does not exist"),
             ("log: { format: xml }", "log.format: expected 'text' or 'json'"),

@@ -106,7 +106,7 @@ struct RateLimitTests {
         // Without the headers, the 429 tells: its Retry-After is waited out and the submit sent again.
         let blind = try RunHarness()
         try blind.handler("get_weather", RunDriverTests.weatherScript)
-        blind.server.limitRate(RateLimitMode(requestsPerWindow: 1, window: .seconds(1), retryAfter: "1", sendsHeaders: false))
+        blind.server.limitRate(RateLimitMode(requestsPerWindow: 1, window: .seconds(1), retryAfter: "1", sendsHeaders: false, resetsAfterRefusal: true))
         #expect(try await blind.run("asst_weather").status == .completed)
         #expect(blind.server.rateLimitedRequests == 1, "the submit was refused once, then sent after the pause")
         #expect(blind.requests("POST", "/submit_tool_outputs").count == 2)
