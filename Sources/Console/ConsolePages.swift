@@ -40,7 +40,7 @@ extension ConsoleServer {
         }
         let pageNumber = max(1, Int(query["page"] ?? "1") ?? 1)
         let rows = try journal.query { try $0.runs(filter, limit: Self.pageSize + 1, offset: (pageNumber - 1) * Self.pageSize) }
-        let statuses = ["", "queued", "in_progress", "requires_action", "completed", "failed", "incomplete", "expired", "cancelled", "error", "budget_exceeded"]
+        let statuses = ["", "queued", "in_progress", "requires_action", "awaiting_approval", "completed", "failed", "incomplete", "expired", "cancelled", "error", "budget_exceeded"]
         var out = "<form class=\"filters\" method=\"get\" action=\"\(HTML.escape(settings.prefix))/runs\">"
         out += "<select name=\"status\" aria-label=\"status\">" + statuses.map { "<option value=\"\($0)\"\(filter.status == $0 ? " selected" : "")>\($0.isEmpty ? "any status" : $0)</option>" }.joined() + "</select>"
         out += "<select name=\"protocol\" aria-label=\"protocol\">" + ["", "assistants", "responses"].map { "<option value=\"\($0)\"\(filter.protocolName == $0 ? " selected" : "")>\($0.isEmpty ? "any protocol" : $0)</option>" }.joined() + "</select>"
@@ -210,6 +210,8 @@ extension ConsoleServer {
         var out = "<p>The last 30 days, from the usage ledger.</p>"
         out += HTML.bars("Tokens per day", days.map { ($0.key, Double($0.tokens.input + $0.tokens.output)) }, unit: "tokens")
         out += HTML.bars("Tokens per model", models.map { ($0.key, Double($0.tokens.input + $0.tokens.output)) }, unit: "tokens")
+        let dailyCosts = days.flatMap { total in total.cost.map { (label: "\(total.key) (\($0.key))", value: $0.value) } }
+        out += HTML.bars("Cost per day", dailyCosts, unit: "")
         let costs = models.flatMap { total in total.cost.map { (label: "\(total.key) (\($0.key))", value: $0.value) } }
         out += HTML.bars("Cost per model", costs, unit: "")
         return out

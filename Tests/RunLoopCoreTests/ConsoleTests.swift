@@ -209,4 +209,71 @@ struct ConsoleTests {
             #expect(FileManager.default.fileExists(atPath: "\(artifacts)/\(shot).png"), "\(shot).png saved")
         }
     }
+
+    @Test("on a PostgreSQL journal: the console of one daemon shows the fleet's runs and its decision reaches the daemon that waits",
+          .enabled("PostgreSQL could not be started") { await PostgresTestCluster.available() })
+    func postgres() async throws {
+        let server = try FakeAssistantsServer(scenarios: ["asst_pay": Scenario(rounds: [[ScriptedToolCall("pay", #"{"amount":5}"#)]], finalText: "paid")])
+        defer { server.stop() }
+        let dir = TempDirectory()
+        let url = try await PostgresTestCluster.makeDatabase()
+        try "alice:\(token)\n".write(toFile: dir.path("tokens"), atomically: true, encoding: .utf8)
+        let handler = dir.path("pay.sh")
+        try "#!/bin/sh\ncat >/dev/null\necho paid\n".writeScript(toFile: handler)
+        chmod(handler, 0o755)
+        func config(_ name: String, console: Bool) throws -> String {
+            let path = dir.path("\(name).yaml")
+            try """
+                api: { base_url: "\(server.baseURL)" }
+                database: "\(url)"
+                fleet: { heartbeat: 500ms, lease_expiry: 5s }
+                \(console ? "console: { listen: \"127.0.0.1:0\", token_file: \(dir.path("tokens")) }" : "")
+                tools:
+                  pay: { command: ["\(handler)"], timeout: 10s, approval: always }
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
+        // The daemon that drives the run has no console; the other one, with the console, takes no jobs of it.
+        let worker = try startServe(config: try config("worker", console: false), environment: environment, log: dir.path("worker.log"))
+        defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+        let queued = try await runCommand(builtProduct("toolworker"), ["enqueue", "--config", try config("worker", console: false), "--assistant", "asst_pay", "--message", "go"], environment: environment)
+        #expect(queued.status == 0)
+        let reader = try PostgresConnection(url: url)
+        try await waitFor("the call to wait for a decision") { try reader.scalar("SELECT count(*) FROM approvals WHERE decision IS NULL").int == 1 }
+        let viewer = try startServe(config: try config("viewer", console: true), environment: environment, log: dir.path("viewer.log"))
+        defer { if viewer.isRunning { kill(viewer.processIdentifier, SIGKILL) } }
+        var port = 0
+        try await waitFor("the console to listen") {
+            let log = (try? String(contentsOfFile: dir.path("viewer.log"), encoding: .utf8)) ?? ""
+            guard let line = log.split(separator: "\n").first(where: { $0.contains("serving metrics and the console") }),
+                  let range = line.range(of: "listen=127.0.0.1:") else { return false }
+            port = Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
+            return port > 0
+        }
+        let bearer = ["Authorization": "Bearer \(token)"]
+        let runID = try #require(try reader.scalar("SELECT run_id FROM runs").text)
+        let status = try #require(try reader.scalar("SELECT status FROM run_history").text)
+        let runs = try await offPool { [port] in try ConsoleTests.http(port, "GET", "/runs?status=\(status)&protocol=assistants", headers: bearer) }
+        #expect(runs.status == 200 && runs.body.contains(runID), "\(status): \(runs.body.components(separatedBy: "<main>").last?.prefix(1500) ?? "")")
+        let all = try await offPool { [port] in try ConsoleTests.http(port, "GET", "/runs", headers: bearer) }
+        #expect(all.body.contains(runID), "\(all.body.components(separatedBy: "</form>").last?.prefix(1500) ?? "")")
+        let none = try await offPool { [port] in try ConsoleTests.http(port, "GET", "/runs?protocol=responses", headers: bearer) }
+        #expect(none.status == 200 && !none.body.contains(runID))
+        let runPage = try await offPool { [port] in try ConsoleTests.http(port, "GET", "/runs/\(runID)", headers: bearer) }
+        #expect(runPage.status == 200 && runPage.body.contains("Waiting for a decision"))
+        let callID = try #require(try reader.scalar("SELECT call_id FROM approvals").text)
+        let runKey = try #require(try reader.scalar("SELECT run FROM approvals").int)
+        let decided = try await offPool { [port] in
+            try ConsoleTests.http(port, "POST", "/approvals/decide", headers: bearer, form: ["call_id": callID, "run_key": String(runKey), "decision": "approved"])
+        }
+        #expect(decided.status == 303)
+        try await waitFor("the other daemon to finish the run") { try reader.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'").int == 1 }
+        for path in ["/queue", "/usage", "/approvals"] {
+            let page = try await offPool { [port] in try ConsoleTests.http(port, "GET", path, headers: bearer) }
+            #expect(page.status == 200, "\(path)")
+        }
+        for process in [worker, viewer] { kill(process.processIdentifier, SIGTERM) }
+        for process in [worker, viewer] { await waitForExit(process) }
+    }
 }
