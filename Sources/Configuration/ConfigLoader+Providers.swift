@@ -28,18 +28,8 @@ extension Reader {
                     if let url = string(value, keyPath) {
                         if let reason = BaseURL.problem(url) { problem(keyPath, value, reason) } else { provider.baseURL = url }
                     }
-                case "protocol":
-                    if let text = string(value, keyPath) {
-                        if ["assistants", "responses"].contains(text) { protocolGiven = text } else {
-                            problem(keyPath, value, "expected 'assistants' or 'responses', not '\(text)'")
-                        }
-                    }
-                case "state":
-                    if let text = string(value, keyPath) {
-                        if let state = ConversationState(rawValue: text) { stateGiven = state } else {
-                            problem(keyPath, value, "expected 'server' or 'stateless', not '\(text)'")
-                        }
-                    }
+                case "protocol": protocolGiven = protocolName(value, keyPath)
+                case "state": stateGiven = conversationState(value, keyPath)
                 case "api_keys": provider.keys += keySources(value, keyPath)
                 case "api_key_env": if let variable = string(value, keyPath) { provider.keys.append(.environment(variable)) }
                 case "api_key_file": if let file = string(value, keyPath) { provider.keys.append(.file(resolve(file))) }
@@ -71,6 +61,26 @@ extension Reader {
             if let stateGiven { provider.state = stateGiven }
             config.providers.append(provider)
         }
+    }
+
+    /// `assistants` or `responses` (`api.protocol`, `providers.NAME.protocol`).
+    mutating func protocolName(_ node: Node, _ path: String) -> String? {
+        guard let text = string(node, path) else { return nil }
+        guard ["assistants", "responses"].contains(text) else {
+            problem(path, node, "expected 'assistants' or 'responses', not '\(text)'")
+            return nil
+        }
+        return text
+    }
+
+    /// `server` or `stateless` (`api.state`, `providers.NAME.state`).
+    mutating func conversationState(_ node: Node, _ path: String) -> ConversationState? {
+        guard let text = string(node, path) else { return nil }
+        guard let state = ConversationState(rawValue: text) else {
+            problem(path, node, "expected 'server' or 'stateless', not '\(text)'")
+            return nil
+        }
+        return state
     }
 
     /// `- env: VARIABLE` or `- file: PATH` entries (a bare string is a variable's name).

@@ -333,12 +333,7 @@ struct Reader {
                 if let url = string(value, path) {
                     if let reason = BaseURL.problem(url) { problem(path, value, reason) } else { api.baseURL = url }
                 }
-            case "protocol":
-                if let text = string(value, path) {
-                    if ["assistants", "responses"].contains(text) { api.protocolName = text } else {
-                        problem(path, value, "expected 'assistants' or 'responses', not '\(text)'")
-                    }
-                }
+            case "protocol": api.protocolName = protocolName(value, path) ?? api.protocolName
             case "api_key_env": api.apiKeyEnv = string(value, path) ?? api.apiKeyEnv
             case "api_key_file": api.apiKeyFile = string(value, path).map(resolve)
             case "organization", "project":
@@ -351,12 +346,7 @@ struct Reader {
             case "connect_timeout": api.connectTimeout = duration(value, path) ?? api.connectTimeout
             case "idle_timeout": api.idleTimeout = duration(value, path) ?? api.idleTimeout
             case "max_retries": api.maxRetries = integer(value, path, min: 0, max: 20) ?? api.maxRetries
-            case "state":
-                if let text = string(value, path) {
-                    if let state = ConversationState(rawValue: text) { api.state = state } else {
-                        problem(path, value, "expected 'server' or 'stateless', not '\(text)'")
-                    }
-                }
+            case "state": api.state = conversationState(value, path) ?? api.state
             default: break
             }
         }

@@ -11,6 +11,18 @@ struct AuditTests {
     let toolworker = builtProduct("toolworker")
     var environment: [String: String] { ["OPENAI_API_KEY": "sk-fake-test-key", "PATH": "/usr/bin:/bin"] }
 
+    /// `toolworker run` of `assistant`, in the background.
+    func startRun(_ config: String, assistant: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: toolworker)
+        process.arguments = ["run", "--config", config, "--assistant", assistant, "--message", "go"]
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     func sqlite(_ dir: TempDirectory, _ sql: String) async throws -> String {
         try await runCommand("/usr/bin/sqlite3", [dir.path("tw.db"), sql]).output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -129,13 +141,7 @@ struct AuditTests {
             server.stop()
             withExtendedLifetime(dir) {}
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: toolworker)
-        process.arguments = ["run", "--config", config, "--assistant", "asst_slow_stream", "--message", "go"]
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startRun(config, assistant: "asst_slow_stream")
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         var runID = ""
         try await waitFor("the run to have its id") {
@@ -175,13 +181,7 @@ struct AuditTests {
             head -c 204800 /dev/zero | tr '\\0' x
             echo
             """.writeScript(toFile: handler)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: toolworker)
-        process.arguments = ["run", "--config", config, "--assistant", "asst_weather", "--message", "go"]
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startRun(config, assistant: "asst_weather")
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         var status = ""
         try await waitFor("status to show the running call's latest output") {
