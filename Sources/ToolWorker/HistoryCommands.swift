@@ -86,13 +86,14 @@ struct EventsCommand: AsyncParsableCommand {
         }
     }
 
-    /// Prints run `runKey`'s rows as they land, every 200 ms, and returns once the run has ended and its last row
-    /// is printed.
+    /// Prints run `runKey`'s rows as they land, every 200 ms, and returns once the run has ended and no row has
+    /// landed for a second (the frames after a run's final event, its stream's `done`, are committed just after
+    /// the run is marked ended).
     func followEvents(_ history: JournalHistory, runKey: Int64) async throws {
         var last = 0
+        var quietSinceEnd = 0
         if !selection.json { writeLine("seq\tstream\tevent\tkind\treceived\terror\tdetail") }
         while true {
-            // Ended first, rows second: an end seen before the read means every row is in the read.
             let ended = try history.hasEnded(runKey: runKey)
             let rows = try history.events(runKey: runKey, after: last)
             for row in rows {
@@ -111,7 +112,10 @@ struct EventsCommand: AsyncParsableCommand {
                     }.joined(separator: "\t"))
                 }
             }
-            if ended { return }
+            if ended {
+                quietSinceEnd = rows.isEmpty ? quietSinceEnd + 1 : 0
+                if quietSinceEnd >= 5 { return }
+            }
             try await Task.sleep(for: .milliseconds(200))
         }
     }

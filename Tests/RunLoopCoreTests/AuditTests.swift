@@ -184,9 +184,10 @@ struct AuditTests {
         let process = try startRun(config, assistant: "asst_weather")
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         var status = ""
+        // The handler now waits: its last pieces (line 4 on stdout, then at once "careful" on stderr) are noted.
         try await waitFor("status to show the running call's latest output") {
             status = (try? runCommandBlocking(toolworker, ["status", "--config", config], environment: environment).output) ?? ""
-            return status.contains("running tool calls") && status.contains("line 4")
+            return status.contains("running tool calls") && (status.contains("line 4") || status.contains("careful"))
         }
         #expect(status.contains("get_weather"), "\(status)")
         let json = try JSONValue(parsing: Array(try await runCommand(toolworker, ["status", "--config", config, "--json"], environment: environment).output.utf8))

@@ -32,9 +32,12 @@ struct PostgresJournalTests {
         let a = try await Self.runMix(sqlite)
         let b = try await Self.runMix(postgres)
         #expect(a.status == .completed && b.status == .completed)
+        // A handler's live output is noted only once it has run 250 ms: how many notes a run gets depends on the
+        // machine's load, not on the engine, so they are left out of the comparison.
         for view in ["run_history", "tool_call_log", "event_log", "snapshot_log", "usage_by_run", "usage_daily"] {
-            let left = try await sqlite.rows("SELECT * FROM \(view) ORDER BY 1")
-            let right = try await postgres.rows("SELECT * FROM \(view) ORDER BY 1")
+            let live = view == "event_log" ? " WHERE event <> 'toolworker.tool_output'" : ""
+            let left = try await sqlite.rows("SELECT * FROM \(view)\(live) ORDER BY 1")
+            let right = try await postgres.rows("SELECT * FROM \(view)\(live) ORDER BY 1")
             #expect(!left.isEmpty && left.count == right.count, "\(view): \(left.count) rows in SQLite, \(right.count) in PostgreSQL")
             #expect(left.first?.columns == right.first?.columns, "\(view) columns differ")
         }
@@ -44,7 +47,7 @@ struct PostgresJournalTests {
         #expect(left == right)
         let calls = "SELECT round, tool, state, error, exit_code, output_truncated, arguments, output, submitted_via FROM tool_call_log ORDER BY round, tool, arguments"
         #expect(try await sqlite.rows(calls).map(\.values) == postgres.rows(calls).map(\.values))
-        let events = "SELECT seq, stream, event, kind, data FROM event_log ORDER BY seq"
+        let events = "SELECT seq, stream, event, kind, data FROM event_log WHERE event <> 'toolworker.tool_output' ORDER BY seq"
         let leftEvents = try await sqlite.rows(events).map { $0.values.prefix(4) + [.integer(Int64($0["data"].text?.count ?? 0))] }
         let rightEvents = try await postgres.rows(events).map { $0.values.prefix(4) + [.integer(Int64($0["data"].text?.count ?? 0))] }
         #expect(leftEvents.count == rightEvents.count)
