@@ -32,6 +32,9 @@ final class LiveOutputJournal: Sendable {
         var calls: [String: Call] = [:]
         /// The round is over: nothing more is noted.
         var closed = false
+        /// Notes what is held every 250 ms; started with the round's first piece of output (a round of quiet
+        /// calls starts none).
+        var flusher: Task<Void, Never>?
     }
 
     private let journal: any RunJournal
@@ -53,6 +56,8 @@ final class LiveOutputJournal: Sendable {
     func close() -> Int {
         state.withLock { state in
             state.closed = true
+            state.flusher?.cancel()
+            state.flusher = nil
             return state.nextSeq
         }
     }
@@ -91,7 +96,17 @@ final class LiveOutputJournal: Sendable {
             guard !state.closed, var call = state.calls[callID] else { return }
             defer { state.calls[callID] = call }
             guard !call.capped else { return }
-            if let kind, !bytes.isEmpty { call.pending[kind, default: []] += bytes }
+            if let kind, !bytes.isEmpty {
+                call.pending[kind, default: []] += bytes
+                if state.flusher == nil {
+                    state.flusher = Task { [weak self] in
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: Self.interval)
+                            self?.flushDue()
+                        }
+                    }
+                }
+            }
             let held = call.pending.values.reduce(0) { $0 + $1.count }
             guard held > 0, force || now - call.lastNote >= Self.interval else { return }
             call.lastNote = now

@@ -82,16 +82,7 @@ extension RunDriver {
         // recorder goes on after them.
         let live = LiveOutputJournal(
             journal: journal, runKey: runKey, stream: state.stream, nextSeq: state.recorder.nextSeq, secrets: dispatcher.secrets)
-        let flusher = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: LiveOutputJournal.interval)
-                live.flushDue()
-            }
-        }
-        defer {
-            flusher.cancel()
-            state.recorder.continue(at: live.close())
-        }
+        defer { state.recorder.continue(at: live.close()) }
         let outputs: [ToolOutput] = try await withThrowingTaskGroup(of: (Int, ToolOutput).self) { group in
             for (index, (resolvedCall, plan)) in zip(resolved, plans).enumerated() {
                 let call = resolvedCall.call
