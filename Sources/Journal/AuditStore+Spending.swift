@@ -55,8 +55,9 @@ extension AuditStore {
 }
 
 extension AuditStore {
-    /// Reserves the estimate of run `runKey`'s next request — `tokens`, or the day's average request on the provider
-    /// when that is larger — of `provider`'s budget for the UTC day of `now`, or says why not. Counted against `budget`:
+    /// Reserves the estimate of run `runKey`'s next request — its last reported request's tokens (or `leastTokens`, the
+    /// first message's, when larger) plus `addedTokens` (the round's arguments), or the day's average request on the
+    /// provider when that is larger — of `provider`'s budget for the UTC day of `now`, or says why not. Counted against `budget`:
     /// the day's reported usage of every run on the provider, plus what the other open runs reserved for requests
     /// whose usage has not arrived yet. Checked and reserved in one transaction (on PostgreSQL under an advisory lock
     /// per provider), so daemons sharing the journal never both take the last of a day: together they pass it by no
@@ -66,7 +67,7 @@ extension AuditStore {
     /// Before the day's first usage is reported a request can only be estimated from its message, so while one such
     /// request is in flight the next waits (``DailyBudgetVerdict/wait(_:)``) for its usage rather than guess.
     public func reserveDaily(
-        provider: String, runKey: Int64, tokens: Int64, budget: Budget, now: Int64 = unixMilliseconds()
+        provider: String, runKey: Int64, leastTokens: Int64, addedTokens: Int64, budget: Budget, now: Int64 = unixMilliseconds()
     ) async throws -> DailyBudgetVerdict {
         let dayStart = now - now % 86_400_000
         let day = Self.utcDay(now)
@@ -94,7 +95,10 @@ extension AuditStore {
                 return .wait("no request of provider \(provider) has reported its usage today and one is in flight: waiting for it before estimating")
             }
             let spent = Spending(tokens: (used?["tokens"].int ?? 0) + reserved, cost: used?["cost"].double ?? 0)
-            let estimate = max(tokens, used?["average"].int ?? 0)
+            let last = try db.scalar(
+                "SELECT input_tokens + output_tokens FROM usage WHERE run = ? ORDER BY id DESC LIMIT 1", [.integer(runKey)]
+            ).int ?? 0
+            let estimate = max(max(last, leastTokens) + addedTokens, used?["average"].int ?? 0)
             if let reason = budget.exceeded(by: spent, nextInput: estimate) {
                 return .exceeded("the daily budget of provider \(provider) (\(day) UTC; requests in flight included): " + reason)
             }

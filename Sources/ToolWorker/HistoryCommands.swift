@@ -101,15 +101,7 @@ struct EventsCommand: AsyncParsableCommand {
                 if selection.json {
                     writeLine(rowsJSON([row])[0].serialized())
                 } else {
-                    writeLine(row.values.map { value -> String in
-                        switch value {
-                        case .null: "-"
-                        case .integer(let i): String(i)
-                        case .real(let d): String(d)
-                        case .text(let s): ControlCharacters.escaped(s)
-                        case .blob(let b): "<\(b.count) bytes>"
-                        }
-                    }.joined(separator: "\t"))
+                    writeLine(row.values.map(cellText).joined(separator: "\t"))
                 }
             }
             if ended {
@@ -140,6 +132,17 @@ func rowsJSON(_ rows: [SQLRow]) -> [JSONValue] {
     }
 }
 
+/// A value as the history's text output shows it: server text with its control characters escaped.
+func cellText(_ value: SQLValue) -> String {
+    switch value {
+    case .null: "-"
+    case .integer(let i): String(i)
+    case .real(let d): String(d)
+    case .text(let s): ControlCharacters.escaped(s)
+    case .blob(let b): "<\(b.count) bytes>"
+    }
+}
+
 func printRows(_ rows: [SQLRow], json: Bool) {
     if json {
         print(JSONValue.array(rowsJSON(rows)).serialized())
@@ -149,15 +152,7 @@ func printRows(_ rows: [SQLRow], json: Bool) {
         print("(none)")
         return
     }
-    let cells = rows.map { row in row.values.map { value -> String in
-        switch value {
-        case .null: return "-"
-        case .integer(let i): return String(i)
-        case .real(let d): return String(d)
-        case .text(let s): return ControlCharacters.escaped(s)
-        case .blob(let b): return "<\(b.count) bytes>"
-        }
-    } }
+    let cells = rows.map { $0.values.map(cellText) }
     let widths = columns.indices.map { i in min(60, max(columns[i].count, cells.map { $0[i].count }.max() ?? 0)) }
     func line(_ values: [String]) -> String {
         zip(values, widths).map { value, width in

@@ -42,10 +42,9 @@ extension RunDriver {
         if let daily {
             // The provider's day, shared by every daemon of the journal: this request's estimate is reserved (the
             // loop's last request, or its message, plus the calls' arguments), or the loop stops.
-            let last = try await journal.spending(runKey: state.runKey, scope: .run).lastRequestTokens
-            let estimate = max(last, messageTokens) + argumentTokens
             switch try await journal.reserveDaily(
-                provider: state.provider.name, runKey: state.runKey, tokens: estimate, budget: daily, now: Int64(clock.now().unixSeconds * 1000))
+                provider: state.provider.name, runKey: state.runKey, leastTokens: messageTokens, addedTokens: argumentTokens, budget: daily,
+                now: Int64(clock.now().unixSeconds * 1000))
             {
             case .reserved: break
             case .exceeded(let reason): return .budgetReached(reason)

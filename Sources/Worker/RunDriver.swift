@@ -146,7 +146,7 @@ public struct RunDriver: Sendable {
 
     private func makeState(runKey: Int64, protocolName: String, request: RunRequest, nextSeq: Int, loopID: String?) -> DriveState {
         let provider = route(request.provider) ?? ProviderRoute(name: request.provider ?? "default", backends: [])
-        let backend = provider.backends[protocolName] ?? UnavailableBackend(protocolName: protocolName)
+        let backend = backend(for: protocolName, provider: request.provider)
         var recorder = StreamRecorder(journal: journal, runKey: runKey, nextSeq: nextSeq, ledger: usageLedger, model: request.model)
         recorder.provider = provider.name
         var state = DriveState(

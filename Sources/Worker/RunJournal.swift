@@ -50,9 +50,11 @@ public protocol RunJournal: Sendable {
 
     /// What the runs of `scope` have spent, from committed rows.
     func spending(runKey: Int64, scope: BudgetScope) async throws -> Spending
-    /// Reserves the next request's estimated `tokens` of `provider`'s budget for today, or says why not
-    /// (``AuditStore/reserveDaily(provider:runKey:tokens:budget:now:)``).
-    func reserveDaily(provider: String, runKey: Int64, tokens: Int64, budget: Budget, now: Int64) async throws -> DailyBudgetVerdict
+    /// Reserves the estimate of run `runKey`'s next request of `provider`'s budget for today, or says why not
+    /// (``AuditStore/reserveDaily(provider:runKey:leastTokens:addedTokens:budget:now:)``).
+    func reserveDaily(
+        provider: String, runKey: Int64, leastTokens: Int64, addedTokens: Int64, budget: Budget, now: Int64
+    ) async throws -> DailyBudgetVerdict
 
     // MARK: Rounds
 

@@ -5,6 +5,36 @@ import Testing
 @testable import PostgresJournal
 import RunLoopCore
 
+/// `jobs` Responses jobs (model `asst_text`) queued on the PostgreSQL journal at `url`, and two `serve` of `config`
+/// taking them.
+final class TwoDaemons {
+    let daemons: [Process]
+    let reader: PostgresConnection
+
+    init(config: String, url: String, jobs: Int, server: FakeAssistantsServer, directory: TempDirectory) async throws {
+        let store = try AuditStore(connector: PostgresConnector(url: url))
+        defer { store.close() }
+        for i in 0..<jobs {
+            _ = try await store.enqueueJob(
+                assistantID: "", threadID: nil, message: "job \(i)", instructions: nil, metadata: nil, protocolName: "responses", model: "asst_text")
+        }
+        let environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
+        daemons = try (0..<2).map { try startServe(config: config, environment: environment, log: directory.path("serve-\($0).log")) }
+        reader = try PostgresConnection(url: url)
+    }
+
+    /// A count from the journal.
+    func count(_ sql: String) throws -> Int64 { try reader.scalar(sql).int ?? 0 }
+
+    /// Stops both daemons (SIGTERM) and waits for them.
+    func stop() async {
+        for process in daemons { kill(process.processIdentifier, SIGTERM) }
+        for process in daemons { await waitForExit(process) }
+    }
+
+    deinit { for process in daemons where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
 /// A provider's daily budget (`providers.NAME.daily_budget`, `budgets.daily`): before each request a loop reserves
 /// its estimate of the provider's UTC day in the journal; a request that would pass the day is not sent.
 @Suite("Daily budgets per provider, for one daemon and for a fleet")
@@ -61,17 +91,9 @@ struct DailyBudgetTests {
             concurrency: { runs: 4 }
             tools: {}
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let store = try AuditStore(connector: PostgresConnector(url: url))
-        defer { store.close() }
         let jobs = 16
-        for i in 0..<jobs {
-            _ = try await store.enqueueJob(assistantID: "", threadID: nil, message: "job \(i)", instructions: nil, metadata: nil, protocolName: "responses", model: "asst_text")
-        }
-        let environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
-        let daemons = try (0..<2).map { try startServe(config: config, environment: environment, log: directory.path("serve-\($0).log")) }
-        defer { for process in daemons where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let reader = try PostgresConnection(url: url)
-        func count(_ sql: String) throws -> Int64 { try reader.scalar(sql).int ?? 0 }
+        let fleet = try await TwoDaemons(config: config, url: url, jobs: jobs, server: server, directory: directory)
+        let count = fleet.count
         try await waitFor("every job to end", timeout: .seconds(120)) {
             try count("SELECT count(*) FROM jobs WHERE state IN ('succeeded', 'failed')") == Int64(jobs)
         }
@@ -83,8 +105,7 @@ struct DailyBudgetTests {
         #expect(try count("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == sent)
         #expect(try count("SELECT count(*) FROM jobs WHERE state = 'failed' AND last_error LIKE '%daily budget of provider main%'") == Int64(jobs) - sent)
         #expect(try count("SELECT count(*) FROM jobs WHERE attempts > 1") == 0, "a budget stop is not retried")
-        for process in daemons { kill(process.processIdentifier, SIGTERM) }
-        for process in daemons { await waitForExit(process) }
+        await fleet.stop()
     }
 
     @Test("two daemons on PostgreSQL share a model's requests_per_minute: the fleet sends no more than the window allows",
@@ -104,17 +125,9 @@ struct DailyBudgetTests {
             concurrency: { runs: 2 }
             tools: {}
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let store = try AuditStore(connector: PostgresConnector(url: url))
-        defer { store.close() }
         let startMinute = unixMilliseconds() / 60_000
-        for i in 0..<8 {
-            _ = try await store.enqueueJob(assistantID: "", threadID: nil, message: "job \(i)", instructions: nil, metadata: nil, protocolName: "responses", model: "asst_text")
-        }
-        let environment = ["OPENAI_API_KEY": server.apiKey, "PATH": "/usr/bin:/bin"]
-        let daemons = try (0..<2).map { try startServe(config: config, environment: environment, log: directory.path("serve-\($0).log")) }
-        defer { for process in daemons where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let reader = try PostgresConnection(url: url)
-        func count(_ sql: String) throws -> Int64 { try reader.scalar(sql).int ?? 0 }
+        let fleet = try await TwoDaemons(config: config, url: url, jobs: 8, server: server, directory: directory)
+        let count = fleet.count
         // Two at a time each: both daemons take jobs, so each alone would send its own three.
         try await waitFor("every job done or parked, each daemon having driven some", timeout: .seconds(120)) {
             try count("SELECT count(*) FROM jobs WHERE state IN ('succeeded', 'waiting_rate_limit')") == 8
@@ -124,7 +137,6 @@ struct DailyBudgetTests {
         let sent = Int64(server.requests.filter { $0.method == "POST" && $0.path.hasSuffix("/responses") }.count)
         #expect(sent <= 3 * windows, "\(sent) requests in \(windows) window(s) of 3 for the whole fleet")
         #expect(try count("SELECT count(*) FROM jobs WHERE state = 'failed'") == 0, "a spent window parks, it does not fail")
-        for process in daemons { kill(process.processIdentifier, SIGTERM) }
-        for process in daemons { await waitForExit(process) }
+        await fleet.stop()
     }
 }
