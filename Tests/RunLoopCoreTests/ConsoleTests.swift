@@ -276,4 +276,31 @@ struct ConsoleTests {
         for process in [worker, viewer] { kill(process.processIdentifier, SIGTERM) }
         for process in [worker, viewer] { await waitForExit(process) }
     }
+
+    @Test("bad console configuration: each mistake named with its key; a token file that is missing or too weak stops serve (78)")
+    func configuration() async throws {
+        let dir = TempDirectory()
+        for (yaml, path, words) in [
+            ("console: { listen: \"127.0.0.1:9464\" }", "console", "needs token_file"),
+            ("console: { token_file: t, path_prefix: \"tw/\" }", "console.path_prefix", "expected a path"),
+            ("console: { token_file: t, listen: \"localhost:1\" }", "console.listen", "HOST:PORT"),
+            ("console: { token_file: t, colour: red }", "console.colour", "unknown key"),
+            ("metrics: { listen: \"127.0.0.1:9464\" }\nconsole: { token_file: t, listen: \"127.0.0.1:9465\" }", "console.listen", "metrics.listen"),
+        ] {
+            #expect(throws: ConfigError.self, "\(yaml)") { try ConfigLoader.parse("tools: {}\n" + yaml, file: dir.path("c.yaml")) }
+            do { _ = try ConfigLoader.parse("tools: {}\n" + yaml, file: dir.path("c.yaml")) } catch let error as ConfigError {
+                #expect(error.problems.contains { $0.path == path && $0.message.contains(words) }, "\(yaml): \(error)")
+            }
+        }
+        let config = dir.path("toolworker.yaml")
+        try "api: { base_url: \"http://127.0.0.1:9/v1\" }\ndatabase: tw.db\ntools: {}\nconsole: { listen: \"127.0.0.1:0\", token_file: tokens }\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let environment = ["OPENAI_API_KEY": "sk-test", "PATH": "/usr/bin:/bin"]
+        let missing = try await runCommand(builtProduct("toolworker"), ["serve", "--config", config], environment: environment)
+        #expect(missing.status == 78 && missing.error.contains("console.token_file") && missing.error.contains("cannot read"), "\(missing.error)")
+        try "alice:short\n".write(toFile: dir.path("tokens"), atomically: true, encoding: .utf8)
+        let weak = try await runCommand(builtProduct("toolworker"), ["serve", "--config", config], environment: environment)
+        #expect(weak.status == 78 && weak.error.contains("16 characters"), "\(weak.error)")
+        #expect(!weak.error.contains("short"), "the token is not repeated")
+    }
 }
